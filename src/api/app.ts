@@ -1,0 +1,87 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from '../log.js';
+import { RelayError } from '../errors/index.js';
+import type { App, AppRegistry } from '../apps/index.js';
+import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
+import { pushRoutes } from './routes/push.js';
+import { roomRoutes } from './routes/rooms.js';
+import type { PushService } from '../channels/service.js';
+import type { ChannelStore } from '../channels/store.js';
+import type { RoomRegistry } from '../rooms/registry.js';
+import type { RelayConfig } from '../config/index.js';
+
+/** Everything the HTTP API needs; built by the entry point, faked or real in tests. */
+export interface ApiDeps {
+  config: RelayConfig;
+  apps: AppRegistry;
+  push: PushService;
+  store: ChannelStore;
+  rooms: RoomRegistry;
+  logger: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated app (set by the auth hook on /v1 routes). */
+    app: App;
+  }
+  interface FastifyContextConfig {
+    /** Which SPEC code mapping applies to schema errors of this route. */
+    validation?: 'start';
+  }
+}
+
+/** Largest request body accepted, in bytes. */
+export const BODY_LIMIT = 64 * 1024;
+
+export type Api = FastifyInstance<import('node:http').Server, import('node:http').IncomingMessage, import('node:http').ServerResponse, Logger, TypeBoxTypeProvider>;
+
+/** Builds the control-plane HTTP API (not listening): JSON, per-app authentication, SPEC error bodies. */
+export function buildApi(deps: ApiDeps): Api {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_LIMIT,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('app', null as unknown as App);
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const relay = toRelayError(err, req);
+    if (relay.status >= 500 && !(err instanceof RelayError)) req.log.error({ err }, 'request failed');
+    void reply.status(relay.status).send(relay.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ code: 50002, message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see the README for the API routes' });
+  });
+
+  app.get('/healthz', async () => ({ code: 0, ok: true }));
+  void app.register(async (v1) => {
+    v1.addHook('onRequest', async (req) => {
+      req.app = await deps.apps.authenticate(req.headers.authorization);
+    });
+    await v1.register(pushRoutes(deps));
+    await v1.register(roomRoutes(deps));
+  }, { prefix: '/v1' });
+  return app;
+}
+
+// Every failure leaves as {code, message, hint}: SPEC codes for ours, the closest SPEC code for fastify's own.
+function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
+  if (err instanceof RelayError) return err;
+  if (err.validation) {
+    const issue = err.validation[0] as ValidationIssue | undefined;
+    if (err.validationContext === 'body' && req.routeOptions.config.validation === 'start') return startValidationError(issue, req.body);
+    return genericValidationError(issue, req.body, err.validationContext === 'body');
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new RelayError(40000001);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new RelayError(50002, 'request body is not valid JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new RelayError(50002, `request body larger than ${BODY_LIMIT} bytes`, { status: 413 });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new RelayError(50002, 'unsupported Content-Type', { status: 415, hint: 'send Content-Type: application/json' });
+    default: break;
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return new RelayError(50002, err.message);
+  if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT/i.test(err.message)) return new RelayError(50006, 'back end timed out: the state store is unreachable');
+  return new RelayError(50006, 'internal error', { status: 500, hint: 'retry; if it persists, check the relay logs' });
+}

@@ -1,0 +1,52 @@
+import { Type, type Static } from 'typebox';
+import { MAX_ROOM_ID, USER_ID_PATTERN } from '../rooms/model.js';
+
+const RoomId = Type.Integer({ minimum: 1, maximum: MAX_ROOM_ID, description: 'Room id, 1 to 4294967294', examples: [1001] });
+const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'Member id: 1-32 letters, digits, _ or -', examples: ['alice'] });
+const SrcType = Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'Video source: 0 camera, 1 screen' });
+
+/** option of push/start; every field documented with its default (SPEC "API"). */
+export const PushOption = Type.Object({
+  encode: Type.Union([1, 2, 3, 4, 5, 6].map((n) => Type.Literal(n)), { description: 'Output: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4 (RTMP + FLV, no HLS), RTMP=5, HLS_AND_RTMP=6. Required.' }),
+  rateType: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(10), Type.Literal(20)], { default: 0, description: 'ORIGINAL=0 (copy), 550=10, 900=20' })),
+  record: Type.Optional(Type.Boolean({ default: false })),
+  waterMark: Type.Optional(Type.Boolean({ default: false })),
+  waterMarkId: Type.Optional(Type.String({ maxLength: 64 })),
+  sdkType: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(3)], { default: 1, description: 'Normal=1, IOTCamera=2, CoastCamera=3' })),
+  channelName: Type.Optional(Type.String({ maxLength: 64 })),
+  channelDesc: Type.Optional(Type.String({ maxLength: 256 })),
+  channelPassword: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+}, { additionalProperties: false });
+
+/** Body of POST /v1/push/start. */
+export const StartBody = Type.Object({
+  roomId: RoomId,
+  userId: UserId,
+  srcType: SrcType,
+  option: PushOption,
+}, { additionalProperties: false });
+export type StartBody = Static<typeof StartBody>;
+
+/** Body of POST /v1/push/stop. */
+export const StopBody = Type.Object({
+  channelIds: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100 }),
+}, { additionalProperties: false });
+export type StopBody = Static<typeof StopBody>;
+
+export const ChannelParams = Type.Object({ channelId: Type.String({ maxLength: 64 }) });
+export const RoomParams = Type.Object({ roomId: Type.String({ pattern: '^[0-9]{1,10}$' }) });
+export const UpstreamParams = Type.Object({
+  roomId: Type.String({ pattern: '^[0-9]{1,10}$' }),
+  userId: Type.String({ maxLength: 64 }),
+  srcType: Type.String({ pattern: '^[01]$' }),
+});
+
+/** Body of PUT /v1/rooms/{roomId}/upstreams: registers an external upstream URL. */
+export const UpstreamBody = Type.Object({
+  userId: UserId,
+  srcType: SrcType,
+  url: Type.String({ minLength: 1, maxLength: 2048, description: 'rtmp://, rtmps://, rtsp://, srt://, http(s)://, or a file inside RELAY_FILE_UPSTREAM_DIR (an .sdp file for RTP)' }),
+}, { additionalProperties: false });
+export type UpstreamBody = Static<typeof UpstreamBody>;
+
+export const IngestQuery = Type.Object({ userId: UserId, srcType: Type.Optional(Type.String({ pattern: '^[01]$' })) }, { additionalProperties: false });

@@ -1,0 +1,147 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { RelayConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import type { Keys } from '../redis/index.js';
+import { RelayError, isErrorCode } from '../errors/index.js';
+import type { RoomRegistry } from '../rooms/registry.js';
+import { resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
+import { ingestStreamName } from '../rooms/ingest.js';
+import type { ControlMessage, PushJobData, PushJobResult } from '../queue/index.js';
+import { endPlaylist } from '../media/hls.js';
+import { ChannelStore, newChannelId } from './store.js';
+import type { ChannelWaiter } from './waiter.js';
+import { encodeHasHls, playUrls } from './urls.js';
+import type { Channel, ChannelInput, PlayUrl, ResolvedPushOption } from './types.js';
+
+/** A validated start request. */
+export interface StartRequest {
+  roomId: number;
+  userId: string;
+  srcType: SrcType;
+  option: ResolvedPushOption;
+}
+
+/** The answer of a successful start. */
+export interface StartResult {
+  channelId: string;
+  urls: PlayUrl[];
+  recordTaskId?: string;
+}
+
+/** The per-id answer of a stop. */
+export interface StopResult {
+  channelId: string;
+  code: number;
+  message: string;
+}
+
+/** Dependencies of the push service. */
+export interface PushServiceDeps {
+  config: RelayConfig;
+  redis: Redis;
+  keys: Keys;
+  store: ChannelStore;
+  rooms: RoomRegistry;
+  queue: Queue<PushJobData, PushJobResult>;
+  waiter: ChannelWaiter;
+  logger: Logger;
+}
+
+const STOP_WAIT_MS = 8000;
+
+/** Start and stop of bypass pushes: admission, the job, and waiting for the worker's answer. */
+export class PushService {
+  constructor(private readonly d: PushServiceDeps) {}
+
+  /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused start. */
+  async start(sdkAppId: string, req: StartRequest): Promise<StartResult> {
+    const { config, rooms, store, keys, redis } = this.d;
+    const upstreams = await rooms.list(sdkAppId, req.roomId);
+    if (upstreams.length === 0) throw new RelayError(40000410, `room ${req.roomId} does not exist (no upstream registered)`);
+    const up = upstreams.find((u) => u.userId === req.userId && u.srcType === req.srcType);
+    if (!up) {
+      const other = upstreams.find((u) => u.userId === req.userId);
+      throw new RelayError(40000411, other
+        ? `user ${req.userId} has no ${SRC_TYPE_NAMES[req.srcType]} upstream in room ${req.roomId} (it has ${SRC_TYPE_NAMES[other.srcType]})`
+        : `user ${req.userId} has no upstream in room ${req.roomId}`);
+    }
+    if (config.startRateLimitMs > 0) {
+      const rl = keys.startRateLimit(sdkAppId, req.roomId, req.userId);
+      if ((await redis.set(rl, '1', 'PX', config.startRateLimitMs, 'NX')) === null) {
+        const retryAfterMs = Math.max(0, await redis.pttl(rl));
+        throw new RelayError(40000500, undefined, { details: { retryAfterMs } });
+      }
+    }
+    const input: ChannelInput = up.source === 'ingest'
+      ? { kind: 'ingest', streamName: ingestStreamName(up) }
+      : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
+    const channelId = newChannelId();
+    const now = Date.now();
+    const ch: Channel = {
+      channelId, sdkAppId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
+      option: req.option, input, urls: playUrls(config, channelId, req.option.encode, req.option.rateType),
+      hls: encodeHasHls(req.option.encode), state: 'starting', createdAt: now,
+      history: [{ state: 'starting', at: now, reason: 'start requested' }],
+    };
+    const admission = await store.admit(ch, config.maxChannelsPerRoom);
+    if (!admission.ok && admission.reason === 'already-pushing') {
+      throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
+    }
+    if (!admission.ok) throw new RelayError(20101, `room ${req.roomId} already has ${config.maxChannelsPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
+    await this.d.queue.add('push', { channelId }, { jobId: channelId });
+    this.d.logger.info({ channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode }, 'push start queued');
+
+    const { channel, reached } = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping'], config.apiWaitMs);
+    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls };
+    await this.discard(ch, channel);
+    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
+    if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
+    throw new RelayError(6012);
+  }
+
+  // Removes every trace of a start that did not go live: job, record, slots and files.
+  private async discard(ch: Channel, seen: Channel | null): Promise<void> {
+    const removed = await this.d.queue.remove(ch.channelId).catch(() => 0);
+    if (!removed && seen && seen.state !== 'failed') {
+      // A worker holds the job: tell it to stop; it finds the record gone and ends its ffmpeg.
+      await this.d.store.transition(ch.channelId, ['starting', 'live'], 'stopping', 'start abandoned by the API');
+      await this.control({ type: 'stop', channelId: ch.channelId });
+    }
+    await this.d.store.release(ch, true);
+    await fs.rm(path.join(this.d.config.hlsDir, ch.channelId), { recursive: true, force: true });
+  }
+
+  /** Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown). */
+  async stop(sdkAppId: string, channelIds: readonly string[]): Promise<StopResult[]> {
+    const ids = [...new Set(channelIds)];
+    return Promise.all(ids.map((id) => this.stopOne(sdkAppId, id).catch((e: Error): StopResult => (
+      e instanceof RelayError ? { channelId: id, code: e.code, message: e.message } : { channelId: id, code: 50006, message: e.message }))));
+  }
+
+  private async stopOne(sdkAppId: string, channelId: string): Promise<StopResult> {
+    const { store } = this.d;
+    const ch = await store.get(channelId);
+    if (!ch || ch.sdkAppId !== sdkAppId) return { channelId, code: 50002, message: 'no such channel' };
+    if (ch.state === 'stopped' || ch.state === 'failed') return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
+    const moved = await store.transition(channelId, ['starting', 'live'], 'stopping', 'stop requested');
+    if (!moved.ok) return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
+    if ((await this.d.queue.remove(channelId).catch(() => 0)) === 1) {
+      // No worker holds the job: finish the stop here.
+      await endPlaylist(this.d.config.hlsDir, channelId);
+      await store.transition(channelId, ['stopping'], 'stopped', 'stopped by request (no worker held it)', { stoppedAt: Date.now() });
+      await store.release(ch);
+      await store.publish({ channelId, state: 'stopped' });
+      return { channelId, code: 0, message: 'stopped' };
+    }
+    await this.control({ type: 'stop', channelId });
+    const { channel } = await this.d.waiter.until(channelId, ['stopped', 'failed'], STOP_WAIT_MS);
+    return { channelId, code: 0, message: channel?.state === 'stopped' || channel?.state === 'failed' ? 'stopped' : 'stopping' };
+  }
+
+  private async control(msg: ControlMessage): Promise<void> {
+    await this.d.redis.publish(this.d.keys.control(), JSON.stringify(msg));
+  }
+}

@@ -1,0 +1,125 @@
+import crypto from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/index.js';
+import type { Channel, ChannelEvent, ChannelState, ChannelStats } from './types.js';
+
+// Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
+const ADMIT = `
+local existing = redis.call('GET', KEYS[1])
+if existing and redis.call('EXISTS', ARGV[4] .. existing) == 1 then return {1, existing} end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('SREM', KEYS[2], id) end
+end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {2, ''} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[1])
+return {0, ARGV[1]}
+`;
+
+// Compare-and-set of the state plus a patch of fields, with the transition appended to the history.
+const TRANSITION = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0, ''} end
+local ch = cjson.decode(raw)
+local allowed = cjson.decode(ARGV[1])
+local ok = #allowed == 0
+for _, s in ipairs(allowed) do if s == ch.state then ok = true end end
+if not ok then return {0, ch.state} end
+local patch = cjson.decode(ARGV[2])
+for k, v in pairs(patch) do ch[k] = v end
+if ARGV[3] ~= '' then
+  ch.state = ARGV[3]
+  table.insert(ch.history, {state = ARGV[3], at = tonumber(ARGV[5]), reason = ARGV[4]})
+end
+redis.call('SET', KEYS[1], cjson.encode(ch))
+return {1, ch.state}
+`;
+
+// Frees the upstream slot and the room slot of a channel that is no longer active.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+if ARGV[2] == '1' then redis.call('DEL', KEYS[4]) end
+return 1
+`;
+
+/** Outcome of an admission attempt. */
+export type Admission = { ok: true } | { ok: false; reason: 'already-pushing'; channelId: string } | { ok: false; reason: 'room-full' };
+
+/** A new channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id). */
+export function newChannelId(): string {
+  return 'ch_' + crypto.randomBytes(10).toString('hex');
+}
+
+/** Channel ids are checked before they reach Redis keys, file paths or the media server. */
+export const CHANNEL_ID_PATTERN = /^ch_[0-9a-f]{20}$/;
+
+/** Channel records in Redis and their state transitions. */
+export class ChannelStore {
+  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+
+  /** Writes a new channel if its upstream is not already pushing and its room has a free slot. */
+  async admit(ch: Channel, maxPerRoom: number): Promise<Admission> {
+    const res = (await this.redis.eval(ADMIT, 4,
+      this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
+      this.keys.roomChannels(ch.sdkAppId, ch.roomId),
+      this.keys.channel(ch.channelId),
+      this.keys.activeChannels(),
+      ch.channelId, JSON.stringify(ch), String(maxPerRoom), this.keys.channel(''))) as [number, string];
+    if (res[0] === 0) return { ok: true };
+    if (res[0] === 1) return { ok: false, reason: 'already-pushing', channelId: res[1] };
+    return { ok: false, reason: 'room-full' };
+  }
+
+  /** The channel record, or null. */
+  async get(channelId: string): Promise<Channel | null> {
+    if (!CHANNEL_ID_PATTERN.test(channelId)) return null;
+    const raw = await this.redis.get(this.keys.channel(channelId));
+    return raw ? normalise(JSON.parse(raw) as Channel) : null;
+  }
+
+  /**
+   * Moves a channel to `to` if its state is one of `from` (any state when `from` is empty), merging `patch`.
+   * Returns whether it moved and the state it has now.
+   */
+  async transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch: Partial<Channel> = {}): Promise<{ ok: boolean; state: string }> {
+    const res = (await this.redis.eval(TRANSITION, 1, this.keys.channel(channelId),
+      JSON.stringify(from), JSON.stringify(patch), to ?? '', reason, String(Date.now()))) as [number, string];
+    return { ok: res[0] === 1, state: res[1] };
+  }
+
+  /** Stores the live figures of a running channel. */
+  async saveStats(channelId: string, stats: ChannelStats): Promise<void> {
+    await this.transition(channelId, ['live', 'starting'], null, '', { stats });
+  }
+
+  /** Frees the channel's upstream and room slots; `remove` also deletes the record (a refused start leaves nothing). */
+  async release(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>, remove = false): Promise<void> {
+    await this.redis.eval(RELEASE, 4,
+      this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
+      this.keys.roomChannels(ch.sdkAppId, ch.roomId),
+      this.keys.activeChannels(),
+      this.keys.channel(ch.channelId),
+      ch.channelId, remove ? '1' : '0');
+  }
+
+  /** Ids of channels not yet stopped. */
+  async activeIds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.activeChannels());
+  }
+
+  /** Announces a state change to API waiters, media servers and workers. */
+  async publish(ev: ChannelEvent): Promise<void> {
+    await this.redis.publish(this.keys.events(), JSON.stringify(ev));
+  }
+}
+
+// cjson turns empty arrays into {}; give the record its declared shape back.
+function normalise(ch: Channel): Channel {
+  if (!Array.isArray(ch.history)) ch.history = [];
+  if (!Array.isArray(ch.urls)) ch.urls = [];
+  return ch;
+}

@@ -1,0 +1,129 @@
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+/** Named defaults of every setting; each can be overridden by the environment variable of the same name. */
+export const DEFAULTS = {
+  RELAY_API_PORT: 8090,
+  RELAY_HTTP_PORT: 8000,
+  RELAY_RTMP_PORT: 1935,
+  RELAY_BIND: '0.0.0.0',
+  RELAY_PUBLIC_HOST: '127.0.0.1',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  RELAY_REDIS_PREFIX: 'relay',
+  RELAY_DATA_DIR: './data',
+  RELAY_WORKER_CONCURRENCY: 8,
+  RELAY_START_TIMEOUT_MS: 8000,
+  RELAY_API_WAIT_MS: 10000,
+  RELAY_HLS_SEGMENT_SECONDS: 2,
+  RELAY_HLS_LIST_SIZE: 6,
+  RELAY_MAX_CHANNELS_PER_ROOM: 4,
+  RELAY_START_RATE_LIMIT_MS: 3000,
+  RELAY_LOG_LEVEL: 'info',
+} as const;
+
+/** Resolved configuration shared by every process of the relay. */
+export interface RelayConfig {
+  apiPort: number;
+  httpPort: number;
+  rtmpPort: number;
+  /** Address the listeners bind to. */
+  bind: string;
+  /** Host (or host:port-less name) put in play URLs handed to viewers. */
+  publicHost: string;
+  /** Host the worker uses to reach the media server (RTMP in and out). */
+  mediaInternalHost: string;
+  redisUrl: string;
+  /** Prefix of every Redis key and of the BullMQ queue, so deployments and test runs never collide. */
+  redisPrefix: string;
+  dataDir: string;
+  hlsDir: string;
+  ffmpegPath: string;
+  /** Channels one worker process runs at once. */
+  workerConcurrency: number;
+  /** The worker fails a start with 6012 when no media flowed within this time. */
+  startTimeoutMs: number;
+  /** The API answers a start within this time, whatever the worker does. */
+  apiWaitMs: number;
+  hlsSegmentSeconds: number;
+  hlsListSize: number;
+  maxChannelsPerRoom: number;
+  startRateLimitMs: number;
+  /** Folder whose media files may be registered as upstreams (file paths outside it are refused). */
+  fileUpstreamDir: string;
+  logLevel: string;
+}
+
+/** A setting that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, detail: string) {
+    super(`invalid configuration: ${variable} ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: keyof typeof DEFAULTS | string, fallback: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  return v;
+}
+
+function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
+  const raw = env[name];
+  const fallback = DEFAULTS[name] as number;
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function defaultFfmpegPath(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  } catch {
+    return 'ffmpeg';
+  }
+}
+
+/** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): RelayConfig {
+  const apiPort = int(env, 'RELAY_API_PORT', 0, 65535);
+  const httpPort = int(env, 'RELAY_HTTP_PORT', 0, 65535);
+  const rtmpPort = int(env, 'RELAY_RTMP_PORT', 0, 65535);
+  const redisUrl = str(env, 'REDIS_URL', DEFAULTS.REDIS_URL);
+  if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`);
+  const publicHost = str(env, 'RELAY_PUBLIC_HOST', DEFAULTS.RELAY_PUBLIC_HOST);
+  if (!/^[A-Za-z0-9.\-:[\]]+$/.test(publicHost)) throw new ConfigError('RELAY_PUBLIC_HOST', `must be a host name or IP address, got ${JSON.stringify(publicHost)}`);
+  const redisPrefix = str(env, 'RELAY_REDIS_PREFIX', DEFAULTS.RELAY_REDIS_PREFIX);
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(redisPrefix)) throw new ConfigError('RELAY_REDIS_PREFIX', 'must be 1-40 letters, digits, _ or -');
+  const logLevel = str(env, 'RELAY_LOG_LEVEL', DEFAULTS.RELAY_LOG_LEVEL);
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new ConfigError('RELAY_LOG_LEVEL', `must be a pino level, got ${JSON.stringify(logLevel)}`);
+  const dataDir = path.resolve(str(env, 'RELAY_DATA_DIR', DEFAULTS.RELAY_DATA_DIR));
+  const startTimeoutMs = int(env, 'RELAY_START_TIMEOUT_MS', 1000, 120000);
+  const apiWaitMs = int(env, 'RELAY_API_WAIT_MS', 1000, 180000);
+  return {
+    apiPort,
+    httpPort,
+    rtmpPort,
+    bind: str(env, 'RELAY_BIND', DEFAULTS.RELAY_BIND),
+    publicHost,
+    mediaInternalHost: str(env, 'RELAY_MEDIA_INTERNAL_HOST', '127.0.0.1'),
+    redisUrl,
+    redisPrefix,
+    dataDir,
+    hlsDir: path.join(dataDir, 'hls'),
+    ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),
+    workerConcurrency: int(env, 'RELAY_WORKER_CONCURRENCY', 1, 1000),
+    startTimeoutMs,
+    apiWaitMs: Math.max(apiWaitMs, startTimeoutMs + 500),
+    hlsSegmentSeconds: int(env, 'RELAY_HLS_SEGMENT_SECONDS', 1, 30),
+    hlsListSize: int(env, 'RELAY_HLS_LIST_SIZE', 2, 100),
+    maxChannelsPerRoom: int(env, 'RELAY_MAX_CHANNELS_PER_ROOM', 1, 100),
+    startRateLimitMs: int(env, 'RELAY_START_RATE_LIMIT_MS', 0, 600000),
+    fileUpstreamDir: path.resolve(str(env, 'RELAY_FILE_UPSTREAM_DIR', path.resolve('fixtures'))),
+    logLevel,
+  };
+}

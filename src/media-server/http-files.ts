@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** CORS headers on every media response, so players on other origins can fetch playlists, segments and FLV. */
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+  'Access-Control-Allow-Headers': 'Range, Content-Type, Authorization',
+  'Access-Control-Expose-Headers': 'Content-Length, Content-Range',
+};
+
+/** Files a channel's HLS folder may hold; anything else is not served. */
+const HLS_FILE = /^(index\.m3u8|seg_\d{1,9}\.ts)$/;
+
+/** Writes a JSON refusal with CORS headers. */
+export function sendJson(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  if (res.headersSent) { res.destroy(); return; }
+  const data = JSON.stringify(body);
+  res.writeHead(status, { ...CORS_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+/** Serves `<hlsRoot>/<channelId>/<file>` for a checked channel id and file name; 404 JSON when absent. */
+export function serveHlsFile(req: IncomingMessage, res: ServerResponse, hlsRoot: string, channelId: string, file: string): void {
+  if (!HLS_FILE.test(file)) return sendJson(res, 404, { code: 404, message: 'no such HLS file', hint: 'play the index.m3u8 URL returned by push/start' });
+  const full = path.join(hlsRoot, channelId, file);
+  const isPlaylist = file.endsWith('.m3u8');
+  fs.stat(full, (err, st) => {
+    if (err || !st.isFile()) return sendJson(res, 404, { code: 404, message: isPlaylist ? 'no playlist yet for this channel' : 'segment no longer available', hint: 'check the channel is live (GET /v1/push/{channelId})' });
+    res.writeHead(200, {
+      ...CORS_HEADERS,
+      'Content-Type': isPlaylist ? 'application/vnd.apple.mpegurl' : 'video/mp2t',
+      'Content-Length': st.size,
+      'Cache-Control': isPlaylist ? 'no-cache, no-store' : 'public, max-age=60',
+    });
+    if (req.method === 'HEAD') { res.end(); return; }
+    const stream = fs.createReadStream(full);
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
+  });
+}

@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import type { Logger } from '../../log.js';
+import { redact } from '../../log.js';
+import { LineSplitter, ProgressParser, type Progress } from './progress.js';
+
+/** Why an ffmpeg did not start delivering media. */
+export type StartFailureKind = 'no-video' | 'timeout' | 'unreadable' | 'exited';
+
+/** A failure to start (distinct from a later death, which is the `exit` event). */
+export class FfmpegStartError extends Error {
+  constructor(readonly kind: StartFailureKind, message: string, readonly stderrTail: readonly string[]) {
+    super(message);
+    this.name = 'FfmpegStartError';
+  }
+}
+
+/** Typed events of an ffmpeg process. */
+export interface FfmpegEvents {
+  progress: [Progress];
+  /** The process ended; `expected` is true when close() asked for it. */
+  exit: [{ code: number | null; signal: NodeJS.Signals | null; expected: boolean; stderrTail: readonly string[] }];
+}
+
+/** Options of one ffmpeg process. */
+export interface FfmpegOptions {
+  ffmpegPath: string;
+  args: readonly string[];
+  logger: Logger;
+  /** start() rejects with `timeout` when no media has been written by then. */
+  startTimeoutMs: number;
+  /** Time SIGINT has to finalise the outputs before SIGKILL. */
+  killGraceMs?: number;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+const STDERR_LINES = 40;
+const live = new Set<ChildProcess>();
+
+// Last resort when the owning process exits without closing its children: signal each process group.
+process.once('exit', () => {
+  for (const c of live) if (c.pid) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* already gone */ }
+});
+
+/** Classifies ffmpeg's error output of a failed start. */
+export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
+  const text = stderr.join('\n');
+  if (/Stream map '0:v:0' matches no streams|does not contain any stream|Output file #\d+ does not contain any stream/i.test(text)) return 'no-video';
+  if (/Invalid data found|moov atom not found|No such file|could not find codec parameters|Protocol not found|not in whitelist|Input\/output error|Connection refused|End of file/i.test(text)) return 'unreadable';
+  return 'exited';
+}
+
+/**
+ * Owns one ffmpeg child: spawned in its own process group and tied to this process's life (pdeathsig), so an
+ * ffmpeg never outlives its worker. start() resolves when media flows; close() is idempotent.
+ */
+export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
+  private child: ChildProcess | null = null;
+  private closing = false;
+  private exited: Promise<void> | null = null;
+  private readonly stderr: string[] = [];
+  private lastProgress: Progress | null = null;
+
+  constructor(private readonly opts: FfmpegOptions) {
+    super();
+  }
+
+  /** The latest progress block, if any. */
+  get progress(): Progress | null {
+    return this.lastProgress;
+  }
+
+  /** Last lines ffmpeg wrote to stderr. */
+  get stderrTail(): readonly string[] {
+    return [...this.stderr];
+  }
+
+  /** Spawns ffmpeg and resolves once it has written media (a progress block with frames or output time). */
+  start(): Promise<void> {
+    if (this.child) throw new Error('ffmpeg already started');
+    const { ffmpegPath, args, logger } = this.opts;
+    const [cmd, argv] = existsSync(SETPRIV)
+      ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args]]
+      : [ffmpegPath, [...args]];
+    logger.debug({ cmd: redact([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    live.add(child);
+
+    const progress = new ProgressParser((p) => {
+      this.lastProgress = p;
+      this.emit('progress', p);
+    });
+    const out = new LineSplitter((l) => progress.line(l));
+    const err = new LineSplitter((l) => {
+      const line = redact(l);
+      this.stderr.push(line);
+      if (this.stderr.length > STDERR_LINES) this.stderr.shift();
+      logger.debug({ ffmpeg: line }, 'ffmpeg');
+    });
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+
+    this.exited = new Promise<void>((resolve) => {
+      child.once('close', (code, signal) => {
+        out.flush();
+        err.flush();
+        live.delete(child);
+        this.emit('exit', { code, signal, expected: this.closing, stderrTail: this.stderrTail });
+        resolve();
+      });
+    });
+
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (e?: FfmpegStartError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.off('progress', onProgress);
+        this.off('exit', onExit);
+        if (e) reject(e); else resolve();
+      };
+      const onProgress = (p: Progress) => { if (p.frame > 0 || p.outTimeUs > 0) settle(); };
+      const onExit = () => {
+        const kind = classifyStartFailure(this.stderr);
+        settle(new FfmpegStartError(kind, `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`, this.stderrTail));
+      };
+      const timer = setTimeout(() => {
+        settle(new FfmpegStartError('timeout', `no media within ${this.opts.startTimeoutMs} ms`, this.stderrTail));
+        void this.close();
+      }, this.opts.startTimeoutMs);
+      child.once('error', (e) => settle(new FfmpegStartError('exited', `cannot run ffmpeg at ${ffmpegPath}: ${e.message}`, [])));
+      this.on('progress', onProgress);
+      this.on('exit', onExit);
+    });
+  }
+
+  /** Whether the child is still running. */
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Stops ffmpeg: SIGINT to its group so it finalises its outputs, SIGKILL after the grace period. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (!child || !this.exited) return;
+    if (this.running) this.signal('SIGINT');
+    const grace = setTimeout(() => this.signal('SIGKILL'), this.opts.killGraceMs ?? 5000);
+    await this.exited;
+    clearTimeout(grace);
+  }
+
+  /** Kills at once, without finalising (used when the lock on the job is lost). */
+  async kill(): Promise<void> {
+    this.closing = true;
+    if (this.running) this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (!pid) return;
+    try { process.kill(-pid, sig); } catch { /* group already gone */ }
+  }
+}

@@ -1,0 +1,40 @@
+import { Redis } from 'ioredis';
+
+/** Opens an ioredis connection suited to BullMQ (no per-command retry limit, reconnects forever). */
+export function connectRedis(url: string, name: string): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+}
+
+/** Key layout of the relay in Redis; every key starts with the configured prefix. */
+export class Keys {
+  constructor(readonly prefix: string) {}
+  /** App registry: hash sdkAppId → JSON {secretKey, name}. */
+  apps(): string { return `${this.prefix}:apps`; }
+  /** Shared internal secret used to sign worker publishes and ingest reads. */
+  internalSecret(): string { return `${this.prefix}:internal-secret`; }
+  /** Hash of a room's upstreams: `${userId}:${srcType}` → JSON Upstream. */
+  room(sdkAppId: string, roomId: number): string { return `${this.prefix}:room:${sdkAppId}:${roomId}`; }
+  /** Set of room keys (`${sdkAppId}:${roomId}`) that have at least one upstream. */
+  rooms(): string { return `${this.prefix}:rooms`; }
+  /** Channel record (JSON). */
+  channel(channelId: string): string { return `${this.prefix}:channel:${channelId}`; }
+  /** Set of channel ids not yet stopped (starting, live, stopping). */
+  activeChannels(): string { return `${this.prefix}:channels:active`; }
+  /** The active channel of one upstream (for 40000415). */
+  upstreamChannel(sdkAppId: string, roomId: number, userId: string, srcType: number): string {
+    return `${this.prefix}:upstream-channel:${sdkAppId}:${roomId}:${srcType}:${userId}`;
+  }
+  /** Set of the active channels of one room (at most maxChannelsPerRoom). */
+  roomChannels(sdkAppId: string, roomId: number): string { return `${this.prefix}:room-channels:${sdkAppId}:${roomId}`; }
+  /** Start rate limit of one user (SPEC: same user within 3 s → 40000500). */
+  startRateLimit(sdkAppId: string, roomId: number, userId: string): string { return `${this.prefix}:start-rl:${sdkAppId}:${roomId}:${userId}`; }
+  /** Pub/sub channel of channel state events (JSON ChannelEvent). */
+  events(): string { return `${this.prefix}:events`; }
+  /** Pub/sub channel of control commands to workers (JSON ControlMessage). */
+  control(): string { return `${this.prefix}:control`; }
+}

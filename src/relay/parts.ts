@@ -1,0 +1,77 @@
+import type { AddressInfo } from 'node:net';
+import type { RelayConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { connectRedis, Keys } from '../redis/index.js';
+import { AppRegistry } from '../apps/index.js';
+import { RoomRegistry } from '../rooms/registry.js';
+import { ChannelStore } from '../channels/store.js';
+import { ChannelWaiter } from '../channels/waiter.js';
+import { PushService } from '../channels/service.js';
+import { pushQueue } from '../queue/index.js';
+import { buildApi } from '../api/app.js';
+import { MediaServer } from '../media-server/index.js';
+import { PushWorker } from '../worker/index.js';
+
+/** A running part of the relay. */
+export interface Part {
+  close(): Promise<void>;
+}
+
+/** Starts the control-plane API; resolves with its base URL. */
+export async function startApi(config: RelayConfig, logger: Logger): Promise<Part & { url: string; apps: AppRegistry }> {
+  const redis = connectRedis(config.redisUrl, 'relay-api');
+  const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
+  const keys = new Keys(config.redisPrefix);
+  const store = new ChannelStore(redis, keys);
+  const rooms = new RoomRegistry(redis, keys);
+  const apps = new AppRegistry(redis, keys);
+  const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
+  const waiter = new ChannelWaiter(subscriber, keys, store);
+  const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, logger });
+  const api = buildApi({ config, apps, push, store, rooms, logger });
+  await api.listen({ port: config.apiPort, host: config.bind });
+  const port = (api.server.address() as AddressInfo).port;
+  const url = `http://${config.publicHost}:${port}`;
+  logger.info({ url }, 'api listening');
+  return {
+    url,
+    apps,
+    async close() {
+      await api.close();
+      await waiter.close();
+      await queue.close();
+      redis.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** Starts a worker taking push jobs. */
+export async function startWorker(config: RelayConfig, logger: Logger): Promise<Part & { worker: PushWorker }> {
+  const redis = connectRedis(config.redisUrl, 'relay-worker');
+  const subscriber = connectRedis(config.redisUrl, 'relay-worker-sub');
+  const worker = new PushWorker({ config, redis, subscriber, logger });
+  await worker.start();
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      redis.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** Starts the media server (node-media-server + HLS files). */
+export async function startMedia(config: RelayConfig, logger: Logger): Promise<Part> {
+  const redis = connectRedis(config.redisUrl, 'relay-media');
+  const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
+  const media = await MediaServer.start({ config, redis, subscriber, logger });
+  return {
+    async close() {
+      await media.close();
+      redis.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}

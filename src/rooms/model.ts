@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { RelayError } from '../errors/index.js';
+
+/** Video source of an upstream (SPEC srcType): camera 0, screen (sub stream) 1. */
+export const SRC_TYPES = { camera: 0, screen: 1 } as const;
+export type SrcType = 0 | 1;
+export const SRC_TYPE_NAMES: Record<SrcType, 'camera' | 'screen'> = { 0: 'camera', 1: 'screen' };
+
+/** userId as TRTC accepts it: 1-32 letters, digits, _ or -. */
+export const USER_ID_PATTERN = '^[A-Za-z0-9_-]{1,32}$';
+export const MAX_ROOM_ID = 4294967294;
+
+/** One member's upstream in a room, keyed by (sdkAppId, roomId, userId, srcType). */
+export interface Upstream {
+  sdkAppId: string;
+  roomId: number;
+  userId: string;
+  srcType: SrcType;
+  /** `ingest`: published to the built-in RTMP ingest; `external`: a URL registered through the API. */
+  source: 'ingest' | 'external';
+  /** The URL ffmpeg reads (external upstreams only; ingest upstreams are read from the media server). */
+  url?: string;
+  registeredAt: number;
+}
+
+const NETWORK_SCHEMES: Record<string, string> = {
+  rtmp: 'rtmp,tcp',
+  rtmps: 'rtmps,rtmp,tcp,tls',
+  rtsp: 'rtsp,rtp,udp,tcp',
+  rtsps: 'rtsp,rtp,udp,tcp,tls',
+  srt: 'srt,udp',
+  http: 'http,tcp',
+  https: 'https,http,tcp,tls',
+};
+
+/** How ffmpeg may read an external upstream: the URL and the only protocols it may open. */
+export interface UpstreamInput {
+  url: string;
+  protocolWhitelist: string;
+  /** Files are replayed in a loop at their native rate, as a stand-in for a live source. */
+  isFile: boolean;
+}
+
+/**
+ * Checks a registered upstream URL: network URLs of known schemes, or a file inside the allowed folder.
+ * Anything else (ffmpeg pseudo-protocols such as concat:, pipe:, subfile:, data:) is refused with 50002.
+ */
+export function resolveUpstreamInput(raw: string, fileDir: string): UpstreamInput {
+  if (raw.length > 2048 || /[\s\0]/.test(raw)) throw new RelayError(50002, 'upstream url must be at most 2048 characters without spaces or control characters');
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme && NETWORK_SCHEMES[scheme]) {
+    try { new URL(raw); } catch { throw new RelayError(50002, 'upstream url is not a valid URL'); }
+    return { url: raw, protocolWhitelist: NETWORK_SCHEMES[scheme], isFile: false };
+  }
+  if (scheme && scheme !== 'file') throw new RelayError(50002, `upstream url scheme ${scheme}: is not allowed`, { hint: `use one of ${Object.keys(NETWORK_SCHEMES).join(', ')}, or a file inside the upstream file folder` });
+  if (!scheme && /^[a-z0-9+.-]+:/i.test(raw)) throw new RelayError(50002, 'upstream url uses an ffmpeg pseudo-protocol, which is not allowed');
+  const file = path.resolve(fileDir, scheme === 'file' ? decodeURIComponent(new URL(raw).pathname) : raw);
+  const root = path.resolve(fileDir) + path.sep;
+  if (!file.startsWith(root)) throw new RelayError(50002, 'upstream file is outside the allowed folder', { hint: `put the file under ${fileDir} (RELAY_FILE_UPSTREAM_DIR)` });
+  const protocolWhitelist = file.toLowerCase().endsWith('.sdp') ? 'file,udp,rtp' : 'file';
+  return { url: file, protocolWhitelist, isFile: !file.toLowerCase().endsWith('.sdp') };
+}

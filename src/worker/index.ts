@@ -1,0 +1,97 @@
+import os from 'node:os';
+import { Worker, WaitingError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RelayConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { Keys } from '../redis/index.js';
+import { internalSecret } from '../apps/index.js';
+import { ChannelStore } from '../channels/store.js';
+import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type ControlMessage, type PushJobData, type PushJobResult } from '../queue/index.js';
+import { ChannelRunner, type EndReason } from './runner.js';
+
+/** Dependencies of a worker process. */
+export interface PushWorkerDeps {
+  config: RelayConfig;
+  /** Commands connection (also used by BullMQ's worker as its base connection). */
+  redis: Redis;
+  /** A dedicated connection for pub/sub. */
+  subscriber: Redis;
+  logger: Logger;
+}
+
+/** Takes push jobs from the queue and runs one ffmpeg per channel, up to the configured concurrency. */
+export class PushWorker {
+  readonly id = `${os.hostname()}:${process.pid}`;
+  private worker: Worker<PushJobData, PushJobResult> | null = null;
+  private readonly running = new Map<string, AbortController>();
+  private readonly keys: Keys;
+  private readonly store: ChannelStore;
+
+  constructor(private readonly deps: PushWorkerDeps) {
+    this.keys = new Keys(deps.config.redisPrefix);
+    this.store = new ChannelStore(deps.redis, this.keys);
+  }
+
+  /** Channels this worker runs now. */
+  get channels(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Subscribes to control messages and starts taking jobs. */
+  async start(): Promise<void> {
+    const { config, logger, subscriber } = this.deps;
+    const secret = await internalSecret(this.deps.redis, this.keys);
+    await subscriber.subscribe(this.keys.control());
+    subscriber.on('message', (channel, message) => {
+      if (channel !== this.keys.control()) return;
+      try {
+        const msg = JSON.parse(message) as ControlMessage;
+        if (msg.type === 'stop') this.end(msg.channelId, 'stop');
+      } catch { /* not ours */ }
+    });
+    this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token, secret), {
+      connection: this.deps.redis.duplicate({ connectionName: 'relay-worker-bull' }),
+      prefix: bullPrefix(config.redisPrefix),
+      concurrency: config.workerConcurrency,
+      ...PUSH_WORKER_SETTINGS,
+    });
+    // Another worker may now own these jobs: stop publishing at once rather than publish twice.
+    this.worker.on('lockRenewalFailed', (ids) => { for (const id of ids) this.end(id, 'lock-lost'); });
+    this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
+    await this.worker.waitUntilReady();
+    logger.info({ workerId: this.id, concurrency: config.workerConcurrency }, 'worker ready');
+  }
+
+  private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined, secret: string): Promise<PushJobResult> {
+    const { channelId } = job.data;
+    const ctl = new AbortController();
+    this.running.set(channelId, ctl);
+    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    try {
+      const outcome = await runner.run();
+      if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
+        // Give the job back so another worker resumes the channel at once.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      return { state: outcome === 'stopped' || outcome === 'failed' ? outcome : 'gone' };
+    } finally {
+      this.running.delete(channelId);
+    }
+  }
+
+  private end(channelId: string, reason: EndReason): void {
+    const ctl = this.running.get(channelId);
+    if (ctl && !ctl.signal.aborted) {
+      this.deps.logger.info({ channelId, reason }, 'ending channel');
+      ctl.abort(reason);
+    }
+  }
+
+  /** Hands every running channel back to the queue (ffmpeg stopped first) and stops taking jobs. */
+  async close(): Promise<void> {
+    for (const id of this.running.keys()) this.end(id, 'shutdown');
+    await this.deps.subscriber.unsubscribe(this.keys.control()).catch(() => undefined);
+    await this.worker?.close();
+  }
+}

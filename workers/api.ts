@@ -1,0 +1,16 @@
+/**
+ * Entry point of the control-plane API process (`npm run api`). With RELAY_DEV_APP_SECRET set it also registers the
+ * development app (sdkAppId 1400000001) with that secret key.
+ */
+import { DEV_SDK_APP_ID } from '../src/apps/index.js';
+import { startApi } from '../src/relay/parts.js';
+import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+
+const config = configOrExit();
+const logger = entryLogger(config, 'api');
+await requireRedis(config);
+const api = await startApi(config, logger);
+const devSecret = process.env.RELAY_DEV_APP_SECRET;
+if (devSecret) await api.apps.ensure(DEV_SDK_APP_ID, 'development', devSecret);
+console.log(`API READY ${api.url}`);
+onShutdown(logger, () => api.close());

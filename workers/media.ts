@@ -1,0 +1,10 @@
+/** Entry point of the media server process (`npm run media`): RTMP ingest and output, HTTP-FLV, WS-FLV, HLS files. */
+import { startMedia } from '../src/relay/parts.js';
+import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+
+const config = configOrExit();
+const logger = entryLogger(config, 'media');
+await requireRedis(config);
+const media = await startMedia(config, logger);
+console.log(`MEDIA READY rtmp=${config.rtmpPort} http=${config.httpPort}`);
+onShutdown(logger, () => media.close());

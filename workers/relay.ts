@@ -1,0 +1,77 @@
+/**
+ * `npm run relay`: the whole relay in one process (media server, API, a worker) with the sample room 1001 whose
+ * members publish fixtures into the built-in ingest. Prints `READY {json}` and a short guide; Ctrl-C stops it all.
+ */
+import { DEV_SDK_APP_ID, authorizationFor } from '../src/apps/index.js';
+import { loadConfig } from '../src/config/index.js';
+import { redact } from '../src/log.js';
+import { connectRedis, Keys } from '../src/redis/index.js';
+import { RoomRegistry } from '../src/rooms/registry.js';
+import { ingestUrlTemplate } from '../src/rooms/ingest.js';
+import { findRedisServer, REDIS_HELP, redisAnswers, startPrivateRedis } from '../src/relay/redis.js';
+import { startApi, startMedia, startWorker, type Part } from '../src/relay/parts.js';
+import { SampleRoom, sampleMembers } from '../src/relay/sample-room.js';
+import { ensureFixtures } from '../fixtures/make.js';
+import { configOrExit, entryLogger, onShutdown } from './common.js';
+
+process.env.RELAY_LOG_LEVEL ??= 'warn';
+let config = configOrExit();
+const logger = entryLogger(config, 'relay');
+const parts: Part[] = [];
+let privateRedis: { url: string; stop(): Promise<void> } | null = null;
+let sample: SampleRoom | null = null;
+
+async function shutdown(): Promise<void> {
+  await sample?.close();
+  for (const p of parts.reverse()) await p.close().catch((e: Error) => logger.warn({ err: e.message }, 'close failed'));
+  await privateRedis?.stop();
+}
+onShutdown(logger, shutdown);
+
+try {
+  if (!(await redisAnswers(config.redisUrl))) {
+    const bin = findRedisServer();
+    if (!bin) {
+      console.error(`Redis does not answer at REDIS_URL=${redact(config.redisUrl)} and redis-server is not on PATH: ${REDIS_HELP}.`);
+      process.exit(3);
+    }
+    privateRedis = await startPrivateRedis(bin);
+    config = loadConfig({ ...process.env, REDIS_URL: privateRedis.url });
+    console.log(`Redis did not answer at ${redact(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')}; started a private one at ${privateRedis.url} for this run.`);
+  }
+  const fixtureDir = await ensureFixtures();
+  parts.push(await startMedia(config, logger));
+  const api = await startApi(config, logger);
+  parts.push(api);
+  parts.push(await startWorker(config, logger));
+  const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
+  const redis = connectRedis(config.redisUrl, 'relay-sample');
+  parts.push({ close: async () => { redis.disconnect(); } });
+  const members = sampleMembers(fixtureDir);
+  sample = new SampleRoom(config, app, logger);
+  await sample.start(members, new RoomRegistry(redis, new Keys(config.redisPrefix)));
+
+  const authorization = authorizationFor(app);
+  const ready = {
+    api: api.url,
+    sdkAppId: app.sdkAppId,
+    authorization,
+    ingest: ingestUrlTemplate(config.publicHost, config.rtmpPort),
+    upstreams: members.map(({ roomId, userId, srcType }) => ({ roomId, userId, srcType })),
+  };
+  console.log(`READY ${JSON.stringify(ready)}`);
+  console.log(`
+Bypass live relay is running. Sample room 1001: alice (camera), bob (camera + screen).
+
+Start a push of alice's camera as HLS + HTTP-FLV:
+  curl -s -X POST ${api.url}/v1/push/start -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' \\
+    -d '{"roomId":1001,"userId":"alice","srcType":0,"option":{"encode":3}}'
+Watch a returned URL:   ffplay <playUrl>      (or VLC; HLS plays in any HLS player)
+Status:                 curl -s ${api.url}/v1/push/<channelId> -H 'Authorization: ${authorization}'
+Stop:                   curl -s -X POST ${api.url}/v1/push/stop -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' -d '{"channelIds":["<channelId>"]}'
+Ctrl-C stops everything.`);
+} catch (e) {
+  console.error(`relay failed to start: ${(e as Error).message}`);
+  await shutdown();
+  process.exit(1);
+}

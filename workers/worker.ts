@@ -1,0 +1,10 @@
+/** Entry point of a worker process (`npm run worker`): takes push jobs and runs one ffmpeg per channel. */
+import { startWorker } from '../src/relay/parts.js';
+import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+
+const config = configOrExit();
+const logger = entryLogger(config, 'worker');
+await requireRedis(config);
+const part = await startWorker(config, logger);
+console.log(`WORKER READY ${part.worker.id}`);
+onShutdown(logger, () => part.close());
