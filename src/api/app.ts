@@ -14,10 +14,10 @@ import type { RelayConfig } from '../config/index.js';
 /** Everything the HTTP API needs; built by the entry point, faked or real in tests. */
 export interface ApiDeps {
   config: RelayConfig;
-  apps: AppRegistry;
-  push: PushService;
-  store: ChannelStore;
-  rooms: RoomRegistry;
+  apps: Pick<AppRegistry, 'authenticate'>;
+  push: Pick<PushService, 'start' | 'stop'>;
+  store: Pick<ChannelStore, 'get'>;
+  rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   logger: Logger;
 }
 

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { buildApi } from '../../src/api/app.js';
+import { FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
+
+const valid = { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } };
+
+async function post(body: unknown, headers: Record<string, string> = {}, route = '/v1/push/start') {
+  const deps = fakeApiDeps();
+  const app = buildApi(deps);
+  const res = await app.inject({
+    method: 'POST', url: route,
+    headers: { authorization: FAKE_AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  await app.close();
+  return { status: res.statusCode, body: res.json() as { code: number; message: string; hint: string }, deps };
+}
+
+describe('push/start validation answers with the SPEC code of the field', () => {
+  it.each([
+    ['no body at all', undefined, 40000001, 400],
+    ['an empty JSON body', '', 40000001, 400],
+    ['a JSON null body', 'null', 40000001, 400],
+    ['roomId 0', { ...valid, roomId: 0 }, 40000007, 400],
+    ['a negative roomId', { ...valid, roomId: -3 }, 50002, 400],
+    ['a roomId given as a string', { ...valid, roomId: '1001' }, 50002, 400],
+    ['a missing roomId', { userId: 'alice', srcType: 0, option: { encode: 3 } }, 50002, 400],
+    ['a userId with a space', { ...valid, userId: 'al ice' }, 40000006, 400],
+    ['an empty userId', { ...valid, userId: '' }, 40000006, 400],
+    ['a 33-character userId', { ...valid, userId: 'a'.repeat(33) }, 40000006, 400],
+    ['a missing userId', { roomId: 1001, srcType: 0, option: { encode: 3 } }, 40000006, 400],
+    ['srcType 2', { ...valid, srcType: 2 }, 40000004, 400],
+    ['srcType "camera"', { ...valid, srcType: 'camera' }, 40000004, 400],
+    ['no option', { roomId: 1001, userId: 'alice', srcType: 0 }, 40000003, 400],
+    ['an option without encode', { ...valid, option: { rateType: 0 } }, 40000003, 400],
+    ['encode 7', { ...valid, option: { encode: 7 } }, 50004, 400],
+    ['encode "HLS"', { ...valid, option: { encode: 'HLS' } }, 50004, 400],
+    ['an unknown option field', { ...valid, option: { encode: 3, bogus: 1 } }, 50002, 400],
+    ['sdkType 9', { ...valid, option: { encode: 3, sdkType: 9 } }, 50002, 400],
+    ['a 65-character channelName', { ...valid, option: { encode: 3, channelName: 'n'.repeat(65) } }, 50002, 400],
+    ['malformed JSON', '{"roomId":', 50002, 400],
+    ['an injection-looking userId', { ...valid, userId: "a'; DROP TABLE x;--" }, 40000006, 400],
+  ])('%s → %i', async (_name, body, code, status) => {
+    const res = await post(body);
+    expect(res.body.code).toBe(code);
+    expect(res.status).toBe(status);
+    expect(res.body.message.length).toBeGreaterThan(0);
+    expect(res.body.hint.length).toBeGreaterThan(0);
+    expect(res.deps.starts).toHaveLength(0);
+  });
+
+  it('a body over 64 KiB is refused with 50002 and HTTP 413', async () => {
+    const res = await post({ ...valid, option: { encode: 3, channelDesc: 'x'.repeat(70 * 1024) } });
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe(50002);
+  });
+
+  it('a valid body reaches the push service with every default filled in', async () => {
+    const res = await post({ ...valid, option: { encode: 5, channelName: 'n' } });
+    expect(res.body).toMatchObject({ code: 0, channelId: 'ch_0123456789abcdef0123' });
+    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, record: false, waterMark: false, sdkType: 1, channelName: 'n' } });
+  });
+
+  it('options this relay does not implement yet are refused with 50002, never ignored', async () => {
+    for (const option of [{ encode: 3, rateType: 10 }, { encode: 3, record: true }, { encode: 3, waterMark: true, waterMarkId: 'w' }, { encode: 3, channelPassword: 'p' }]) {
+      const res = await post({ ...valid, option });
+      expect(res.body.code, JSON.stringify(option)).toBe(50002);
+      expect(res.deps.starts).toHaveLength(0);
+    }
+  });
+});
+
+describe('authentication', () => {
+  it.each([
+    ['no Authorization header', {}, 1001],
+    ['a Bearer token', { authorization: 'Bearer wrong' }, 1001],
+    ['a wrong secret key', { authorization: 'Basic ' + Buffer.from('1400000001:nope').toString('base64') }, 1001],
+    ['an unknown sdkAppId', { authorization: 'Basic ' + Buffer.from('999:k3y').toString('base64') }, 1002],
+  ])('%s → %i (HTTP 401), before the body is looked at', async (_n, headers, code) => {
+    const deps = fakeApiDeps();
+    const app = buildApi(deps);
+    const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
+    await app.close();
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ code });
+    expect(deps.starts).toHaveLength(0);
+  });
+});
+
+describe('push/stop and other routes', () => {
+  it('stop needs a non-empty channelIds array', async () => {
+    expect((await post(undefined, {}, '/v1/push/stop')).body.code).toBe(40000001);
+    expect((await post({ channelIds: [] }, {}, '/v1/push/stop')).body.code).toBe(50002);
+    expect((await post({ channelIds: 'ch_x' }, {}, '/v1/push/stop')).body.code).toBe(50002);
+    const ok = await post({ channelIds: ['ch_a', 'ch_a'] }, {}, '/v1/push/stop');
+    expect(ok.body.code).toBe(0);
+  });
+
+  it('an unknown route answers 404 with a code and a hint', async () => {
+    const app = buildApi(fakeApiDeps());
+    const res = await app.inject({ method: 'GET', url: '/v2/nothing', headers: { authorization: FAKE_AUTH } });
+    await app.close();
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: 50002 });
+  });
+
+  it('GET of a room id 0 is 40000007 and of an empty room 40000410', async () => {
+    const app = buildApi(fakeApiDeps());
+    const zero = await app.inject({ method: 'GET', url: '/v1/rooms/0', headers: { authorization: FAKE_AUTH } });
+    const empty = await app.inject({ method: 'GET', url: '/v1/rooms/42', headers: { authorization: FAKE_AUTH } });
+    await app.close();
+    expect(zero.json().code).toBe(40000007);
+    expect(empty.json().code).toBe(40000410);
+  });
+});
