@@ -41,6 +41,7 @@ export interface NmsInstance {
   stop(): Promise<void>;
   httpServer: { httpServer?: HttpServer };
   rtmpServer: { tcpServer?: import('node:net').Server };
+  store: { options: { signals: boolean } };
 }
 
 interface NmsConfig {
@@ -60,6 +61,8 @@ export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance
   };
   const NodeMediaServer = require('node-media-server') as new (c: NmsConfig) => NmsInstance;
   const nms = new NodeMediaServer(config);
+  // Its store would re-raise SIGINT/SIGTERM to kill the process; shutdown is ours to run (close() flushes the store).
+  nms.store.options.signals = false;
   const context = require('node-media-server/src/core/context.js') as NmsContext;
   return { nms, context };
 }

@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/relay/redis.js';
+import { readFlv } from '../helpers/media.js';
+import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+/** Runs workers/relay.ts like `npm run relay` does; resolves when it prints READY or exits. */
+function runRelay(env: Record<string, string>) {
+  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'workers/relay.ts'], {
+    cwd: ROOT, env: { ...process.env, RELAY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const ready = new Promise<Record<string, any> | null>((resolve) => {
+    const t = setInterval(() => {
+      const m = /^READY (.*)$/m.exec(out);
+      if (m) { clearInterval(t); resolve(JSON.parse(m[1]!)); }
+    }, 50);
+    void exited.then(() => { clearInterval(t); resolve(null); });
+  });
+  return { child, ready, exited, output: () => out };
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('error', () => resolve(true));
+  });
+}
+
+async function privateEnv() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-run-'));
+  const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
+  return {
+    dataDir, ports,
+    env: {
+      RELAY_API_PORT: String(ports.api), RELAY_HTTP_PORT: String(ports.http), RELAY_RTMP_PORT: String(ports.rtmp),
+      RELAY_DATA_DIR: dataDir, RELAY_REDIS_PREFIX: `r${crypto.randomBytes(4).toString('hex')}`, RELAY_PUBLIC_HOST: '127.0.0.1',
+    },
+  };
+}
+
+describe('npm run relay', () => {
+  it('prints READY with api, sdkAppId, authorization, ingest and the sample upstreams; the printed credentials start a push; SIGTERM leaves no ffmpeg and no port', async () => {
+    const { env, dataDir, ports } = await privateEnv();
+    const run = runRelay({ ...env, REDIS_URL });
+    try {
+      const ready = await run.ready;
+      expect(ready, run.output()).toBeTruthy();
+      expect(ready!.api).toBe(`http://127.0.0.1:${ports.api}`);
+      expect(ready!.sdkAppId).toBe('1400000001');
+      expect(ready!.authorization).toMatch(/^Basic /);
+      expect(ready!.ingest).toContain(`rtmp://127.0.0.1:${ports.rtmp}/ingest/`);
+      expect(ready!.upstreams).toEqual([
+        { roomId: 1001, userId: 'alice', srcType: 0 },
+        { roomId: 1001, userId: 'bob', srcType: 0 },
+        { roomId: 1001, userId: 'bob', srcType: 1 },
+      ]);
+      expect(run.output()).toMatch(/curl -s -X POST/);
+      const res = await fetch(`${ready!.api}/v1/push/start`, {
+        method: 'POST', headers: { authorization: ready!.authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 2 } }),
+      });
+      const body = await res.json() as { code: number; urls: { playUrl: string }[] };
+      expect(body.code).toBe(0);
+      expect((await readFlv(body.urls[0]!.playUrl)).summary.keyframe).toBe(true);
+      expect(ffmpegsMentioning(dataDir).length + ffmpegsMentioning(`:${ports.rtmp}/`).length).toBeGreaterThan(0);
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+    }
+    await eventually(async () => ffmpegsMentioning(`:${ports.rtmp}/`).length === 0 && ffmpegsMentioning(dataDir).length === 0, 5000);
+    for (const p of Object.values(ports)) expect(await portFree(p), `port ${p}`).toBe(true);
+    const r = new Redis(REDIS_URL);
+    await r.del(...(await r.keys(`${env.RELAY_REDIS_PREFIX}:*`)), 'nothing');
+    r.disconnect();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts a private Redis when none answers at REDIS_URL, and stops it on SIGTERM', async () => {
+    const { env, dataDir } = await privateEnv();
+    const run = runRelay({ ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const ready = await run.ready;
+    expect(ready, run.output()).toBeTruthy();
+    const m = /started a private one at redis:\/\/127\.0\.0\.1:(\d+)/.exec(run.output());
+    expect(m, run.output()).toBeTruthy();
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(await portFree(Number(m![1]))).toBe(true);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('exits with a clear message when there is no Redis and no redis-server to start', async () => {
+    const { env, dataDir } = await privateEnv();
+    const run = runRelay({ ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, PATH: '/nonexistent' });
+    expect(await run.exited).toBe(3);
+    expect(run.output()).toMatch(/Redis does not answer.*apt-get install -y redis-server/s);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('invalid configuration stops start-up with a message naming the variable', async () => {
+    const run = runRelay({ RELAY_HTTP_PORT: 'http' });
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/RELAY_HTTP_PORT must be an integer/);
+  });
+});
