@@ -1,0 +1,106 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
+import { createLogger } from '../../src/log.js';
+import { decode } from '../helpers/media.js';
+import { FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+let channelId: string;
+
+beforeAll(async () => {
+  // debug level: ffmpeg command lines (with their signed URLs) are logged, so redaction is exercised
+  stack = await startStack({ env: { RELAY_LOG_LEVEL: 'debug' } });
+  await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
+  const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+  channelId = r.body.channelId;
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** Sends a raw HTTP request line (no client-side normalisation) and returns the status code, or 0 when the socket closed. */
+function raw(path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.connect(stack.httpPort, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    s.on('data', (d) => { data += d.toString('latin1'); });
+    s.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
+    s.on('error', () => resolve(0));
+  });
+}
+
+/** Publishes a fixture to an RTMP URL; resolves true when media flowed, false when refused. */
+async function tryPublish(url: string): Promise<boolean> {
+  const ff = new FfmpegProcess({
+    ffmpegPath: FFMPEG, logger: createLogger('silent', 't'), startTimeoutMs: 4000,
+    args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re', '-i', fixture('video-only.mp4'), '-t', '3', '-c', 'copy', '-f', 'flv', url],
+  });
+  try {
+    await ff.start();
+    // refused publishes are closed by the server shortly after the handshake
+    const died = await Promise.race([new Promise((r) => ff.once('exit', () => r(true))), new Promise((r) => setTimeout(() => r(false), 1500))]);
+    return !died;
+  } catch {
+    return false;
+  } finally {
+    await ff.kill();
+  }
+}
+
+describe('the media server guard', () => {
+  it('hostile FLV, WS and HLS paths get 4xx answers and the server stays up', async () => {
+    const paths = [
+      '/live/a.b.flv', '/live/%00.flv', '/live/..%2f..%2fetc%2fpasswd.flv', `/live/${'x'.repeat(5000)}.flv`, '/live/%E2%98%83.flv',
+      '/hls/../../etc/passwd', '/hls/%2e%2e/%2e%2e/etc/passwd', `/hls/${channelId}/../../../../etc/passwd`, '/hls/ch_x/index.m3u8',
+      '/admin', '/api/v1/streams', '/live/.flv', '//live//x.flv', '/live/ch_00000000000000000000.flv',
+    ];
+    for (const p of paths) {
+      const status = await raw(p);
+      expect(status, p).toBeGreaterThanOrEqual(400);
+      expect(status, p).toBeLessThan(500);
+    }
+    const ws = await new Promise<string>((resolve) => {
+      const c = new WebSocket(`ws://127.0.0.1:${stack.httpPort}/live/a.b.flv`);
+      c.on('open', () => resolve('open'));
+      c.on('error', (e) => resolve(e.message));
+    });
+    expect(ws).toMatch(/404/);
+    expect(await raw('/healthz')).toBe(200);
+  });
+
+  it('WS-FLV plays a live channel', async () => {
+    const bytes = await new Promise<Buffer>((resolve, reject) => {
+      const c = new WebSocket(`ws://127.0.0.1:${stack.httpPort}/live/${channelId}.flv`);
+      let buf = Buffer.alloc(0);
+      c.on('message', (d: Buffer) => { buf = Buffer.concat([buf, d]); if (buf.length > 20000) { c.close(); resolve(buf); } });
+      c.on('error', reject);
+      setTimeout(() => reject(new Error(`only ${buf.length} bytes`)), 10000);
+    });
+    expect(bytes.toString('latin1', 0, 3)).toBe('FLV');
+  });
+
+  it('only signed members publish to the ingest, only workers publish channels, and nobody plays the raw ingest', async () => {
+    const base = `rtmp://127.0.0.1:${stack.rtmpPort}`;
+    expect(await tryPublish(`${base}/ingest/1400000001_1001_eve_camera`)).toBe(false);
+    expect(await tryPublish(`${base}/ingest/1400000001_1001_eve_camera?sig=00000000000000000000000000000000`)).toBe(false);
+    expect(await tryPublish(`${base}/live/${channelId}x`)).toBe(false);
+    expect(await tryPublish(`${base}/other/stream`)).toBe(false);
+    expect(await stack.redis.hexists(`${stack.prefix}:room:1400000001:1001`, 'eve:0')).toBe(0);
+    await expect(decode(`${base}/ingest/1400000001_1001_alice_camera`, { frames: 1, timeoutMs: 8000 })).rejects.toThrow();
+    // the channel itself still plays
+    const ok = await decode(`${base}/live/${channelId}`, { frames: 5 });
+    expect(ok.width).toBe(640);
+  });
+
+  it('no secret reaches the logs of any relay process', async () => {
+    const logs = stack.procs.flatMap((p) => p.output).join('\n');
+    expect(logs).toMatch(/"cmd":"[^"]*token=\*\*\*[^"]*","msg":"spawning ffmpeg"/);
+    expect(logs).not.toContain(stack.secretKey);
+    expect(logs).not.toMatch(/(sig|token)=[0-9a-f]{8,}/);
+    expect(logs).not.toMatch(/Basic [A-Za-z0-9+/=]{20,}/);
+  });
+});
+
