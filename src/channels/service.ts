@@ -91,11 +91,19 @@ export class PushService {
       throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
     }
     if (!admission.ok) throw new RelayError(20101, `room ${req.roomId} already has ${config.maxChannelsPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
-    await this.d.queue.add('push', { channelId }, { jobId: channelId });
-    this.d.logger.info({ channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode }, 'push start queued');
-
-    const { channel, reached } = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping'], config.apiWaitMs);
+    let outcome: { channel: Channel | null; reached: boolean } = { channel: null, reached: false };
+    try {
+      await this.d.queue.add('push', { channelId }, { jobId: channelId });
+      this.d.logger.info({ channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode }, 'push start queued');
+      outcome = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping'], config.apiWaitMs);
+    } catch (e) {
+      await this.discard(ch, ch).catch(() => undefined);
+      throw e;
+    }
+    const { channel, reached } = outcome;
     if (reached && channel?.state === 'live') return { channelId, urls: channel.urls };
+    // A stop that arrived while starting wins; the record stays with its history.
+    if (channel?.state === 'stopping' || channel?.state === 'stopped') throw new RelayError(40000413, `channel ${channelId} was stopped while it was starting`, { details: { channelId } });
     await this.discard(ch, channel);
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
     if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');

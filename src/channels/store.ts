@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import type { Channel, ChannelEvent, ChannelState, ChannelStats } from './types.js';
+import type { Channel, ChannelEvent, ChannelState } from './types.js';
 
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
 const ADMIT = `
@@ -89,11 +89,6 @@ export class ChannelStore {
     const res = (await this.redis.eval(TRANSITION, 1, this.keys.channel(channelId),
       JSON.stringify(from), JSON.stringify(patch), to ?? '', reason, String(Date.now()))) as [number, string];
     return { ok: res[0] === 1, state: res[1] };
-  }
-
-  /** Stores the live figures of a running channel. */
-  async saveStats(channelId: string, stats: ChannelStats): Promise<void> {
-    await this.transition(channelId, ['live', 'starting'], null, '', { stats });
   }
 
   /** Frees the channel's upstream and room slots; `remove` also deletes the record (a refused start leaves nothing). */

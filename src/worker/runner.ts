@@ -51,6 +51,8 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
 /** Runs one channel on this worker: spawns its ffmpeg, reports state and stats, and ends it as asked. */
 export class ChannelRunner {
   private readonly log: Logger;
+  /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
+  private readonly local = new AbortController();
 
   constructor(private readonly deps: RunnerDeps, private readonly channelId: string, private readonly end: AbortSignal) {
     this.log = deps.logger.child({ channelId });
@@ -89,10 +91,12 @@ export class ChannelRunner {
 
   // Waits until the channel is asked to end or ffmpeg dies, saving stats meanwhile.
   private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome> {
-    const died = new Promise<{ code: number | null; signal: string | null; stderrTail: readonly string[] }>((resolve) => ff.once('exit', resolve));
+    const died = ff.done;
     const ended = new Promise<EndReason>((resolve) => {
-      if (this.end.aborted) resolve(this.end.reason as EndReason);
-      this.end.addEventListener('abort', () => resolve(this.end.reason as EndReason), { once: true });
+      for (const signal of [this.end, this.local.signal]) {
+        if (signal.aborted) resolve(signal.reason as EndReason);
+        signal.addEventListener('abort', () => resolve(signal.reason as EndReason), { once: true });
+      }
     });
     const timer = setInterval(() => { void this.tick(ff); }, STATS_INTERVAL_MS);
     try {
@@ -113,10 +117,13 @@ export class ChannelRunner {
     }
   }
 
+  // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess): Promise<void> {
     const p = ff.progress;
+    const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
     try {
-      if (p) await this.deps.store.saveStats(this.channelId, { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() });
+      const res = await this.deps.store.transition(this.channelId, ['live'], null, '', stats ? { stats } : {});
+      if (!res.ok && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, 'stats not saved');
     }

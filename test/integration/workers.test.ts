@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, fixture, startStack, type Stack } from '../helpers/stack.js';
+import { ChannelStore } from '../../src/channels/store.js';
+import { Keys } from '../../src/redis/index.js';
 
 let stack: Stack;
 
@@ -67,5 +69,23 @@ describe('several worker processes on one queue', () => {
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
     expect(stop.body.results[0].code).toBe(0);
     expect(ffmpegsMentioning(id)).toEqual([]);
+  });
+
+  it('a stop whose control message is lost still reaches the worker through the channel record', async () => {
+    await stack.publish({ roomId: 1001, userId: 'dave', srcType: 0 }, fixture('alice-camera.mp4'));
+    const a = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'dave', srcType: 0, option: { encode: 1 } });
+    expect(a.body.code).toBe(0);
+    const id = a.body.channelId;
+    // what the API does on stop, minus the pub/sub message
+    const store = new ChannelStore(stack.redis, new Keys(stack.prefix));
+    expect((await store.transition(id, ['live'], 'stopping', 'test: stop without a message')).ok).toBe(true);
+    const stopped = await eventually(async () => {
+      const ch = await channel(id);
+      return ch.state === 'stopped' ? ch : null;
+    }, 10000);
+    expect(stopped.stoppedAt).toBeGreaterThan(0);
+    expect(ffmpegsMentioning(id)).toEqual([]);
+    const playlist = await (await fetch(a.body.urls[0].playUrl)).text();
+    expect(playlist).toMatch(/#EXT-X-ENDLIST/);
   });
 });

@@ -16,11 +16,18 @@ export class FfmpegStartError extends Error {
   }
 }
 
+/** How an ffmpeg process ended; `expected` is true when close() or kill() asked for it. */
+export interface FfmpegExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  expected: boolean;
+  stderrTail: readonly string[];
+}
+
 /** Typed events of an ffmpeg process. */
 export interface FfmpegEvents {
   progress: [Progress];
-  /** The process ended; `expected` is true when close() asked for it. */
-  exit: [{ code: number | null; signal: NodeJS.Signals | null; expected: boolean; stderrTail: readonly string[] }];
+  exit: [FfmpegExit];
 }
 
 /** Options of one ffmpeg process. */
@@ -58,7 +65,7 @@ export function classifyStartFailure(stderr: readonly string[]): StartFailureKin
 export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private child: ChildProcess | null = null;
   private closing = false;
-  private exited: Promise<void> | null = null;
+  private exited: Promise<FfmpegExit> | null = null;
   private readonly stderr: string[] = [];
   private lastProgress: Progress | null = null;
 
@@ -102,13 +109,14 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
 
-    this.exited = new Promise<void>((resolve) => {
+    this.exited = new Promise<FfmpegExit>((resolve) => {
       child.once('close', (code, signal) => {
         out.flush();
         err.flush();
         live.delete(child);
-        this.emit('exit', { code, signal, expected: this.closing, stderrTail: this.stderrTail });
-        resolve();
+        const exit: FfmpegExit = { code, signal, expected: this.closing, stderrTail: this.stderrTail };
+        this.emit('exit', exit);
+        resolve(exit);
       });
     });
 
@@ -135,6 +143,12 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       this.on('progress', onProgress);
       this.on('exit', onExit);
     });
+  }
+
+  /** Resolves when the process has ended, however it ended (also when it already has). */
+  get done(): Promise<FfmpegExit> {
+    if (!this.exited) throw new Error('ffmpeg not started');
+    return this.exited;
   }
 
   /** Whether the child is still running. */
