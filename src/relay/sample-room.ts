@@ -5,6 +5,7 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import type { SrcType } from '../rooms/model.js';
 import { ingestPublishUrl } from '../rooms/ingest.js';
 import { FfmpegProcess } from '../media/ffmpeg/process.js';
+import { loopPublishArgs } from '../media/ffmpeg/args.js';
 
 /** A member of the sample room and the fixture it publishes. */
 export interface SampleMember {
@@ -48,8 +49,7 @@ export class SampleRoom {
   private feed(m: SampleMember): void {
     if (this.closed) return;
     const url = ingestPublishUrl('127.0.0.1', this.config.rtmpPort, this.app.secretKey, { sdkAppId: this.app.sdkAppId, ...m });
-    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re', '-stream_loop', '-1', '-i', m.file, '-c', 'copy', '-f', 'flv', url];
-    const ff = new FfmpegProcess({ ffmpegPath: this.config.ffmpegPath, args, logger: this.logger.child({ member: `${m.userId}/${m.srcType}` }), startTimeoutMs: 10000 });
+    const ff = new FfmpegProcess({ ffmpegPath: this.config.ffmpegPath, args: loopPublishArgs(m.file, url), logger: this.logger.child({ member: `${m.userId}/${m.srcType}` }), startTimeoutMs: 10000 });
     this.feeders.set(m, ff);
     ff.once('exit', () => {
       if (this.closed) return;

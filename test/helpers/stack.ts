@@ -9,6 +9,7 @@ import { DEV_SDK_APP_ID, authorizationFor } from '../../src/apps/index.js';
 import { ingestPublishUrl, type IngestKey } from '../../src/rooms/ingest.js';
 import { loadConfig } from '../../src/config/index.js';
 import { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
+import { loopPublishArgs } from '../../src/media/ffmpeg/args.js';
 import { createLogger } from '../../src/log.js';
 import { FIXTURE_DIR } from '../../fixtures/make.js';
 
@@ -106,8 +107,7 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     },
     async publish(key, file) {
       const url = ingestPublishUrl('127.0.0.1', rtmpPort, secretKey, { sdkAppId: DEV_SDK_APP_ID, ...key });
-      const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url];
-      const ff = new FfmpegProcess({ ffmpegPath: FFMPEG, args, logger: createLogger('silent', 'feeder'), startTimeoutMs: 10000 });
+      const ff = new FfmpegProcess({ ffmpegPath: FFMPEG, args: loopPublishArgs(file, url), logger: createLogger('silent', 'feeder'), startTimeoutMs: 10000 });
       feeders.push(ff);
       await ff.start();
       const field = `${key.userId}:${key.srcType}`;

@@ -69,3 +69,8 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     ...(plan.hls ? hlsOutputArgs(plan.hls) : []),
   ];
 }
+
+/** A member's stand-in: a media file replayed in a loop at native rate and published, as is, to an RTMP URL. */
+export function loopPublishArgs(file: string, rtmpUrl: string): readonly string[] {
+  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', rtmpUrl];
+}
