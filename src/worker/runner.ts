@@ -36,7 +36,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   let input: InputSpec;
   if (ch.input.kind === 'ingest') {
     const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
-    input = { url: `rtmp://${host}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`, protocolWhitelist: 'rtmp,tcp' };
+    input = { url: `rtmp://${host}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
   } else {
     input = { url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
   }

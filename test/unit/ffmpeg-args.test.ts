@@ -9,6 +9,11 @@ describe('ffmpeg argument builders', () => {
     ]);
   });
 
+  it('the relay\'s own ingest is probed briefly: it sends codec headers and its GOP cache at once', () => {
+    const args = inputArgs({ url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', fastProbe: true });
+    expect(args[args.indexOf('-analyzeduration') + 1]).toBe('200000');
+  });
+
   it('a file input is replayed in a loop at native rate, without a network timeout', () => {
     const args = inputArgs({ url: '/f/a.mp4', protocolWhitelist: 'file', loopFile: true });
     expect(args).toContain('-re');
