@@ -2,9 +2,10 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
+import { loopPublishArgs } from '../../src/media/ffmpeg/args.js';
 import { createLogger } from '../../src/log.js';
 import { decode } from '../helpers/media.js';
-import { FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
+import { eventually, FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 let channelId: string;
@@ -102,5 +103,31 @@ describe('the media server guard', () => {
     expect(logs).not.toMatch(/(sig|token)=[0-9a-f]{8,}/);
     expect(logs).not.toMatch(/Basic [A-Za-z0-9+/=]{20,}/);
   });
-});
 
+  it('the signed ingest URL of the API registers the member while it publishes, and the member leaves when it stops', async () => {
+    const r = await stack.request('GET', '/v1/rooms/4004/ingest?userId=erin&srcType=1');
+    expect(r.body.publishUrl).toMatch(new RegExp(`^rtmp://127\\.0\\.0\\.1:${stack.rtmpPort}/ingest/1400000001_4004_erin_screen\\?sig=[0-9a-f]{32}$`));
+    const ff = new FfmpegProcess({ ffmpegPath: FFMPEG, logger: createLogger('silent', 't'), startTimeoutMs: 8000, args: loopPublishArgs(fixture('bob-screen.mp4'), r.body.publishUrl) });
+    await ff.start();
+    const room = await eventually(async () => {
+      const res = await stack.request('GET', '/v1/rooms/4004');
+      return res.body.code === 0 ? res.body : null;
+    });
+    expect(room.upstreams).toEqual([expect.objectContaining({ userId: 'erin', srcType: 1, source: 'ingest' })]);
+    expect((await stack.request('GET', '/v1/rooms')).body.rooms).toContain(4004);
+    await ff.close();
+    await eventually(async () => (await stack.request('GET', '/v1/rooms/4004')).body.code === 40000410, 5000);
+  });
+
+  it('an external upstream can be registered, listed and removed; an ingest member cannot be replaced by a URL', async () => {
+    const put = await stack.request('PUT', '/v1/rooms/4005/upstreams', { userId: 'cam', srcType: 0, url: 'rtsp://user:pw@10.0.0.9/stream' });
+    expect(put.body.code).toBe(0);
+    const room = await stack.request('GET', '/v1/rooms/4005');
+    expect(room.body.upstreams[0]).toMatchObject({ userId: 'cam', source: 'external' });
+    expect(room.body.upstreams[0].url).not.toContain('pw');
+    expect((await stack.request('DELETE', '/v1/rooms/4005/upstreams/cam/0')).body.code).toBe(0);
+    expect((await stack.request('DELETE', '/v1/rooms/4005/upstreams/cam/0')).body.code).toBe(40000411);
+    const clash = await stack.request('PUT', '/v1/rooms/1001/upstreams', { userId: 'alice', srcType: 0, url: 'rtmp://elsewhere/x' });
+    expect(clash.body.code).toBe(50002);
+  });
+});

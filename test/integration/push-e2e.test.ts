@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, fetchText, readFlv } from '../helpers/media.js';
-import { eventually, ffmpegsMentioning, fixture, startStack, type Stack } from '../helpers/stack.js';
+import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 
@@ -105,8 +105,13 @@ describe('a bypass push from start to stop', () => {
     expect(pulled.audioCodec).toBe('aac');
     expect(pulled.frames).toBeGreaterThanOrEqual(30);
     await segmentOf(urlOf(urls, 1));
+    // an RTMP viewer that keeps playing is disconnected by the stop
+    const viewer = decode(rtmp, { timeoutMs: 20000 });
+    await sleep(1500);
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [channelId] });
     expect(stop.body.results[0].code).toBe(0);
+    const watched = await viewer;
+    expect(watched.seconds).toBeGreaterThan(0.5);
     expect(ffmpegsMentioning(channelId)).toEqual([]);
   });
 
