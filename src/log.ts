@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 /** Query parameters and header fields whose values are secrets. */
-const SECRET_PARAMS = /([?&](?:sig|sign|token|key|secret|password|pwd|auth|txSecret)=)[^&\s"']*/gi;
+const SECRET_PARAMS = /([?&](?:sig|sign|token|key|secret|password|pwd|ph|auth|txSecret)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
 
 /** Removes stream keys, signatures and passwords from a URL or a line of text (e.g. an ffmpeg command line). */

@@ -6,6 +6,9 @@ import type { App, AppRegistry } from '../apps/index.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
 import { pushRoutes } from './routes/push.js';
 import { roomRoutes } from './routes/rooms.js';
+import { mediaAssetRoutes } from './routes/media-assets.js';
+import type { WatermarkRegistry } from '../watermarks/registry.js';
+import type { RecordStore } from '../records/index.js';
 import type { PushService } from '../channels/service.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
@@ -16,8 +19,10 @@ export interface ApiDeps {
   config: RelayConfig;
   apps: Pick<AppRegistry, 'authenticate'>;
   push: Pick<PushService, 'start' | 'stop'>;
-  store: Pick<ChannelStore, 'get'>;
+  store: Pick<ChannelStore, 'get' | 'activeIds'>;
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
+  watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
+  records: Pick<RecordStore, 'get' | 'files' | 'filePath'>;
   logger: Logger;
 }
 
@@ -62,6 +67,7 @@ export function buildApi(deps: ApiDeps): Api {
     });
     await v1.register(pushRoutes(deps));
     await v1.register(roomRoutes(deps));
+    await v1.register(mediaAssetRoutes(deps));
   }, { prefix: '/v1' });
   return app;
 }

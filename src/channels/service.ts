@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
@@ -10,7 +9,11 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import { resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
 import { ingestStreamName } from '../rooms/ingest.js';
 import type { ControlMessage, PushJobData, PushJobResult } from '../queue/index.js';
-import { endPlaylist } from '../media/hls.js';
+import { endPlaylists } from '../media/hls.js';
+import type { WatermarkRegistry } from '../watermarks/registry.js';
+import { taskDir, type RecordStore } from '../records/index.js';
+import { hashChannelPassword } from './password.js';
+import { channelHlsRoot, channelPlaylists } from './layout.js';
 import { ChannelStore, newChannelId } from './store.js';
 import type { ChannelWaiter } from './waiter.js';
 import { encodeHasHls, playUrls } from './urls.js';
@@ -22,13 +25,15 @@ export interface StartRequest {
   userId: string;
   srcType: SrcType;
   option: ResolvedPushOption;
+  /** Viewers must present it; only its hash is stored. */
+  channelPassword?: string;
 }
 
 /** The answer of a successful start. */
 export interface StartResult {
   channelId: string;
   urls: PlayUrl[];
-  recordTaskId?: string;
+  recordTaskId?: number;
 }
 
 /** The per-id answer of a stop. */
@@ -47,6 +52,8 @@ export interface PushServiceDeps {
   rooms: RoomRegistry;
   queue: Queue<PushJobData, PushJobResult>;
   waiter: ChannelWaiter;
+  watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
+  records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
   logger: Logger;
 }
 
@@ -76,14 +83,24 @@ export class PushService {
       }
     }
     const input: ChannelInput = up.source === 'ingest'
-      ? { kind: 'ingest', streamName: ingestStreamName(up) }
+      ? { kind: 'ingest', streamName: ingestStreamName(up), ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}) }
       : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
+    let option = req.option;
+    let watermark: Channel['watermark'];
+    if (option.waterMark) {
+      const wm = await this.d.watermarks.get(sdkAppId, option.waterMarkId!);
+      if (!wm) throw new RelayError(50002, `unknown waterMarkId ${option.waterMarkId}`, { hint: 'list your watermarks with GET /v1/watermarks' });
+      watermark = { id: wm.waterMarkId, file: this.d.watermarks.file(sdkAppId, wm.waterMarkId), width: wm.width, height: wm.height };
+      option = { ...option, waterMarkPosition: wm.placement };
+    }
     const channelId = newChannelId();
     const now = Date.now();
     const ch: Channel = {
       channelId, sdkAppId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
-      option: req.option, input, urls: playUrls(config, channelId, req.option.encode, req.option.rateType),
-      hls: encodeHasHls(req.option.encode), state: 'starting', createdAt: now,
+      option, input, urls: playUrls(config, channelId, option.encode, option.rateTypes),
+      hls: encodeHasHls(option.encode), state: 'starting', createdAt: now,
+      ...(watermark ? { watermark } : {}),
+      ...(req.channelPassword !== undefined ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) } : {}),
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
     };
     const admission = await store.admit(ch, config.maxChannelsPerRoom);
@@ -91,6 +108,11 @@ export class PushService {
       throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
     }
     if (!admission.ok) throw new RelayError(20101, `room ${req.roomId} already has ${config.maxChannelsPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
+    if (option.record) {
+      const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => { await this.discard(ch, ch); throw e; });
+      ch.recordTaskId = task.recordTaskId;
+      await store.transition(channelId, [], null, '', { recordTaskId: task.recordTaskId });
+    }
     let outcome: { channel: Channel | null; reached: boolean } = { channel: null, reached: false };
     try {
       await this.d.queue.add('push', { channelId }, { jobId: channelId });
@@ -101,7 +123,7 @@ export class PushService {
       throw e;
     }
     const { channel, reached } = outcome;
-    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls };
+    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls, ...(ch.recordTaskId !== undefined ? { recordTaskId: ch.recordTaskId } : {}) };
     // A stop that arrived while starting wins; the record stays with its history.
     if (channel?.state === 'stopping' || channel?.state === 'stopped') throw new RelayError(40000413, `channel ${channelId} was stopped while it was starting`, { details: { channelId } });
     await this.discard(ch, channel);
@@ -119,7 +141,11 @@ export class PushService {
       await this.control({ type: 'stop', channelId: ch.channelId });
     }
     await this.d.store.release(ch, true);
-    await fs.rm(path.join(this.d.config.hlsDir, ch.channelId), { recursive: true, force: true });
+    await fs.rm(channelHlsRoot(ch.channelId, this.d.config), { recursive: true, force: true });
+    if (ch.recordTaskId !== undefined) {
+      await this.d.records.remove(ch.recordTaskId);
+      await fs.rm(taskDir(this.d.records.root, ch.sdkAppId, ch.recordTaskId), { recursive: true, force: true });
+    }
   }
 
   /** Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown). */
@@ -138,7 +164,7 @@ export class PushService {
     if (!moved.ok) return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
     if ((await this.d.queue.remove(channelId).catch(() => 0)) === 1) {
       // No worker holds the job: finish the stop here.
-      await endPlaylist(this.d.config.hlsDir, channelId);
+      await endPlaylists(channelPlaylists(ch, this.d.config));
       await store.transition(channelId, ['stopping'], 'stopped', 'stopped by request (no worker held it)', { stoppedAt: Date.now() });
       await store.release(ch);
       await store.publish({ channelId, state: 'stopped' });

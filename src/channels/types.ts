@@ -12,16 +12,35 @@ export type RateType = (typeof RATE_TYPE)[keyof typeof RATE_TYPE];
 /** sdkType of the seed: Normal 1, IOTCamera 2, CoastCamera 3. */
 export type SdkType = 1 | 2 | 3;
 
+/** Record file types as the SDK numbers them: HLS=1, FLV=2, MP4=4 and their sums. */
+export type RecordFileType = 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+/** Where a watermark goes (README "Watermarks"). */
+export interface WatermarkPlacement {
+  corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right';
+  /** Watermark width as a fraction of the video width. */
+  relativeWidth: number;
+  /** Distance from the corner as a fraction of the video width. */
+  margin: number;
+}
+
 /** Start options with every default filled in (what the worker receives). */
 export interface ResolvedPushOption {
   encode: Encode;
+  /** The first of rateTypes (the seed's single rateType). */
   rateType: RateType;
+  /** Every tier asked for, in order, without repeats. */
+  rateTypes: RateType[];
   record: boolean;
+  recordFileType: RecordFileType;
   waterMark: boolean;
-  waterMarkId?: string;
+  waterMarkId?: number;
+  waterMarkPosition?: WatermarkPlacement;
   sdkType: SdkType;
   channelName?: string;
   channelDesc?: string;
+  /** Whether viewers must present the channel password (the password itself is never stored in the option). */
+  passwordProtected: boolean;
 }
 
 /** One play URL of a channel, as the seed returns it. */
@@ -29,12 +48,13 @@ export interface PlayUrl {
   /** The encode this URL serves: 1 HLS, 2 FLV, 5 RTMP. */
   type: Encode;
   playUrl: string;
-  rateType: RateType;
+  /** The tier; null for the HLS master playlist that lists every tier. */
+  rateType: RateType | null;
 }
 
 /** Where the worker reads the upstream. */
 export type ChannelInput =
-  | { kind: 'ingest'; streamName: string }
+  | { kind: 'ingest'; streamName: string; /** The member's video bitrate measured by the ingest at start, if known. */ videoKbps?: number }
   | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean };
 
 /** Lifecycle of a channel: starting → live → stopping → stopped; a start or a run may end in failed. */
@@ -70,8 +90,14 @@ export interface Channel {
   option: ResolvedPushOption;
   input: ChannelInput;
   urls: PlayUrl[];
-  /** HLS output folder name under the HLS root (the channel id). */
+  /** Whether the channel writes HLS. */
   hls: boolean;
+  /** Recording task of the channel (record: true); its files keep this id across worker handovers. */
+  recordTaskId?: number;
+  /** sha256 of `<channelId>:<password>`; viewers present the password or a token derived from it. Never returned. */
+  passwordHash?: string;
+  /** The watermark image used (copied at start, so deleting the registry entry later cannot break a resume). */
+  watermark?: { id: number; file: string; width: number; height: number };
   state: ChannelState;
   createdAt: number;
   startedAt?: number;

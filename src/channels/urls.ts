@@ -12,19 +12,44 @@ export interface PublicEndpoints {
   rtmpPort: number;
 }
 
+/** One output stream of a channel: a rate tier with its stream key and HLS folder. */
+export interface ChannelStream {
+  rateType: RateType;
+  /** Stream name under the live application: the channel id, or `<channelId>_r<rateType>` when it has several tiers. */
+  streamName: string;
+  /** HLS folder relative to the HLS root: `<channelId>` or `<channelId>/r<rateType>`. */
+  hlsDir: string;
+}
+
+/** The streams of a channel, one per requested tier, in the order asked. */
+export function channelStreams(channelId: string, rateTypes: readonly RateType[]): ChannelStream[] {
+  if (rateTypes.length === 1) return [{ rateType: rateTypes[0]!, streamName: channelId, hlsDir: channelId }];
+  return rateTypes.map((rateType) => ({ rateType, streamName: `${channelId}_r${rateType}`, hlsDir: `${channelId}/r${rateType}` }));
+}
+
+/** Splits a live stream name into its channel id and tier (null for a single-tier channel's stream). */
+export function parseStreamName(name: string): { channelId: string; rateType: RateType | null } | null {
+  const m = /^(ch_[0-9a-f]{20})(?:_r(0|10|20))?$/.exec(name);
+  return m ? { channelId: m[1]!, rateType: m[2] === undefined ? null : (Number(m[2]) as RateType) } : null;
+}
+
 /** Whether an encode includes HLS output. */
 export function encodeHasHls(encode: Encode): boolean {
   return encode === 1 || encode === 3 || encode === 6;
 }
 
 /**
- * The play URLs of a channel for an encode. RAW(4) is the stream as the media server relays it,
- * without HLS packaging: an RTMP URL and an HTTP-FLV URL.
+ * The play URLs of a channel: one per (encode × tier). RAW(4) is the stream as the media server relays it, without
+ * HLS packaging: RTMP and HTTP-FLV. With several tiers, HLS also gets the master playlist (`rateType: null`), which
+ * lists every tier so players adapt; it comes first.
  */
-export function playUrls(ep: PublicEndpoints, channelId: string, encode: Encode, rateType: RateType): PlayUrl[] {
-  const rtmp: PlayUrl = { type: 5, rateType, playUrl: `rtmp://${ep.publicHost}:${ep.rtmpPort}/${LIVE_APP}/${channelId}` };
-  const flv: PlayUrl = { type: 2, rateType, playUrl: `http://${ep.publicHost}:${ep.httpPort}/${LIVE_APP}/${channelId}.flv` };
-  const hls: PlayUrl = { type: 1, rateType, playUrl: `http://${ep.publicHost}:${ep.httpPort}${HLS_ROUTE}/${channelId}/index.m3u8` };
-  const byEncode: Record<Encode, PlayUrl[]> = { 1: [hls], 2: [flv], 3: [hls, flv], 4: [rtmp, flv], 5: [rtmp], 6: [hls, rtmp] };
+export function playUrls(ep: PublicEndpoints, channelId: string, encode: Encode, rateTypes: readonly RateType[]): PlayUrl[] {
+  const http = `http://${ep.publicHost}:${ep.httpPort}`;
+  const streams = channelStreams(channelId, rateTypes);
+  const rtmp = streams.map((s): PlayUrl => ({ type: 5, rateType: s.rateType, playUrl: `rtmp://${ep.publicHost}:${ep.rtmpPort}/${LIVE_APP}/${s.streamName}` }));
+  const flv = streams.map((s): PlayUrl => ({ type: 2, rateType: s.rateType, playUrl: `${http}/${LIVE_APP}/${s.streamName}.flv` }));
+  const hls = streams.map((s): PlayUrl => ({ type: 1, rateType: s.rateType, playUrl: `${http}${HLS_ROUTE}/${s.hlsDir}/index.m3u8` }));
+  if (streams.length > 1) hls.unshift({ type: 1, rateType: null, playUrl: `${http}${HLS_ROUTE}/${channelId}/index.m3u8` });
+  const byEncode: Record<Encode, PlayUrl[]> = { 1: hls, 2: flv, 3: [...hls, ...flv], 4: [...rtmp, ...flv], 5: rtmp, 6: [...hls, ...rtmp] };
   return byEncode[encode];
 }

@@ -13,6 +13,8 @@ export function publicChannel(ch: Channel): Record<string, unknown> {
     state: ch.state,
     option: ch.option,
     urls: ch.urls,
+    recordTaskId: ch.recordTaskId ?? null,
+    waterMarkId: ch.watermark?.id ?? null,
     upstream: ch.input.kind === 'ingest' ? { source: 'ingest', streamName: ch.input.streamName } : { source: 'external', url: redact(ch.input.url) },
     createdAt: ch.createdAt,
     startedAt: ch.startedAt ?? null,

@@ -18,6 +18,7 @@ export const DEFAULTS = {
   RELAY_HLS_LIST_SIZE: 6,
   RELAY_MAX_CHANNELS_PER_ROOM: 4,
   RELAY_START_RATE_LIMIT_MS: 3000,
+  RELAY_RECORD_MAX_SECONDS: 5400,
   RELAY_LOG_LEVEL: 'info',
 } as const;
 
@@ -37,6 +38,12 @@ export interface RelayConfig {
   redisPrefix: string;
   dataDir: string;
   hlsDir: string;
+  /** Recordings: `<recordsDir>/<sdkAppId>/<recordTaskId>/`. */
+  recordsDir: string;
+  /** Watermark images: `<watermarksDir>/<sdkAppId>/<waterMarkId>.png`. */
+  watermarksDir: string;
+  /** A recording file is cut after this many seconds (the managed service cuts at 90 min). */
+  recordMaxSeconds: number;
   ffmpegPath: string;
   /** Channels one worker process runs at once. */
   workerConcurrency: number;
@@ -102,6 +109,8 @@ export function loadConfig(env: Env = process.env): RelayConfig {
   const logLevel = str(env, 'RELAY_LOG_LEVEL', DEFAULTS.RELAY_LOG_LEVEL);
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new ConfigError('RELAY_LOG_LEVEL', `must be a pino level, got ${JSON.stringify(logLevel)}`);
   const dataDir = path.resolve(str(env, 'RELAY_DATA_DIR', DEFAULTS.RELAY_DATA_DIR));
+  // ffmpeg's tee and segment options use these characters as separators
+  if (/[:|[\]\\'",\s]/.test(dataDir)) throw new ConfigError('RELAY_DATA_DIR', `must not contain spaces or any of : | [ ] \\ ' " , (got ${JSON.stringify(dataDir)})`);
   const startTimeoutMs = int(env, 'RELAY_START_TIMEOUT_MS', 1000, 120000);
   const apiWaitMs = int(env, 'RELAY_API_WAIT_MS', 1000, 180000);
   return {
@@ -115,6 +124,9 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     redisPrefix,
     dataDir,
     hlsDir: path.join(dataDir, 'hls'),
+    recordsDir: path.join(dataDir, 'records'),
+    watermarksDir: path.join(dataDir, 'watermarks'),
+    recordMaxSeconds: int(env, 'RELAY_RECORD_MAX_SECONDS', 2, 86400),
     ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),
     workerConcurrency: int(env, 'RELAY_WORKER_CONCURRENCY', 1, 1000),
     startTimeoutMs,

@@ -21,13 +21,25 @@ export function sendJson(res: ServerResponse, status: number, body: Record<strin
   res.end(data);
 }
 
-/** Serves `<hlsRoot>/<channelId>/<file>` for a checked channel id and file name; 404 JSON when absent. */
-export function serveHlsFile(req: IncomingMessage, res: ServerResponse, hlsRoot: string, channelId: string, file: string): void {
+/**
+ * Serves `<hlsRoot>/<dir>/<file>` for a checked folder and file name; 404 JSON when absent. A playlist of a protected
+ * channel gets the play token on each URI (`rewrite`), so players carry it to segments and variants.
+ */
+export function serveHlsFile(req: IncomingMessage, res: ServerResponse, hlsRoot: string, dir: string, file: string, rewrite?: (text: string) => string): void {
   if (!HLS_FILE.test(file)) return sendJson(res, 404, { code: 404, message: 'no such HLS file', hint: 'play the index.m3u8 URL returned by push/start' });
-  const full = path.join(hlsRoot, channelId, file);
+  const full = path.join(hlsRoot, dir, file);
   const isPlaylist = file.endsWith('.m3u8');
   fs.stat(full, (err, st) => {
     if (err || !st.isFile()) return sendJson(res, 404, { code: 404, message: isPlaylist ? 'no playlist yet for this channel' : 'segment no longer available', hint: 'check the channel is live (GET /v1/push/{channelId})' });
+    if (isPlaylist && rewrite) {
+      fs.readFile(full, 'utf8', (e, text) => {
+        if (e) return sendJson(res, 404, { code: 404, message: 'no playlist yet for this channel', hint: 'retry' });
+        const body = rewrite(text);
+        res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': 'application/vnd.apple.mpegurl', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, no-store' });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      });
+      return;
+    }
     res.writeHead(200, {
       ...CORS_HEADERS,
       'Content-Type': isPlaylist ? 'application/vnd.apple.mpegurl' : 'video/mp2t',

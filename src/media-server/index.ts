@@ -9,8 +9,11 @@ import { Keys } from '../redis/index.js';
 import { AppRegistry, internalSecret, verifySignature } from '../apps/index.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { INGEST_APP, ingestStreamName, parseIngestStreamName } from '../rooms/ingest.js';
-import { ChannelStore, CHANNEL_ID_PATTERN } from '../channels/store.js';
-import { HLS_ROUTE, LIVE_APP } from '../channels/urls.js';
+import { ChannelStore } from '../channels/store.js';
+import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
+import { checkPlay, playTokenOf, tokenisePlaylist } from '../channels/password.js';
+import type { UpstreamStats } from '../rooms/model.js';
+import { playDecision, queryOf } from './access.js';
 import type { ChannelEvent } from '../channels/types.js';
 import { createNms, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from './http-files.js';
@@ -20,7 +23,8 @@ import { publishToken, readToken } from './tokens.js';
 const LIVE_PUBLISH_GRACE_MS = 10_000;
 
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
-const HLS_PATH = new RegExp(`^${HLS_ROUTE}/([A-Za-z0-9_-]{1,64})/([A-Za-z0-9_.-]{1,64})$`);
+const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(ch_[0-9a-f]{20})/(?:(r(?:0|10|20))/)?([A-Za-z0-9_.-]{1,64})$`);
+const STATS_INTERVAL_MS = 2000;
 
 /** Dependencies of the media server. */
 export interface MediaServerDeps {
@@ -43,6 +47,10 @@ export class MediaServer {
   private readonly channels: ChannelStore;
   private readonly rooms: RoomRegistry;
   private readonly apps: AppRegistry;
+  /** Password hash (or null) of each channel published here, from the worker's publish. */
+  private readonly passwords = new Map<string, string | null>();
+  private statsTimer: NodeJS.Timeout | null = null;
+  private readonly lastInBytes = new Map<string, number>();
 
   private constructor(
     private readonly deps: MediaServerDeps,
@@ -90,11 +98,14 @@ export class MediaServer {
     // nms exits the process on a listen error; take its place so start() can reject instead.
     for (const srv of [http, this.nms.rtmpServer.tcpServer]) srv?.removeAllListeners('error');
     await Promise.all([listeningOf(http), listeningOf(this.nms.rtmpServer.tcpServer)]);
+    this.statsTimer = setInterval(() => { void this.saveIngestStats(); }, STATS_INTERVAL_MS);
+    this.statsTimer.unref();
     this.log.info({ http: this.deps.config.httpPort, rtmp: this.deps.config.rtmpPort }, 'media server listening');
   }
 
   /** Stops the listeners and the subscriptions. */
   async close(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
     for (const b of this.context.broadcasts.values()) {
       for (const s of b.subscribers.values()) s.close();
       b.publisher?.close();
@@ -128,13 +139,18 @@ export class MediaServer {
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
     const hls = HLS_PATH.exec(url);
     if (hls) {
-      if (!CHANNEL_ID_PATTERN.test(hls[1]!)) return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
-      return serveHlsFile(req, res, this.deps.config.hlsDir, hls[1]!, hls[2]!);
+      const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
+      const { channel, refusal } = await playDecision(this.channels, channelId, queryOf(req.url), false);
+      if (refusal) return sendJson(res, refusal.status, refusal.body);
+      const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
+      return serveHlsFile(req, res, this.deps.config.hlsDir, tierDir ? `${channelId}/${tierDir}` : channelId, file, token ? (t) => tokenisePlaylist(t, token) : undefined);
     }
     const flv = FLV_PATH.exec(url);
     if (flv) {
-      const refusal = await this.playRefusal(flv[1]!);
-      if (refusal) return sendJson(res, 404, refusal);
+      const stream = parseStreamName(flv[1]!);
+      if (!stream) return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
+      const { refusal } = await playDecision(this.channels, stream.channelId, queryOf(req.url), true);
+      if (refusal) return sendJson(res, refusal.status, refusal.body);
       app(req, res);
       return;
     }
@@ -144,20 +160,40 @@ export class MediaServer {
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upgrades: UpgradeListener[]): Promise<void> {
     const url = parsePath(req.url);
     const flv = url ? FLV_PATH.exec(url) : null;
-    const refusal = flv ? await this.playRefusal(flv[1]!) : { code: 404, message: 'not found' };
+    const stream = flv ? parseStreamName(flv[1]!) : null;
+    const decision = stream ? await playDecision(this.channels, stream.channelId, queryOf(req.url), true) : null;
+    const refusal = decision ? decision.refusal : { status: 404, body: { code: 404, message: 'not found', hint: 'WS-FLV: /live/{channelId}.flv' } };
     if (refusal) {
-      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(refusal)}`);
+      const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status];
+      socket.end(`HTTP/1.1 ${refusal.status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(refusal.body)}`);
       return;
     }
     for (const l of upgrades) l(req, socket, head);
   }
 
-  /** Why a viewer may not play this channel now, or null when it may. */
-  private async playRefusal(channelId: string): Promise<Record<string, unknown> | null> {
-    const ch = CHANNEL_ID_PATTERN.test(channelId) ? await this.channels.get(channelId) : null;
-    if (!ch) return { code: 404, message: 'no such channel', hint: 'check the play URL' };
-    if (ch.state !== 'starting' && ch.state !== 'live') return { code: 404, message: `live ended: channel is ${ch.state}`, hint: 'start the push again' };
-    return null;
+  // What the ingest measures of each publishing member goes into its registry entry (bitrate, size, codecs).
+  private async saveIngestStats(): Promise<void> {
+    const now = Date.now();
+    for (const [streamPath, b] of this.context.broadcasts) {
+      const p = b.publisher;
+      if (!p || p.relayRejected || !streamPath.startsWith(`/${INGEST_APP}/`)) continue;
+      const key = parseIngestStreamName(p.streamName);
+      if (!key) continue;
+      const prev = this.lastInBytes.get(p.id);
+      this.lastInBytes.set(p.id, p.inBytes);
+      if (prev === undefined) continue;
+      const totalKbps = Math.round(((p.inBytes - prev) * 8) / STATS_INTERVAL_MS);
+      const stats: UpstreamStats = {
+        totalKbps,
+        videoKbps: Math.max(0, totalKbps - (p.audioCodec ? Math.round(p.audioDatarate || 96) : 0)),
+        width: p.videoWidth, height: p.videoHeight, fps: p.videoFramerate,
+        videoCodec: p.videoCodec === 7 ? 'h264' : p.videoCodec === 12 ? 'hevc' : String(p.videoCodec),
+        audioCodec: p.audioCodec === 10 ? 'aac' : p.audioCodec ? String(p.audioCodec) : null,
+        updatedAt: now,
+      };
+      await this.rooms.updateStats(key, stats).catch(() => undefined);
+    }
+    for (const id of this.lastInBytes.keys()) if (![...this.context.broadcasts.values()].some((b) => b.publisher?.id === id)) this.lastInBytes.delete(id);
   }
 
   private reject(s: NmsSession, why: string): void {
@@ -171,7 +207,11 @@ export class MediaServer {
   private onPrePublish(s: NmsSession): void {
     const broadcast = this.context.broadcasts.get(s.streamPath);
     if (s.streamApp === LIVE_APP) {
-      if (!verifySignature(this.secret, publishToken(s.streamPath), s.streamQuery?.token)) return this.reject(s, 'publish to a channel without a valid worker token');
+      const stream = parseStreamName(s.streamName);
+      if (!stream || !verifySignature(this.secret, publishToken(s.streamPath), s.streamQuery?.token)) return this.reject(s, 'publish to a channel without a valid worker token');
+      // The worker's signed publish carries the password hash: known before the first frame, so RTMP plays check it synchronously.
+      const ph = s.streamQuery?.ph;
+      this.passwords.set(stream.channelId, typeof ph === 'string' && /^[0-9a-f]{64}$/.test(ph) ? ph : null);
       if (broadcast) broadcast.publishGraceMs = LIVE_PUBLISH_GRACE_MS;
       return;
     }
@@ -197,9 +237,20 @@ export class MediaServer {
   }
 
   private onPrePlay(s: NmsSession): void {
-    if (s.streamApp === LIVE_APP) return;
     if (s.streamApp === INGEST_APP && verifySignature(this.secret, readToken(s.streamPath), s.streamQuery?.token)) return;
-    this.reject(s, 'play of a stream that is not a channel');
+    const stream = s.streamApp === LIVE_APP ? parseStreamName(s.streamName) : null;
+    if (!stream) return this.reject(s, 'play of a stream that is not a channel');
+    // HTTP-FLV and WS-FLV were checked before reaching node-media-server; RTMP is checked here.
+    if (s.protocol !== 'rtmp') return;
+    if (this.passwords.has(stream.channelId)) {
+      const auth = checkPlay(stream.channelId, this.passwords.get(stream.channelId) ?? undefined, s.streamQuery);
+      if (auth !== 'ok') this.reject(s, `RTMP play with ${auth} password`);
+      return;
+    }
+    // Not published since this server started: nothing flows until it is, so the record can be checked meanwhile.
+    void playDecision(this.channels, stream.channelId, s.streamQuery ?? {}, true)
+      .then(({ refusal }) => { if (refusal) this.reject(s, refusal.body.message); })
+      .catch(() => this.reject(s, 'channel check failed'));
   }
 
   // A stopped or failed channel disconnects its viewers at once instead of leaving them waiting for a publisher.
@@ -207,11 +258,15 @@ export class MediaServer {
     let ev: ChannelEvent;
     try { ev = JSON.parse(message) as ChannelEvent; } catch { return; }
     if (ev.state !== 'stopped' && ev.state !== 'failed') return;
-    const b = this.context.broadcasts.get(`/${LIVE_APP}/${ev.channelId}`);
-    if (!b) return;
-    b.publishGraceMs = 0;
-    for (const s of [...b.subscribers.values()]) s.close();
-    this.log.info({ channelId: ev.channelId, viewers: b.subscribers.size }, 'channel ended: viewers disconnected');
+    this.passwords.delete(ev.channelId);
+    for (const [streamPath, b] of this.context.broadcasts) {
+      const name = streamPath.slice(LIVE_APP.length + 2);
+      if (!streamPath.startsWith(`/${LIVE_APP}/`) || parseStreamName(name)?.channelId !== ev.channelId) continue;
+      b.publishGraceMs = 0;
+      const viewers = b.subscribers.size;
+      for (const sub of [...b.subscribers.values()]) sub.close();
+      this.log.info({ channelId: ev.channelId, stream: name, viewers }, 'channel ended: viewers disconnected');
+    }
   }
 }
 

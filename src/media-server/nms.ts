@@ -16,6 +16,12 @@ export interface NmsSession {
   isPublisher: boolean;
   inBytes: number;
   outBytes: number;
+  videoCodec: number;
+  videoWidth: number;
+  videoHeight: number;
+  videoFramerate: number;
+  audioCodec: number;
+  audioDatarate: number;
   close(): void;
   /** Set by the relay on sessions it refused, so later events of the same session are ignored. */
   relayRejected?: boolean;

@@ -33,6 +33,14 @@ export class Keys {
   roomChannels(sdkAppId: string, roomId: number): string { return `${this.prefix}:room-channels:${sdkAppId}:${roomId}`; }
   /** Start rate limit of one user (SPEC: same user within 3 s → 40000500). */
   startRateLimit(sdkAppId: string, roomId: number, userId: string): string { return `${this.prefix}:start-rl:${sdkAppId}:${roomId}:${userId}`; }
+  /** Counter of watermark ids. */
+  watermarkSeq(): string { return `${this.prefix}:watermark-seq`; }
+  /** Hash of an app's watermarks: id → JSON Watermark. */
+  watermarks(sdkAppId: string): string { return `${this.prefix}:watermarks:${sdkAppId}`; }
+  /** Counter of record task ids. */
+  recordTaskSeq(): string { return `${this.prefix}:record-task-seq`; }
+  /** A record task (JSON RecordTask). */
+  recordTask(taskId: number): string { return `${this.prefix}:record-task:${taskId}`; }
   /** Pub/sub channel of channel state events (JSON ChannelEvent). */
   events(): string { return `${this.prefix}:events`; }
   /** Pub/sub channel of control commands to workers (JSON ControlMessage). */

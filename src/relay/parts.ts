@@ -9,6 +9,8 @@ import { ChannelWaiter } from '../channels/waiter.js';
 import { PushService } from '../channels/service.js';
 import { pushQueue } from '../queue/index.js';
 import { buildApi } from '../api/app.js';
+import { WatermarkRegistry } from '../watermarks/registry.js';
+import { RecordStore } from '../records/index.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
 
@@ -27,8 +29,10 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const apps = new AppRegistry(redis, keys);
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
   const waiter = new ChannelWaiter(subscriber, keys, store);
-  const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, logger });
-  const api = buildApi({ config, apps, push, store, rooms, logger });
+  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
+  const records = new RecordStore(redis, keys, config.recordsDir);
+  const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, watermarks, records, logger });
+  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
   const port = (api.server.address() as AddressInfo).port;
   const url = `http://${config.publicHost}:${port}`;

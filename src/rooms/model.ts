@@ -21,6 +21,20 @@ export interface Upstream {
   /** The URL ffmpeg reads (external upstreams only; ingest upstreams are read from the media server). */
   url?: string;
   registeredAt: number;
+  /** What the ingest measures of a publishing member, refreshed every few seconds. */
+  stats?: UpstreamStats;
+}
+
+/** Live figures of an ingest upstream. */
+export interface UpstreamStats {
+  videoKbps: number;
+  totalKbps: number;
+  width: number;
+  height: number;
+  fps: number;
+  videoCodec: string;
+  audioCodec: string | null;
+  updatedAt: number;
 }
 
 const NETWORK_SCHEMES: Record<string, string> = {

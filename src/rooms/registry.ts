@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import type { SrcType, Upstream } from './model.js';
+import type { SrcType, Upstream, UpstreamStats } from './model.js';
 
 const field = (userId: string, srcType: SrcType) => `${userId}:${srcType}`;
 
@@ -26,6 +26,13 @@ export class RoomRegistry {
     const removed = await this.redis.hdel(key, field(userId, srcType));
     if ((await this.redis.hlen(key)) === 0) await this.redis.srem(this.keys.rooms(), `${sdkAppId}:${roomId}`);
     return removed > 0;
+  }
+
+  /** Stores the ingest's live figures of a member, if it is still registered from the ingest. */
+  async updateStats(k: Pick<Upstream, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>, stats: UpstreamStats): Promise<void> {
+    const cur = await this.get(k.sdkAppId, k.roomId, k.userId, k.srcType);
+    if (!cur || cur.source !== 'ingest') return;
+    await this.redis.hset(this.keys.room(k.sdkAppId, k.roomId), field(k.userId, k.srcType), JSON.stringify({ ...cur, stats }));
   }
 
   /** One upstream, or null. */

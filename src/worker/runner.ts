@@ -5,11 +5,14 @@ import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
 import type { ChannelStore } from '../channels/store.js';
 import { startFailureCode } from '../channels/failure.js';
-import { LIVE_APP } from '../channels/urls.js';
+import { channelStreams, LIVE_APP } from '../channels/urls.js';
+import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
+import { channelHlsRoot, channelPlaylists } from '../channels/layout.js';
+import { recordSinks, taskDir } from '../records/index.js';
 import { INGEST_APP } from '../rooms/ingest.js';
-import { buildRelayArgs, type InputSpec, type RelayPlan } from '../media/ffmpeg/args.js';
-import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
-import { endPlaylist } from '../media/hls.js';
+import { buildRelayArgs, type InputSpec, type RelayPlan, type Sink, type TierSpec } from '../media/ffmpeg/args.js';
+import { FfmpegProcess, FfmpegStartError, type InputVideo } from '../media/ffmpeg/process.js';
+import { endPlaylists, masterPlaylist, writeAtomic, type Variant } from '../media/hls.js';
 import { publishToken, readToken, tokenFor } from '../media-server/tokens.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
@@ -30,7 +33,7 @@ export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover';
 
 const STATS_INTERVAL_MS = 1000;
 
-/** The ffmpeg plan of a channel: read the upstream, publish RTMP to the media server, write HLS when asked. */
+/** The ffmpeg plan of a channel: read the upstream once, make each tier, publish it, write HLS and recordings. */
 export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
   const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
   let input: InputSpec;
@@ -40,12 +43,50 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   } else {
     input = { url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
   }
-  const livePath = `/${LIVE_APP}/${ch.channelId}`;
+  const best = bestFirst(ch.option.rateTypes)[0];
+  const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
+    const livePath = `/${LIVE_APP}/${s.streamName}`;
+    // ph: the password hash travels with the worker's signed publish, so the media server knows it before any frame
+    const rtmp: Sink = { kind: 'rtmp', url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}` };
+    const sinks: Sink[] = [rtmp];
+    if (ch.hls) sinks.push({ kind: 'hls', dir: path.join(cfg.hlsDir, s.hlsDir), segmentSeconds: cfg.hlsSegmentSeconds, listSize: cfg.hlsListSize });
+    if (ch.recordTaskId !== undefined && s.rateType === best) {
+      sinks.push(...recordSinks(taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId), ch.channelId, ch.recordTaskId, ch.option.recordFileType, cfg.recordMaxSeconds, cfg.hlsSegmentSeconds));
+    }
+    const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined);
+    return { sinks, ...(encode ? { encode } : {}) };
+  });
+  const wm = ch.watermark;
+  const place = ch.option.waterMarkPosition;
   return {
     input,
-    rtmpUrl: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}`,
-    ...(ch.hls ? { hls: { dir: path.join(cfg.hlsDir, ch.channelId), segmentSeconds: cfg.hlsSegmentSeconds, listSize: cfg.hlsListSize } } : {}),
+    tiers,
+    ...(wm && place ? { watermark: { file: wm.file, relativeWidth: place.relativeWidth, aspect: wm.height / wm.width, corner: place.corner, margin: place.margin } } : {}),
   };
+}
+
+/** Folders a plan writes into, made before ffmpeg starts. */
+function planDirs(plan: RelayPlan): string[] {
+  return plan.tiers.flatMap((t) => t.sinks.map((s) => (s.kind === 'hls' || s.kind === 'record-hls' ? s.dir : s.kind === 'record' ? path.dirname(s.pattern) : null)))
+    .filter((d): d is string => d !== null);
+}
+
+const CODECS: Record<string, string> = { baseline: 'avc1.42e01e', 'constrained baseline': 'avc1.42e01e', main: 'avc1.4d401f', high: 'avc1.640028' };
+
+/** The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it. */
+export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: number | undefined): string {
+  const srcW = src?.width ?? 1280;
+  const srcH = src?.height ?? 720;
+  const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
+    const t = TIERS[rt];
+    const encoded = rt !== 0 || !!ch.watermark;
+    const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
+    const width = Math.round((srcW * height) / srcH / 2) * 2;
+    const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;
+    const video = encoded ? CODECS.main! : CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!;
+    return { uri: `r${rt}/index.m3u8`, bandwidth: Math.round(kbps * 1100), width, height, codecs: `${video},mp4a.40.2` };
+  });
+  return masterPlaylist(variants);
 }
 
 /** Runs one channel on this worker: spawns its ffmpeg, reports state and stats, and ends it as asked. */
@@ -64,7 +105,7 @@ export class ChannelRunner {
     if (!ch || ch.state === 'stopped' || ch.state === 'failed') return 'gone';
     if (ch.state === 'stopping') return this.finishStop(ch);
     const plan = planFor(ch, config, this.deps.secret);
-    if (plan.hls) await fs.mkdir(plan.hls.dir, { recursive: true });
+    for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
     const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
     const t0 = Date.now();
     try {
@@ -75,6 +116,9 @@ export class ChannelRunner {
       const { code, message } = startFailureCode(e.kind);
       this.log.warn({ kind: e.kind, stderr: e.stderrTail.slice(-5) }, 'start failed');
       return this.fail(ch, code, message);
+    }
+    if (ch.hls && ch.option.rateTypes.length > 1) {
+      await writeAtomic(path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'), masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined));
     }
     const resumed = ch.state === 'live';
     const moved = await store.transition(this.channelId, ['starting', 'live'], 'live', resumed ? `resumed on ${this.deps.workerId}` : 'media flowing',
@@ -129,9 +173,9 @@ export class ChannelRunner {
     }
   }
 
-  /** Ends the playlist, marks the channel stopped and frees its slots. */
+  /** Ends the playlists, marks the channel stopped and frees its slots. */
   private async finishStop(ch: Channel): Promise<RunOutcome> {
-    await endPlaylist(this.deps.config.hlsDir, this.channelId);
+    await endPlaylists(channelPlaylists(ch, this.deps.config));
     await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
     await this.deps.store.release(ch);
     await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' });
@@ -141,8 +185,8 @@ export class ChannelRunner {
 
   private async fail(ch: Channel, code: number, message: string): Promise<RunOutcome> {
     // A refused start leaves no files behind; a channel that was live keeps its playlist, now ended.
-    if (ch.state === 'starting') await fs.rm(path.join(this.deps.config.hlsDir, this.channelId), { recursive: true, force: true });
-    else await endPlaylist(this.deps.config.hlsDir, this.channelId);
+    if (ch.state === 'starting') await fs.rm(channelHlsRoot(this.channelId, this.deps.config), { recursive: true, force: true });
+    else await endPlaylists(channelPlaylists(ch, this.deps.config));
     await this.deps.store.transition(this.channelId, ['starting', 'live', 'stopping'], 'failed', message, { error: { code, message }, stoppedAt: Date.now() });
     await this.deps.store.release(ch);
     await this.deps.store.publish({ channelId: this.channelId, state: 'failed', code, message });

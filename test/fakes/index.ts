@@ -37,7 +37,14 @@ export function fakeApiDeps(): ApiDeps & { starts: StartRequest[]; stops: string
         return ids.map((channelId) => ({ channelId, code: 0, message: 'stopped' }));
       },
     },
-    store: { async get() { return null; } },
+    store: { async get() { return null; }, async activeIds() { return []; } },
+    watermarks: {
+      async add() { throw new RelayError(50002, 'fake'); },
+      async get() { return null; },
+      async list() { return []; },
+      async remove() { return false; },
+    },
+    records: { async get() { return null; }, async files() { return []; }, async filePath() { return null; } },
     rooms: {
       async list(_a, roomId) { return upstreams.filter((u) => u.roomId === roomId); },
       async get(_a, roomId, userId, srcType) { return upstreams.find((u) => u.roomId === roomId && u.userId === userId && u.srcType === srcType) ?? null; },

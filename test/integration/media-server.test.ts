@@ -93,7 +93,7 @@ describe('the media server guard', () => {
     await expect(decode(`${base}/ingest/1400000001_1001_alice_camera`, { frames: 1, timeoutMs: 8000 })).rejects.toThrow();
     // the channel itself still plays
     const ok = await decode(`${base}/live/${channelId}`, { frames: 5 });
-    expect(ok.width).toBe(640);
+    expect(ok.width).toBe(1280);
   });
 
   it('no secret reaches the logs of any relay process', async () => {

@@ -57,7 +57,7 @@ describe('a bypass push from start to stop', () => {
       const file = path.join(tmp, 'seg.ts');
       fs.writeFileSync(file, Buffer.from(await (await fetch(segmentUrl)).arrayBuffer()));
       const seg = await decode(file);
-      expect([seg.width, seg.height]).toEqual([640, 360]);
+      expect([seg.width, seg.height]).toEqual([1280, 720]);
       expect(seg.audioCodec).toBe('aac');
       expect(seg.seconds).toBeGreaterThan(1.5);
       expect(seg.seconds).toBeLessThan(2.6);

@@ -58,15 +58,29 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   it('a valid body reaches the push service with every default filled in', async () => {
     const res = await post({ ...valid, option: { encode: 5, channelName: 'n' } });
     expect(res.body).toMatchObject({ code: 0, channelId: 'ch_0123456789abcdef0123' });
-    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, record: false, waterMark: false, sdkType: 1, channelName: 'n' } });
+    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, channelName: 'n', passwordProtected: false } });
   });
 
-  it('options this relay does not implement yet are refused with 50002, never ignored', async () => {
-    for (const option of [{ encode: 3, rateType: 10 }, { encode: 3, record: true }, { encode: 3, waterMark: true, waterMarkId: 'w' }, { encode: 3, channelPassword: 'p' }]) {
-      const res = await post({ ...valid, option });
-      expect(res.body.code, JSON.stringify(option)).toBe(50002);
-      expect(res.deps.starts).toHaveLength(0);
-    }
+  it('rateTypes asks for several tiers; the password is passed apart from the option, never inside it', async () => {
+    const res = await post({ ...valid, option: { encode: 3, rateTypes: [0, 10, 20], channelPassword: 'pw', record: true, recordFileType: 3 } });
+    expect(res.body.code).toBe(0);
+    expect(res.deps.starts[0]).toMatchObject({ channelPassword: 'pw', option: { rateType: 0, rateTypes: [0, 10, 20], record: true, recordFileType: 3, passwordProtected: true } });
+    expect(JSON.stringify(res.deps.starts[0]!.option)).not.toContain('pw"');
+  });
+
+  it.each([
+    ['waterMark without waterMarkId', { encode: 3, waterMark: true }],
+    ['a waterMarkId that is not an integer', { encode: 3, waterMark: true, waterMarkId: 'w1' }],
+    ['rateType outside rateTypes', { encode: 3, rateType: 20, rateTypes: [0, 10] }],
+    ['repeated rateTypes', { encode: 3, rateTypes: [10, 10] }],
+    ['an empty rateTypes', { encode: 3, rateTypes: [] }],
+    ['rateType 30', { encode: 3, rateType: 30 }],
+    ['recordFileType 8', { encode: 3, record: true, recordFileType: 8 }],
+    ['an empty channelPassword', { encode: 3, channelPassword: '' }],
+  ])('%s is refused with 50002', async (_n, option) => {
+    const res = await post({ ...valid, option });
+    expect(res.body.code).toBe(50002);
+    expect(res.deps.starts).toHaveLength(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildRelayArgs, hlsOutputArgs, inputArgs, rtmpOutputArgs } from '../../src/media/ffmpeg/args.js';
-import { classifyStartFailure } from '../../src/media/ffmpeg/process.js';
+import { buildRelayArgs, filterGraph, inputArgs, sinkOutputArgs, teeSlave, tierOutputArgs } from '../../src/media/ffmpeg/args.js';
+import { classifyStartFailure, parseInputVideo } from '../../src/media/ffmpeg/process.js';
 
 describe('ffmpeg argument builders', () => {
   it('a network input is bounded by -rw_timeout, probes briefly and opens only whitelisted protocols', () => {
@@ -21,12 +21,16 @@ describe('ffmpeg argument builders', () => {
     expect(args).not.toContain('-rw_timeout');
   });
 
-  it('RTMP output copies the first video and the optional first audio track as FLV', () => {
-    expect(rtmpOutputArgs('rtmp://m/live/ch')).toEqual(['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', 'rtmp://m/live/ch']);
+  const rtmp = { kind: 'rtmp', url: 'rtmp://m/live/ch' } as const;
+  const hls = { kind: 'hls', dir: '/d/ch', segmentSeconds: 2, listSize: 6 } as const;
+  const enc = { maxHeight: 360, videoKbps: 486, audioKbps: 64, keyframeSeconds: 2 };
+
+  it('a copied tier sends the first video and optional first audio track to each sink, unencoded', () => {
+    expect(tierOutputArgs({ sinks: [rtmp] }, null)).toEqual(['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', 'rtmp://m/live/ch']);
   });
 
-  it('HLS output is a sliding window of 2 s segments that never writes ENDLIST itself and continues numbering', () => {
-    const args = hlsOutputArgs({ dir: '/d/ch', segmentSeconds: 2, listSize: 6 });
+  it('HLS is a sliding window of 2 s segments that never writes ENDLIST itself and continues numbering', () => {
+    const args = sinkOutputArgs(hls);
     const at = (flag: string) => args[args.indexOf(flag) + 1];
     expect(at('-f')).toBe('hls');
     expect(at('-hls_time')).toBe('2');
@@ -36,12 +40,46 @@ describe('ffmpeg argument builders', () => {
     expect(args.at(-1)).toBe('/d/ch/index.m3u8');
   });
 
-  it('the relay command reports progress on stdout and puts the outputs after the input', () => {
-    const args = buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' }, rtmpUrl: 'rtmp://o', hls: { dir: '/h', segmentSeconds: 2, listSize: 6 } });
-    expect(args.slice(0, 6)).toEqual(['-hide_banner', '-nostdin', '-loglevel', 'warning', '-progress', 'pipe:1']);
-    expect(args.indexOf('-i')).toBeLessThan(args.indexOf('rtmp://o'));
-    expect(args.indexOf('rtmp://o')).toBeLessThan(args.indexOf('/h/index.m3u8'));
-    expect(() => buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' } })).toThrow(/output/);
+  it('a recording is cut at its maximum length into fragmented MP4 named by start time', () => {
+    expect(teeSlave({ kind: 'record', format: 'mp4', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 5400 })).toBe(
+      '[f=segment:segment_time=5400:segment_format=mp4:segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof:reset_timestamps=1:strftime=1]/r/ch_1_7_%Y%m%d-%H%M%S.mp4');
+  });
+
+  it('an encoded tier is encoded once for live (x264, keyframes on segment boundaries, AAC) and teed to its sinks', () => {
+    const args = tierOutputArgs({ encode: enc, sinks: [rtmp, hls] }, '[v1]');
+    const at = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(args.slice(0, 4)).toEqual(['-map', '[v1]', '-map', '0:a:0?']);
+    expect(at('-c:v')).toBe('libx264');
+    expect(at('-b:v')).toBe('486k');
+    expect(at('-force_key_frames')).toBe('expr:gte(t,n_forced*2)');
+    expect(at('-c:a')).toBe('aac');
+    expect(at('-f')).toBe('tee');
+    expect(args.at(-1)).toBe(`[f=flv]rtmp://m/live/ch|${teeSlave(hls)}`);
+  });
+
+  it('one decode feeds every encoded tier through split, each scaled to its height but never up; copies stay out of the graph', () => {
+    const { graph, labels } = filterGraph({ input: { url: 'i', protocolWhitelist: 'file' }, tiers: [{ sinks: [rtmp] }, { encode: enc, sinks: [rtmp] }, { encode: { ...enc, maxHeight: 540 }, sinks: [rtmp] }] });
+    expect(labels).toEqual([null, '[v1]', '[v2]']);
+    expect(graph).toBe("[0:v:0]split=2[s1][s2];[s1]scale=-2:'min(360,ih)':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'min(540,ih)':flags=bicubic,setsar=1,format=yuv420p[v2]");
+  });
+
+  it('a watermark is scaled to a fraction of the video width and overlaid before the split, in its corner', () => {
+    const plan = { input: { url: 'i', protocolWhitelist: 'file' }, watermark: { file: '/w/1.png', relativeWidth: 0.15, aspect: 0.5, corner: 'bottom-left' as const, margin: 0.02 }, tiers: [{ encode: { videoKbps: 2000, audioKbps: 128, keyframeSeconds: 2 }, sinks: [rtmp] }] };
+    const { graph } = filterGraph(plan);
+    expect(graph).toContain("scale2ref=w='trunc(iw*0.15/2)*2':h='trunc(ow*0.5/2)*2'");
+    expect(graph).toContain("overlay=x='W*0.02':y='H-h-W*0.02'");
+    expect(graph).toContain('[wmd]null[s0]');
+    const args = buildRelayArgs(plan);
+    expect(args.slice(args.indexOf('-i') + 2, args.indexOf('-i') + 4)).toEqual(['-i', '/w/1.png']);
+    expect(() => buildRelayArgs({ ...plan, tiers: [{ sinks: [rtmp] }] })).toThrow(/watermark/);
+  });
+
+  it('the relay command reports progress on stdout, stream info once, and puts the outputs after the inputs', () => {
+    const args = buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' }, tiers: [{ sinks: [rtmp, hls] }] });
+    expect(args.slice(0, 7)).toEqual(['-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1']);
+    expect(args.indexOf('-i')).toBeLessThan(args.indexOf('rtmp://m/live/ch'));
+    expect(args.indexOf('rtmp://m/live/ch')).toBeLessThan(args.indexOf('/d/ch/index.m3u8'));
+    expect(() => buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' }, tiers: [] })).toThrow(/output/);
   });
 });
 
@@ -54,5 +92,13 @@ describe('start failure classification from ffmpeg stderr', () => {
     [['something else'], 'exited'],
   ])('%j → %s', (lines, kind) => {
     expect(classifyStartFailure(lines)).toBe(kind);
+  });
+});
+
+describe('input stream report', () => {
+  it('gives the upstream video codec, profile and size', () => {
+    expect(parseInputVideo('    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 1280x720 [SAR 1:1 DAR 16:9], 810 kb/s, 30 fps')).toEqual({ codec: 'h264', profile: 'High', width: 1280, height: 720 });
+    expect(parseInputVideo('    Stream #0:1: Video: h264 (Constrained Baseline), yuv420p(progressive), 640x360, 30 fps')).toEqual({ codec: 'h264', profile: 'Constrained Baseline', width: 640, height: 360 });
+    expect(parseInputVideo('    Stream #0:1(und): Audio: aac (LC), 48000 Hz, stereo')).toBeNull();
   });
 });

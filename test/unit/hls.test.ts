@@ -11,11 +11,12 @@ describe('ending a playlist', () => {
   it('appends EXT-X-ENDLIST once, and reports a missing playlist', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hls-'));
     dirs.push(root);
-    expect(await endPlaylist(root, 'ch_x')).toBe(false);
+    const file = path.join(root, 'ch_x', 'index.m3u8');
+    expect(await endPlaylist(file)).toBe(false);
     fs.mkdirSync(path.join(root, 'ch_x'));
-    fs.writeFileSync(path.join(root, 'ch_x', 'index.m3u8'), '#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n');
-    expect(await endPlaylist(root, 'ch_x')).toBe(true);
-    expect(await endPlaylist(root, 'ch_x')).toBe(true);
+    fs.writeFileSync(file, '#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n');
+    expect(await endPlaylist(file)).toBe(true);
+    expect(await endPlaylist(file)).toBe(true);
     const text = fs.readFileSync(path.join(root, 'ch_x', 'index.m3u8'), 'utf8');
     expect(text).toBe('#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n#EXT-X-ENDLIST\n');
     expect(fs.readdirSync(path.join(root, 'ch_x'))).toEqual(['index.m3u8']);

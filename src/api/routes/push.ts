@@ -3,24 +3,27 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RelayError } from '../../errors/index.js';
 import { CHANNEL_ID_PATTERN } from '../../channels/store.js';
 import { publicChannel } from '../../channels/view.js';
-import type { ResolvedPushOption } from '../../channels/types.js';
+import type { RateType, RecordFileType, ResolvedPushOption } from '../../channels/types.js';
 import { ChannelParams, StartBody, StopBody } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
 
-// Options whose media behaviour this relay does not implement yet are refused rather than silently ignored.
-function resolveOption(o: StartBody['option']): ResolvedPushOption {
-  if (o.rateType !== undefined && o.rateType !== 0) throw new RelayError(50002, `rateType ${o.rateType} is not available on this relay yet: only ORIGINAL (0)`, { hint: 'use rateType 0' });
-  if (o.record) throw new RelayError(50002, 'record is not available on this relay yet', { hint: 'start without record' });
-  if (o.waterMark || o.waterMarkId) throw new RelayError(50002, 'watermarks are not available on this relay yet', { hint: 'start without waterMark' });
-  if (o.channelPassword !== undefined) throw new RelayError(50002, 'channelPassword is not available on this relay yet', { hint: 'start without channelPassword' });
+/** Fills every default of a start's option; the password stays out of it (only a hash is kept, by the service). */
+export function resolveOption(o: StartBody['option']): ResolvedPushOption {
+  const rateTypes = (o.rateTypes ?? [o.rateType ?? 0]) as RateType[];
+  if (o.rateType !== undefined && o.rateTypes && !o.rateTypes.includes(o.rateType)) throw new RelayError(50002, `rateType ${o.rateType} is not among rateTypes [${o.rateTypes.join(', ')}]`);
+  if (o.waterMark && o.waterMarkId === undefined) throw new RelayError(50002, 'waterMark is true but waterMarkId is missing', { hint: 'upload a watermark (POST /v1/watermarks) and pass its waterMarkId' });
   return {
     encode: o.encode as ResolvedPushOption['encode'],
-    rateType: 0,
-    record: false,
-    waterMark: false,
+    rateType: rateTypes[0]!,
+    rateTypes,
+    record: o.record ?? false,
+    recordFileType: (o.recordFileType ?? 4) as RecordFileType,
+    waterMark: o.waterMark ?? false,
+    ...(o.waterMark ? { waterMarkId: o.waterMarkId! } : {}),
     sdkType: o.sdkType ?? 1,
     ...(o.channelName !== undefined ? { channelName: o.channelName } : {}),
     ...(o.channelDesc !== undefined ? { channelDesc: o.channelDesc } : {}),
+    passwordProtected: o.channelPassword !== undefined,
   };
 }
 
@@ -30,7 +33,7 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.post('/push/start', { schema: { body: StartBody }, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;
-      const res = await deps.push.start(req.app.sdkAppId, { roomId, userId, srcType, option: resolveOption(option) });
+      const res = await deps.push.start(req.app.sdkAppId, { roomId, userId, srcType, option: resolveOption(option), ...(option.channelPassword !== undefined ? { channelPassword: option.channelPassword } : {}) });
       return { code: 0, message: 'ok', ...res };
     });
     r.post('/push/stop', { schema: { body: StopBody } }, async (req) => {

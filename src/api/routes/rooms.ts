@@ -15,7 +15,7 @@ function roomIdOf(raw: string): number {
 }
 
 function view(u: Upstream): Record<string, unknown> {
-  return { userId: u.userId, srcType: u.srcType, srcTypeName: SRC_TYPE_NAMES[u.srcType], source: u.source, ...(u.url ? { url: redact(u.url) } : {}), registeredAt: u.registeredAt };
+  return { userId: u.userId, srcType: u.srcType, srcTypeName: SRC_TYPE_NAMES[u.srcType], source: u.source, ...(u.url ? { url: redact(u.url) } : {}), registeredAt: u.registeredAt, stats: u.stats ?? null };
 }
 
 /** Room upstream registry: GET /v1/rooms, GET /v1/rooms/{roomId}, PUT/DELETE upstreams, ingest publish URLs. */

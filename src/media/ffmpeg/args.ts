@@ -16,25 +16,59 @@ export interface InputSpec {
   fastProbe?: boolean;
 }
 
-/** HLS output of a channel. */
-export interface HlsSpec {
-  dir: string;
-  segmentSeconds: number;
-  listSize: number;
+/** A live HLS window. */
+export interface HlsSink { kind: 'hls'; dir: string; segmentSeconds: number; listSize: number }
+/** RTMP publish into the media server. */
+export interface RtmpSink { kind: 'rtmp'; url: string }
+/** Recording into files of at most `maxSeconds`, named by the strftime `pattern` (a path without extension). */
+export interface RecordFileSink { kind: 'record'; format: 'mp4' | 'flv'; pattern: string; maxSeconds: number }
+/** Recording as an HLS playlist that keeps every segment (ENDLIST is added on stop). */
+export interface RecordHlsSink { kind: 'record-hls'; dir: string; segmentSeconds: number }
+/** Where one tier's stream goes. */
+export type Sink = RtmpSink | HlsSink | RecordFileSink | RecordHlsSink;
+
+/** How a tier is encoded; absent for a tier that copies the upstream as is. */
+export interface EncodeSpec {
+  /** Output height; never more than the upstream's (no upscaling). Absent: the upstream's size. */
+  maxHeight?: number;
+  videoKbps: number;
+  audioKbps: number;
+  /** Keyframe interval, aligned with the HLS segment length so every tier switches at the same points. */
+  keyframeSeconds: number;
+}
+
+/** One output stream of the channel (a rate tier) and its sinks. */
+export interface TierSpec {
+  encode?: EncodeSpec;
+  sinks: readonly Sink[];
+}
+
+/** A watermark image overlaid on the upstream before any tier is made from it. */
+export interface WatermarkSpec {
+  file: string;
+  /** Watermark width as a fraction of the video width. */
+  relativeWidth: number;
+  /** Height / width of the image. */
+  aspect: number;
+  corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right';
+  /** Distance from the corner as a fraction of the video width. */
+  margin: number;
 }
 
 /** Everything one relay ffmpeg does. */
 export interface RelayPlan {
   input: InputSpec;
-  /** RTMP URL of the media server to publish to. */
-  rtmpUrl?: string;
-  hls?: HlsSpec;
+  watermark?: WatermarkSpec;
+  tiers: readonly TierSpec[];
 }
 
 /** The one video and (optional) audio track a channel relays: video is mandatory, so a missing one fails the map. */
 export const TRACK_MAPS: readonly string[] = ['-map', '0:v:0', '-map', '0:a:0?'];
 
-/** Input options: short probing (the ingest hands over its GOP cache at once), bounded reads, whitelisted protocols. */
+const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof';
+const HLS_LIVE_FLAGS = 'delete_segments+append_list+omit_endlist+temp_file';
+
+/** Input options: short probing for the ingest, bounded reads, whitelisted protocols. */
 export function inputArgs(i: InputSpec): readonly string[] {
   const args = ['-protocol_whitelist', i.protocolWhitelist];
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');
@@ -43,35 +77,104 @@ export function inputArgs(i: InputSpec): readonly string[] {
   return args;
 }
 
-/** RTMP output into the media server, copying both tracks. */
-export function rtmpOutputArgs(url: string): readonly string[] {
-  return [...TRACK_MAPS, '-c', 'copy', '-f', 'flv', url];
+/** Muxer options of a sink as `[key, value]` pairs, shared by the plain output form and the tee slave form. */
+function sinkMuxer(s: Sink): { format: string; options: [string, string][]; target: string } {
+  switch (s.kind) {
+    case 'rtmp':
+      return { format: 'flv', options: [], target: s.url };
+    case 'hls':
+      // append_list continues numbering when a channel resumes; omit_endlist leaves ENDLIST to an explicit stop.
+      return {
+        format: 'hls',
+        options: [['hls_time', String(s.segmentSeconds)], ['hls_list_size', String(s.listSize)], ['hls_flags', HLS_LIVE_FLAGS], ['hls_segment_filename', path.join(s.dir, 'seg_%06d.ts')]],
+        target: path.join(s.dir, 'index.m3u8'),
+      };
+    case 'record-hls':
+      return {
+        format: 'hls',
+        options: [['hls_time', String(s.segmentSeconds)], ['hls_list_size', '0'], ['hls_flags', 'append_list+omit_endlist'], ['hls_segment_filename', path.join(s.dir, 'rec_%06d.ts')]],
+        target: path.join(s.dir, 'index.m3u8'),
+      };
+    case 'record':
+      // Fragmented MP4 stays playable up to the last fragment even if the worker is killed mid-file.
+      return {
+        format: 'segment',
+        options: [['segment_time', String(s.maxSeconds)], ['segment_format', s.format], ...(s.format === 'mp4' ? [['segment_format_options', FRAG_MP4] as [string, string]] : []), ['reset_timestamps', '1'], ['strftime', '1']],
+        target: `${s.pattern}.${s.format}`,
+      };
+  }
 }
 
-/**
- * HLS output, copying both tracks: a sliding window whose old segments are deleted. append_list continues the
- * numbering when a channel resumes; omit_endlist leaves ENDLIST to an explicit stop, so a worker handoff never
- * ends playback.
- */
-export function hlsOutputArgs(h: HlsSpec): readonly string[] {
+/** A sink as a plain ffmpeg output (after the stream maps and codec options). */
+export function sinkOutputArgs(s: Sink): readonly string[] {
+  const m = sinkMuxer(s);
+  return ['-f', m.format, ...m.options.flatMap(([k, v]) => [`-${k}`, v]), m.target];
+}
+
+/** A sink as one slave of a tee muxer. */
+export function teeSlave(s: Sink): string {
+  const m = sinkMuxer(s);
+  return `[${[`f=${m.format}`, ...m.options.map(([k, v]) => `${k}=${v}`)].join(':')}]${m.target}`;
+}
+
+/** Encoder options of an encoded tier: x264 for live, keyframes on segment boundaries, AAC audio. */
+export function encoderArgs(e: EncodeSpec): readonly string[] {
+  const kbps = e.videoKbps;
   return [
-    ...TRACK_MAPS, '-c', 'copy', '-f', 'hls',
-    '-hls_time', String(h.segmentSeconds),
-    '-hls_list_size', String(h.listSize),
-    '-hls_flags', 'delete_segments+append_list+omit_endlist+temp_file',
-    '-hls_segment_filename', path.join(h.dir, 'seg_%06d.ts'),
-    path.join(h.dir, 'index.m3u8'),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-profile:v', 'main',
+    '-b:v', `${kbps}k`, '-maxrate', `${Math.round(kbps * 1.2)}k`, '-bufsize', `${kbps * 2}k`,
+    '-force_key_frames', `expr:gte(t,n_forced*${e.keyframeSeconds})`, '-sc_threshold', '0', '-g', '600',
+    '-c:a', 'aac', '-b:a', `${e.audioKbps}k`, '-ar', '48000', '-ac', '2',
   ];
 }
 
-/** The whole command line of a relay ffmpeg; progress is written to stdout as key=value blocks. */
+/**
+ * The filter graph of a plan: the watermark (scaled to a fraction of the video width) goes on first, then one
+ * decode feeds every encoded tier through `split`, each scaled down to its height (never up). Returns the graph and
+ * the label each encoded tier maps; copy tiers get no label.
+ */
+export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (string | null)[] } {
+  const encoded = plan.tiers.map((t, i) => (t.encode ? i : -1)).filter((i) => i >= 0);
+  if (encoded.length === 0) return { graph: null, labels: plan.tiers.map(() => null) };
+  const parts: string[] = [];
+  let base = '[0:v:0]';
+  const w = plan.watermark;
+  if (w) {
+    const x = w.corner.endsWith('left') ? `W*${w.margin}` : `W-w-W*${w.margin}`;
+    const y = w.corner.startsWith('top') ? `W*${w.margin}` : `H-h-W*${w.margin}`;
+    // in scale2ref, iw is the reference (video) width
+    parts.push(`[1:v][0:v:0]scale2ref=w='trunc(iw*${w.relativeWidth}/2)*2':h='trunc(ow*${w.aspect}/2)*2'[wm][base]`);
+    parts.push(`[base][wm]overlay=x='${x}':y='${y}':eof_action=repeat[wmd]`);
+    base = '[wmd]';
+  }
+  const splitOuts = encoded.map((i) => `[s${i}]`);
+  parts.push(encoded.length > 1 ? `${base}split=${encoded.length}${splitOuts.join('')}` : `${base}null${splitOuts[0]}`);
+  const labels = plan.tiers.map(() => null as string | null);
+  for (const i of encoded) {
+    const h = plan.tiers[i]!.encode!.maxHeight;
+    parts.push(`[s${i}]${h ? `scale=-2:'min(${h},ih)':flags=bicubic,` : ''}setsar=1,format=yuv420p[v${i}]`);
+    labels[i] = `[v${i}]`;
+  }
+  return { graph: parts.join(';'), labels };
+}
+
+/** The output arguments of one tier: copies go to each sink directly; an encoded tier is encoded once and teed. */
+export function tierOutputArgs(t: TierSpec, label: string | null): readonly string[] {
+  if (!t.encode) return t.sinks.flatMap((s) => [...TRACK_MAPS, '-c', 'copy', ...sinkOutputArgs(s)]);
+  return ['-map', label!, '-map', '0:a:0?', ...encoderArgs(t.encode), '-flags', '+global_header', '-f', 'tee', t.sinks.map(teeSlave).join('|')];
+}
+
+/** The whole command line of a relay ffmpeg; stream info goes to stderr once, progress to stdout as key=value blocks. */
 export function buildRelayArgs(plan: RelayPlan): readonly string[] {
-  if (!plan.rtmpUrl && !plan.hls) throw new Error('a relay needs at least one output');
+  if (plan.tiers.length === 0 || plan.tiers.some((t) => t.sinks.length === 0)) throw new Error('every tier of a relay needs at least one output');
+  if (plan.watermark && plan.tiers.some((t) => !t.encode)) throw new Error('a watermark needs every tier encoded');
+  const { graph, labels } = filterGraph(plan);
   return [
-    '-hide_banner', '-nostdin', '-loglevel', 'warning', '-progress', 'pipe:1',
+    '-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1',
     ...inputArgs(plan.input),
-    ...(plan.rtmpUrl ? rtmpOutputArgs(plan.rtmpUrl) : []),
-    ...(plan.hls ? hlsOutputArgs(plan.hls) : []),
+    ...(plan.watermark ? ['-i', plan.watermark.file] : []),
+    ...(graph ? ['-filter_complex', graph] : []),
+    ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null)),
   ];
 }
 

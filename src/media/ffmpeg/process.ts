@@ -50,6 +50,22 @@ process.once('exit', () => {
   for (const c of live) if (c.pid) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* already gone */ }
 });
 
+/** The upstream's video as ffmpeg reported it when it opened the input. */
+export interface InputVideo {
+  codec: string;
+  profile: string | null;
+  width: number;
+  height: number;
+}
+
+const INPUT_VIDEO = /^\s*Stream #0:\d+.*?: Video: (\w+)(?: \(([^)]*)\))?.*?, (\d{2,5})x(\d{2,5})/;
+
+/** Parses an input video stream line of ffmpeg's stream report, or null. */
+export function parseInputVideo(line: string): InputVideo | null {
+  const m = INPUT_VIDEO.exec(line);
+  return m ? { codec: m[1]!, profile: m[2] ?? null, width: Number(m[3]), height: Number(m[4]) } : null;
+}
+
 /** Classifies ffmpeg's error output of a failed start. */
 export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
   const text = stderr.join('\n');
@@ -68,6 +84,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private exited: Promise<FfmpegExit> | null = null;
   private readonly stderr: string[] = [];
   private lastProgress: Progress | null = null;
+  private input: InputVideo | null = null;
+  private inOutputs = false;
 
   constructor(private readonly opts: FfmpegOptions) {
     super();
@@ -76,6 +94,11 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   /** The latest progress block, if any. */
   get progress(): Progress | null {
     return this.lastProgress;
+  }
+
+  /** The upstream's video (from ffmpeg's stream report), once known. */
+  get inputVideo(): InputVideo | null {
+    return this.input;
   }
 
   /** Last lines ffmpeg wrote to stderr. */
@@ -91,7 +114,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args]]
       : [ffmpegPath, [...args]];
     logger.debug({ cmd: redact([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
-    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // TZ=UTC: recording file names carry their start time in UTC (strftime)
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
     this.child = child;
     live.add(child);
 
@@ -102,6 +126,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     const out = new LineSplitter((l) => progress.line(l));
     const err = new LineSplitter((l) => {
       const line = redact(l);
+      if (/^Output #/.test(line)) this.inOutputs = true;
+      if (!this.input && !this.inOutputs) this.input = parseInputVideo(line);
       this.stderr.push(line);
       if (this.stderr.length > STDERR_LINES) this.stderr.shift();
       logger.debug({ ffmpeg: line }, 'ffmpeg');

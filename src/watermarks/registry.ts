@@ -1,0 +1,71 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/index.js';
+import { RelayError } from '../errors/index.js';
+import type { WatermarkPlacement } from '../channels/types.js';
+import { inspectPng } from './png.js';
+
+/** Largest watermark file accepted, in bytes. */
+export const MAX_WATERMARK_BYTES = 1024 * 1024;
+/** Largest watermark side, in pixels. */
+export const MAX_WATERMARK_SIDE = 4096;
+
+/** Placement used when an upload does not say: top-right corner, 15 % of the video width, 2 % margin. */
+export const DEFAULT_PLACEMENT: WatermarkPlacement = { corner: 'top-right', relativeWidth: 0.15, margin: 0.02 };
+
+/** A registered watermark image. */
+export interface Watermark {
+  waterMarkId: number;
+  sdkAppId: string;
+  width: number;
+  height: number;
+  bytes: number;
+  placement: WatermarkPlacement;
+  createdAt: number;
+}
+
+/** Watermark images of each app: metadata in Redis, the PNG under the data folder. */
+export class WatermarkRegistry {
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly dir: string) {}
+
+  /** Path of a watermark's PNG. */
+  file(sdkAppId: string, id: number): string {
+    return path.join(this.dir, sdkAppId, `${id}.png`);
+  }
+
+  /** Validates and stores a PNG; returns its entry with a new numeric waterMarkId. */
+  async add(sdkAppId: string, png: Buffer, placement: WatermarkPlacement = DEFAULT_PLACEMENT): Promise<Watermark> {
+    if (png.length > MAX_WATERMARK_BYTES) throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
+    const info = inspectPng(png);
+    if ('error' in info) throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, { hint: 'upload a complete PNG file with Content-Type: image/png' });
+    if (info.width > MAX_WATERMARK_SIDE || info.height > MAX_WATERMARK_SIDE) throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels`);
+    const id = await this.redis.incr(this.keys.watermarkSeq());
+    const file = this.file(sdkAppId, id);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(`${file}.tmp`, png);
+    await fs.rename(`${file}.tmp`, file);
+    const wm: Watermark = { waterMarkId: id, sdkAppId, width: info.width, height: info.height, bytes: png.length, placement, createdAt: Date.now() };
+    await this.redis.hset(this.keys.watermarks(sdkAppId), String(id), JSON.stringify(wm));
+    return wm;
+  }
+
+  /** One watermark of the app, or null. */
+  async get(sdkAppId: string, id: number): Promise<Watermark | null> {
+    const raw = await this.redis.hget(this.keys.watermarks(sdkAppId), String(id));
+    return raw ? (JSON.parse(raw) as Watermark) : null;
+  }
+
+  /** The app's watermarks by id. */
+  async list(sdkAppId: string): Promise<Watermark[]> {
+    const all = await this.redis.hvals(this.keys.watermarks(sdkAppId));
+    return all.map((r) => JSON.parse(r) as Watermark).sort((a, b) => a.waterMarkId - b.waterMarkId);
+  }
+
+  /** Removes a watermark (the caller checks that no running channel uses it). */
+  async remove(sdkAppId: string, id: number): Promise<boolean> {
+    const removed = await this.redis.hdel(this.keys.watermarks(sdkAppId), String(id));
+    if (removed) await fs.rm(this.file(sdkAppId, id), { force: true });
+    return removed > 0;
+  }
+}
