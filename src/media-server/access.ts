@@ -20,8 +20,8 @@ export async function playDecision(store: Pick<ChannelStore, 'get'>, channelId: 
     return { channel: ch, refusal: { status: 404, body: { code: 404, message: `live ended: channel is ${ch.state}`, hint: 'start the push again' } } };
   }
   const auth = checkPlay(ch.channelId, ch.passwordHash, query);
-  if (auth === 'missing') return { channel: ch, refusal: { status: 401, body: { code: 401, message: 'this channel needs a password', hint: 'add ?pwd=<channel password> (or ?token=<play token>) to the play URL' } } };
-  if (auth === 'wrong') return { channel: ch, refusal: { status: 403, body: { code: 403, message: 'wrong channel password', hint: 'check the channel password' } } };
+  if (auth === 'missing') return { channel: ch, refusal: { status: 401, body: { code: 401, message: 'password required', hint: 'add ?pwd=<password> to the URL' } } };
+  if (auth === 'wrong') return { channel: ch, refusal: { status: 403, body: { code: 403, message: 'wrong password', hint: 'check the channel password' } } };
   return { channel: ch, refusal: null };
 }
 
