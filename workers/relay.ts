@@ -21,7 +21,11 @@ const parts: Part[] = [];
 let privateRedis: { url: string; stop(): Promise<void> } | null = null;
 let sample: SampleRoom | null = null;
 
+let worker: Part | null = null;
+
+// The whole relay goes down: its channels end (ENDLIST, stopped) before their members and the media server go.
 async function shutdown(): Promise<void> {
+  await worker?.close().catch((e: Error) => logger.warn({ err: e.message }, 'worker close failed'));
   await sample?.close();
   for (const p of parts.reverse()) await p.close().catch((e: Error) => logger.warn({ err: e.message }, 'close failed'));
   await privateRedis?.stop();
@@ -43,7 +47,7 @@ try {
   parts.push(await startMedia(config, logger));
   const api = await startApi(config, logger);
   parts.push(api);
-  parts.push(await startWorker(config, logger));
+  worker = await startWorker(config, logger, 'stop');
   const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
   const redis = connectRedis(config.redisUrl, 'relay-sample');
   parts.push({ close: async () => { redis.disconnect(); } });

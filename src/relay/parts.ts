@@ -50,8 +50,8 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   };
 }
 
-/** Starts a worker taking push jobs. */
-export async function startWorker(config: RelayConfig, logger: Logger): Promise<Part & { worker: PushWorker }> {
+/** Starts a worker taking push jobs; on close it hands its channels over (`handover`) or ends them (`stop`). */
+export async function startWorker(config: RelayConfig, logger: Logger, onClose: 'handover' | 'stop' = 'handover'): Promise<Part & { worker: PushWorker }> {
   const redis = connectRedis(config.redisUrl, 'relay-worker');
   const subscriber = connectRedis(config.redisUrl, 'relay-worker-sub');
   const worker = new PushWorker({ config, redis, subscriber, logger });
@@ -59,7 +59,7 @@ export async function startWorker(config: RelayConfig, logger: Logger): Promise<
   return {
     worker,
     async close() {
-      await worker.close();
+      await worker.close(onClose);
       redis.disconnect();
       subscriber.disconnect();
     },

@@ -88,9 +88,16 @@ export class PushWorker {
     }
   }
 
-  /** Hands every running channel back to the queue (ffmpeg stopped first) and stops taking jobs. */
-  async close(): Promise<void> {
-    for (const id of this.running.keys()) this.end(id, 'shutdown');
+  /**
+   * Stops taking jobs. `handover` (a worker among others) gives every running channel back to the queue, its ffmpeg
+   * stopped first, for another worker to resume on the same URLs; `stop` (the whole relay goes down) ends them.
+   */
+  async close(mode: 'handover' | 'stop' = 'handover'): Promise<void> {
+    await this.worker?.pause(true).catch(() => undefined);
+    for (const id of this.running.keys()) {
+      if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);
+      this.end(id, mode === 'stop' ? 'stop' : 'shutdown');
+    }
     await this.deps.subscriber.unsubscribe(this.keys.control()).catch(() => undefined);
     await this.worker?.close();
   }

@@ -52,9 +52,10 @@ async function privateEnv() {
 }
 
 describe('npm run relay', () => {
-  it('prints READY with api, sdkAppId, authorization, ingest and the sample upstreams; the printed credentials start a push; SIGTERM leaves no ffmpeg and no port', async () => {
+  it('prints READY with api, sdkAppId, authorization, ingest and the sample upstreams; the printed credentials start a push; SIGTERM ends its channels and leaves no ffmpeg and no port', async () => {
     const { env, dataDir, ports } = await privateEnv();
     const run = runRelay({ ...env, REDIS_URL });
+    let channelId = '';
     try {
       const ready = await run.ready;
       expect(ready, run.output()).toBeTruthy();
@@ -72,7 +73,8 @@ describe('npm run relay', () => {
         method: 'POST', headers: { authorization: ready!.authorization, 'content-type': 'application/json' },
         body: JSON.stringify({ roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 2 } }),
       });
-      const body = await res.json() as { code: number; urls: { playUrl: string }[] };
+      const body = await res.json() as { code: number; channelId: string; urls: { playUrl: string }[] };
+      channelId = body.channelId;
       expect(body.code).toBe(0);
       expect((await readFlv(body.urls[0]!.playUrl)).summary.keyframe).toBe(true);
       expect(ffmpegsMentioning(dataDir).length + ffmpegsMentioning(`:${ports.rtmp}/`).length).toBeGreaterThan(0);
@@ -83,6 +85,10 @@ describe('npm run relay', () => {
     await eventually(async () => ffmpegsMentioning(`:${ports.rtmp}/`).length === 0 && ffmpegsMentioning(dataDir).length === 0, 5000);
     for (const p of Object.values(ports)) expect(await portFree(p), `port ${p}`).toBe(true);
     const r = new Redis(REDIS_URL);
+    // the whole relay went down: its channels ended rather than waiting for a worker that will not come
+    const record = JSON.parse((await r.get(`${env.RELAY_REDIS_PREFIX}:channel:${channelId}`)) ?? '{}') as { state?: string; history?: { reason: string }[] };
+    expect(record.state).toBe('stopped');
+    expect(record.history?.map((h) => h.reason)).toContain('the relay shut down');
     await r.del(...(await r.keys(`${env.RELAY_REDIS_PREFIX}:*`)), 'nothing');
     r.disconnect();
     fs.rmSync(dataDir, { recursive: true, force: true });
