@@ -108,3 +108,77 @@ export async function fetchText(url: string): Promise<string | null> {
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res.text();
 }
+
+/** What a stretch of an FLV stream carried, by its own timestamps. */
+export interface FlvWindow {
+  /** Audio + video payload bytes per second of stream time, as kbit/s. */
+  kbps: number;
+  videoKbps: number;
+  /** Timestamps (ms) of video keyframes. */
+  keyframes: number[];
+  spanMs: number;
+}
+
+/** Reads an HTTP-FLV stream until it has `seconds` of stream time and measures bitrate and keyframe spacing. */
+export function measureFlv(url: string, seconds: number, timeoutMs = seconds * 1000 + 15000): Promise<FlvWindow> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    let off = 13;
+    let first = -1;
+    let bytes = 0;
+    let videoBytes = 0;
+    const keyframes: number[] = [];
+    const req = http.get(url, (res) => {
+      res.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (off + 11 <= buf.length) {
+          const type = buf[off]!;
+          const size = buf.readUIntBE(off + 1, 3);
+          if (off + 11 + size + 4 > buf.length) break;
+          const ts = buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24);
+          const b0 = buf[off + 11]!;
+          const isMedia = (type === 9 && buf[off + 12] === 1) || (type === 8 && buf[off + 12] === 1);
+          if (isMedia) {
+            if (first < 0) first = ts;
+            // the GOP cache burst is included: bytes and time both come from the stream itself
+            bytes += size;
+            if (type === 9) videoBytes += size;
+            if (type === 9 && b0 >> 4 === 1) keyframes.push(ts);
+            if (ts - first >= seconds * 1000) {
+              clearTimeout(timer);
+              req.destroy();
+              const span = ts - first;
+              return resolve({ kbps: (bytes * 8) / span, videoKbps: (videoBytes * 8) / span, keyframes, spanMs: span });
+            }
+          }
+          off += 11 + size + 4;
+        }
+      });
+    });
+    req.on('error', reject);
+    const timer = setTimeout(() => { req.destroy(); reject(new Error(`FLV ${url}: not ${seconds} s of stream in time`)); }, timeoutMs);
+  });
+}
+
+/** Decodes the first video frame of an input as 8-bit gray pixels, scaled to width x height. */
+export async function grabGray(input: string, width: number, height: number, seekSeconds = 0): Promise<Buffer> {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(seekSeconds ? ['-ss', String(seekSeconds)] : []), '-i', input, '-frames:v', '1', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'];
+  const { stdout } = await run(FFMPEG, args, { encoding: 'buffer', timeout: 20000, maxBuffer: 32 << 20 }) as unknown as { stdout: Buffer };
+  if (stdout.length !== width * height) throw new Error(`expected ${width * height} gray bytes from ${input}, got ${stdout.length}`);
+  return stdout;
+}
+
+/** Mean absolute difference of two gray frames inside a rectangle (or outside it, when `outside`). */
+export function meanDiff(a: Buffer, b: Buffer, width: number, rect: { x: number; y: number; w: number; h: number }, outside = false): number {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = i % width;
+    const y = Math.floor(i / width);
+    const inside = x >= rect.x && x < rect.x + rect.w && y >= rect.y && y < rect.y + rect.h;
+    if (inside === outside) continue;
+    sum += Math.abs(a[i]! - b[i]!);
+    n++;
+  }
+  return n ? sum / n : 0;
+}
