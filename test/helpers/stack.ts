@@ -118,7 +118,7 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
       const res = await fetch(api + route, {
         method,
         headers: { authorization: auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body) } : {}),
       });
       const text = await res.text();
       let parsed: unknown = text;
