@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inspectPng } from '../../src/watermarks/png.js';
+import { checkPlay, hashChannelPassword, playTokenOf, tokenisePlaylist } from '../../src/channels/password.js';
+import { bestFirst, tierEncoding } from '../../src/channels/tiers.js';
+import { recordSinks } from '../../src/records/index.js';
+import { masterFor } from '../../src/worker/runner.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { Channel } from '../../src/channels/types.js';
+
+function png(width: number, height: number): Buffer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'png-'));
+  try {
+    execFileSync(loadConfig({}).ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=blue:size=${width}x${height}`, '-frames:v', '1', path.join(dir, 'a.png')]);
+    return fs.readFileSync(path.join(dir, 'a.png'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('PNG checks', () => {
+  const good = png(64, 32);
+  it('a whole PNG gives its size', () => {
+    expect(inspectPng(good)).toMatchObject({ width: 64, height: 32 });
+  });
+  it.each([
+    ['a text file', Buffer.from('hello world, not an image at all, really not')],
+    ['a truncated file', good.subarray(0, good.length - 12)],
+    ['a file with a flipped byte', (() => { const b = Buffer.from(good); b[b.length - 20] ^= 0x55; return b; })()],
+    ['a JPEG-like header', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), good.subarray(4)])],
+  ])('%s is refused with a reason', (_n, buf) => {
+    expect(inspectPng(buf)).toHaveProperty('error');
+  });
+});
+
+describe('channel password', () => {
+  const hash = hashChannelPassword('ch_1', 's3cret');
+  it.each([
+    [{}, 'missing'],
+    [{ pwd: 's3cret' }, 'ok'],
+    [{ pwd: 'S3cret' }, 'wrong'],
+    [{ token: playTokenOf(hash) }, 'ok'],
+    [{ token: 'x' }, 'wrong'],
+    [{ pwd: ['s3cret'] }, 'missing'],
+  ])('query %j → %s', (q, want) => {
+    expect(checkPlay('ch_1', hash, q)).toBe(want);
+  });
+  it('an open channel needs nothing, and the hash depends on the channel', () => {
+    expect(checkPlay('ch_1', undefined, {})).toBe('ok');
+    expect(hashChannelPassword('ch_2', 's3cret')).not.toBe(hash);
+  });
+  it('a served playlist carries the token on every URI line and nowhere else', () => {
+    expect(tokenisePlaylist('#EXTM3U\n#EXTINF:2,\nseg_1.ts\nr0/index.m3u8\n', 'abc')).toBe('#EXTM3U\n#EXTINF:2,\nseg_1.ts?token=abc\nr0/index.m3u8?token=abc\n');
+  });
+});
+
+describe('tiers, recordings and the master playlist', () => {
+  it('ORIGINAL copies unless a watermark must be drawn; 550 and 900 have their sizes and bitrates', () => {
+    expect(tierEncoding(0, false, 2)).toBeUndefined();
+    expect(tierEncoding(0, true, 2, 1500)).toEqual({ videoKbps: 1500, audioKbps: 128, keyframeSeconds: 2 });
+    expect(tierEncoding(10, false, 2)).toEqual({ maxHeight: 360, videoKbps: 486, audioKbps: 64, keyframeSeconds: 2 });
+    expect(tierEncoding(20, false, 2)).toEqual({ maxHeight: 540, videoKbps: 836, audioKbps: 64, keyframeSeconds: 2 });
+    expect(bestFirst([10, 0, 20])).toEqual([0, 20, 10]);
+  });
+
+  it('record file types map to sinks by their bits', () => {
+    expect(recordSinks('/r', 'ch_1', 7, 4, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(['record:mp4']);
+    expect(recordSinks('/r', 'ch_1', 7, 7, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(['record:mp4', 'record:flv', 'record-hls']);
+    expect(recordSinks('/r', 'ch_1', 7, 3, 60, 2)).toEqual([{ kind: 'record', format: 'flv', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 60 }, { kind: 'record-hls', dir: '/r/hls', segmentSeconds: 2 }]);
+  });
+
+  it('the master lists tiers best first, never larger than the upstream', () => {
+    const ch = { option: { rateTypes: [10, 0, 20] }, watermark: undefined } as unknown as Channel;
+    const text = masterFor(ch, { codec: 'h264', profile: 'High', width: 854, height: 480 }, 1200);
+    expect(text.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'))).toEqual([
+      '#EXT-X-STREAM-INF:BANDWIDTH=1460800,RESOLUTION=854x480,CODECS="avc1.640028,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=990000,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=605000,RESOLUTION=640x360,CODECS="avc1.4d401f,mp4a.40.2"',
+    ]);
+  });
+});
