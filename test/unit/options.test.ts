@@ -29,7 +29,7 @@ describe('PNG checks', () => {
   it.each([
     ['a text file', Buffer.from('hello world, not an image at all, really not')],
     ['a truncated file', good.subarray(0, good.length - 12)],
-    ['a file with a flipped byte', (() => { const b = Buffer.from(good); b[b.length - 20] ^= 0x55; return b; })()],
+    ['a file with a flipped byte', (() => { const b = Buffer.from(good); b[b.length - 20] = b[b.length - 20]! ^ 0x55; return b; })()],
     ['a JPEG-like header', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), good.subarray(4)])],
   ])('%s is refused with a reason', (_n, buf) => {
     expect(inspectPng(buf)).toHaveProperty('error');
