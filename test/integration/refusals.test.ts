@@ -30,6 +30,12 @@ async function traces(): Promise<{ channels: number; active: number; jobs: numbe
   };
 }
 
+/** The job of a refused start ends a moment after the answer (the worker finishes its processor): allow for that. */
+async function expectNoTraces(before: Awaited<ReturnType<typeof traces>>): Promise<void> {
+  await eventually(async () => JSON.stringify(await traces()) === JSON.stringify(before), 3000).catch(() => undefined);
+  expect(await traces()).toEqual(before);
+}
+
 async function register(roomId: number, userId: string, srcType: number, url: string): Promise<void> {
   const r = await stack.request('PUT', `/v1/rooms/${roomId}/upstreams`, { userId, srcType, url });
   expect(r.body.code, JSON.stringify(r.body)).toBe(0);
@@ -78,7 +84,7 @@ describe('refused starts and stops', () => {
     expect(r.status).toBe(400);
     expect(r.body.code).toBe(40000004);
     expect(r.body.message).toMatch(/no video/);
-    expect(await traces()).toEqual(before);
+    await expectNoTraces(before);
   });
 
   it('upstreams that are not media, are truncated, or do not answer fail with 6012 (retry after 30 s) and leave nothing behind', async () => {
@@ -95,7 +101,7 @@ describe('refused starts and stops', () => {
         expect(r.status).toBe(504);
         expect(r.body.hint).toMatch(/30 s/);
       }
-      expect(await traces()).toEqual(before);
+      await expectNoTraces(before);
     } finally {
       silent.close();
     }
@@ -115,7 +121,7 @@ describe('refused starts and stops', () => {
     expect(fifth.status).toBe(409);
     expect(fifth.body.code).toBe(20101);
     expect(fifth.body.message).toMatch(/4 bypass channels/);
-    expect(await traces()).toEqual(before);
+    await expectNoTraces(before);
     for (const id of ids) expect((await stack.request('GET', `/v1/push/${id}`)).body.channel.state).toBe('live');
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: ids });
     expect(stop.body.results.map((r: { code: number }) => r.code)).toEqual([0, 0, 0, 0]);
