@@ -20,6 +20,7 @@ export const PushOption = Type.Object({
   channelName: Type.Optional(Type.String({ maxLength: 64 })),
   channelDesc: Type.Optional(Type.String({ maxLength: 256 })),
   channelPassword: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  autoResume: Type.Optional(Type.Boolean({ default: false, description: 'Resume by itself when the member publishes again within the retention time' })),
 }, { additionalProperties: false });
 
 /** Body of POST /v1/push/start. */

@@ -9,11 +9,12 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import { resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
 import { ingestStreamName } from '../rooms/ingest.js';
 import type { ControlMessage, PushJobData, PushJobResult } from '../queue/index.js';
-import { endPlaylists } from '../media/hls.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
 import { hashChannelPassword } from './password.js';
-import { channelHlsRoot, channelPlaylists } from './layout.js';
+import { channelHlsRoot } from './layout.js';
+import { resumeChannel, stopIdleChannel } from './lifecycle.js';
+import { FINAL_STATES } from './types.js';
 import { ChannelStore, newChannelId } from './store.js';
 import type { ChannelWaiter } from './waiter.js';
 import { encodeHasHls, playUrls } from './urls.js';
@@ -104,6 +105,7 @@ export class PushService {
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
     };
     const admission = await store.admit(ch, config.maxChannelsPerRoom);
+    if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok && admission.reason === 'already-pushing') {
       throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
     }
@@ -130,6 +132,20 @@ export class PushService {
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
     if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
     throw new RelayError(6012);
+  }
+
+  // A start for an upstream whose channel is retained: the same channel, id and URLs, continues.
+  private async resume(channelId: string): Promise<StartResult> {
+    const ch = await this.d.store.get(channelId);
+    if (!ch || !(await resumeChannel(this.d.store, this.d.queue, ch, 'resumed by a start within the retention time', this.d.config.maxChannelsPerRoom))) {
+      throw new RelayError(40000415, `channel ${channelId} of this upstream is changing state; retry`, { details: { channelId } });
+    }
+    this.d.logger.info({ channelId }, 'retained channel resumed by start');
+    const { channel, reached } = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping', 'interrupted'], this.d.config.apiWaitMs);
+    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls, ...(channel.recordTaskId !== undefined ? { recordTaskId: channel.recordTaskId } : {}) };
+    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message, { details: { channelId } });
+    // the channel stays retained (interrupted) for a later try
+    throw new RelayError(6012, undefined, { details: { channelId } });
   }
 
   // Removes every trace of a start that did not go live: job, record, slots and files.
@@ -159,20 +175,18 @@ export class PushService {
     const { store } = this.d;
     const ch = await store.get(channelId);
     if (!ch || ch.sdkAppId !== sdkAppId) return { channelId, code: 50002, message: 'no such channel' };
-    if (ch.state === 'stopped' || ch.state === 'failed') return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
+    if (FINAL_STATES.includes(ch.state)) return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
+    if (ch.state === 'interrupted' && (await stopIdleChannel(store, ch, this.d.config, 'stopped by request while interrupted'))) return { channelId, code: 0, message: 'stopped' };
     const moved = await store.transition(channelId, ['starting', 'live'], 'stopping', 'stop requested');
     if (!moved.ok) return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
     if ((await this.d.queue.remove(channelId).catch(() => 0)) === 1) {
       // No worker holds the job: finish the stop here.
-      await endPlaylists(channelPlaylists(ch, this.d.config));
-      await store.transition(channelId, ['stopping'], 'stopped', 'stopped by request (no worker held it)', { stoppedAt: Date.now() });
-      await store.release(ch);
-      await store.publish({ channelId, state: 'stopped' });
+      await stopIdleChannel(store, ch, this.d.config, 'stopped by request (no worker held it)');
       return { channelId, code: 0, message: 'stopped' };
     }
     await this.control({ type: 'stop', channelId });
-    const { channel } = await this.d.waiter.until(channelId, ['stopped', 'failed'], STOP_WAIT_MS);
-    return { channelId, code: 0, message: channel?.state === 'stopped' || channel?.state === 'failed' ? 'stopped' : 'stopping' };
+    const { channel } = await this.d.waiter.until(channelId, FINAL_STATES, STOP_WAIT_MS);
+    return { channelId, code: 0, message: channel && FINAL_STATES.includes(channel.state) ? 'stopped' : 'stopping' };
   }
 
   private async control(msg: ControlMessage): Promise<void> {

@@ -6,7 +6,14 @@ import type { Channel, ChannelEvent, ChannelState } from './types.js';
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
 const ADMIT = `
 local existing = redis.call('GET', KEYS[1])
-if existing and redis.call('EXISTS', ARGV[4] .. existing) == 1 then return {1, existing} end
+if existing then
+  local raw = redis.call('GET', ARGV[4] .. existing)
+  if raw then
+    local state = cjson.decode(raw).state
+    if state == 'interrupted' then return {3, existing} end
+    if state ~= 'stopped' and state ~= 'failed' and state ~= 'recycled' then return {1, existing} end
+  end
+end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('SREM', KEYS[2], id) end
 end
@@ -37,6 +44,34 @@ redis.call('SET', KEYS[1], cjson.encode(ch))
 return {1, ch.state}
 `;
 
+// An interrupted channel leaves its room slot and the active set but keeps its upstream (same id and URLs on a new
+// start) until its retention ends.
+const RETAIN = `
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 1
+`;
+
+// Takes a retained channel back: a room slot (if one is free) and the active set.
+const UNRETAIN = `
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[3] .. id) == 0 then redis.call('SREM', KEYS[1], id) end
+end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+`;
+
+// Claims the channels whose retention has ended (each claimed by one process only).
+const DUE = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, id in ipairs(ids) do redis.call('ZREM', KEYS[1], id) end
+return ids
+`;
+
 // Frees the upstream slot and the room slot of a channel that is no longer active.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -46,8 +81,8 @@ if ARGV[2] == '1' then redis.call('DEL', KEYS[4]) end
 return 1
 `;
 
-/** Outcome of an admission attempt. */
-export type Admission = { ok: true } | { ok: false; reason: 'already-pushing'; channelId: string } | { ok: false; reason: 'room-full' };
+/** Outcome of an admission attempt: admitted, refused, or an interrupted channel of that upstream to resume. */
+export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' };
 
 /** A new channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id). */
 export function newChannelId(): string {
@@ -71,6 +106,7 @@ export class ChannelStore {
       ch.channelId, JSON.stringify(ch), String(maxPerRoom), this.keys.channel(''))) as [number, string];
     if (res[0] === 0) return { ok: true };
     if (res[0] === 1) return { ok: false, reason: 'already-pushing', channelId: res[1] };
+    if (res[0] === 3) return { ok: false, reason: 'resumable', channelId: res[1] };
     return { ok: false, reason: 'room-full' };
   }
 
@@ -99,6 +135,24 @@ export class ChannelStore {
       this.keys.activeChannels(),
       this.keys.channel(ch.channelId),
       ch.channelId, remove ? '1' : '0');
+    await this.redis.zrem(this.keys.retainedChannels(), ch.channelId);
+  }
+
+  /** Moves an interrupted channel out of its room's slots and into retention until `until` (ms). */
+  async retain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, until: number): Promise<void> {
+    await this.redis.eval(RETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(), ch.channelId, String(until));
+  }
+
+  /** Takes a retained channel back into its room (false when the room has no free slot). */
+  async unretain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, maxPerRoom: number): Promise<boolean> {
+    const res = await this.redis.eval(UNRETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(),
+      ch.channelId, String(maxPerRoom), this.keys.channel(''));
+    return res === 1;
+  }
+
+  /** Claims retained channels whose retention ended by `now`. */
+  async dueForRecycling(now: number): Promise<string[]> {
+    return (await this.redis.eval(DUE, 1, this.keys.retainedChannels(), String(now))) as string[];
   }
 
   /** Ids of channels not yet stopped. */
@@ -116,5 +170,6 @@ export class ChannelStore {
 function normalise(ch: Channel): Channel {
   if (!Array.isArray(ch.history)) ch.history = [];
   if (!Array.isArray(ch.urls)) ch.urls = [];
+  for (const k of Object.keys(ch) as (keyof Channel)[]) if (ch[k] === null) delete ch[k];
   return ch;
 }

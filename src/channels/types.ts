@@ -41,6 +41,8 @@ export interface ResolvedPushOption {
   channelDesc?: string;
   /** Whether viewers must present the channel password (the password itself is never stored in the option). */
   passwordProtected: boolean;
+  /** Resume by itself when the member publishes to the ingest again within the retention time. */
+  autoResume: boolean;
 }
 
 /** One play URL of a channel, as the seed returns it. */
@@ -57,9 +59,15 @@ export type ChannelInput =
   | { kind: 'ingest'; streamName: string; /** The member's video bitrate measured by the ingest at start, if known. */ videoKbps?: number }
   | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean };
 
-/** Lifecycle of a channel: starting → live → stopping → stopped; a start or a run may end in failed. */
-export type ChannelState = 'starting' | 'live' | 'stopping' | 'stopped' | 'failed';
+/**
+ * Lifecycle of a channel: starting → live → stopping → stopped. A live channel whose upstream is lost becomes
+ * interrupted and is retained (same id and URLs) until a start resumes it (→ starting) or its retention ends
+ * (→ recycled). A start or a run may end in failed.
+ */
+export type ChannelState = 'starting' | 'live' | 'stopping' | 'stopped' | 'failed' | 'interrupted' | 'recycled';
 export const ACTIVE_STATES: readonly ChannelState[] = ['starting', 'live', 'stopping'];
+/** States that end a channel for good. */
+export const FINAL_STATES: readonly ChannelState[] = ['stopped', 'failed', 'recycled'];
 
 /** Live figures the worker reports about once a second. */
 export interface ChannelStats {
@@ -103,6 +111,12 @@ export interface Channel {
   startedAt?: number;
   stoppedAt?: number;
   error?: { code: number; message: string };
+  /** When the upstream was lost (state interrupted). */
+  interruptedAt?: number;
+  /** Until when an interrupted channel is retained with its id and URLs. */
+  retainUntil?: number;
+  /** ffmpeg restarts of the current run (crash or stall), for the API and metrics. */
+  restarts?: number;
   /** Id of the worker that runs it (hostname:pid). */
   worker?: string;
   stats?: ChannelStats;

@@ -19,6 +19,10 @@ export const DEFAULTS = {
   RELAY_MAX_CHANNELS_PER_ROOM: 4,
   RELAY_START_RATE_LIMIT_MS: 3000,
   RELAY_RECORD_MAX_SECONDS: 5400,
+  RELAY_RETENTION_MS: 3_600_000,
+  RELAY_LIVE_ENDED_AFTER_MS: 7000,
+  RELAY_STALL_MS: 8000,
+  RELAY_MAX_RESTARTS: 5,
   RELAY_LOG_LEVEL: 'info',
 } as const;
 
@@ -44,6 +48,14 @@ export interface RelayConfig {
   watermarksDir: string;
   /** A recording file is cut after this many seconds (the managed service cuts at 90 min). */
   recordMaxSeconds: number;
+  /** How long an interrupted channel keeps its id and URLs (SPEC: 1 hour). */
+  retentionMs: number;
+  /** FLV/RTMP viewers joining this long after the upstream was lost are told the live has ended (SPEC: 7 s). */
+  liveEndedAfterMs: number;
+  /** ffmpeg without progress this long is restarted. */
+  stallMs: number;
+  /** Restarts of a channel's ffmpeg within a minute before it is failed. */
+  maxRestarts: number;
   ffmpegPath: string;
   /** Channels one worker process runs at once. */
   workerConcurrency: number;
@@ -127,6 +139,10 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     recordsDir: path.join(dataDir, 'records'),
     watermarksDir: path.join(dataDir, 'watermarks'),
     recordMaxSeconds: int(env, 'RELAY_RECORD_MAX_SECONDS', 2, 86400),
+    retentionMs: int(env, 'RELAY_RETENTION_MS', 1000, 7 * 86_400_000),
+    liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
+    stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
+    maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
     ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),
     workerConcurrency: int(env, 'RELAY_WORKER_CONCURRENCY', 1, 1000),
     startTimeoutMs,

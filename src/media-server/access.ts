@@ -12,11 +12,11 @@ export interface PlayRefusal {
  * Whether a viewer may play a channel now: it must exist, and for live protocols be starting or live; a protected
  * channel needs its password (`pwd`) or play token (`token`). HLS of an ended channel still plays (ENDLIST).
  */
-export async function playDecision(store: Pick<ChannelStore, 'get'>, channelId: string, query: Record<string, unknown>, live: boolean):
+export async function playDecision(store: Pick<ChannelStore, 'get'>, channelId: string, query: Record<string, unknown>, live: boolean, liveEndedAfterMs: number):
   Promise<{ channel: Channel; refusal: null } | { channel: Channel | null; refusal: PlayRefusal }> {
   const ch = await store.get(channelId);
-  if (!ch) return { channel: null, refusal: { status: 404, body: { code: 404, message: 'no such channel', hint: 'check the play URL' } } };
-  if (live && ch.state !== 'starting' && ch.state !== 'live') {
+  if (!ch || ch.state === 'recycled') return { channel: null, refusal: { status: 404, body: { code: 404, message: 'no such channel', hint: 'check the play URL' } } };
+  if (live && liveEnded(ch, liveEndedAfterMs, Date.now())) {
     return { channel: ch, refusal: { status: 404, body: { code: 404, message: `live ended: channel is ${ch.state}`, hint: 'start the push again' } } };
   }
   const auth = checkPlay(ch.channelId, ch.passwordHash, query);
@@ -32,4 +32,14 @@ export function queryOf(rawUrl: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(rawUrl.slice(q + 1))) if (!(k in out)) out[k] = v;
   return out;
+}
+
+/**
+ * Whether FLV/RTMP viewers joining now are told the live has ended: a channel that is not starting or live, except
+ * an interrupted one within `afterMs` of the loss (those viewers wait for the upstream to come back).
+ */
+export function liveEnded(ch: Pick<Channel, 'state' | 'interruptedAt'>, afterMs: number, now: number): boolean {
+  if (ch.state === 'starting' || ch.state === 'live') return false;
+  if (ch.state === 'interrupted') return now - (ch.interruptedAt ?? 0) >= afterMs;
+  return true;
 }

@@ -8,7 +8,10 @@ import type { Logger } from '../log.js';
 import { Keys } from '../redis/index.js';
 import { AppRegistry, internalSecret, verifySignature } from '../apps/index.js';
 import { RoomRegistry } from '../rooms/registry.js';
-import { INGEST_APP, ingestStreamName, parseIngestStreamName } from '../rooms/ingest.js';
+import { INGEST_APP, ingestStreamName, parseIngestStreamName, type IngestKey } from '../rooms/ingest.js';
+import { resumeChannel } from '../channels/lifecycle.js';
+import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
+import type { Queue } from 'bullmq';
 import { ChannelStore } from '../channels/store.js';
 import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { checkPlay, playTokenOf, tokenisePlaylist } from '../channels/password.js';
@@ -47,8 +50,11 @@ export class MediaServer {
   private readonly channels: ChannelStore;
   private readonly rooms: RoomRegistry;
   private readonly apps: AppRegistry;
+  private readonly queue: Queue<PushJobData, PushJobResult>;
   /** Password hash (or null) of each channel published here, from the worker's publish. */
   private readonly passwords = new Map<string, string | null>();
+  /** When each channel published here lost its upstream (until it is live again). */
+  private readonly interruptedAt = new Map<string, number>();
   private statsTimer: NodeJS.Timeout | null = null;
   private readonly lastInBytes = new Map<string, number>();
 
@@ -62,6 +68,7 @@ export class MediaServer {
     this.channels = new ChannelStore(deps.redis, this.keys);
     this.rooms = new RoomRegistry(deps.redis, this.keys);
     this.apps = new AppRegistry(deps.redis, this.keys);
+    this.queue = pushQueue(deps.redis.duplicate({ connectionName: 'relay-media-queue' }), deps.config.redisPrefix);
   }
 
   private get log(): Logger { return this.deps.logger; }
@@ -111,6 +118,7 @@ export class MediaServer {
       b.publisher?.close();
     }
     await this.deps.subscriber.unsubscribe(this.keys.events()).catch(() => undefined);
+    await this.queue.close();
     await this.nms.stop();
   }
 
@@ -140,7 +148,7 @@ export class MediaServer {
     const hls = HLS_PATH.exec(url);
     if (hls) {
       const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
-      const { channel, refusal } = await playDecision(this.channels, channelId, queryOf(req.url), false);
+      const { channel, refusal } = await playDecision(this.channels, channelId, queryOf(req.url), false, this.deps.config.liveEndedAfterMs);
       if (refusal) return sendJson(res, refusal.status, refusal.body);
       const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
       return serveHlsFile(req, res, this.deps.config.hlsDir, tierDir ? `${channelId}/${tierDir}` : channelId, file, token ? (t) => tokenisePlaylist(t, token) : undefined);
@@ -149,7 +157,7 @@ export class MediaServer {
     if (flv) {
       const stream = parseStreamName(flv[1]!);
       if (!stream) return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
-      const { refusal } = await playDecision(this.channels, stream.channelId, queryOf(req.url), true);
+      const { refusal } = await playDecision(this.channels, stream.channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs);
       if (refusal) return sendJson(res, refusal.status, refusal.body);
       app(req, res);
       return;
@@ -161,7 +169,7 @@ export class MediaServer {
     const url = parsePath(req.url);
     const flv = url ? FLV_PATH.exec(url) : null;
     const stream = flv ? parseStreamName(flv[1]!) : null;
-    const decision = stream ? await playDecision(this.channels, stream.channelId, queryOf(req.url), true) : null;
+    const decision = stream ? await playDecision(this.channels, stream.channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs) : null;
     const refusal = decision ? decision.refusal : { status: 404, body: { code: 404, message: 'not found', hint: 'WS-FLV: /live/{channelId}.flv' } };
     if (refusal) {
       const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status];
@@ -224,7 +232,17 @@ export class MediaServer {
       if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig)) return this.reject(s, 'ingest publish with a missing or wrong sig');
       await this.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
       this.log.info({ sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream registered from ingest');
+      await this.autoResume(key);
     }).catch((e: Error) => this.reject(s, `ingest check failed: ${e.message}`));
+  }
+
+  // A member back within the retention time resumes its interrupted channel when that channel asked for it.
+  private async autoResume(key: IngestKey): Promise<void> {
+    const channelId = await this.deps.redis.get(this.keys.upstreamChannel(key.sdkAppId, key.roomId, key.userId, key.srcType));
+    const ch = channelId ? await this.channels.get(channelId) : null;
+    if (!ch || ch.state !== 'interrupted' || !ch.option.autoResume) return;
+    const resumed = await resumeChannel(this.channels, this.queue, ch, 'resumed: the member published again', this.deps.config.maxChannelsPerRoom).catch(() => false);
+    if (resumed) this.log.info({ channelId: ch.channelId }, 'channel resumed by itself');
   }
 
   private onDonePublish(s: NmsSession): void {
@@ -244,11 +262,13 @@ export class MediaServer {
     if (s.protocol !== 'rtmp') return;
     if (this.passwords.has(stream.channelId)) {
       const auth = checkPlay(stream.channelId, this.passwords.get(stream.channelId) ?? undefined, s.streamQuery);
-      if (auth !== 'ok') this.reject(s, `RTMP play with ${auth} password`);
+      if (auth !== 'ok') return this.reject(s, `RTMP play with ${auth} password`);
+      const lostAt = this.interruptedAt.get(stream.channelId);
+      if (lostAt !== undefined && Date.now() - lostAt >= this.deps.config.liveEndedAfterMs) this.reject(s, 'live ended: the upstream was lost');
       return;
     }
     // Not published since this server started: nothing flows until it is, so the record can be checked meanwhile.
-    void playDecision(this.channels, stream.channelId, s.streamQuery ?? {}, true)
+    void playDecision(this.channels, stream.channelId, s.streamQuery ?? {}, true, this.deps.config.liveEndedAfterMs)
       .then(({ refusal }) => { if (refusal) this.reject(s, refusal.body.message); })
       .catch(() => this.reject(s, 'channel check failed'));
   }
@@ -257,8 +277,11 @@ export class MediaServer {
   private onChannelEvent(message: string): void {
     let ev: ChannelEvent;
     try { ev = JSON.parse(message) as ChannelEvent; } catch { return; }
-    if (ev.state !== 'stopped' && ev.state !== 'failed') return;
+    if (ev.state === 'interrupted') this.interruptedAt.set(ev.channelId, Date.now());
+    if (ev.state === 'live') this.interruptedAt.delete(ev.channelId);
+    if (ev.state !== 'stopped' && ev.state !== 'failed' && ev.state !== 'recycled') return;
     this.passwords.delete(ev.channelId);
+    this.interruptedAt.delete(ev.channelId);
     for (const [streamPath, b] of this.context.broadcasts) {
       const name = streamPath.slice(LIVE_APP.length + 2);
       if (!streamPath.startsWith(`/${LIVE_APP}/`) || parseStreamName(name)?.channelId !== ev.channelId) continue;

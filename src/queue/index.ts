@@ -10,7 +10,7 @@ export interface PushJobData {
 
 /** How a push job ended. */
 export interface PushJobResult {
-  state: 'stopped' | 'failed' | 'gone';
+  state: 'stopped' | 'failed' | 'gone' | 'interrupted';
 }
 
 /** Commands sent to every worker over Redis pub/sub; the one running the channel acts. */

@@ -25,6 +25,8 @@ export class Keys {
   channel(channelId: string): string { return `${this.prefix}:channel:${channelId}`; }
   /** Set of channel ids not yet stopped (starting, live, stopping). */
   activeChannels(): string { return `${this.prefix}:channels:active`; }
+  /** Sorted set of interrupted channels by the time their retention ends. */
+  retainedChannels(): string { return `${this.prefix}:channels:retained`; }
   /** The active channel of one upstream (for 40000415). */
   upstreamChannel(sdkAppId: string, roomId: number, userId: string, srcType: number): string {
     return `${this.prefix}:upstream-channel:${sdkAppId}:${roomId}:${srcType}:${userId}`;

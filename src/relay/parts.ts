@@ -7,6 +7,7 @@ import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
 import { PushService } from '../channels/service.js';
+import { startRecycler } from '../channels/lifecycle.js';
 import { pushQueue } from '../queue/index.js';
 import { buildApi } from '../api/app.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
@@ -34,6 +35,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, watermarks, records, logger });
   const api = buildApi({ config, apps, push, store, rooms, watermarks, records, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
+  const stopRecycler = startRecycler(store, config, logger);
   const port = (api.server.address() as AddressInfo).port;
   const url = `http://${config.publicHost}:${port}`;
   logger.info({ url }, 'api listening');
@@ -41,6 +43,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
     url,
     apps,
     async close() {
+      stopRecycler();
       await api.close();
       await waiter.close();
       await queue.close();

@@ -8,6 +8,8 @@ import { internalSecret } from '../apps/index.js';
 import { ChannelStore } from '../channels/store.js';
 import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type ControlMessage, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { ChannelRunner, type EndReason } from './runner.js';
+import { RoomRegistry } from '../rooms/registry.js';
+import { startRecycler } from '../channels/lifecycle.js';
 
 /** Dependencies of a worker process. */
 export interface PushWorkerDeps {
@@ -26,10 +28,13 @@ export class PushWorker {
   private readonly running = new Map<string, AbortController>();
   private readonly keys: Keys;
   private readonly store: ChannelStore;
+  private readonly rooms: RoomRegistry;
+  private stopRecycler: (() => void) | null = null;
 
   constructor(private readonly deps: PushWorkerDeps) {
     this.keys = new Keys(deps.config.redisPrefix);
     this.store = new ChannelStore(deps.redis, this.keys);
+    this.rooms = new RoomRegistry(deps.redis, this.keys);
   }
 
   /** Channels this worker runs now. */
@@ -59,6 +64,7 @@ export class PushWorker {
     this.worker.on('lockRenewalFailed', (ids) => { for (const id of ids) this.end(id, 'lock-lost'); });
     this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
     await this.worker.waitUntilReady();
+    this.stopRecycler = startRecycler(this.store, config, logger);
     logger.info({ workerId: this.id, concurrency: config.workerConcurrency }, 'worker ready');
   }
 
@@ -66,7 +72,7 @@ export class PushWorker {
     const { channelId } = job.data;
     const ctl = new AbortController();
     this.running.set(channelId, ctl);
-    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
@@ -74,7 +80,7 @@ export class PushWorker {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      return { state: outcome === 'stopped' || outcome === 'failed' ? outcome : 'gone' };
+      return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
       this.running.delete(channelId);
     }
@@ -93,6 +99,7 @@ export class PushWorker {
    * stopped first, for another worker to resume on the same URLs; `stop` (the whole relay goes down) ends them.
    */
   async close(mode: 'handover' | 'stop' = 'handover'): Promise<void> {
+    this.stopRecycler?.();
     await this.worker?.pause(true).catch(() => undefined);
     for (const id of this.running.keys()) {
       if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);

@@ -5,6 +5,9 @@ import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
 import type { ChannelStore } from '../channels/store.js';
 import { startFailureCode } from '../channels/failure.js';
+import { interruptChannel } from '../channels/lifecycle.js';
+import { FINAL_STATES } from '../channels/types.js';
+import type { RoomRegistry } from '../rooms/registry.js';
 import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
 import { channelHlsRoot, channelPlaylists } from '../channels/layout.js';
@@ -22,6 +25,7 @@ export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
 export interface RunnerDeps {
   config: RelayConfig;
   store: ChannelStore;
+  rooms: Pick<RoomRegistry, 'get'>;
   logger: Logger;
   /** Shared secret signing internal URLs. */
   secret: string;
@@ -29,9 +33,16 @@ export interface RunnerDeps {
 }
 
 /** How a run ended. */
-export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover';
+export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover' | 'interrupted';
 
 const STATS_INTERVAL_MS = 1000;
+/** The ingest unregisters a member a moment after its stream ends: wait this long before asking the registry. */
+const UPSTREAM_SETTLE_MS = 500;
+const RESTART_WINDOW_MS = 60_000;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The ffmpeg plan of a channel: read the upstream once, make each tier, publish it, write HLS and recordings. */
 export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
@@ -102,25 +113,56 @@ export class ChannelRunner {
   async run(): Promise<RunOutcome> {
     const { store, config } = this.deps;
     const ch = await store.get(this.channelId);
-    if (!ch || ch.state === 'stopped' || ch.state === 'failed') return 'gone';
+    if (!ch || FINAL_STATES.includes(ch.state) || ch.state === 'interrupted') return 'gone';
     if (ch.state === 'stopping') return this.finishStop(ch);
+    // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
+    const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
     const plan = planFor(ch, config, this.deps.secret);
     for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
-    const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
-    const t0 = Date.now();
-    try {
-      await ff.start();
-    } catch (e) {
-      await ff.kill();
-      if (!(e instanceof FfmpegStartError)) throw e;
-      const { code, message } = startFailureCode(e.kind);
-      this.log.warn({ kind: e.kind, stderr: e.stderrTail.slice(-5) }, 'start failed');
-      return this.fail(ch, code, message);
+    const failures: number[] = [];
+    let restarts = 0;
+    for (let attempt = 0; ; attempt++) {
+      const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
+      const t0 = Date.now();
+      try {
+        await ff.start();
+      } catch (e) {
+        await ff.kill();
+        if (!(e instanceof FfmpegStartError)) throw e;
+        this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        const { code, message } = startFailureCode(e.kind);
+        if ((newChannel && attempt === 0) || e.kind === 'no-video') return this.fail(ch, code, message);
+        if (e.kind !== 'exited' || !(await this.upstreamPresent(ch))) return this.interrupt(ch, `upstream lost: ${message}`);
+        const next = await this.afterFailure(ch, failures);
+        if (next) return next;
+        continue;
+      }
+      if (attempt === 0) {
+        const live = await this.goLive(ch, ff, t0);
+        if (live) return live;
+      } else {
+        restarts++;
+        await store.transition(this.channelId, ['live'], null, '', { restarts });
+        this.log.info({ restarts }, 'ffmpeg restarted');
+      }
+      const ended = await this.supervise(ff);
+      if (ended !== 'died') return ended;
+      const now = await store.get(this.channelId);
+      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+      await sleep(UPSTREAM_SETTLE_MS);
+      if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
+      const next = await this.afterFailure(ch, failures);
+      if (next) return next;
     }
+  }
+
+  // First media of this run: write the master playlist, mark the channel live. Returns an outcome if it cannot go on.
+  private async goLive(ch: Channel, ff: FfmpegProcess, t0: number): Promise<RunOutcome | null> {
+    const { store, config } = this.deps;
     if (ch.hls && ch.option.rateTypes.length > 1) {
       await writeAtomic(path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'), masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined));
     }
-    const resumed = ch.state === 'live';
+    const resumed = ch.state === 'live' || ch.startedAt !== undefined;
     const moved = await store.transition(this.channelId, ['starting', 'live'], 'live', resumed ? `resumed on ${this.deps.workerId}` : 'media flowing',
       { worker: this.deps.workerId, ...(ch.startedAt ? {} : { startedAt: Date.now() }) });
     if (!moved.ok) {
@@ -130,26 +172,83 @@ export class ChannelRunner {
     }
     await store.publish({ channelId: this.channelId, state: 'live' });
     this.log.info({ startMs: Date.now() - t0, resumed }, 'channel live');
-    return this.supervise(ch, ff);
+    return null;
   }
 
-  // Waits until the channel is asked to end or ffmpeg dies, saving stats meanwhile.
-  private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome> {
-    const died = ff.done;
-    const ended = new Promise<EndReason>((resolve) => {
+  // Counts a crash or stall; fails the channel after too many within a minute, else waits the backoff.
+  private async afterFailure(ch: Channel, failures: number[]): Promise<RunOutcome | null> {
+    const now = Date.now();
+    failures.push(now);
+    while (failures.length && failures[0]! < now - RESTART_WINDOW_MS) failures.shift();
+    if (failures.length > this.deps.config.maxRestarts) {
+      return this.fail(ch, 6012, `the relay ffmpeg failed ${failures.length} times within a minute`);
+    }
+    const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (failures.length - 1), BACKOFF_MAX_MS);
+    this.log.warn({ failures: failures.length, backoffMs: backoff }, 'restarting ffmpeg after backoff');
+    const reason = await this.waitOrEnd(backoff);
+    if (reason === null) return null;
+    if (reason === 'stop') {
+      const cur = await this.deps.store.get(this.channelId);
+      return cur ? this.finishStop(cur) : 'gone';
+    }
+    return 'handover';
+  }
+
+  /** Whether the member still publishes (ingest); an external URL is assumed there until ffmpeg cannot read it. */
+  private async upstreamPresent(ch: Channel): Promise<boolean> {
+    if (ch.input.kind !== 'ingest') return true;
+    const up = await this.deps.rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
+    return up?.source === 'ingest';
+  }
+
+  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
+    const ok = await interruptChannel(this.deps.store, ch, reason, this.deps.config.retentionMs);
+    if (!ok) {
+      const now = await this.deps.store.get(this.channelId);
+      return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+    }
+    this.log.info({ reason }, 'channel interrupted');
+    return 'interrupted';
+  }
+
+  private endSignal(): Promise<EndReason> {
+    return new Promise<EndReason>((resolve) => {
       for (const signal of [this.end, this.local.signal]) {
         if (signal.aborted) resolve(signal.reason as EndReason);
         signal.addEventListener('abort', () => resolve(signal.reason as EndReason), { once: true });
       }
     });
+  }
+
+  // Sleeps, unless the channel is asked to end first (then says why).
+  private async waitOrEnd(ms: number): Promise<EndReason | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const slept = new Promise<null>((r) => { timer = setTimeout(() => r(null), ms); });
+    try {
+      return await Promise.race([slept, this.endSignal()]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
+  private async supervise(ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
+    let lastOut = -1;
+    let lastChange = Date.now();
+    const stall = setInterval(() => {
+      const out = ff.progress?.outTimeUs ?? -1;
+      if (out !== lastOut) { lastOut = out; lastChange = Date.now(); return; }
+      if (Date.now() - lastChange >= this.deps.config.stallMs) {
+        this.log.warn({ stalledMs: Date.now() - lastChange }, 'ffmpeg stalled: killing it');
+        void ff.kill();
+      }
+    }, 1000);
     const timer = setInterval(() => { void this.tick(ff); }, STATS_INTERVAL_MS);
     try {
-      const first = await Promise.race([ended.then((reason) => ({ reason })), died.then((exit) => ({ exit }))]);
+      const first = await Promise.race([this.endSignal().then((reason) => ({ reason })), ff.done.then((exit) => ({ exit }))]);
       if ('exit' in first) {
         this.log.warn({ exit: { code: first.exit.code, signal: first.exit.signal }, stderr: first.exit.stderrTail.slice(-5) }, 'ffmpeg died');
-        const now = await this.deps.store.get(this.channelId);
-        if (now?.state === 'stopping') return this.finishStop(now);
-        return this.fail(ch, 6012, `the upstream ended or the relay process died (exit ${first.exit.code ?? first.exit.signal})`);
+        return 'died';
       }
       if (first.reason === 'lock-lost') { await ff.kill(); return 'handover'; }
       await ff.close();
@@ -158,6 +257,7 @@ export class ChannelRunner {
       return now ? this.finishStop(now) : 'gone';
     } finally {
       clearInterval(timer);
+      clearInterval(stall);
     }
   }
 
@@ -176,7 +276,8 @@ export class ChannelRunner {
   /** Ends the playlists, marks the channel stopped and frees its slots. */
   private async finishStop(ch: Channel): Promise<RunOutcome> {
     await endPlaylists(channelPlaylists(ch, this.deps.config));
-    await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
+    const moved = await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
+    if (!moved.ok) return 'gone';
     await this.deps.store.release(ch);
     await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' });
     this.log.info('channel stopped');

@@ -58,7 +58,7 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   it('a valid body reaches the push service with every default filled in', async () => {
     const res = await post({ ...valid, option: { encode: 5, channelName: 'n' } });
     expect(res.body).toMatchObject({ code: 0, channelId: 'ch_0123456789abcdef0123' });
-    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, channelName: 'n', passwordProtected: false } });
+    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, channelName: 'n', passwordProtected: false, autoResume: false } });
   });
 
   it('rateTypes asks for several tiers; the password is passed apart from the option, never inside it', async () => {

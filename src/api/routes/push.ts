@@ -24,6 +24,7 @@ export function resolveOption(o: StartBody['option']): ResolvedPushOption {
     ...(o.channelName !== undefined ? { channelName: o.channelName } : {}),
     ...(o.channelDesc !== undefined ? { channelDesc: o.channelDesc } : {}),
     passwordProtected: o.channelPassword !== undefined,
+    autoResume: o.autoResume ?? false,
   };
 }
 
