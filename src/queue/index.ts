@@ -25,12 +25,14 @@ export function bullPrefix(redisPrefix: string): string {
 }
 
 /**
- * Lock and stall settings chosen for jobs that run for hours: the lock is renewed every 5 s, a worker that dies
- * loses its jobs after at most ~10 s + 5 s, and a job may be resumed after any number of such stalls.
+ * Lock and stall settings chosen for jobs that run for hours and must fail over fast: the lock is renewed every 2 s,
+ * a worker that dies (SIGKILL) loses its jobs within the 4 s lock plus one 2 s stall check, and a job may be resumed
+ * after any number of such stalls (each failover counts as one). A renewal that fails stops the local ffmpeg at
+ * once (PushWorker), so a slow worker never publishes beside the one that took its job over.
  */
 export const PUSH_WORKER_SETTINGS: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval' | 'maxStalledCount'> = {
-  lockDuration: 10_000,
-  stalledInterval: 5_000,
+  lockDuration: 4_000,
+  stalledInterval: 2_000,
   maxStalledCount: 1_000_000,
 };
 

@@ -1,0 +1,105 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchText } from '../helpers/media.js';
+import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: 2 });
+  await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** An FLV viewer that records the wall-clock time of every video tag it receives. */
+function watch(url: string): { times: number[]; close(): void } {
+  const times: number[] = [];
+  let buf = Buffer.alloc(0);
+  let off = 13;
+  const req = http.get(url, (res) => {
+    res.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (off + 11 <= buf.length) {
+        const size = buf.readUIntBE(off + 1, 3);
+        if (off + 11 + size + 4 > buf.length) break;
+        if (buf[off] === 9) times.push(Date.now());
+        off += 11 + size + 4;
+      }
+    });
+  });
+  req.on('error', () => undefined);
+  return { times, close: () => req.destroy() };
+}
+
+const maxGap = (times: number[], from: number) => {
+  const t = times.filter((x) => x >= from - 1000);
+  return Math.max(...t.slice(1).map((x, i) => x - t[i]!));
+};
+
+describe('a worker killed with SIGKILL', () => {
+  it('another worker resumes the channel within 10 s on the same URLs; the FLV viewer stays connected; HLS numbering continues; the dead worker\'s ffmpeg is gone', async () => {
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+    expect(r.body.code).toBe(0);
+    const id = r.body.channelId as string;
+    const [hls, flv] = [r.body.urls[0].playUrl as string, r.body.urls[1].playUrl as string];
+    const viewer = watch(flv);
+    const before = await eventually(async () => {
+      const t = await fetchText(hls);
+      return t && (t.match(/#EXTINF/g) ?? []).length >= 2 ? t : null;
+    });
+    await sleep(1000);
+    const owner = (await stack.request('GET', `/v1/push/${id}`)).body.channel.worker as string;
+    const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`))!;
+    const oldFfmpeg = ffmpegsMentioning(id);
+    const killedAt = Date.now();
+    await proc.stop('SIGKILL');
+    await eventually(async () => oldFfmpeg.every((pid) => !ffmpegsMentioning(id).includes(pid)), 3000);
+    const resumed = await eventually(async () => {
+      const ch = (await stack.request('GET', `/v1/push/${id}`)).body.channel;
+      return ch.state === 'live' && ch.worker !== owner ? ch : null;
+    }, 15000);
+    const resumedMs = Date.now() - killedAt;
+    await eventually(async () => viewer.times.at(-1)! > Date.now() - 300, 10000);
+    await sleep(2000);
+    const gap = maxGap(viewer.times, killedAt);
+    viewer.close();
+    console.log(`SIGKILL failover: channel live on the other worker after ${resumedMs} ms; largest gap between FLV video tags ${gap} ms`);
+    expect(resumed.urls).toEqual(r.body.urls);
+    expect(gap).toBeLessThan(10000);
+    expect(ffmpegsMentioning(id)).toHaveLength(1);
+    const after = await eventually(async () => {
+      const t = await fetchText(hls);
+      const last = (p: string) => Math.max(...[...p.matchAll(/seg_(\d+)\.ts/g)].map((m) => Number(m[1])));
+      return t && last(t) > last(before) + 1 && /\.ts\n#EXT-X-DISCONTINUITY/.test(t) ? t : null;
+    }, 15000);
+    expect(after).not.toMatch(/#EXT-X-ENDLIST/);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+  });
+
+  it('a worker stopped with SIGTERM hands over with a short gap for FLV viewers', async () => {
+    await stack.startWorker();
+    await sleep(3100); // the start rate limit of the previous test's member
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    expect(r.body.code).toBe(0);
+    const id = r.body.channelId as string;
+    const viewer = watch(r.body.urls[0].playUrl);
+    await sleep(3000);
+    const owner = (await stack.request('GET', `/v1/push/${id}`)).body.channel.worker as string;
+    const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`) && p.child.exitCode === null)!;
+    const stoppedAt = Date.now();
+    await proc.stop('SIGTERM');
+    await eventually(async () => {
+      const ch = (await stack.request('GET', `/v1/push/${id}`)).body.channel;
+      return ch.state === 'live' && ch.worker !== owner;
+    }, 10000);
+    await sleep(3000);
+    const gap = maxGap(viewer.times, stoppedAt);
+    viewer.close();
+    console.log(`SIGTERM handover: largest gap between FLV video tags ${gap} ms`);
+    expect(gap).toBeLessThan(5000);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+  });
+});
