@@ -2,6 +2,7 @@
  * `npm run relay`: the whole relay in one process (media server, API, a worker) with the sample room 1001 whose
  * members publish fixtures into the built-in ingest. Prints `READY {json}` and a short guide; Ctrl-C stops it all.
  */
+import crypto from 'node:crypto';
 import { DEV_SDK_APP_ID, authorizationFor } from '../src/apps/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { redact } from '../src/log.js';
@@ -15,6 +16,8 @@ import { ensureFixtures } from '../fixtures/make.js';
 import { configOrExit, entryLogger, onShutdown } from './common.js';
 
 process.env.RELAY_LOG_LEVEL ??= 'warn';
+// the development relay always has an admin API; its token is printed in the READY line
+process.env.RELAY_ADMIN_TOKEN ||= crypto.randomBytes(18).toString('base64url');
 let config = configOrExit();
 const logger = entryLogger(config, 'relay');
 const parts: Part[] = [];
@@ -62,6 +65,7 @@ try {
     authorization,
     ingest: ingestUrlTemplate(config.publicHost, config.rtmpPort),
     upstreams: members.map(({ roomId, userId, srcType }) => ({ roomId, userId, srcType })),
+    adminAuthorization: `Bearer ${config.adminToken}`,
   };
   console.log(`READY ${JSON.stringify(ready)}`);
   console.log(`

@@ -7,6 +7,7 @@ import { genericValidationError, startValidationError, type ValidationIssue } fr
 import { pushRoutes } from './routes/push.js';
 import { roomRoutes } from './routes/rooms.js';
 import { mediaAssetRoutes } from './routes/media-assets.js';
+import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import type { RecordStore } from '../records/index.js';
 import type { PushService } from '../channels/service.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
   records: Pick<RecordStore, 'get' | 'files' | 'filePath'>;
+  /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
+  admin?: AdminDeps;
   logger: Logger;
 }
 
@@ -69,6 +72,7 @@ export function buildApi(deps: ApiDeps): Api {
     await v1.register(roomRoutes(deps));
     await v1.register(mediaAssetRoutes(deps));
   }, { prefix: '/v1' });
+  if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
   return app;
 }
 

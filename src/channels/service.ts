@@ -12,6 +12,8 @@ import type { ControlMessage, PushJobData, PushJobResult } from '../queue/index.
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
 import { hashChannelPassword } from './password.js';
+import { AccountRegistry } from '../accounts/index.js';
+import type { App } from '../apps/index.js';
 import { channelHlsRoot } from './layout.js';
 import { resumeChannel, stopIdleChannel } from './lifecycle.js';
 import { FINAL_STATES } from './types.js';
@@ -53,6 +55,7 @@ export interface PushServiceDeps {
   rooms: RoomRegistry;
   queue: Queue<PushJobData, PushJobResult>;
   waiter: ChannelWaiter;
+  accounts: Pick<AccountRegistry, 'get'>;
   watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
   logger: Logger;
@@ -65,8 +68,12 @@ export class PushService {
   constructor(private readonly d: PushServiceDeps) {}
 
   /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused start. */
-  async start(sdkAppId: string, req: StartRequest): Promise<StartResult> {
+  async start(app: Pick<App, 'sdkAppId' | 'accountId'>, req: StartRequest): Promise<StartResult> {
     const { config, rooms, store, keys, redis } = this.d;
+    const { sdkAppId, accountId } = app;
+    const account = await this.d.accounts.get(accountId);
+    if (!account) throw new RelayError(1002, `account ${accountId} of app ${sdkAppId} does not exist`);
+    AccountRegistry.assertActive(account);
     const upstreams = await rooms.list(sdkAppId, req.roomId);
     if (upstreams.length === 0) throw new RelayError(40000410, `room ${req.roomId} does not exist (no upstream registered)`);
     const up = upstreams.find((u) => u.userId === req.userId && u.srcType === req.srcType);
@@ -97,17 +104,20 @@ export class PushService {
     const channelId = newChannelId();
     const now = Date.now();
     const ch: Channel = {
-      channelId, sdkAppId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
+      channelId, sdkAppId, accountId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
       option, input, urls: playUrls(config, channelId, option.encode, option.rateTypes),
       hls: encodeHasHls(option.encode), state: 'starting', createdAt: now,
       ...(watermark ? { watermark } : {}),
       ...(req.channelPassword !== undefined ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) } : {}),
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
     };
-    const admission = await store.admit(ch, config.maxChannelsPerRoom);
+    const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok && admission.reason === 'already-pushing') {
       throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
+    }
+    if (!admission.ok && admission.reason === 'account-full') {
+      throw new RelayError(20101, `account ${accountId} has reached its limit of ${account.channelLimit} channels (live and retained, all its apps)`, { hint: 'stop unused channels or raise the account\'s channel limit' });
     }
     if (!admission.ok) throw new RelayError(20101, `room ${req.roomId} already has ${config.maxChannelsPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
     if (option.record) {

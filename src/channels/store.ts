@@ -18,10 +18,17 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('SREM', KEYS[2], id) end
 end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {2, ''} end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local raw = redis.call('GET', ARGV[4] .. id)
+  local state = raw and cjson.decode(raw).state
+  if not raw or state == 'stopped' or state == 'failed' or state == 'recycled' then redis.call('SREM', KEYS[5], id) end
+end
+if redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[5]) then return {4, ''} end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
 return {0, ARGV[1]}
 `;
 
@@ -77,12 +84,13 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
 if ARGV[2] == '1' then redis.call('DEL', KEYS[4]) end
 return 1
 `;
 
 /** Outcome of an admission attempt: admitted, refused, or an interrupted channel of that upstream to resume. */
-export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' };
+export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' | 'account-full' };
 
 /** A new channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id). */
 export function newChannelId(): string {
@@ -96,17 +104,22 @@ export const CHANNEL_ID_PATTERN = /^ch_[0-9a-f]{20}$/;
 export class ChannelStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {}
 
-  /** Writes a new channel if its upstream is not already pushing and its room has a free slot. */
-  async admit(ch: Channel, maxPerRoom: number): Promise<Admission> {
-    const res = (await this.redis.eval(ADMIT, 4,
+  /**
+   * Writes a new channel if its upstream is not already pushing, its room has a free slot and its account is under
+   * its channel limit (live and retained channels of all the account's apps) — all in one step.
+   */
+  async admit(ch: Channel, maxPerRoom: number, accountLimit: number): Promise<Admission> {
+    const res = (await this.redis.eval(ADMIT, 5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
       this.keys.roomChannels(ch.sdkAppId, ch.roomId),
       this.keys.channel(ch.channelId),
       this.keys.activeChannels(),
-      ch.channelId, JSON.stringify(ch), String(maxPerRoom), this.keys.channel(''))) as [number, string];
+      this.keys.accountChannels(ch.accountId),
+      ch.channelId, JSON.stringify(ch), String(maxPerRoom), this.keys.channel(''), String(accountLimit))) as [number, string];
     if (res[0] === 0) return { ok: true };
     if (res[0] === 1) return { ok: false, reason: 'already-pushing', channelId: res[1] };
     if (res[0] === 3) return { ok: false, reason: 'resumable', channelId: res[1] };
+    if (res[0] === 4) return { ok: false, reason: 'account-full' };
     return { ok: false, reason: 'room-full' };
   }
 
@@ -128,12 +141,13 @@ export class ChannelStore {
   }
 
   /** Frees the channel's upstream and room slots; `remove` also deletes the record (a refused start leaves nothing). */
-  async release(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>, remove = false): Promise<void> {
-    await this.redis.eval(RELEASE, 4,
+  async release(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId' | 'userId' | 'srcType' | 'accountId'>, remove = false): Promise<void> {
+    await this.redis.eval(RELEASE, 5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
       this.keys.roomChannels(ch.sdkAppId, ch.roomId),
       this.keys.activeChannels(),
       this.keys.channel(ch.channelId),
+      this.keys.accountChannels(ch.accountId ?? 'default'),
       ch.channelId, remove ? '1' : '0');
     await this.redis.zrem(this.keys.retainedChannels(), ch.channelId);
   }

@@ -92,6 +92,8 @@ export interface ChannelTransition {
 export interface Channel {
   channelId: string;
   sdkAppId: string;
+  /** The account whose channel limit this channel counts against. */
+  accountId: string;
   roomId: number;
   userId: string;
   srcType: SrcType;

@@ -70,6 +70,8 @@ export interface RelayConfig {
   /** Folder whose media files may be registered as upstreams (file paths outside it are refused). */
   fileUpstreamDir: string;
   logLevel: string;
+  /** Bearer token of the admin API (accounts, apps); the admin API is off without it. */
+  adminToken: string | null;
 }
 
 /** A setting that cannot be used; the message names the variable. */
@@ -105,6 +107,13 @@ function defaultFfmpegPath(): string {
   } catch {
     return 'ffmpeg';
   }
+}
+
+function adminToken(env: Env): string | null {
+  const t = env.RELAY_ADMIN_TOKEN;
+  if (t === undefined || t === '') return null;
+  if (t.length < 16 || /\s/.test(t)) throw new ConfigError('RELAY_ADMIN_TOKEN', 'must be at least 16 characters without spaces');
+  return t;
 }
 
 /** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
@@ -153,5 +162,6 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     startRateLimitMs: int(env, 'RELAY_START_RATE_LIMIT_MS', 0, 600000),
     fileUpstreamDir: path.resolve(str(env, 'RELAY_FILE_UPSTREAM_DIR', path.resolve('fixtures'))),
     logLevel,
+    adminToken: adminToken(env),
   };
 }

@@ -13,6 +13,8 @@ export const ERRORS = {
   1002: { status: 401, message: 'account does not exist: unknown sdkAppId', hint: 'check the user data: the sdkAppId is not registered on this relay', retryable: false },
   6012: { status: 504, message: 'push timed out: no media from the upstream in time', hint: 'check the uplink of the upstream; retry after 30 s', retryable: true },
   20101: { status: 409, message: 'channel count over the limit', hint: 'stop unused channels or raise the limit', retryable: false },
+  20318: { status: 403, message: 'live service not enabled for the account', hint: 'enable the live service for this account (admin API: PATCH /admin/v1/accounts/{id} {"state":"active"})', retryable: false },
+  20406: { status: 402, message: 'account in arrears', hint: 'settle the account, then retry', retryable: false },
   50002: { status: 400, message: 'input parameter validation failed', hint: 'check the ids and fields of the request', retryable: false },
   50004: { status: 400, message: 'wrong push (encode) type', hint: 'check the encode field: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4, RTMP=5, HLS_AND_RTMP=6', retryable: false },
   50005: { status: 503, message: 'back end timed out', hint: 'no worker took the job in time: check that a worker runs, then retry', retryable: true },

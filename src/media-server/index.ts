@@ -249,6 +249,9 @@ export class MediaServer {
     if (s.relayRejected || s.streamApp !== INGEST_APP) return;
     const key = parseIngestStreamName(s.streamName);
     if (!key) return;
+    // The member left: its readers (relay ffmpegs) get an end of stream now instead of waiting for a new publisher.
+    const b = this.context.broadcasts.get(s.streamPath);
+    if (b && b.publisher === null) for (const sub of [...b.subscribers.values()]) sub.close();
     void this.rooms.remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest')
       .then((removed) => { if (removed) this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest'); })
       .catch((e: Error) => this.log.warn({ err: e.message }, 'could not remove upstream'));

@@ -15,6 +15,10 @@ export class Keys {
   constructor(readonly prefix: string) {}
   /** App registry: hash sdkAppId → JSON {secretKey, name}. */
   apps(): string { return `${this.prefix}:apps`; }
+  /** Accounts: hash accountId → JSON Account. */
+  accounts(): string { return `${this.prefix}:accounts`; }
+  /** Channels (live and retained) counted against an account's limit. */
+  accountChannels(accountId: string): string { return `${this.prefix}:account-channels:${accountId}`; }
   /** Shared internal secret used to sign worker publishes and ingest reads. */
   internalSecret(): string { return `${this.prefix}:internal-secret`; }
   /** Hash of a room's upstreams: `${userId}:${srcType}` → JSON Upstream. */

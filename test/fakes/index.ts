@@ -6,7 +6,7 @@ import type { Upstream } from '../../src/rooms/model.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 
-export const FAKE_APP: App = { sdkAppId: '1400000001', secretKey: 'k3y', name: 'fake' };
+export const FAKE_APP: App = { sdkAppId: '1400000001', secretKey: 'k3y', name: 'fake', accountId: 'default' };
 export const FAKE_AUTH = 'Basic ' + Buffer.from('1400000001:k3y').toString('base64');
 
 /** API dependencies without processes: one app, an in-memory room list, a push service that records its calls. */

@@ -31,6 +31,8 @@ export interface Proc {
 export interface Stack {
   api: string;
   auth: string;
+  /** `Authorization` value of the admin API. */
+  adminAuth: string;
   sdkAppId: string;
   secretKey: string;
   httpPort: number;
@@ -85,10 +87,11 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-test-'));
   const [apiPort, httpPort, rtmpPort] = [await freePort(), await freePort(), await freePort()];
   const secretKey = crypto.randomBytes(16).toString('hex');
+  const adminToken = crypto.randomBytes(16).toString('hex');
   const env: Record<string, string> = {
     REDIS_URL, RELAY_REDIS_PREFIX: prefix, RELAY_DATA_DIR: dataDir,
     RELAY_API_PORT: String(apiPort), RELAY_HTTP_PORT: String(httpPort), RELAY_RTMP_PORT: String(rtmpPort),
-    RELAY_PUBLIC_HOST: '127.0.0.1', RELAY_BIND: '127.0.0.1', RELAY_DEV_APP_SECRET: secretKey,
+    RELAY_PUBLIC_HOST: '127.0.0.1', RELAY_BIND: '127.0.0.1', RELAY_DEV_APP_SECRET: secretKey, RELAY_ADMIN_TOKEN: adminToken,
     RELAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', RELAY_FILE_UPSTREAM_DIR: FIXTURE_DIR,
     ...opts.env,
   };
@@ -99,7 +102,7 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
   const api = `http://127.0.0.1:${apiPort}`;
 
   const stack: Stack = {
-    api, auth, sdkAppId: DEV_SDK_APP_ID, secretKey, httpPort, rtmpPort, prefix, dataDir, env, redis, procs,
+    api, auth, adminAuth: `Bearer ${adminToken}`, sdkAppId: DEV_SDK_APP_ID, secretKey, httpPort, rtmpPort, prefix, dataDir, env, redis, procs,
     async startWorker(extraEnv = {}) {
       const p = await spawnProc(`worker${procs.length}`, 'workers/worker.ts', { ...env, ...extraEnv }, /WORKER READY/);
       procs.push(p);

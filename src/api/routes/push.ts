@@ -34,7 +34,7 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.post('/push/start', { schema: { body: StartBody }, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;
-      const res = await deps.push.start(req.app.sdkAppId, { roomId, userId, srcType, option: resolveOption(option), ...(option.channelPassword !== undefined ? { channelPassword: option.channelPassword } : {}) });
+      const res = await deps.push.start(req.app, { roomId, userId, srcType, option: resolveOption(option), ...(option.channelPassword !== undefined ? { channelPassword: option.channelPassword } : {}) });
       return { code: 0, message: 'ok', ...res };
     });
     r.post('/push/stop', { schema: { body: StopBody } }, async (req) => {

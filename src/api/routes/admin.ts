@@ -1,0 +1,83 @@
+import crypto from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { RelayError } from '../../errors/index.js';
+import { authorizationFor, type AppRegistry } from '../../apps/index.js';
+import { ACCOUNT_ID_PATTERN, newSecretKey, type AccountRegistry } from '../../accounts/index.js';
+
+/** What the admin API needs. */
+export interface AdminDeps {
+  adminToken: string | null;
+  accounts: AccountRegistry;
+  apps: Pick<AppRegistry, 'ensure' | 'get' | 'list' | 'remove'>;
+}
+
+const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
+const AccountBody = Type.Object({
+  accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
+  name: Type.Optional(Type.String({ maxLength: 100 })),
+  channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  state: Type.Optional(State),
+}, { additionalProperties: false });
+const AccountPatch = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 100 })),
+  channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  state: Type.Optional(State),
+}, { additionalProperties: false, minProperties: 1 });
+const AppBody = Type.Object({
+  accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
+  name: Type.Optional(Type.String({ maxLength: 100 })),
+  sdkAppId: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
+}, { additionalProperties: false });
+const IdParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
+
+function same(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb);
+}
+
+/** Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer <RELAY_ADMIN_TOKEN>`. */
+export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
+  return async (app) => {
+    const r = app.withTypeProvider<TypeBoxTypeProvider>();
+    r.addHook('onRequest', async (req) => {
+      if (!deps.adminToken) throw new RelayError(1001, 'the admin API is disabled', { status: 403, hint: 'set RELAY_ADMIN_TOKEN on the API process' });
+      const m = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '');
+      if (!m || !same(m[1]!, deps.adminToken)) throw new RelayError(1001, 'admin credential missing or wrong', { hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
+    });
+
+    const withUsage = async (id: string) => {
+      const acc = await deps.accounts.get(id);
+      if (!acc) throw new RelayError(1002, `no account ${id}`, { status: 404 });
+      const apps = (await deps.apps.list()).filter((a) => a.accountId === id).map((a) => ({ sdkAppId: a.sdkAppId, name: a.name }));
+      return { ...acc, channelsInUse: await deps.accounts.usage(id), apps };
+    };
+
+    r.get('/accounts', async () => ({ code: 0, message: 'ok', accounts: await Promise.all((await deps.accounts.list()).map((a) => withUsage(a.accountId))) }));
+    r.get('/accounts/:id', { schema: { params: IdParams } }, async (req) => ({ code: 0, message: 'ok', account: await withUsage(req.params.id) }));
+    r.post('/accounts', { schema: { body: AccountBody } }, async (req, reply) => {
+      if (await deps.accounts.get(req.body.accountId)) throw new RelayError(50002, `account ${req.body.accountId} exists`, { status: 409 });
+      const acc = await deps.accounts.ensure(req.body);
+      void reply.status(201);
+      return { code: 0, message: 'ok', account: acc };
+    });
+    r.patch('/accounts/:id', { schema: { params: IdParams, body: AccountPatch } }, async (req) => ({ code: 0, message: 'ok', account: await deps.accounts.update(req.params.id, req.body) }));
+
+    r.get('/apps', async () => ({ code: 0, message: 'ok', apps: (await deps.apps.list()).map(({ sdkAppId, name, accountId }) => ({ sdkAppId, name, accountId })) }));
+    r.post('/apps', { schema: { body: AppBody } }, async (req, reply) => {
+      if (!(await deps.accounts.get(req.body.accountId))) throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
+      const sdkAppId = req.body.sdkAppId ?? String(1400000000 + crypto.randomInt(1, 99_999_999));
+      if (await deps.apps.get(sdkAppId)) throw new RelayError(50002, `app ${sdkAppId} exists`, { status: 409 });
+      const created = await deps.apps.ensure(sdkAppId, req.body.name ?? sdkAppId, newSecretKey(), req.body.accountId);
+      void reply.status(201);
+      // the only time the secret key is shown
+      return { code: 0, message: 'ok', app: created, authorization: authorizationFor(created) };
+    });
+    r.delete('/apps/:id', { schema: { params: IdParams } }, async (req) => {
+      if (!(await deps.apps.remove(req.params.id))) throw new RelayError(1002, `no app ${req.params.id}`, { status: 404 });
+      return { code: 0, message: 'ok' };
+    });
+  };
+}
