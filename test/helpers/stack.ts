@@ -82,7 +82,7 @@ function spawnProc(name: string, script: string, env: Record<string, string>, re
 }
 
 /** Starts a private relay stack; `workers` worker processes (default 1). */
-export async function startStack(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(opts: { workers?: number; env?: Record<string, string>; redisUrl?: string } = {}): Promise<Stack> {
   const prefix = `t${crypto.randomBytes(5).toString('hex')}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-test-'));
   const [apiPort, httpPort, rtmpPort] = [await freePort(), await freePort(), await freePort()];
@@ -95,7 +95,8 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     RELAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', RELAY_FILE_UPSTREAM_DIR: FIXTURE_DIR,
     ...opts.env,
   };
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  const redis = new Redis(opts.redisUrl ?? REDIS_URL, { maxRetriesPerRequest: 3 });
+  redis.on('error', () => undefined);
   const procs: Proc[] = [];
   const feeders: FfmpegProcess[] = [];
   const auth = authorizationFor({ sdkAppId: DEV_SDK_APP_ID, secretKey });

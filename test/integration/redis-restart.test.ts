@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findRedisServer, freePort, redisAnswers } from '../../src/relay/redis.js';
+import { fetchText } from '../helpers/media.js';
+import { eventually, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+let redisDir: string;
+let port: number;
+let redis: ChildProcess | null = null;
+
+async function startRedis(): Promise<void> {
+  redis = spawn(findRedisServer()!, ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+  await eventually(() => redisAnswers(`redis://127.0.0.1:${port}`, 200), 10000);
+}
+
+async function stopRedis(): Promise<void> {
+  const r = redis;
+  if (!r || r.exitCode !== null) return;
+  const exited = new Promise((res) => r.once('exit', res));
+  r.kill('SIGTERM');
+  await exited;
+}
+
+beforeAll(async () => {
+  redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-restart-'));
+  port = await freePort();
+  await startRedis();
+  stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, redisUrl: `redis://127.0.0.1:${port}` });
+  await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await stopRedis();
+  fs.rmSync(redisDir, { recursive: true, force: true });
+});
+
+describe('Redis restarted under a running channel', () => {
+  it('the stream keeps playing for viewers, the processes reconnect, and the channel state is right afterwards', async () => {
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+    expect(r.body.code).toBe(0);
+    const [hls, flv] = [r.body.urls[0].playUrl as string, r.body.urls[1].playUrl as string];
+    const times: number[] = [];
+    const req = http.get(flv, (res) => res.on('data', () => times.push(Date.now())));
+    await sleep(2000);
+    const down = Date.now();
+    await stopRedis();
+    await sleep(3000);
+    await startRedis();
+    await eventually(async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel?.state === 'live', 20000);
+    await sleep(3000);
+    req.destroy();
+    const after = times.filter((t) => t >= down - 500);
+    const gap = Math.max(...after.slice(1).map((t, i) => t - after[i]!));
+    console.log(`Redis down for 3 s: largest gap for an FLV viewer ${gap} ms`);
+    expect(times.at(-1)!).toBeGreaterThan(Date.now() - 4000);
+    expect(gap).toBeLessThan(15000);
+    const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
+    expect(stop.body.results[0].code).toBe(0);
+    expect(await fetchText(hls)).toMatch(/#EXT-X-ENDLIST/);
+  });
+});
+
