@@ -117,6 +117,8 @@ export interface Channel {
   interruptedAt?: number;
   /** Until when an interrupted channel is retained with its id and URLs. */
   retainUntil?: number;
+  /** Resume by itself when the member publishes again (set when the media server, not the member, went away). */
+  resumeOnReturn?: boolean;
   /** ffmpeg restarts of the current run (crash or stall), for the API and metrics. */
   restarts?: number;
   /** Id of the worker that runs it (hostname:pid). */

@@ -97,6 +97,9 @@ export class MediaServer {
     this.nms.on('prePublish', (s) => this.onPrePublish(s));
     this.nms.on('donePublish', (s) => this.onDonePublish(s));
     this.nms.on('prePlay', (s) => this.onPrePlay(s));
+    // Members registered by a previous run of this server are gone with it; they register again when they publish.
+    const stale = await this.rooms.removeAllIngest();
+    if (stale) this.log.info({ stale }, 'cleared ingest registrations of the previous run');
     await this.deps.subscriber.subscribe(this.keys.events());
     this.deps.subscriber.on('message', (channel, message) => {
       if (channel === this.keys.events()) this.onChannelEvent(message);
@@ -240,7 +243,7 @@ export class MediaServer {
   private async autoResume(key: IngestKey): Promise<void> {
     const channelId = await this.deps.redis.get(this.keys.upstreamChannel(key.sdkAppId, key.roomId, key.userId, key.srcType));
     const ch = channelId ? await this.channels.get(channelId) : null;
-    if (!ch || ch.state !== 'interrupted' || !ch.option.autoResume) return;
+    if (!ch || ch.state !== 'interrupted' || !(ch.option.autoResume || ch.resumeOnReturn)) return;
     const resumed = await resumeChannel(this.channels, this.queue, ch, 'resumed: the member published again', this.deps.config.maxChannelsPerRoom).catch(() => false);
     if (resumed) this.log.info({ channelId: ch.channelId }, 'channel resumed by itself');
   }

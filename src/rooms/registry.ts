@@ -48,6 +48,18 @@ export class RoomRegistry {
       .sort((a, b) => a.userId.localeCompare(b.userId) || a.srcType - b.srcType);
   }
 
+  /** Removes every ingest-registered upstream of every app (the ingest starting afresh); returns how many. */
+  async removeAllIngest(): Promise<number> {
+    let n = 0;
+    for (const room of await this.redis.smembers(this.keys.rooms())) {
+      const [sdkAppId, roomId] = room.split(':') as [string, string];
+      for (const u of await this.list(sdkAppId, Number(roomId))) {
+        if (u.source === 'ingest' && (await this.remove(u.sdkAppId, u.roomId, u.userId, u.srcType, 'ingest'))) n++;
+      }
+    }
+    return n;
+  }
+
   /** Room ids of an app that have upstreams. */
   async rooms(sdkAppId: string): Promise<number[]> {
     const all = await this.redis.smembers(this.keys.rooms());

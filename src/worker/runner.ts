@@ -132,8 +132,10 @@ export class ChannelRunner {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
         const { code, message } = startFailureCode(e.kind);
         if ((newChannel && attempt === 0) || e.kind === 'no-video') return this.fail(ch, code, message);
-        if (e.kind !== 'exited' || !(await this.upstreamPresent(ch))) return this.interrupt(ch, `upstream lost: ${message}`);
-        const next = await this.afterFailure(ch, failures);
+        // The media server itself is away (restarting): retry; its members come back with it.
+        const mediaDown = this.mediaServerRefused(e.stderrTail);
+        if (!mediaDown && (e.kind !== 'exited' || !(await this.upstreamPresent(ch)))) return this.interrupt(ch, `upstream lost: ${message}`);
+        const next = await this.afterFailure(ch, failures, mediaDown);
         if (next) return next;
         continue;
       }
@@ -151,7 +153,7 @@ export class ChannelRunner {
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
-      const next = await this.afterFailure(ch, failures);
+      const next = await this.afterFailure(ch, failures, false);
       if (next) return next;
     }
   }
@@ -175,12 +177,25 @@ export class ChannelRunner {
     return null;
   }
 
-  // Counts a crash or stall; fails the channel after too many within a minute, else waits the backoff.
-  private async afterFailure(ch: Channel, failures: number[]): Promise<RunOutcome | null> {
+  /** Whether ffmpeg's errors say the media server refused connections (it is down or restarting). */
+  private mediaServerRefused(stderr: readonly string[]): boolean {
+    const host = `${this.deps.config.mediaInternalHost}:${this.deps.config.rtmpPort}`;
+    return stderr.some((l) => l.includes(host) && /Connection refused|Connection reset|Broken pipe/i.test(l));
+  }
+
+  /**
+   * Counts a crash or stall; after too many within a minute the channel fails — or, when the media server was away,
+   * is interrupted and resumes by itself once its member publishes again. Else waits the backoff.
+   */
+  private async afterFailure(ch: Channel, failures: number[], mediaDown: boolean): Promise<RunOutcome | null> {
     const now = Date.now();
     failures.push(now);
     while (failures.length && failures[0]! < now - RESTART_WINDOW_MS) failures.shift();
     if (failures.length > this.deps.config.maxRestarts) {
+      if (mediaDown) {
+        await this.deps.store.transition(this.channelId, [], null, '', { resumeOnReturn: true });
+        return this.interrupt(ch, 'the media server stayed unreachable');
+      }
       return this.fail(ch, 6012, `the relay ffmpeg failed ${failures.length} times within a minute`);
     }
     const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (failures.length - 1), BACKOFF_MAX_MS);

@@ -43,6 +43,8 @@ export interface Stack {
   redis: Redis;
   procs: Proc[];
   startWorker(extraEnv?: Record<string, string>): Promise<Proc>;
+  /** Starts the media server again (after its process was stopped). */
+  restartMedia(): Promise<Proc>;
   /** A member publishing a fixture into the ingest, looped; resolves once the registry lists it. */
   publish(key: Omit<IngestKey, 'sdkAppId'>, file: string): Promise<FfmpegProcess>;
   request(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
@@ -107,6 +109,12 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     async startWorker(extraEnv = {}) {
       const p = await spawnProc(`worker${procs.length}`, 'workers/worker.ts', { ...env, ...extraEnv }, /WORKER READY/);
       procs.push(p);
+      return p;
+    },
+    async restartMedia() {
+      const i = procs.findIndex((p) => p.name === 'media');
+      const p = await spawnProc('media', 'workers/media.ts', env, /MEDIA READY/);
+      if (i >= 0) procs[i] = p; else procs.push(p);
       return p;
     },
     async publish(key, file) {

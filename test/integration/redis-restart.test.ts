@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findRedisServer, freePort, redisAnswers } from '../../src/relay/redis.js';
-import { fetchText } from '../helpers/media.js';
+import { fetchText, readFlv } from '../helpers/media.js';
 import { eventually, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -66,3 +66,24 @@ describe('Redis restarted under a running channel', () => {
   });
 });
 
+
+describe('the media server restarted', () => {
+  it('a channel of an external upstream recovers on its own, on the same URLs', async () => {
+    const reg = await stack.request('PUT', '/v1/rooms/3001/upstreams', { userId: 'cam', srcType: 0, url: fixture('bob-camera.mp4') });
+    expect(reg.body.code).toBe(0);
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 3001, userId: 'cam', srcType: 0, option: { encode: 2 } });
+    expect(r.body.code).toBe(0);
+    const media = stack.procs.find((p) => p.name === 'media')!;
+    await media.stop('SIGTERM');
+    await sleep(1500);
+    await stack.restartMedia();
+    const flv = await eventually(async () => {
+      const res = await readFlv(r.body.urls[0].playUrl, { timeoutMs: 3000 }).catch(() => null);
+      return res?.summary.keyframe ? res : null;
+    }, 30000);
+    expect(flv.summary.keyframe).toBe(true);
+    const ch = (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel;
+    expect(ch.state).toBe('live');
+    await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
+  });
+});
