@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchText } from '../helpers/media.js';
+import { fetchText, readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -88,7 +88,7 @@ describe('a worker killed with SIGKILL', () => {
     const viewer = watch(r.body.urls[0].playUrl);
     await sleep(3000);
     const owner = (await stack.request('GET', `/v1/push/${id}`)).body.channel.worker as string;
-    const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`) && p.child.exitCode === null)!;
+    const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`) && p.child.exitCode === null && p.child.signalCode === null)!;
     const stoppedAt = Date.now();
     await proc.stop('SIGTERM');
     await eventually(async () => {
@@ -100,6 +100,49 @@ describe('a worker killed with SIGKILL', () => {
     viewer.close();
     console.log(`SIGTERM handover: largest gap between FLV video tags ${gap} ms`);
     expect(gap).toBeLessThan(5000);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+  });
+
+  it('a worker that loses its job lock stops its ffmpeg at once: the channel never has two publishers, and goes on', async () => {
+    await sleep(3100);
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    expect(r.body.code).toBe(0);
+    const id = r.body.channelId as string;
+    const first = ffmpegsMentioning(id);
+    expect(first).toHaveLength(1);
+    // another holder takes the lock (as after a long pause of this worker): the renewal fails
+    await stack.redis.set(`${stack.prefix}:bull:push:${id}:lock`, 'someone-else', 'PX', 3000);
+    let most = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 12000) {
+      const now = ffmpegsMentioning(id);
+      most = Math.max(most, now.length);
+      if (now.length === 1 && now[0] !== first[0]) break;
+      await sleep(50);
+    }
+    expect(most).toBeLessThanOrEqual(1);
+    await eventually(async () => {
+      const ch = (await stack.request('GET', `/v1/push/${id}`)).body.channel;
+      const now = ffmpegsMentioning(id);
+      return ch.state === 'live' && now.length === 1 && now[0] !== first[0];
+    }, 15000);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+  });
+
+  it('with no other worker, a SIGTERMed worker\'s channel waits in the queue and resumes when a worker appears', async () => {
+    for (const p of stack.procs.filter((x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null).slice(1)) await p.stop('SIGTERM');
+    await sleep(3100);
+    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    expect(r.body.code).toBe(0);
+    const id = r.body.channelId as string;
+    const last = stack.procs.find((x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null)!;
+    await last.stop('SIGTERM');
+    expect(ffmpegsMentioning(id)).toEqual([]);
+    await sleep(1500);
+    expect((await stack.request('GET', `/v1/push/${id}`)).body.channel.state).toBe('live');
+    await stack.startWorker();
+    await eventually(async () => ffmpegsMentioning(id).length === 1, 15000);
+    expect((await readFlv(r.body.urls[0].playUrl)).summary.keyframe).toBe(true);
     await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
   });
 });

@@ -141,4 +141,17 @@ describe('refused starts and stops', () => {
     const room = await stack.request('GET', '/v1/rooms/3005');
     expect(room.body.code).toBe(40000410);
   });
+
+  it('a flood of starts from one user is rate limited (40000500) without hurting another user', async () => {
+    await register(6006, 'flood', 0, fixture('video-only.mp4'));
+    await register(6006, 'calm', 0, fixture('video-only.mp4'));
+    const flood = await Promise.all(Array.from({ length: 20 }, () => start(6006, 'flood', 0, { encode: 5 })));
+    const codes = flood.map((r) => r.body.code);
+    expect(codes.filter((c) => c === 40000500)).toHaveLength(19);
+    expect(codes.filter((c) => c === 0)).toHaveLength(1);
+    const calm = await start(6006, 'calm', 0, { encode: 5 });
+    expect(calm.body.code).toBe(0);
+    const ids = [...flood.filter((r) => r.body.code === 0), calm].map((r) => r.body.channelId);
+    await stack.request('POST', '/v1/push/stop', { channelIds: ids });
+  });
 });
