@@ -83,6 +83,17 @@ describe('the media server guard', () => {
     expect(bytes.toString('latin1', 0, 3)).toBe('FLV');
   });
 
+  it('HTTP-FLV and refusals carry CORS headers, so pages on other origins can play', async () => {
+    const ctl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${stack.httpPort}/live/${channelId}.flv`, { headers: { origin: 'https://player.example' }, signal: ctl.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    ctl.abort();
+    const refused = await fetch(`http://127.0.0.1:${stack.httpPort}/live/ch_00000000000000000000.flv`, { headers: { origin: 'https://player.example' } });
+    expect(refused.status).toBe(404);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it('only signed members publish to the ingest, only workers publish channels, and nobody plays the raw ingest', async () => {
     const base = `rtmp://127.0.0.1:${stack.rtmpPort}`;
     expect(await tryPublish(`${base}/ingest/1400000001_1001_eve_camera`)).toBe(false);
