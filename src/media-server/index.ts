@@ -16,7 +16,8 @@ import { ChannelStore } from '../channels/store.js';
 import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { checkPlay, playTokenOf, tokenisePlaylist } from '../channels/password.js';
 import type { UpstreamStats } from '../rooms/model.js';
-import { playDecision, queryOf } from './access.js';
+import { liveEnded, playDecision, queryOf } from './access.js';
+import { servePlayer } from '../web/static.js';
 import type { ChannelEvent } from '../channels/types.js';
 import { createNms, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from './http-files.js';
@@ -28,6 +29,7 @@ const LIVE_PUBLISH_GRACE_MS = 10_000;
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
 const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(ch_[0-9a-f]{20})/(?:(r(?:0|10|20))/)?([A-Za-z0-9_.-]{1,64})$`);
 const STATS_INTERVAL_MS = 2000;
+const STATUS_PATH = /^\/status\/(ch_[0-9a-f]{20})$/;
 
 /** Dependencies of the media server. */
 export interface MediaServerDeps {
@@ -148,6 +150,10 @@ export class MediaServer {
     if (url === null) return sendJson(res, 400, { code: 400, message: 'malformed request path', hint: 'use a play URL returned by push/start' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
+    if (url === '/player') { res.writeHead(301, { ...CORS_HEADERS, Location: '/player/' }); res.end(); return; }
+    if (url.startsWith('/player/')) return servePlayer(req, res, url.slice('/player/'.length));
+    const status = STATUS_PATH.exec(url);
+    if (status) return this.sendStatus(res, status[1]!);
     const hls = HLS_PATH.exec(url);
     if (hls) {
       const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
@@ -166,6 +172,21 @@ export class MediaServer {
       return;
     }
     sendJson(res, 404, { code: 404, message: 'not found', hint: 'FLV: /live/{channelId}.flv, HLS: /hls/{channelId}/index.m3u8' });
+  }
+
+  // Public facts of a channel for players (no secrets, no credentials needed): state, URLs, tiers, live figures.
+  private async sendStatus(res: ServerResponse, channelId: string): Promise<void> {
+    const ch = await this.channels.get(channelId);
+    if (!ch || ch.state === 'recycled') return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
+    const viewers = [...this.context.broadcasts.entries()]
+      .filter(([p]) => parseStreamName(p.slice(LIVE_APP.length + 2))?.channelId === channelId)
+      .reduce((n, [, b]) => n + b.subscribers.size, 0);
+    sendJson(res, 200, {
+      code: 0, channelId, state: ch.state, liveEnded: liveEnded(ch, this.deps.config.liveEndedAfterMs, Date.now()),
+      passwordProtected: !!ch.passwordHash, channelName: ch.option.channelName ?? null, rateTypes: ch.option.rateTypes,
+      urls: ch.urls, startedAt: ch.startedAt ?? null, interruptedAt: ch.interruptedAt ?? null,
+      stats: ch.stats ?? null, viewers,
+    });
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upgrades: UpgradeListener[]): Promise<void> {
