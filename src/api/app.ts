@@ -1,4 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
@@ -63,7 +65,17 @@ export function buildApi(deps: ApiDeps): Api {
     void reply.status(404).send({ code: 50002, message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see the README for the API routes' });
   });
 
-  app.get('/healthz', async () => ({ code: 0, ok: true }));
+  // The OpenAPI document is generated from the route schemas; /docs serves it with an interactive page.
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Bypass live relay API', version: '1', description: 'Start and stop bypass pushes of room members\' upstreams; rooms, watermarks, recordings; admin.' },
+      components: { securitySchemes: { app: { type: 'http', scheme: 'basic', description: 'sdkAppId:secretKey' }, admin: { type: 'http', scheme: 'bearer', description: 'RELAY_ADMIN_TOKEN' } } },
+      security: [{ app: [] }],
+    },
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
   void app.register(async (v1) => {
     v1.addHook('onRequest', async (req) => {
       req.app = await deps.apps.authenticate(req.headers.authorization);

@@ -29,13 +29,19 @@ export const StartBody = Type.Object({
   userId: UserId,
   srcType: SrcType,
   option: PushOption,
-}, { additionalProperties: false });
+}, {
+  additionalProperties: false,
+  examples: [
+    { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3, channelName: 'demo' } },
+    { roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 1, rateTypes: [0, 10, 20], record: true, recordFileType: 4, channelPassword: 's3cret', autoResume: true } },
+  ],
+});
 export type StartBody = Static<typeof StartBody>;
 
 /** Body of POST /v1/push/stop. */
 export const StopBody = Type.Object({
   channelIds: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100 }),
-}, { additionalProperties: false });
+}, { additionalProperties: false, examples: [{ channelIds: ['ch_3ecf3dd00ae96d59276d'] }] });
 export type StopBody = Static<typeof StopBody>;
 
 export const ChannelParams = Type.Object({ channelId: Type.String({ maxLength: 64 }) });
@@ -51,7 +57,7 @@ export const UpstreamBody = Type.Object({
   userId: UserId,
   srcType: SrcType,
   url: Type.String({ minLength: 1, maxLength: 2048, description: 'rtmp://, rtmps://, rtsp://, srt://, http(s)://, or a file inside RELAY_FILE_UPSTREAM_DIR (an .sdp file for RTP)' }),
-}, { additionalProperties: false });
+}, { additionalProperties: false, examples: [{ userId: 'cam1', srcType: 0, url: 'rtsp://10.0.0.7:554/stream' }] });
 export type UpstreamBody = Static<typeof UpstreamBody>;
 
 export const IngestQuery = Type.Object({ userId: UserId, srcType: Type.Optional(Type.String({ pattern: '^[01]$' })) }, { additionalProperties: false });
