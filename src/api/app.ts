@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Registry } from 'prom-client';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
   records: Pick<RecordStore, 'get' | 'files' | 'filePath'>;
+  /** Prometheus registry served at /metrics; absent in tests of the control-plane API alone. */
+  metrics?: Registry;
   /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
   admin?: AdminDeps;
   logger: Logger;
@@ -76,6 +79,10 @@ export function buildApi(deps: ApiDeps): Api {
   void app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.header('Content-Type', metrics.contentType).send(await metrics.metrics()));
+  }
   void app.register(async (v1) => {
     v1.addHook('onRequest', async (req) => {
       req.app = await deps.apps.authenticate(req.headers.authorization);

@@ -18,6 +18,7 @@ import { checkPlay, playTokenOf, tokenisePlaylist } from '../channels/password.j
 import type { UpstreamStats } from '../rooms/model.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import { servePlayer } from '../web/static.js';
+import { MediaMetrics } from './metrics.js';
 import type { ChannelEvent } from '../channels/types.js';
 import { createNms, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from './http-files.js';
@@ -53,6 +54,7 @@ export class MediaServer {
   private readonly rooms: RoomRegistry;
   private readonly apps: AppRegistry;
   private readonly queue: Queue<PushJobData, PushJobResult>;
+  private readonly metrics: MediaMetrics;
   /** Password hash (or null) of each channel published here, from the worker's publish. */
   private readonly passwords = new Map<string, string | null>();
   /** When each channel published here lost its upstream (until it is live again). */
@@ -71,6 +73,7 @@ export class MediaServer {
     this.rooms = new RoomRegistry(deps.redis, this.keys);
     this.apps = new AppRegistry(deps.redis, this.keys);
     this.queue = pushQueue(deps.redis.duplicate({ connectionName: 'relay-media-queue' }), deps.config.redisPrefix);
+    this.metrics = new MediaMetrics(context);
   }
 
   private get log(): Logger { return this.deps.logger; }
@@ -150,6 +153,12 @@ export class MediaServer {
     if (url === null) return sendJson(res, 400, { code: 400, message: 'malformed request path', hint: 'use a play URL returned by push/start' });
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
+    if (url === '/metrics') {
+      const text = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
     if (url === '/player') { res.writeHead(301, { ...CORS_HEADERS, Location: '/player/' }); res.end(); return; }
     if (url.startsWith('/player/')) return servePlayer(req, res, url.slice('/player/'.length));
     const status = STATUS_PATH.exec(url);
@@ -160,6 +169,7 @@ export class MediaServer {
       const { channel, refusal } = await playDecision(this.channels, channelId, queryOf(req.url), false, this.deps.config.liveEndedAfterMs);
       if (refusal) return sendJson(res, refusal.status, refusal.body);
       const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
+      this.metrics.hlsRequest(channelId, file.endsWith('.m3u8'));
       return serveHlsFile(req, res, this.deps.config.hlsDir, tierDir ? `${channelId}/${tierDir}` : channelId, file, token ? (t) => tokenisePlaylist(t, token) : undefined);
     }
     const flv = FLV_PATH.exec(url);

@@ -47,6 +47,8 @@ export class Keys {
   recordTaskSeq(): string { return `${this.prefix}:record-task-seq`; }
   /** A record task (JSON RecordTask). */
   recordTask(taskId: number): string { return `${this.prefix}:record-task:${taskId}`; }
+  /** Hash of worker heartbeats: workerId → JSON WorkerHeartbeat. */
+  workers(): string { return `${this.prefix}:workers`; }
   /** Pub/sub channel of channel state events (JSON ChannelEvent). */
   events(): string { return `${this.prefix}:events`; }
   /** Pub/sub channel of control commands to workers (JSON ControlMessage). */

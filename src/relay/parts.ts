@@ -10,6 +10,7 @@ import { PushService } from '../channels/service.js';
 import { startRecycler } from '../channels/lifecycle.js';
 import { pushQueue } from '../queue/index.js';
 import { buildApi } from '../api/app.js';
+import { controlPlaneMetrics } from '../api/metrics.js';
 import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../accounts/index.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
@@ -36,7 +37,8 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const accounts = new AccountRegistry(redis, keys);
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
   const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, accounts, watermarks, records, logger });
-  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, admin: { adminToken: config.adminToken, accounts, apps }, logger });
+  const metrics = controlPlaneMetrics(store, redis, keys, queue);
+  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, admin: { adminToken: config.adminToken, accounts, apps }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
   const stopRecycler = startRecycler(store, config, logger);
   const port = (api.server.address() as AddressInfo).port;

@@ -10,6 +10,9 @@ import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type ControlMessage, type
 import { ChannelRunner, type EndReason } from './runner.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { startRecycler } from '../channels/lifecycle.js';
+import type { WorkerHeartbeat } from '../api/metrics.js';
+
+const HEARTBEAT_MS = 2000;
 
 /** Dependencies of a worker process. */
 export interface PushWorkerDeps {
@@ -30,6 +33,7 @@ export class PushWorker {
   private readonly store: ChannelStore;
   private readonly rooms: RoomRegistry;
   private stopRecycler: (() => void) | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: PushWorkerDeps) {
     this.keys = new Keys(deps.config.redisPrefix);
@@ -65,7 +69,16 @@ export class PushWorker {
     this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
     await this.worker.waitUntilReady();
     this.stopRecycler = startRecycler(this.store, config, logger);
+    this.heartbeat = setInterval(() => { void this.beat(); }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+    await this.beat();
     logger.info({ workerId: this.id, concurrency: config.workerConcurrency }, 'worker ready');
+  }
+
+  // Tells operators (metrics) what this worker runs against its capacity.
+  private async beat(): Promise<void> {
+    const hb: WorkerHeartbeat = { workerId: this.id, channels: this.running.size, concurrency: this.deps.config.workerConcurrency, at: Date.now() };
+    await this.deps.redis.hset(this.keys.workers(), this.id, JSON.stringify(hb)).catch(() => undefined);
   }
 
   private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined, secret: string): Promise<PushJobResult> {
@@ -100,6 +113,8 @@ export class PushWorker {
    */
   async close(mode: 'handover' | 'stop' = 'handover'): Promise<void> {
     this.stopRecycler?.();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.deps.redis.hdel(this.keys.workers(), this.id).catch(() => undefined);
     await this.worker?.pause(true).catch(() => undefined);
     for (const id of this.running.keys()) {
       if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);

@@ -1,0 +1,82 @@
+import { Gauge, Registry } from 'prom-client';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/index.js';
+import type { ChannelStore } from '../channels/store.js';
+import type { ChannelState } from '../channels/types.js';
+
+const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interrupted'];
+/** A worker that has not reported for this long is left out. */
+const WORKER_STALE_MS = 10_000;
+/** One scrape reads Redis once: the gauges of a scrape share a snapshot this young. */
+const SNAPSHOT_MS = 500;
+
+/** What workers report about themselves every few seconds (Redis hash `<prefix>:workers`). */
+export interface WorkerHeartbeat {
+  workerId: string;
+  channels: number;
+  concurrency: number;
+  at: number;
+}
+
+type Labelled = { labels: Record<string, string>; value: number }[];
+type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerCapacity', Labelled>;
+
+/**
+ * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
+ * frames and restarts, queue depth and failures, and each worker's channels against its capacity.
+ */
+export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Keys, queue: Pick<Queue, 'getJobCounts'>): Registry {
+  let cached: { at: number; value: Promise<Snapshot> } | null = null;
+  const snapshot = (): Promise<Snapshot> => {
+    if (!cached || Date.now() - cached.at > SNAPSHOT_MS) cached = { at: Date.now(), value: read() };
+    return cached.value;
+  };
+
+  async function read(): Promise<Snapshot> {
+    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerCapacity: [] };
+    const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
+    const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
+    for (const id of ids) {
+      const ch = await store.get(id);
+      if (!ch) continue;
+      counts.set(ch.state, (counts.get(ch.state) ?? 0) + 1);
+      if (ch.state !== 'live' || !ch.stats) continue;
+      const labels = { channel: id };
+      s.fps.push({ labels, value: ch.stats.fps });
+      s.speed.push({ labels, value: ch.stats.speed });
+      s.frames.push({ labels, value: ch.stats.frames });
+      s.restarts.push({ labels, value: ch.restarts ?? 0 });
+    }
+    for (const [state, n] of counts) s.channels.push({ labels: { state }, value: n });
+    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    for (const [state, n] of Object.entries(c)) s.jobs.push({ labels: { state }, value: n });
+    const now = Date.now();
+    for (const raw of Object.values(await redis.hgetall(keys.workers()))) {
+      const w = JSON.parse(raw) as WorkerHeartbeat;
+      if (now - w.at > WORKER_STALE_MS) continue;
+      s.workerChannels.push({ labels: { worker: w.workerId }, value: w.channels });
+      s.workerCapacity.push({ labels: { worker: w.workerId }, value: w.concurrency });
+    }
+    return s;
+  }
+
+  const registry = new Registry();
+  const gauge = (name: string, help: string, labelNames: string[], key: keyof Snapshot) => new Gauge({
+    name, help, labelNames, registers: [registry],
+    async collect() {
+      const s = await snapshot();
+      this.reset();
+      for (const { labels, value } of s[key]) this.set(labels, value);
+    },
+  });
+  gauge('relay_channels', 'Channels by state (running and retained)', ['state'], 'channels');
+  gauge('relay_channel_fps', 'Frames per second ffmpeg writes, per channel', ['channel'], 'fps');
+  gauge('relay_channel_speed', 'ffmpeg speed relative to real time (1 = real time), per channel', ['channel'], 'speed');
+  gauge('relay_channel_frames', 'Frames written in the current run, per channel', ['channel'], 'frames');
+  gauge('relay_channel_restarts', 'ffmpeg restarts (crash or stall) in the current run, per channel', ['channel'], 'restarts');
+  gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
+  gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');
+  gauge('relay_worker_capacity', 'Channels a worker may run at once', ['worker'], 'workerCapacity');
+  return registry;
+}
