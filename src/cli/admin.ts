@@ -65,8 +65,9 @@ function human(body: Record<string, any>): string {
   return body.message ?? 'ok';
 }
 
-async function main(): Promise<number> {
-  const p = parseArgs(process.argv.slice(2));
+/** Runs one admin command line; resolves with the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const p = parseArgs(argv);
   const req = commandRequest(p);
   if (typeof req === 'string') { console.error(req); return 2; }
   const base = process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090';
@@ -87,5 +88,5 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  main().then((code) => process.exit(code), (e: Error) => { console.error(e.message); process.exit(1); });
+  main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => { console.error(e.message); process.exit(1); });
 }

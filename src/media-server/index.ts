@@ -188,14 +188,18 @@ export class MediaServer {
   private async sendStatus(res: ServerResponse, channelId: string): Promise<void> {
     const ch = await this.channels.get(channelId);
     if (!ch || ch.state === 'recycled') return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
-    const viewers = [...this.context.broadcasts.entries()]
-      .filter(([p]) => parseStreamName(p.slice(LIVE_APP.length + 2))?.channelId === channelId)
-      .reduce((n, [, b]) => n + b.subscribers.size, 0);
+    const own = [...this.context.broadcasts.entries()].filter(([p]) => p.startsWith(`/${LIVE_APP}/`) && parseStreamName(p.slice(LIVE_APP.length + 2))?.channelId === channelId);
+    const viewers = own.reduce((n, [, b]) => n + b.subscribers.size, 0);
+    // average bitrate published since each stream's publish began, summed over tiers
+    const bitrateKbps = Math.round(own.reduce((k, [, b]) => {
+      const p = b.publisher as (NmsSession & { createTime?: number }) | null;
+      return p?.createTime && Date.now() > p.createTime ? k + (p.inBytes * 8) / (Date.now() - p.createTime) : k;
+    }, 0));
     sendJson(res, 200, {
       code: 0, channelId, state: ch.state, liveEnded: liveEnded(ch, this.deps.config.liveEndedAfterMs, Date.now()),
       passwordProtected: !!ch.passwordHash, channelName: ch.option.channelName ?? null, rateTypes: ch.option.rateTypes,
       urls: ch.urls, startedAt: ch.startedAt ?? null, interruptedAt: ch.interruptedAt ?? null,
-      stats: ch.stats ?? null, viewers,
+      stats: ch.stats ?? null, viewers, bitrateKbps,
     });
   }
 

@@ -1,0 +1,172 @@
+/**
+ * Typed client of the relay's control-plane API, mirroring the seed's SDK calls: `startPushStream` and
+ * `stopPushStream`, plus channel status, rooms, watermarks and recordings. Every refusal rejects with RelayApiError
+ * carrying the SPEC code, message and hint.
+ */
+import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '../channels/types.js';
+
+export type { ChannelState, Encode, PlayUrl, RateType, RecordFileType };
+
+/** Where the relay is and which app calls it. */
+export interface RelayClientOptions {
+  /** Base URL of the API, e.g. http://127.0.0.1:8090. */
+  baseUrl: string;
+  sdkAppId: string;
+  secretKey: string;
+  /** Per-request timeout in ms (default 15000: a start answers within about 10 s). */
+  timeoutMs?: number;
+}
+
+/** The member's upstream a push relays. */
+export interface PushTarget {
+  roomId: number;
+  userId: string;
+  /** 0 camera, 1 screen. */
+  srcType: 0 | 1;
+}
+
+/** Options of a push, as the SDK has them; `encode` defaults to RTMP (5) as in the SDK. */
+export interface PushOption {
+  encode?: Encode;
+  rateType?: RateType;
+  rateTypes?: RateType[];
+  record?: boolean;
+  recordFileType?: RecordFileType;
+  waterMark?: boolean;
+  waterMarkId?: number;
+  channelPassword?: string;
+  channelName?: string;
+  channelDesc?: string;
+  sdkType?: 1 | 2 | 3;
+  autoResume?: boolean;
+}
+
+/** What a started push answers. */
+export interface StreamRes {
+  channelId: string;
+  urls: PlayUrl[];
+  recordTaskId?: number;
+}
+
+/** The per-channel answer of a stop. */
+export interface StopResult {
+  channelId: string;
+  code: number;
+  message: string;
+}
+
+/** A channel as the API shows it. */
+export interface ChannelInfo {
+  channelId: string;
+  roomId: number;
+  userId: string;
+  srcType: 0 | 1;
+  state: ChannelState;
+  option: Record<string, unknown>;
+  urls: PlayUrl[];
+  recordTaskId: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  stoppedAt: number | null;
+  interruptedAt: number | null;
+  retainUntil: number | null;
+  restarts: number;
+  error: { code: number; message: string } | null;
+  stats: { frames: number; fps: number; speed: number; outTimeMs: number; updatedAt: number } | null;
+  history: { state: ChannelState; at: number; reason: string }[];
+}
+
+/** A refusal of the relay: the SPEC's numeric code, its message and handling hint, and the HTTP status. */
+export class RelayApiError extends Error {
+  constructor(readonly code: number, message: string, readonly hint: string, readonly status: number, readonly details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'RelayApiError';
+  }
+}
+
+/** The control-plane API as typed calls. */
+export class RelayClient {
+  private readonly auth: string;
+
+  constructor(private readonly opts: RelayClientOptions) {
+    this.auth = 'Basic ' + Buffer.from(`${opts.sdkAppId}:${opts.secretKey}`).toString('base64');
+  }
+
+  /** Starts relaying a member's upstream; resolves once media flows. */
+  async startPushStream(target: PushTarget, option: PushOption = {}): Promise<StreamRes> {
+    const body = await this.call('POST', '/v1/push/start', { ...target, option: { encode: 5, ...option } });
+    return { channelId: body.channelId, urls: body.urls, ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}) };
+  }
+
+  /** Stops channels; resolves with each one's result (0 stopped, 40000412 already stopped, 50002 unknown). */
+  async stopPushStream(channelIds: string[]): Promise<StopResult[]> {
+    return (await this.call('POST', '/v1/push/stop', { channelIds })).results;
+  }
+
+  /** A channel's state, options, URLs, times, live figures and history. */
+  async getChannel(channelId: string): Promise<ChannelInfo> {
+    return (await this.call('GET', `/v1/push/${encodeURIComponent(channelId)}`)).channel;
+  }
+
+  /** Room ids of this app that have upstreams. */
+  async listRooms(): Promise<number[]> {
+    return (await this.call('GET', '/v1/rooms')).rooms;
+  }
+
+  /** A room's upstreams. */
+  async getRoom(roomId: number): Promise<{ roomId: number; upstreams: Record<string, unknown>[] }> {
+    const b = await this.call('GET', `/v1/rooms/${roomId}`);
+    return { roomId: b.roomId, upstreams: b.upstreams };
+  }
+
+  /** Registers a URL ffmpeg can read as a member's upstream. */
+  async registerUpstream(roomId: number, upstream: { userId: string; srcType: 0 | 1; url: string }): Promise<void> {
+    await this.call('PUT', `/v1/rooms/${roomId}/upstreams`, upstream);
+  }
+
+  /** Removes a registered upstream. */
+  async removeUpstream(roomId: number, userId: string, srcType: 0 | 1): Promise<void> {
+    await this.call('DELETE', `/v1/rooms/${roomId}/upstreams/${encodeURIComponent(userId)}/${srcType}`);
+  }
+
+  /** The signed RTMP URL a member publishes to. */
+  async ingestUrl(roomId: number, userId: string, srcType: 0 | 1 = 0): Promise<string> {
+    return (await this.call('GET', `/v1/rooms/${roomId}/ingest?userId=${encodeURIComponent(userId)}&srcType=${srcType}`)).publishUrl;
+  }
+
+  /** Uploads a PNG watermark; resolves with its waterMarkId and size. */
+  async uploadWatermark(png: Uint8Array, placement: { corner?: string; relativeWidth?: number; margin?: number } = {}): Promise<{ waterMarkId: number; width: number; height: number }> {
+    const q = new URLSearchParams(Object.entries(placement).map(([k, v]) => [k, String(v)])).toString();
+    return this.call('POST', `/v1/watermarks${q ? `?${q}` : ''}`, png, 'image/png');
+  }
+
+  /** The app's watermarks. */
+  async listWatermarks(): Promise<{ waterMarkId: number; width: number; height: number }[]> {
+    return (await this.call('GET', '/v1/watermarks')).watermarks;
+  }
+
+  /** Deletes a watermark (refused while a running channel uses it). */
+  async deleteWatermark(waterMarkId: number): Promise<void> {
+    await this.call('DELETE', `/v1/watermarks/${waterMarkId}`);
+  }
+
+  /** The files of a recording task. */
+  async getRecords(recordTaskId: number): Promise<{ name: string; format: string; bytes: number; durationMs: number; downloadUrl: string }[]> {
+    return (await this.call('GET', `/v1/records/${recordTaskId}`)).files;
+  }
+
+  private async call(method: string, route: string, body?: unknown, type = 'application/json'): Promise<any> {
+    const res = await fetch(this.opts.baseUrl.replace(/\/$/, '') + route, {
+      method,
+      headers: { authorization: this.auth, ...(body !== undefined ? { 'content-type': type } : {}) },
+      ...(body !== undefined ? { body: body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15000),
+    });
+    const json = (await res.json().catch(() => null)) as Record<string, any> | null;
+    if (!json || json.code !== 0) {
+      const { code = res.status, message = res.statusText, hint = '', ...details } = json ?? {};
+      throw new RelayApiError(Number(code), String(message), String(hint), res.status, details);
+    }
+    return json;
+  }
+}
