@@ -11,6 +11,7 @@ import { pushRoutes } from './routes/push.js';
 import { roomRoutes } from './routes/rooms.js';
 import { mediaAssetRoutes } from './routes/media-assets.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
+import { webhookRoutes, type WebhookDeps } from './routes/webhook.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import type { RecordStore } from '../records/index.js';
 import type { PushService } from '../channels/service.js';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
   records: Pick<RecordStore, 'get' | 'files' | 'filePath'>;
+  /** The app's callback URL and its deliveries; absent in tests of the control-plane API alone. */
+  webhooks?: WebhookDeps;
   /** Prometheus registry served at /metrics; absent in tests of the control-plane API alone. */
   metrics?: Registry;
   /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
@@ -90,6 +93,7 @@ export function buildApi(deps: ApiDeps): Api {
     await v1.register(pushRoutes(deps));
     await v1.register(roomRoutes(deps));
     await v1.register(mediaAssetRoutes(deps));
+    if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));
   }, { prefix: '/v1' });
   if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
   return app;

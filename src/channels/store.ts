@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { Channel, ChannelEvent, ChannelState } from './types.js';
+import { webhookTypeOf, type WebhookEventType } from '../webhooks/index.js';
 
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
 const ADMIT = `
@@ -101,8 +102,13 @@ export function newChannelId(): string {
 export const CHANNEL_ID_PATTERN = /^ch_[0-9a-f]{20}$/;
 
 /** Channel records in Redis and their state transitions. */
+/** Where state events also go (the webhook outbox), besides Redis pub/sub. */
+export interface EventSink {
+  emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data?: Record<string, unknown>): Promise<void>;
+}
+
 export class ChannelStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly sink?: EventSink) {}
 
   /**
    * Writes a new channel if its upstream is not already pushing, its room has a free slot and its account is under
@@ -174,9 +180,21 @@ export class ChannelStore {
     return this.redis.smembers(this.keys.activeChannels());
   }
 
-  /** Announces a state change to API waiters, media servers and workers. */
-  async publish(ev: ChannelEvent): Promise<void> {
+  /** Announces a state change to API waiters, media servers and workers, and queues it for the app's webhook. */
+  async publish(ev: ChannelEvent, sdkAppId?: string): Promise<void> {
     await this.redis.publish(this.keys.events(), JSON.stringify(ev));
+    const type = webhookTypeOf(ev.state, !!ev.resumed);
+    if (!this.sink || !type) return;
+    const appId = sdkAppId ?? (await this.get(ev.channelId))?.sdkAppId;
+    if (!appId) return;
+    await this.sink.emit(type, { channelId: ev.channelId, sdkAppId: appId }, {
+      state: ev.state, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.message ? { reason: ev.message } : {}),
+    }).catch(() => undefined);
+  }
+
+  /** Queues a non-state event (a recording file ready) for the app's webhook. */
+  async emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data: Record<string, unknown>): Promise<void> {
+    await this.sink?.emit(type, ch, data).catch(() => undefined);
   }
 }
 

@@ -133,4 +133,6 @@ export interface ChannelEvent {
   state: ChannelState;
   code?: number;
   message?: string;
+  /** live again after an interruption or a worker change */
+  resumed?: boolean;
 }

@@ -23,6 +23,8 @@ export const DEFAULTS = {
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
   RELAY_MAX_RESTARTS: 5,
+  RELAY_WEBHOOK_ATTEMPTS: 8,
+  RELAY_WEBHOOK_BACKOFF_MS: 1000,
   RELAY_LOG_LEVEL: 'info',
 } as const;
 
@@ -70,6 +72,10 @@ export interface RelayConfig {
   /** Folder whose media files may be registered as upstreams (file paths outside it are refused). */
   fileUpstreamDir: string;
   logLevel: string;
+  /** Delivery attempts of one webhook event before it is kept as failed. */
+  webhookAttempts: number;
+  /** First retry delay of a webhook delivery; it doubles at each attempt. */
+  webhookBackoffMs: number;
   /** Bearer token of the admin API (accounts, apps); the admin API is off without it. */
   adminToken: string | null;
 }
@@ -152,6 +158,8 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
+    webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),
+    webhookBackoffMs: int(env, 'RELAY_WEBHOOK_BACKOFF_MS', 10, 600_000),
     ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),
     workerConcurrency: int(env, 'RELAY_WORKER_CONCURRENCY', 1, 1000),
     startTimeoutMs,

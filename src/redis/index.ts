@@ -47,6 +47,8 @@ export class Keys {
   recordTaskSeq(): string { return `${this.prefix}:record-task-seq`; }
   /** A record task (JSON RecordTask). */
   recordTask(taskId: number): string { return `${this.prefix}:record-task:${taskId}`; }
+  /** Callback URLs of apps: sdkAppId → URL. */
+  webhooks(): string { return `${this.prefix}:webhooks`; }
   /** Hash of worker heartbeats: workerId → JSON WorkerHeartbeat. */
   workers(): string { return `${this.prefix}:workers`; }
   /** Pub/sub channel of channel state events (JSON ChannelEvent). */

@@ -11,6 +11,7 @@ import { startRecycler } from '../channels/lifecycle.js';
 import { pushQueue } from '../queue/index.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
+import { startWebhookDelivery, WebhookOutbox, webhookQueue, WebhookRegistry } from '../webhooks/index.js';
 import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../accounts/index.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
@@ -27,9 +28,12 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const redis = connectRedis(config.redisUrl, 'relay-api');
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
   const keys = new Keys(config.redisPrefix);
-  const store = new ChannelStore(redis, keys);
+  const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-api-webhooks' }), config);
+  const store = new ChannelStore(redis, keys, new WebhookOutbox(hooksQueue));
   const rooms = new RoomRegistry(redis, keys);
   const apps = new AppRegistry(redis, keys);
+  const hooks = new WebhookRegistry(redis, keys);
+  const delivery = startWebhookDelivery(redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }), config.redisPrefix, apps, hooks, logger);
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
   const waiter = new ChannelWaiter(subscriber, keys, store);
   const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
@@ -38,7 +42,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
   const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, accounts, watermarks, records, logger });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
-  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, admin: { adminToken: config.adminToken, accounts, apps }, logger });
+  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, admin: { adminToken: config.adminToken, accounts, apps }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
   const stopRecycler = startRecycler(store, config, logger);
   const port = (api.server.address() as AddressInfo).port;
@@ -52,6 +56,8 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
       await api.close();
       await waiter.close();
       await queue.close();
+      await delivery.close();
+      await hooksQueue.close();
       redis.disconnect();
       subscriber.disconnect();
     },

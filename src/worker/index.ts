@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { Worker, WaitingError, type Job } from 'bullmq';
+import { Worker, WaitingError, type Job, type Queue } from 'bullmq';
+import { WebhookOutbox, webhookQueue, type WebhookEvent } from '../webhooks/index.js';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -34,10 +35,12 @@ export class PushWorker {
   private readonly rooms: RoomRegistry;
   private stopRecycler: (() => void) | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  private readonly hooksQueue: Queue<WebhookEvent>;
 
   constructor(private readonly deps: PushWorkerDeps) {
     this.keys = new Keys(deps.config.redisPrefix);
-    this.store = new ChannelStore(deps.redis, this.keys);
+    this.hooksQueue = webhookQueue(deps.redis.duplicate({ connectionName: 'relay-worker-webhooks' }), deps.config);
+    this.store = new ChannelStore(deps.redis, this.keys, new WebhookOutbox(this.hooksQueue));
     this.rooms = new RoomRegistry(deps.redis, this.keys);
   }
 
@@ -122,5 +125,6 @@ export class PushWorker {
     }
     await this.deps.subscriber.unsubscribe(this.keys.control()).catch(() => undefined);
     await this.worker?.close();
+    await this.hooksQueue.close();
   }
 }

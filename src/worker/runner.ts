@@ -105,14 +105,44 @@ export class ChannelRunner {
   private readonly log: Logger;
   /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
   private readonly local = new AbortController();
+  private channel: Channel | null = null;
+  private readonly announced = new Set<string>();
 
   constructor(private readonly deps: RunnerDeps, private readonly channelId: string, private readonly end: AbortSignal) {
     this.log = deps.logger.child({ channelId });
   }
 
   async run(): Promise<RunOutcome> {
+    try {
+      return await this.runChannel();
+    } finally {
+      // ffmpeg has ended, however the run ended: every file it wrote is complete
+      await this.announceRecordFiles(true).catch(() => undefined);
+    }
+  }
+
+  /** Tells the app (webhook record.file_ready) about recording files that are complete: all but the one being written, or all when `final`. */
+  private async announceRecordFiles(final: boolean): Promise<void> {
+    const ch = this.channel;
+    if (!ch || ch.recordTaskId === undefined) return;
+    const dir = taskDir(this.deps.config.recordsDir, ch.sdkAppId, ch.recordTaskId);
+    let names: string[];
+    try { names = (await fs.readdir(dir)).filter((n) => /\.(mp4|flv)$/.test(n)).sort(); } catch { return; }
+    for (const format of ['mp4', 'flv']) {
+      const files = names.filter((n) => n.endsWith(`.${format}`));
+      for (const name of final ? files : files.slice(0, -1)) {
+        if (this.announced.has(name)) continue;
+        this.announced.add(name);
+        const st = await fs.stat(path.join(dir, name));
+        await this.deps.store.emit('record.file_ready', ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
+      }
+    }
+  }
+
+  private async runChannel(): Promise<RunOutcome> {
     const { store, config } = this.deps;
     const ch = await store.get(this.channelId);
+    this.channel = ch;
     if (!ch || FINAL_STATES.includes(ch.state) || ch.state === 'interrupted') return 'gone';
     if (ch.state === 'stopping') return this.finishStop(ch);
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
@@ -172,7 +202,7 @@ export class ChannelRunner {
       const now = await store.get(this.channelId);
       return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
     }
-    await store.publish({ channelId: this.channelId, state: 'live' });
+    await store.publish({ channelId: this.channelId, state: 'live', ...(resumed ? { resumed: true } : {}) }, ch.sdkAppId);
     this.log.info({ startMs: Date.now() - t0, resumed }, 'channel live');
     return null;
   }
@@ -278,6 +308,7 @@ export class ChannelRunner {
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess): Promise<void> {
+    void this.announceRecordFiles(false).catch(() => undefined);
     const p = ff.progress;
     const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
     try {
