@@ -2,6 +2,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
+import type { Queue } from 'bullmq';
+import { dashboard } from './dashboard.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
@@ -32,6 +34,8 @@ export interface ApiDeps {
   webhooks?: WebhookDeps;
   /** Prometheus registry served at /metrics; absent in tests of the control-plane API alone. */
   metrics?: Registry;
+  /** Queues shown by the job dashboard at /admin/queues; absent in tests of the control-plane API alone. */
+  dashboardQueues?: Queue[];
   /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
   admin?: AdminDeps;
   logger: Logger;
@@ -96,6 +100,7 @@ export function buildApi(deps: ApiDeps): Api {
     if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));
   }, { prefix: '/v1' });
   if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
+  if (deps.dashboardQueues) void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null));
   return app;
 }
 

@@ -120,4 +120,18 @@ describe('accounts and their channel limit', () => {
     const created = await cli('apps', 'create', '--account', 'acme', '--name', 'cli-app');
     expect(created.out).toMatch(/secretKey: \S+/);
   });
+
+  it('the BullMQ job dashboard is at /admin/queues behind the admin credential', async () => {
+    const none = await fetch(`${stack.api}/admin/queues`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const basic = 'Basic ' + Buffer.from(`admin:${stack.adminAuth.slice(7)}`).toString('base64');
+    const page = await fetch(`${stack.api}/admin/queues`, { headers: { authorization: basic } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+    const api = await fetch(`${stack.api}/admin/queues/api/queues`, { headers: { authorization: stack.adminAuth } });
+    expect(api.status).toBe(200);
+    const names = ((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name);
+    expect(names).toEqual(expect.arrayContaining(['push', 'webhooks']));
+  });
 });
