@@ -125,7 +125,10 @@
       if (my !== gen) return;
       const playable = applyStatus(s, st);
       if (st.code === 0 || s.seenStatus) poll(s, my);
-      if (!playable) return st.code === 0 && message('the live has ended');
+      if (!playable) {
+        if (st.code === 0) message('the live has ended');
+        return;
+      }
       if (!url) url = pickUrl(st.urls || [], $('protocol').value);
       if (!url) return message('this channel has no URL a browser can play (RTMP only)', true);
       if (st.passwordProtected && !pwd) {
@@ -169,8 +172,14 @@
 
   async function play(url, my) {
     const full = withPwd(url, session.pwd);
-    const answer = await probe(full);
-    if (my !== gen) return;
+    let answer;
+    for (let tries = 0; ; tries++) { // a channel just started may have no HLS playlist for a few seconds
+      answer = await probe(full);
+      if (my !== gen) return;
+      if (answer.status !== 404 || !/playlist yet/.test(answer.body?.message || '') || tries >= 15) break;
+      message('waiting for the stream…');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     if (answer.status !== 200) return refused(answer.status, answer.body);
     session.url = url;
     set('source', url);
@@ -183,8 +192,8 @@
     if (window.Hls && Hls.isSupported()) {
       hls = new Hls({ liveSyncDurationCount: 3 });
       hls.on(Hls.Events.MANIFEST_PARSED, () => fillTiers(hls.levels.map((l, i) => ({
-        value: String(i), label: `${l.height ? `${l.height}p` : `level ${i}`}${l.bitrate ? ` · ${Math.round(l.bitrate / 1000)} kbit/s` : ''}`,
-      })), '-1'));
+        value: String(i), bitrate: l.bitrate, label: `${l.height ? `${l.height}p` : `level ${i}`}${l.bitrate ? ` · ${Math.round(l.bitrate / 1000)} kbit/s` : ''}`,
+      })).sort((a, b) => b.bitrate - a.bitrate), '-1')); // best first, as the master playlist lists them
       hls.on(Hls.Events.FRAG_LOADED, (_e, d) => {
         if (d.frag.duration > 0 && d.frag.stats.loaded > 0) fragKbps = (d.frag.stats.loaded * 8) / d.frag.duration / 1000;
       });
