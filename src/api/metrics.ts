@@ -16,11 +16,20 @@ export interface WorkerHeartbeat {
   workerId: string;
   channels: number;
   concurrency: number;
+  /** Cores its channels are expected to use (sum of their costs). */
+  load: number;
+  /** Cores it may fill. */
+  capacity: number;
   at: number;
 }
 
+/** Workers that reported within the last few seconds. */
+export async function liveWorkers(redis: Redis, keys: Keys, now = Date.now()): Promise<WorkerHeartbeat[]> {
+  return Object.values(await redis.hgetall(keys.workers())).map((raw) => JSON.parse(raw) as WorkerHeartbeat).filter((w) => now - w.at <= WORKER_STALE_MS);
+}
+
 type Labelled = { labels: Record<string, string>; value: number }[];
-type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerCapacity', Labelled>;
+type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerCapacity' | 'workerLoad' | 'workerCores', Labelled>;
 
 /**
  * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
@@ -34,7 +43,7 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   };
 
   async function read(): Promise<Snapshot> {
-    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerCapacity: [] };
+    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerCapacity: [], workerLoad: [], workerCores: [] };
     const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
     const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
     for (const id of ids) {
@@ -51,12 +60,12 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
     for (const [state, n] of counts) s.channels.push({ labels: { state }, value: n });
     const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     for (const [state, n] of Object.entries(c)) s.jobs.push({ labels: { state }, value: n });
-    const now = Date.now();
-    for (const raw of Object.values(await redis.hgetall(keys.workers()))) {
-      const w = JSON.parse(raw) as WorkerHeartbeat;
-      if (now - w.at > WORKER_STALE_MS) continue;
-      s.workerChannels.push({ labels: { worker: w.workerId }, value: w.channels });
-      s.workerCapacity.push({ labels: { worker: w.workerId }, value: w.concurrency });
+    for (const w of await liveWorkers(redis, keys)) {
+      const labels = { worker: w.workerId };
+      s.workerChannels.push({ labels, value: w.channels });
+      s.workerCapacity.push({ labels, value: w.concurrency });
+      s.workerLoad.push({ labels, value: w.load });
+      s.workerCores.push({ labels, value: w.capacity });
     }
     return s;
   }
@@ -78,5 +87,7 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
   gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');
   gauge('relay_worker_capacity', 'Channels a worker may run at once', ['worker'], 'workerCapacity');
+  gauge('relay_worker_load_cores', 'CPU cores a worker\'s channels are expected to use (sum of their costs)', ['worker'], 'workerLoad');
+  gauge('relay_worker_capacity_cores', 'CPU cores a worker may fill with channels', ['worker'], 'workerCores');
   return registry;
 }

@@ -12,6 +12,8 @@ import type { ControlMessage, PushJobData, PushJobResult } from '../queue/index.
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
 import { hashChannelPassword } from './password.js';
+import { channelCost } from './cost.js';
+import { liveWorkers } from '../api/metrics.js';
 import { AccountRegistry } from '../accounts/index.js';
 import type { App } from '../apps/index.js';
 import { channelHlsRoot } from './layout.js';
@@ -103,10 +105,12 @@ export class PushService {
     }
     const channelId = newChannelId();
     const now = Date.now();
+    const cost = channelCost({ option, ...(watermark ? { watermark } : {}) }, config.costs);
+    await this.assertRoom(cost);
     const ch: Channel = {
       channelId, sdkAppId, accountId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
       option, input, urls: playUrls(config, channelId, option.encode, option.rateTypes),
-      hls: encodeHasHls(option.encode), state: 'starting', createdAt: now,
+      hls: encodeHasHls(option.encode), state: 'starting', createdAt: now, cost,
       ...(watermark ? { watermark } : {}),
       ...(req.channelPassword !== undefined ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) } : {}),
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
@@ -142,6 +146,19 @@ export class PushService {
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
     if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
     throw new RelayError(6012);
+  }
+
+  // CPU-cost admission at the edge: refuse at once when no worker has room, rather than degrade running channels.
+  private async assertRoom(cost: number): Promise<void> {
+    const workers = await liveWorkers(this.d.redis, this.d.keys);
+    if (workers.length === 0) throw new RelayError(50005, 'no worker is running', { hint: 'start a worker (npm run worker), then retry' });
+    // a worker with no channel takes any one; a worker at its concurrency takes none
+    const best = Math.max(...workers.map((w) => (w.channels >= w.concurrency ? -Infinity : w.channels === 0 ? Infinity : w.capacity - w.load)));
+    if (best + 1e-9 < cost) {
+      throw new RelayError(50005, `no worker has room for this channel: it needs ${cost} cores, the most any worker has free is ${Math.max(0, best).toFixed(2)}`, {
+        hint: 'retry after some channels stop, add workers, or ask for fewer or lower tiers', details: { cost },
+      });
+    }
   }
 
   // A start for an upstream whose channel is retained: the same channel, id and URLs, continues.

@@ -119,6 +119,8 @@ export interface Channel {
   retainUntil?: number;
   /** Resume by itself when the member publishes again (set when the media server, not the member, went away). */
   resumeOnReturn?: boolean;
+  /** Expected CPU cores (CPU-cost admission). */
+  cost?: number;
   /** ffmpeg restarts of the current run (crash or stall), for the API and metrics. */
   restarts?: number;
   /** Id of the worker that runs it (hostname:pid). */

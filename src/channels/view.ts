@@ -23,6 +23,7 @@ export function publicChannel(ch: Channel): Record<string, unknown> {
     interruptedAt: ch.interruptedAt ?? null,
     retainUntil: ch.retainUntil ?? null,
     restarts: ch.restarts ?? 0,
+    cost: ch.cost ?? null,
     worker: ch.worker ?? null,
     stats: ch.stats ?? null,
     history: ch.history,

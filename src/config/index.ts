@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -76,8 +77,26 @@ export interface RelayConfig {
   webhookAttempts: number;
   /** First retry delay of a webhook delivery; it doubles at each attempt. */
   webhookBackoffMs: number;
+  /** CPU cores a worker may fill with channels (default: the machine's core count). */
+  workerCapacity: number;
+  /** Cost of each job kind in cores, measured by `npm run bench` (README "Performance"). */
+  costs: ChannelCosts;
   /** Bearer token of the admin API (accounts, apps); the admin API is off without it. */
   adminToken: string | null;
+}
+
+/** CPU cost in cores of each kind of work a channel does. */
+export interface ChannelCosts {
+  /** A tier copied as is (ORIGINAL without watermark). */
+  copy: number;
+  /** The 550 tier (360p encode). */
+  rate550: number;
+  /** The 900 tier (540p encode). */
+  rate900: number;
+  /** ORIGINAL re-encoded at the upstream's size (for a watermark). */
+  originalEncode: number;
+  /** Decoding the upstream and drawing the watermark, once per channel. */
+  watermark: number;
 }
 
 /** A setting that cannot be used; the message names the variable. */
@@ -113,6 +132,15 @@ function defaultFfmpegPath(): string {
   } catch {
     return 'ffmpeg';
   }
+}
+
+function float(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(name, `must be a number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
 }
 
 function adminToken(env: Env): string | null {
@@ -171,5 +199,13 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     fileUpstreamDir: path.resolve(str(env, 'RELAY_FILE_UPSTREAM_DIR', path.resolve('fixtures'))),
     logLevel,
     adminToken: adminToken(env),
+    workerCapacity: float(env, 'RELAY_WORKER_CAPACITY', os.cpus().length, 0.01, 1024),
+    costs: {
+      copy: float(env, 'RELAY_COST_COPY', 0.03, 0, 64),
+      rate550: float(env, 'RELAY_COST_550', 0.14, 0, 64),
+      rate900: float(env, 'RELAY_COST_900', 0.21, 0, 64),
+      originalEncode: float(env, 'RELAY_COST_ORIGINAL_ENCODE', 0.25, 0, 64),
+      watermark: float(env, 'RELAY_COST_WATERMARK', 0.03, 0, 64),
+    },
   };
 }

@@ -42,7 +42,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
   const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, accounts, watermarks, records, logger });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
-  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps }, logger });
+  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps, redis, keys }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
   const stopRecycler = startRecycler(store, config, logger);
   const port = (api.server.address() as AddressInfo).port;

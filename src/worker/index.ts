@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { Worker, WaitingError, type Job, type Queue } from 'bullmq';
+import { DelayedError, Worker, WaitingError, type Job, type Queue } from 'bullmq';
+import { channelCost } from '../channels/cost.js';
 import { WebhookOutbox, webhookQueue, type WebhookEvent } from '../webhooks/index.js';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/index.js';
@@ -30,6 +31,8 @@ export class PushWorker {
   readonly id = `${os.hostname()}:${process.pid}`;
   private worker: Worker<PushJobData, PushJobResult> | null = null;
   private readonly running = new Map<string, AbortController>();
+  /** Expected cores of each running channel. */
+  private readonly costs = new Map<string, number>();
   private readonly keys: Keys;
   private readonly store: ChannelStore;
   private readonly rooms: RoomRegistry;
@@ -80,14 +83,29 @@ export class PushWorker {
 
   // Tells operators (metrics) what this worker runs against its capacity.
   private async beat(): Promise<void> {
-    const hb: WorkerHeartbeat = { workerId: this.id, channels: this.running.size, concurrency: this.deps.config.workerConcurrency, at: Date.now() };
+    const hb: WorkerHeartbeat = { workerId: this.id, channels: this.running.size, concurrency: this.deps.config.workerConcurrency, load: this.load(), capacity: this.deps.config.workerCapacity, at: Date.now() };
     await this.deps.redis.hset(this.keys.workers(), this.id, JSON.stringify(hb)).catch(() => undefined);
+  }
+
+  /** Cores the running channels are expected to use. */
+  private load(): number {
+    return Math.round([...this.costs.values()].reduce((a, b) => a + b, 0) * 1000) / 1000;
   }
 
   private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined, secret: string): Promise<PushJobResult> {
     const { channelId } = job.data;
+    // CPU-cost admission: take a channel only while the sum of costs stays within capacity (one always fits), so an
+    // overloaded worker never makes all its channels fall behind real time; another worker (or later) takes it.
+    const ch = await this.store.get(channelId);
+    const cost = ch ? channelCost(ch, this.deps.config.costs) : 0;
+    if (this.costs.size > 0 && this.load() + cost > this.deps.config.workerCapacity + 1e-9 && token) {
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
     const ctl = new AbortController();
     this.running.set(channelId, ctl);
+    this.costs.set(channelId, cost);
+    void this.beat();
     const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
     try {
       const outcome = await runner.run();
@@ -99,6 +117,8 @@ export class PushWorker {
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
       this.running.delete(channelId);
+      this.costs.delete(channelId);
+      void this.beat();
     }
   }
 

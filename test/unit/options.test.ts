@@ -82,3 +82,18 @@ describe('tiers, recordings and the master playlist', () => {
     ]);
   });
 });
+
+describe('channel cost', () => {
+  const costs = loadConfig({}).costs;
+  it('adds each tier\'s kind, and a watermark\'s decode and the re-encoded ORIGINAL', async () => {
+    const { channelCost } = await import('../../src/channels/cost.js');
+    const ch = (rateTypes: number[], wm = false) => ({ option: { rateTypes }, ...(wm ? { watermark: { id: 1, file: 'x', width: 1, height: 1 } } : {}) }) as unknown as Channel;
+    expect(channelCost(ch([0]), costs)).toBe(costs.copy);
+    expect(channelCost(ch([10, 20]), costs)).toBeCloseTo(costs.rate550 + costs.rate900);
+    expect(channelCost(ch([0, 10, 20], true), costs)).toBeCloseTo(costs.watermark + costs.originalEncode + costs.rate550 + costs.rate900);
+  });
+  it('capacity and costs are configurable and checked', () => {
+    expect(loadConfig({ RELAY_WORKER_CAPACITY: '1.5', RELAY_COST_900: '0.3' })).toMatchObject({ workerCapacity: 1.5, costs: { rate900: 0.3 } });
+    expect(() => loadConfig({ RELAY_COST_COPY: 'cheap' })).toThrow(/RELAY_COST_COPY/);
+  });
+});

@@ -5,10 +5,15 @@ import { Type } from 'typebox';
 import { RelayError } from '../../errors/index.js';
 import { authorizationFor, type AppRegistry } from '../../apps/index.js';
 import { ACCOUNT_ID_PATTERN, newSecretKey, type AccountRegistry } from '../../accounts/index.js';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../redis/index.js';
+import { liveWorkers } from '../metrics.js';
 
 /** What the admin API needs. */
 export interface AdminDeps {
   adminToken: string | null;
+  redis: Redis;
+  keys: Keys;
   accounts: AccountRegistry;
   apps: Pick<AppRegistry, 'ensure' | 'get' | 'list' | 'remove'>;
 }
@@ -65,6 +70,7 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
     });
     r.patch('/accounts/:id', { schema: { params: IdParams, body: AccountPatch } }, async (req) => ({ code: 0, message: 'ok', account: await deps.accounts.update(req.params.id, req.body) }));
 
+    r.get('/workers', async () => ({ code: 0, message: 'ok', workers: await liveWorkers(deps.redis, deps.keys) }));
     r.get('/apps', async () => ({ code: 0, message: 'ok', apps: (await deps.apps.list()).map(({ sdkAppId, name, accountId }) => ({ sdkAppId, name, accountId })) }));
     r.post('/apps', { schema: { body: AppBody } }, async (req, reply) => {
       if (!(await deps.accounts.get(req.body.accountId))) throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
