@@ -20,7 +20,7 @@ import { liveEnded, playDecision, queryOf } from './access.js';
 import { servePlayer } from '../web/static.js';
 import { MediaMetrics } from './metrics.js';
 import type { ChannelEvent } from '../channels/types.js';
-import { createNms, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
+import { createNms, type NmsBroadcast, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from './http-files.js';
 import { publishToken, readToken } from './tokens.js';
 
@@ -258,7 +258,10 @@ export class MediaServer {
       // The worker's signed publish carries the password hash: known before the first frame, so RTMP plays check it synchronously.
       const ph = s.streamQuery?.ph;
       this.passwords.set(stream.channelId, typeof ph === 'string' && /^[0-9a-f]{64}$/.test(ph) ? ph : null);
-      if (broadcast) broadcast.publishGraceMs = LIVE_PUBLISH_GRACE_MS;
+      if (broadcast) {
+        broadcast.publishGraceMs = LIVE_PUBLISH_GRACE_MS;
+        this.announceFirstKeyframe(broadcast, stream.channelId, s.streamName);
+      }
       return;
     }
     if (s.streamApp !== INGEST_APP) return this.reject(s, `unknown application ${s.streamApp}`);
@@ -281,6 +284,19 @@ export class MediaServer {
     if (!ch || ch.state !== 'interrupted' || !(ch.option.autoResume || ch.resumeOnReturn)) return;
     const resumed = await resumeChannel(this.channels, this.queue, ch, 'resumed: the member published again', this.deps.config.maxChannelsPerRoom).catch(() => false);
     if (resumed) this.log.info({ channelId: ch.channelId }, 'channel resumed by itself');
+  }
+
+  // Tells the worker the moment its publish carries a keyframe (viewers can play from then on): the start answers
+  // without waiting for ffmpeg's next progress report.
+  private announceFirstKeyframe(b: NmsBroadcast, channelId: string, stream: string): void {
+    const original = b.broadcastMessage;
+    b.broadcastMessage = (packet) => {
+      original(packet);
+      if (packet.codec_type === 9 && packet.flags === 3) {
+        b.broadcastMessage = original;
+        void this.deps.redis.publish(this.keys.media(), JSON.stringify({ channelId, stream, keyframeAt: Date.now() })).catch(() => undefined);
+      }
+    };
   }
 
   private onDonePublish(s: NmsSession): void {

@@ -32,6 +32,8 @@ export interface NmsBroadcast {
   publisher: NmsSession | null;
   subscribers: Map<string, NmsSession>;
   publishGraceMs: number;
+  /** Sends a packet of the publisher to every subscriber (flags: 3 video keyframe). */
+  broadcastMessage: (packet: { codec_type: number; flags: number }) => void;
 }
 
 /** node-media-server's module-level context (one instance per process). */

@@ -53,6 +53,8 @@ export class Keys {
   workers(): string { return `${this.prefix}:workers`; }
   /** Pub/sub channel of channel state events (JSON ChannelEvent). */
   events(): string { return `${this.prefix}:events`; }
+  /** Pub/sub channel of media facts (JSON MediaEvent): a channel's stream received its first keyframe. */
+  media(): string { return `${this.prefix}:media`; }
   /** Pub/sub channel of control commands to workers (JSON ControlMessage). */
   control(): string { return `${this.prefix}:control`; }
 }

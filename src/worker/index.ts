@@ -33,6 +33,8 @@ export class PushWorker {
   private readonly running = new Map<string, AbortController>();
   /** Expected cores of each running channel. */
   private readonly costs = new Map<string, number>();
+  /** Per running channel: what to call when the media server reports its first keyframe. */
+  private readonly flowing = new Map<string, () => void>();
   private readonly keys: Keys;
   private readonly store: ChannelStore;
   private readonly rooms: RoomRegistry;
@@ -56,8 +58,12 @@ export class PushWorker {
   async start(): Promise<void> {
     const { config, logger, subscriber } = this.deps;
     const secret = await internalSecret(this.deps.redis, this.keys);
-    await subscriber.subscribe(this.keys.control());
+    await subscriber.subscribe(this.keys.control(), this.keys.media());
     subscriber.on('message', (channel, message) => {
+      if (channel === this.keys.media()) {
+        try { this.flowing.get((JSON.parse(message) as { channelId: string }).channelId)?.(); } catch { /* not ours */ }
+        return;
+      }
       if (channel !== this.keys.control()) return;
       try {
         const msg = JSON.parse(message) as ControlMessage;
@@ -106,7 +112,7 @@ export class PushWorker {
     this.running.set(channelId, ctl);
     this.costs.set(channelId, cost);
     void this.beat();
-    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, onFlowing: (fn) => { if (fn) this.flowing.set(channelId, fn); else this.flowing.delete(channelId); }, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
@@ -118,6 +124,7 @@ export class PushWorker {
     } finally {
       this.running.delete(channelId);
       this.costs.delete(channelId);
+      this.flowing.delete(channelId);
       void this.beat();
     }
   }
@@ -143,7 +150,7 @@ export class PushWorker {
       if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);
       this.end(id, mode === 'stop' ? 'stop' : 'shutdown');
     }
-    await this.deps.subscriber.unsubscribe(this.keys.control()).catch(() => undefined);
+    await this.deps.subscriber.unsubscribe(this.keys.control(), this.keys.media()).catch(() => undefined);
     await this.worker?.close();
     await this.hooksQueue.close();
   }

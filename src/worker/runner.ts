@@ -26,6 +26,8 @@ export interface RunnerDeps {
   config: RelayConfig;
   store: ChannelStore;
   rooms: Pick<RoomRegistry, 'get'>;
+  /** Registers (or clears, with null) what to call when the media server reports this channel's first keyframe. */
+  onFlowing?: (fn: (() => void) | null) => void;
   logger: Logger;
   /** Shared secret signing internal URLs. */
   secret: string;
@@ -154,6 +156,7 @@ export class ChannelRunner {
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
       const t0 = Date.now();
+      this.deps.onFlowing?.(() => ff.markFlowing());
       try {
         await ff.start();
       } catch (e) {

@@ -43,7 +43,7 @@ describe('Prometheus metrics', () => {
 
     const first = await eventually(async () => {
       const t = await scrape(api);
-      return (sample(t, 'relay_channel_frames', { channel: id }) ?? 0) > 0 ? t : null;
+      return (sample(t, 'relay_channel_frames', { channel: id }) ?? 0) > 0 && (sample(t, 'relay_channel_fps', { channel: id }) ?? 0) > 0 ? t : null;
     });
     expect(sample(first, 'relay_channels', { state: 'live' })).toBe(1);
     expect(sample(first, 'relay_channel_fps', { channel: id })).toBeGreaterThan(0);

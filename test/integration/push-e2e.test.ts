@@ -74,7 +74,7 @@ describe('a bypass push from start to stop', () => {
     expect(status.body.channel.startedAt).toBeGreaterThan(0);
     const withStats = await eventually(async () => {
       const s = await stack.request('GET', `/v1/push/${channelId}`);
-      return s.body.channel.stats?.frames > 0 ? s.body.channel : null;
+      return s.body.channel.stats?.frames > 0 && s.body.channel.stats.fps > 0 ? s.body.channel : null;
     });
     expect(withStats.stats.fps).toBeGreaterThan(0);
 

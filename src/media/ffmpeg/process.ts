@@ -157,6 +157,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
         if (e) reject(e); else resolve();
       };
       const onProgress = (p: Progress) => { if (p.frame > 0 || p.outTimeUs > 0) settle(); };
+      // Someone who sees the output (the media server got a keyframe) may say so before the first progress block.
+      this.flowing = () => settle();
       const onExit = () => {
         const kind = classifyStartFailure(this.stderr);
         settle(new FfmpegStartError(kind, `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`, this.stderrTail));
@@ -169,6 +171,13 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       this.on('progress', onProgress);
       this.on('exit', onExit);
     });
+  }
+
+  private flowing: (() => void) | null = null;
+
+  /** Media is known to flow (e.g. the media server received a keyframe): start() resolves now if it has not. */
+  markFlowing(): void {
+    this.flowing?.();
   }
 
   /** Resolves when the process has ended, however it ended (also when it already has). */
