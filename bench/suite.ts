@@ -124,13 +124,13 @@ async function firstSegment(url: string, timeoutMs = 15000): Promise<number> {
 // the floor: bare ffmpeg with the relay's own arguments, for a channel record made by hand
 
 /** A channel the media server lets viewers play, for a bare ffmpeg to publish (the floor). */
-async function floorChannel(stack: Stack, userId: string): Promise<{ ch: Channel; args: readonly string[] }> {
+async function floorChannel(stack: Stack, userId: string, roomId = 1001): Promise<{ ch: Channel; args: readonly string[] }> {
   const cfg = loadConfig(stack.env);
   const channelId = 'ch_' + crypto.randomBytes(10).toString('hex');
   const ch: Channel = {
-    channelId, sdkAppId: stack.sdkAppId, accountId: 'default', roomId: 1001, userId, srcType: 0,
+    channelId, sdkAppId: stack.sdkAppId, accountId: 'default', roomId, userId, srcType: 0,
     option: { encode: 3, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, passwordProtected: false, autoResume: false },
-    input: { kind: 'ingest', streamName: `${stack.sdkAppId}_1001_${userId}_camera` },
+    input: { kind: 'ingest', streamName: `${stack.sdkAppId}_${roomId}_${userId}_camera` },
     urls: playUrls({ publicHost: '127.0.0.1', httpPort: stack.httpPort, rtmpPort: stack.rtmpPort }, channelId, 3, [0]),
     hls: true, state: 'live', createdAt: Date.now(), history: [],
   };
@@ -196,6 +196,10 @@ async function copyCost(stack: Stack, counts: number[], seconds: number) {
   const out: { channels: number; stackPct: number; floorPct: number; ratio: number; stackMiBPerChannel: number; floorMiBPerChannel: number }[] = [];
   const users = Math.max(...counts);
   for (let i = 0; i < users; i++) await stack.publish({ roomId: 2000 + Math.floor(i / 4), userId: `u${i}`, srcType: 0 }, fixture('alice-camera.mp4'));
+  // what the stack and the media server use with every member publishing and no channel: subtracted from both sides
+  await sleep(2000);
+  const idleStack = await cpuOver(stackPids, seconds);
+  const idleMedia = await cpuOver(media, seconds);
   for (const n of counts) {
     const baseRss = rssMiB(stackPids());
     const ids: string[] = [];
@@ -205,17 +209,18 @@ async function copyCost(stack: Stack, counts: number[], seconds: number) {
       ids.push(r.body.channelId);
     }
     await sleep(3000);
-    const stackPct = await cpuOver(stackPids, seconds);
+    const stackPct = (await cpuOver(stackPids, seconds)) - idleStack;
     const stackMiB = (rssMiB(stackPids()) - baseRss) / n;
     for (let i = 0; i < ids.length; i += 50) await stack.request('POST', '/v1/push/stop', { channelIds: ids.slice(i, i + 50) });
     await sleep(1000);
     const bare: ChildProcess[] = [];
-    for (let i = 0; i < n; i++) bare.push(spawnBare((await floorChannel(stack, `u${i}`)).args));
+    for (let i = 0; i < n; i++) bare.push(spawnBare((await floorChannel(stack, `u${i}`, 2000 + Math.floor(i / 4))).args));
     // the floor is bare ffmpeg plus the media server it publishes into
     const floorRss0 = rssMiB(media());
     await sleep(3000);
     const floorPids = () => [...media(), ...bare.map((b) => b.pid!)];
-    const floorPct = await cpuOver(floorPids, seconds);
+    const floorPct = (await cpuOver(floorPids, seconds)) - idleMedia;
+    if (bare.some((b) => b.exitCode !== null || b.signalCode !== null)) throw new Error('a bare ffmpeg of the floor died');
     const floorMiB = (rssMiB(bare.map((b) => b.pid!)) + rssMiB(media()) - floorRss0) / n;
     await killBare(bare);
     out.push({ channels: n, stackPct, floorPct, ratio: stackPct / floorPct, stackMiBPerChannel: stackMiB, floorMiBPerChannel: floorMiB });
@@ -291,7 +296,7 @@ async function main(): Promise<void> {
     console.log(`  start call → first FLV video tag at a viewer       ${latency.relay.flvP50} / ${latency.relay.flvP95} ms       ${latency.floor.flvP50} / ${latency.floor.flvP95} ms (from spawn)`);
     console.log(`  start call → first HLS segment listed              ${latency.relay.hlsP50} / ${latency.relay.hlsP95} ms       ${latency.floor.hlsP50} / ${latency.floor.hlsP95} ms (from spawn)`);
     console.log(`  start API answer                                    ${latency.relay.apiP50} ms p50`);
-    console.log(`\ncost per copy channel (720p30 1.5 Mbit/s, RTMP + HLS out, ${seconds} s windows)`);
+    console.log(`\ncost of N copy channels (720p30 1.5 Mbit/s, RTMP + HLS out, ${seconds} s windows; CPU above the idle stack with every member publishing)`);
     console.log('  channels | whole stack CPU | floor CPU (bare ffmpeg + media server) | ratio | MiB/channel stack | floor');
     for (const c of cost) console.log(`  ${String(c.channels).padStart(8)} | ${f1(c.stackPct).padStart(14)}% | ${f1(c.floorPct).padStart(37)}% | ${c.ratio.toFixed(2).padStart(5)} | ${f1(c.stackMiBPerChannel).padStart(17)} | ${f1(c.floorMiBPerChannel)}`);
     console.log(`\nfan-out: HTTP-FLV viewers of one channel`);
