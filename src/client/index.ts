@@ -4,6 +4,7 @@
  * carrying the SPEC code, message and hint.
  */
 import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '../channels/types.js';
+import type { StartResult, StopResult } from '../channels/service.js';
 
 export type { ChannelState, Encode, PlayUrl, RateType, RecordFileType };
 
@@ -41,19 +42,10 @@ export interface PushOption {
   autoResume?: boolean;
 }
 
-/** What a started push answers. */
-export interface StreamRes {
-  channelId: string;
-  urls: PlayUrl[];
-  recordTaskId?: number;
-}
+/** What a started push answers (the seed's StreamRes): channelId, urls, recordTaskId. */
+export type StreamRes = StartResult;
 
-/** The per-channel answer of a stop. */
-export interface StopResult {
-  channelId: string;
-  code: number;
-  message: string;
-}
+export type { StopResult };
 
 /** A channel as the API shows it. */
 export interface ChannelInfo {
