@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/relay/redis.js';
 import { readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
@@ -39,8 +39,12 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+
 async function privateEnv() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-run-'));
+  dirs.push(dataDir);
   const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
   return {
     dataDir, ports,
