@@ -4,29 +4,11 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { ChannelState } from '../channels/types.js';
+import { liveWorkers } from '../worker/heartbeat.js';
 
 const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interrupted'];
-/** A worker that has not reported for this long is left out. */
-const WORKER_STALE_MS = 10_000;
 /** One scrape reads Redis once: the gauges of a scrape share a snapshot this young. */
 const SNAPSHOT_MS = 500;
-
-/** What workers report about themselves every few seconds (Redis hash `<prefix>:workers`). */
-export interface WorkerHeartbeat {
-  workerId: string;
-  channels: number;
-  concurrency: number;
-  /** Cores its channels are expected to use (sum of their costs). */
-  load: number;
-  /** Cores it may fill. */
-  capacity: number;
-  at: number;
-}
-
-/** Workers that reported within the last few seconds. */
-export async function liveWorkers(redis: Redis, keys: Keys, now = Date.now()): Promise<WorkerHeartbeat[]> {
-  return Object.values(await redis.hgetall(keys.workers())).map((raw) => JSON.parse(raw) as WorkerHeartbeat).filter((w) => now - w.at <= WORKER_STALE_MS);
-}
 
 type Labelled = { labels: Record<string, string>; value: number }[];
 type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerCapacity' | 'workerLoad' | 'workerCores', Labelled>;

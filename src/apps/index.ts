@@ -28,7 +28,8 @@ export function authorizationFor(app: Pick<App, 'sdkAppId' | 'secretKey'>): stri
   return 'Basic ' + Buffer.from(`${app.sdkAppId}:${app.secretKey}`).toString('base64');
 }
 
-function safeEqual(a: string, b: string): boolean {
+/** Compares two secrets in constant time (of their hashes, so lengths do not leak either). */
+export function safeEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
   const hb = crypto.createHash('sha256').update(b).digest();
   return crypto.timingSafeEqual(ha, hb);

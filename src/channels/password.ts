@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { safeEqual } from '../apps/index.js';
 
 /** What is stored of a channel password: sha256 of `<channelId>:<password>` (hex). */
 export function hashChannelPassword(channelId: string, password: string): string {
@@ -13,20 +14,14 @@ export function playTokenOf(passwordHash: string): string {
 /** Outcome of a play check: allowed, or refused as missing (401) or wrong (403). */
 export type PlayAuth = 'ok' | 'missing' | 'wrong';
 
-function same(a: string, b: string): boolean {
-  const ha = crypto.createHash('sha256').update(a).digest();
-  const hb = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(ha, hb);
-}
-
 /** Checks a viewer's `pwd` (the password) or `token` (derived) query value against a protected channel. */
 export function checkPlay(channelId: string, passwordHash: string | undefined, query: Record<string, unknown> | null | undefined): PlayAuth {
   if (!passwordHash) return 'ok';
   const pwd = typeof query?.pwd === 'string' ? query.pwd : undefined;
   const token = typeof query?.token === 'string' ? query.token : undefined;
   if (pwd === undefined && token === undefined) return 'missing';
-  if (pwd !== undefined && same(hashChannelPassword(channelId, pwd), passwordHash)) return 'ok';
-  if (token !== undefined && same(token, playTokenOf(passwordHash))) return 'ok';
+  if (pwd !== undefined && safeEqual(hashChannelPassword(channelId, pwd), passwordHash)) return 'ok';
+  if (token !== undefined && safeEqual(token, playTokenOf(passwordHash))) return 'ok';
   return 'wrong';
 }
 

@@ -13,7 +13,7 @@ import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
-import { liveWorkers } from '../api/metrics.js';
+import { liveWorkers } from '../worker/heartbeat.js';
 import { AccountRegistry } from '../accounts/index.js';
 import type { App } from '../apps/index.js';
 import { channelHlsRoot } from './layout.js';

@@ -239,7 +239,8 @@ export class MediaServer {
       };
       await this.rooms.updateStats(key, stats).catch(() => undefined);
     }
-    for (const id of this.lastInBytes.keys()) if (![...this.context.broadcasts.values()].some((b) => b.publisher?.id === id)) this.lastInBytes.delete(id);
+    const publishing = new Set([...this.context.broadcasts.values()].map((b) => b.publisher?.id));
+    for (const id of this.lastInBytes.keys()) if (!publishing.has(id)) this.lastInBytes.delete(id);
   }
 
   private reject(s: NmsSession, why: string): void {

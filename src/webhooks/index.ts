@@ -8,7 +8,6 @@ import type { Keys } from '../redis/index.js';
 import { bullPrefix } from '../queue/index.js';
 import { RelayError } from '../errors/index.js';
 import type { AppRegistry } from '../apps/index.js';
-import type { ChannelStore } from '../channels/store.js';
 
 /** Events an app's callback URL receives. */
 export type WebhookEventType = 'push.started' | 'push.interrupted' | 'push.resumed' | 'push.stopped' | 'push.failed' | 'record.file_ready' | 'channel.recycled';
@@ -110,4 +109,3 @@ export function webhookTypeOf(state: string, resumed: boolean): WebhookEventType
   }
 }
 
-export type { ChannelStore };

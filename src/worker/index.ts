@@ -12,7 +12,7 @@ import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type ControlMessage, type
 import { ChannelRunner, type EndReason } from './runner.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { startRecycler } from '../channels/lifecycle.js';
-import type { WorkerHeartbeat } from '../api/metrics.js';
+import type { WorkerHeartbeat } from './heartbeat.js';
 
 const HEARTBEAT_MS = 2000;
 

@@ -7,7 +7,8 @@ import { authorizationFor, type AppRegistry } from '../../apps/index.js';
 import { ACCOUNT_ID_PATTERN, newSecretKey, type AccountRegistry } from '../../accounts/index.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
-import { liveWorkers } from '../metrics.js';
+import { liveWorkers } from '../../worker/heartbeat.js';
+import { isAdmin } from '../dashboard.js';
 
 /** What the admin API needs. */
 export interface AdminDeps {
@@ -37,20 +38,13 @@ const AppBody = Type.Object({
 }, { additionalProperties: false });
 const IdParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
 
-function same(a: string, b: string): boolean {
-  const ha = crypto.createHash('sha256').update(a).digest();
-  const hb = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(ha, hb);
-}
-
 /** Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer <RELAY_ADMIN_TOKEN>`. */
 export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.addHook('onRequest', async (req) => {
       if (!deps.adminToken) throw new RelayError(1001, 'the admin API is disabled', { status: 403, hint: 'set RELAY_ADMIN_TOKEN on the API process' });
-      const m = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '');
-      if (!m || !same(m[1]!, deps.adminToken)) throw new RelayError(1001, 'admin credential missing or wrong', { hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
+      if (!isAdmin(req.headers.authorization, deps.adminToken)) throw new RelayError(1001, 'admin credential missing or wrong', { hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
     });
 
     const withUsage = async (id: string) => {
