@@ -25,6 +25,8 @@ import { FFMPEG, fixture, sleep, startStack, type Stack } from '../test/helpers/
 
 const SHORT = process.argv.includes('--short');
 const TICK = 100; // clock ticks per second (getconf CLK_TCK)
+/** CPU differences below this (% of a core) are noise: no ratio is drawn from them. */
+const NOISE_PCT = 1;
 
 // ---------------------------------------------------------------------------------------------------------------
 // measuring
@@ -193,7 +195,7 @@ async function startLatency(stack: Stack, runs: number) {
 async function copyCost(stack: Stack, counts: number[], seconds: number) {
   const media = () => [stack.procs.find((p) => p.name === 'media')!.child.pid!];
   const stackPids = () => stack.procs.filter((p) => p.child.exitCode === null).map((p) => p.child.pid!);
-  const out: { channels: number; stackPct: number; floorPct: number; ratio: number; stackMiBPerChannel: number; floorMiBPerChannel: number }[] = [];
+  const out: { channels: number; stackPct: number; floorPct: number; ratio: number | null; stackMiBPerChannel: number; floorMiBPerChannel: number }[] = [];
   const users = Math.max(...counts);
   for (let i = 0; i < users; i++) await stack.publish({ roomId: 2000 + Math.floor(i / 4), userId: `u${i}`, srcType: 0 }, fixture('alice-camera.mp4'));
   // what the stack and the media server use with every member publishing and no channel: subtracted from both sides
@@ -223,7 +225,7 @@ async function copyCost(stack: Stack, counts: number[], seconds: number) {
     if (bare.some((b) => b.exitCode !== null || b.signalCode !== null)) throw new Error('a bare ffmpeg of the floor died');
     const floorMiB = (rssMiB(bare.map((b) => b.pid!)) + rssMiB(media()) - floorRss0) / n;
     await killBare(bare);
-    out.push({ channels: n, stackPct, floorPct, ratio: stackPct / floorPct, stackMiBPerChannel: stackMiB, floorMiBPerChannel: floorMiB });
+    out.push({ channels: n, stackPct: Math.max(0, stackPct), floorPct: Math.max(0, floorPct), ratio: floorPct < NOISE_PCT ? null : stackPct / floorPct, stackMiBPerChannel: stackMiB, floorMiBPerChannel: floorMiB });
     await sleep(1000);
   }
   return out;
@@ -298,7 +300,7 @@ async function main(): Promise<void> {
     console.log(`  start API answer                                    ${latency.relay.apiP50} ms p50`);
     console.log(`\ncost of N copy channels (720p30 1.5 Mbit/s, RTMP + HLS out, ${seconds} s windows; CPU above the idle stack with every member publishing)`);
     console.log('  channels | whole stack CPU | floor CPU (bare ffmpeg + media server) | ratio | MiB/channel stack | floor');
-    for (const c of cost) console.log(`  ${String(c.channels).padStart(8)} | ${f1(c.stackPct).padStart(14)}% | ${f1(c.floorPct).padStart(37)}% | ${c.ratio.toFixed(2).padStart(5)} | ${f1(c.stackMiBPerChannel).padStart(17)} | ${f1(c.floorMiBPerChannel)}`);
+    for (const c of cost) console.log(`  ${String(c.channels).padStart(8)} | ${f1(c.stackPct).padStart(14)}% | ${f1(c.floorPct).padStart(37)}% | ${(c.ratio === null ? 'n/a' : c.ratio.toFixed(2)).padStart(5)} | ${f1(c.stackMiBPerChannel).padStart(17)} | ${f1(c.floorMiBPerChannel)}`);
     console.log(`\nfan-out: HTTP-FLV viewers of one channel`);
     console.log('  viewers | media server CPU | media server MiB | slowest viewer ÷ fastest (bytes in the window)');
     for (const v of fan) console.log(`  ${String(v.viewers).padStart(7)} | ${f1(v.mediaPct).padStart(15)}% | ${f1(v.mediaMiB).padStart(16)} | ${v.slowest.toFixed(2)}`);
