@@ -67,8 +67,9 @@ try {
     upstreams: members.map(({ roomId, userId, srcType }) => ({ roomId, userId, srcType })),
     adminAuthorization: `Bearer ${config.adminToken}`,
   };
-  console.log(`READY ${JSON.stringify(ready)}`);
-  console.log(`
+  // one write: a script reading READY finds the guide in the same chunk
+  process.stdout.write(`READY ${JSON.stringify(ready)}
+
 Bypass live relay is running. Sample room 1001: alice (camera), bob (camera + screen).
 
 Start a push of alice's camera as HLS + HTTP-FLV:
@@ -77,7 +78,8 @@ Start a push of alice's camera as HLS + HTTP-FLV:
 Watch a returned URL:   ffplay <playUrl>      (or VLC; HLS plays in any HLS player)
 Status:                 curl -s ${api.url}/v1/push/<channelId> -H 'Authorization: ${authorization}'
 Stop:                   curl -s -X POST ${api.url}/v1/push/stop -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' -d '{"channelIds":["<channelId>"]}'
-Ctrl-C stops everything.`);
+Ctrl-C stops everything.
+`);
 } catch (e) {
   console.error(`relay failed to start: ${(e as Error).message}`);
   await shutdown();

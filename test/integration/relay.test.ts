@@ -72,7 +72,7 @@ describe('npm run relay', () => {
         { roomId: 1001, userId: 'bob', srcType: 0 },
         { roomId: 1001, userId: 'bob', srcType: 1 },
       ]);
-      expect(run.output()).toMatch(/curl -s -X POST/);
+      await eventually(async () => /curl -s -X POST/.test(run.output()), 3000);
       const res = await fetch(`${ready!.api}/v1/push/start`, {
         method: 'POST', headers: { authorization: ready!.authorization, 'content-type': 'application/json' },
         body: JSON.stringify({ roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 2 } }),
