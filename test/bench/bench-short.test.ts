@@ -3,21 +3,36 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import type { SuiteResults } from '../../bench/suite.js';
 
 const run = promisify(execFile);
 
 describe('npm run bench', () => {
-  it('runs every scenario in its short form and prints the relay beside its floor', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/suite.ts', '--short'], { timeout: 240_000, maxBuffer: 1 << 20 });
+  it('runs every scenario in its short form, prints the relay beside its floor and writes JSON and a chart', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/suite.ts', '--short'], { timeout: 420_000, maxBuffer: 4 << 20 });
     expect(stdout).toMatch(/start call → first FLV video tag at a viewer\s+\d+ \/ \d+ ms\s+\d+ \/ \d+ ms/);
-    // one channel's cost is often below the noise: then the ratio reads n/a rather than a meaningless number
-    expect(stdout).toMatch(/^\s+1 \|\s+[\d.]+% \|\s+[\d.]+% \|\s+([\d.]+|n\/a) \|/m);
-    expect(stdout).toMatch(/^\s+4 \|\s+[\d.]+% \|\s+[\d.]+% \|\s+([\d.]+|n\/a) \|/m);
-    expect(stdout).toMatch(/^\s+20 \|\s+[\d.]+% \|\s+[\d.]+ \| [01]\.\d\d$/m);
     expect(stdout).toMatch(/control plane with 1000 channel records: start p50\/p99 \d+\/\d+ ms/);
     const file = /results: (\S+)/.exec(stdout)![1]!;
-    const json = JSON.parse(fs.readFileSync(path.resolve(file), 'utf8')) as { short: boolean; cost: unknown[] };
-    expect(json.short).toBe(true);
-    expect(json.cost).toHaveLength(2);
-  }, 300_000);
+    const png = /chart: (\S+)/.exec(stdout)![1]!;
+    const r = JSON.parse(fs.readFileSync(path.resolve(file), 'utf8')) as SuiteResults;
+    expect(r.short).toBe(true);
+    expect(r.latency!.relay.flvP50).toBeGreaterThan(0);
+    expect(r.latency!.floor.hlsP50).toBeGreaterThan(0);
+    // one channel's cost is often below the noise: then the ratio is null (printed n/a) rather than a meaningless number
+    expect(r.cost!.map((c) => c.channels)).toEqual([1, 4]);
+    for (const c of r.cost!) expect(c.ratio === null || c.ratio > 0).toBe(true);
+    expect(r.density!.steps.map((s) => s.channels)).toEqual([8]);
+    expect(r.density!.steps[0]!.minSpeed).toBeGreaterThan(0);
+    expect(r.tiers!.map((t) => t.key)).toEqual(['original', '0+10+20+wm']);
+    expect(r.tiers![1]!.barePlusMediaPct).toBeGreaterThan(5); // three encodes: far above noise
+    expect(r.fanOut!.map((v) => v.viewers)).toEqual([1, 20]);
+    for (const v of r.fanOut!) expect(v.slowest).toBeGreaterThan(0);
+    expect(r.failover!.sigkill.gapsMs).toHaveLength(1);
+    expect(r.failover!.sigterm.gapsMs[0]).toBeLessThan(10_000);
+    // a short run judges no target
+    expect(r.targets!.length).toBeGreaterThan(5);
+    expect(r.targets!.every((t) => t.met === null)).toBe(true);
+    const head = fs.readFileSync(path.resolve(png)).subarray(0, 8);
+    expect(head.toString('hex')).toBe('89504e470d0a1a0a');
+  }, 480_000);
 });

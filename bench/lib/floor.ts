@@ -1,0 +1,82 @@
+/**
+ * The floor: bare ffmpeg processes started by hand with the relay's own arguments, publishing into the same
+ * node-media-server, for channel records the bench writes itself (so the media server lets viewers play them).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { loadConfig } from '../../src/config/index.js';
+import { planFor } from '../../src/worker/runner.js';
+import { buildRelayArgs } from '../../src/media/ffmpeg/args.js';
+import { playUrls } from '../../src/channels/urls.js';
+import type { Channel } from '../../src/channels/types.js';
+import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
+
+/** A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out). */
+export async function floorChannel(stack: Stack, userId: string, roomId = 1001): Promise<{ ch: Channel; args: readonly string[] }> {
+  const cfg = loadConfig(stack.env);
+  const channelId = 'ch_' + crypto.randomBytes(10).toString('hex');
+  const ch: Channel = {
+    channelId, sdkAppId: stack.sdkAppId, accountId: 'default', roomId, userId, srcType: 0,
+    option: { encode: 3, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, passwordProtected: false, autoResume: false },
+    input: { kind: 'ingest', streamName: `${stack.sdkAppId}_${roomId}_${userId}_camera` },
+    urls: playUrls({ publicHost: '127.0.0.1', httpPort: stack.httpPort, rtmpPort: stack.rtmpPort }, channelId, 3, [0]),
+    hls: true, state: 'live', createdAt: Date.now(), history: [],
+  };
+  await stack.redis.set(`${stack.prefix}:channel:${channelId}`, JSON.stringify(ch));
+  const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
+  const plan = planFor(ch, cfg, secret);
+  for (const s of plan.tiers.flatMap((t) => t.sinks)) if (s.kind === 'hls') fs.mkdirSync(s.dir, { recursive: true });
+  return { ch, args: buildRelayArgs(plan) };
+}
+
+/** A bare ffmpeg and the latest figures of its `-progress pipe:1` output. */
+export interface Bare {
+  child: ChildProcess;
+  progress: { frame: number; fps: number; speed: number; outTimeMs: number };
+  stderr: string[];
+  alive(): boolean;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Spawns ffmpeg by hand; with setpriv it dies with the bench even if the bench is killed hard. */
+export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
+  const child = fs.existsSync('/usr/bin/setpriv')
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(ffmpegPath, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const progress = { frame: 0, fps: 0, speed: 0, outTimeMs: 0 };
+  const stderr: string[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    for (const l of lines) {
+      const m = /^(frame|fps|speed|out_time_us)=\s*([\d.]+)/.exec(l.trim());
+      if (!m) continue;
+      if (m[1] === 'out_time_us') progress.outTimeMs = Number(m[2]) / 1000;
+      else progress[m[1] as 'frame' | 'fps' | 'speed'] = Number(m[2]);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) if (l.trim()) { stderr.push(l); if (stderr.length > 30) stderr.shift(); }
+  });
+  return { child, progress, stderr, alive: () => child.exitCode === null && child.signalCode === null };
+}
+
+export function killBare(c: ChildProcess, graceMs = 3000): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => { try { c.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
+    c.once('exit', () => { clearTimeout(t); resolve(); });
+    try { c.kill('SIGINT'); } catch { /* gone */ }
+  });
+}
+
+/** Every bare ffmpeg still running (the bench's cleanup). */
+export async function killAllBare(): Promise<void> {
+  await Promise.all([...children].map((c) => killBare(c)));
+}

@@ -1,0 +1,45 @@
+/** 1. Start latency: start call → first FLV video keyframe at a viewer, and → first HLS segment listed. */
+import { floorChannel, killBare, spawnBare } from '../lib/floor.js';
+import { percentile } from '../lib/proc.js';
+import { firstKeyframe, firstSegment } from '../lib/viewers.js';
+import { sleep, startPush, stopPush, type Bench } from '../lib/context.js';
+
+export interface LatencyResult {
+  runs: number;
+  relay: { apiP50: number; flvP50: number; flvP95: number; hlsP50: number; hlsP95: number };
+  floor: { flvP50: number; flvP95: number; hlsP50: number; hlsP95: number };
+}
+
+/** `starts` starts of alice's camera, which is already live on the ingest; each beside a bare ffmpeg spawned the same way. */
+export async function startLatency(b: Bench, starts: number): Promise<LatencyResult> {
+  const relay = { flv: [] as number[], hls: [] as number[], api: [] as number[] };
+  const floor = { flv: [] as number[], hls: [] as number[] };
+  for (let i = 0; i < starts; i++) {
+    const t0 = Date.now();
+    // a viewer learns the URLs from the answer, then plays them at once
+    const r = await startPush(b.stack, { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+    const api = Date.now() - t0;
+    relay.api.push(api);
+    const flv = r.urls.find((u) => u.type === 2)!.playUrl;
+    const hls = r.urls.find((u) => u.type === 1)!.playUrl;
+    const [k, s] = await Promise.all([firstKeyframe(flv), firstSegment(hls)]);
+    relay.flv.push(api + k);
+    relay.hls.push(api + s);
+    await stopPush(b.stack, [r.channelId]);
+
+    const { ch, args } = await floorChannel(b.stack, 'alice');
+    const bare = spawnBare(args);
+    const [fk, fs] = await Promise.all([firstKeyframe(ch.urls.find((u) => u.type === 2)!.playUrl), firstSegment(ch.urls.find((u) => u.type === 1)!.playUrl)]);
+    floor.flv.push(fk);
+    floor.hls.push(fs);
+    await killBare(bare.child);
+    b.log(`  start ${i + 1}/${starts}: relay FLV ${api + k} ms, HLS ${api + s} ms; floor FLV ${fk} ms, HLS ${fs} ms`);
+    await sleep(3100); // the same member's start rate limit
+  }
+  const p = (xs: number[], q: number) => percentile(xs, q);
+  return {
+    runs: starts,
+    relay: { apiP50: p(relay.api, 50), flvP50: p(relay.flv, 50), flvP95: p(relay.flv, 95), hlsP50: p(relay.hls, 50), hlsP95: p(relay.hls, 95) },
+    floor: { flvP50: p(floor.flv, 50), flvP95: p(floor.flv, 95), hlsP50: p(floor.hls, 50), hlsP95: p(floor.hls, 95) },
+  };
+}
