@@ -50,7 +50,7 @@ export function firstKeyframe(url: string, timeoutMs = 15000): Promise<number> {
 export async function firstSegment(url: string, timeoutMs = 15000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
-    const text = await fetch(url).then((r) => (r.ok ? r.text() : ''), () => '');
+    const text = await fetch(url).then((r) => (r.ok ? r.text() : '')).catch(() => '');
     if (text.includes('#EXTINF')) return Date.now() - t0;
     await sleep(20);
   }

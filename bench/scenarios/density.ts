@@ -7,16 +7,22 @@
  * URL registered as its own member's upstream — real relays read upstreams that live elsewhere, so one publisher per
  * channel on this machine would only measure the bench's feeders.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { fixture } from '../../test/helpers/stack.js';
 import { tokenFor, readToken } from '../../src/media-server/tokens.js';
 import { INGEST_APP } from '../../src/rooms/ingest.js';
-import { measure } from '../lib/proc.js';
+import { measure, percentile } from '../lib/proc.js';
 import { allInState, sleep, startPush, stopPush, type Bench } from '../lib/context.js';
 
 export const MIN_SPEED = 0.98;
 const PUBLISHERS = 8;
 
-export interface DensityStep { channels: number; realTime: boolean; minSpeed: number; hlsGaps: number; machinePct: number; failures: string[] }
+export interface DensityStep {
+  channels: number; realTime: boolean; minSpeed: number; hlsGaps: number; machinePct: number;
+  /** p95 of the time the media server took to serve a playlist during the window */ playlistP95Ms: number;
+  failures: string[];
+}
 export interface DensityResult { target: number; max: number; seconds: number; steps: DensityStep[] }
 
 interface Stats { outTimeMs: number; updatedAt: number }
@@ -52,11 +58,21 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
     try {
       await allInState(stack, ids, 'live', 120_000);
       await sleep(5000);
-      const playlists = started.map((s) => s.urls.find((u) => u.type === 1)!.playUrl);
+      // the gap check reads what ffmpeg wrote (a slow media server is measured apart: HTTP time of a few playlists)
+      const playlists = started.map((x) => path.join(stack.dataDir, 'hls', x.channelId, 'index.m3u8'));
+      const urls = started.map((x) => x.urls.find((u) => u.type === 1)!.playUrl);
+      const httpMs: number[] = [];
+      let round = 0;
       const watches: Watch[] = playlists.map(() => ({ seqs: new Set(), discontinuities: -1, lastNewAt: Date.now(), longestStallMs: 0 }));
       const poll = async () => {
-        await Promise.all(playlists.map(async (url, i) => {
-          const text = await fetch(url).then((r) => (r.ok ? r.text() : ''), () => '');
+        for (let k = 0; k < 8; k++) {
+          const t = performance.now();
+          await fetch(urls[(round * 8 + k) % urls.length]!).then((r) => r.text()).catch(() => '');
+          httpMs.push(performance.now() - t);
+        }
+        round++;
+        await Promise.all(playlists.map(async (file, i) => {
+          const text = await fs.promises.readFile(file, 'utf8').catch(() => '');
           const w = watches[i]!;
           const disc = (text.match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length;
           const base = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
@@ -103,9 +119,9 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
           failures.push(`${id} HLS ${skipped > 0 ? `skipped ${skipped}` : ''}${w.discontinuities >= 1e6 ? ' restarted' : ''}${stalled ? ` no new segment for ${w.longestStallMs} ms` : ''}`);
         }
       });
-      const step: DensityStep = { channels: n, realTime: failures.length === 0, minSpeed, hlsGaps, machinePct: win.machinePercent(), failures: failures.slice(0, 10) };
+      const step: DensityStep = { channels: n, realTime: failures.length === 0, minSpeed, hlsGaps, machinePct: win.machinePercent(), playlistP95Ms: Math.round(percentile(httpMs, 95)), failures: failures.slice(0, 10) };
       steps.push(step);
-      b.log(`  ${n} channels: ${step.realTime ? 'all real time' : `${failures.length} failures`}, slowest ${minSpeed.toFixed(3)}×, ${hlsGaps} HLS gaps, machine ${step.machinePct.toFixed(0)} % of a core${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`);
+      b.log(`  ${n} channels: ${step.realTime ? 'all real time' : `${failures.length} failures`}, slowest ${minSpeed.toFixed(3)}×, ${hlsGaps} HLS gaps, machine ${step.machinePct.toFixed(0)} % of a core, playlist served in ${step.playlistP95Ms} ms p95${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`);
     } finally {
       await stopPush(stack, ids);
       await allInState(stack, ids, 'stopped', 60_000).catch((e: Error) => b.log(`  (${e.message})`));
