@@ -10,5 +10,5 @@ export function channelCost(ch: Pick<Channel, 'option' | 'watermark'>, costs: Ch
     else if (rt === 20) cores += costs.rate900;
     else cores += wm ? costs.originalEncode : costs.copy;
   }
-  return Math.round(cores * 1000) / 1000;
+  return Math.round(cores * 10_000) / 10_000;
 }

@@ -201,10 +201,10 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     adminToken: adminToken(env),
     workerCapacity: float(env, 'RELAY_WORKER_CAPACITY', os.cpus().length, 0.01, 1024),
     costs: {
-      copy: float(env, 'RELAY_COST_COPY', 0.012, 0, 64),
-      rate550: float(env, 'RELAY_COST_550', 0.14, 0, 64),
-      rate900: float(env, 'RELAY_COST_900', 0.21, 0, 64),
-      originalEncode: float(env, 'RELAY_COST_ORIGINAL_ENCODE', 0.25, 0, 64),
+      copy: float(env, 'RELAY_COST_COPY', 0.0125, 0, 64),
+      rate550: float(env, 'RELAY_COST_550', 0.24, 0, 64),
+      rate900: float(env, 'RELAY_COST_900', 0.34, 0, 64),
+      originalEncode: float(env, 'RELAY_COST_ORIGINAL_ENCODE', 0.3, 0, 64),
       watermark: float(env, 'RELAY_COST_WATERMARK', 0.03, 0, 64),
     },
   };

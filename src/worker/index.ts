@@ -95,7 +95,7 @@ export class PushWorker {
 
   /** Cores the running channels are expected to use. */
   private load(): number {
-    return Math.round([...this.costs.values()].reduce((a, b) => a + b, 0) * 1000) / 1000;
+    return Math.round([...this.costs.values()].reduce((a, b) => a + b, 0) * 10_000) / 10_000;
   }
 
   private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined, secret: string): Promise<PushJobResult> {
