@@ -11,6 +11,7 @@
  *   7. control       start/stop/status API latency with 1,000 channel records
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
+ *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
  *
  * CPU-heavy scenarios run N times (default 3) and report medians, their ratios measured in the same run. `--short`
  * (CI, inside `npm test`) runs everything for a few seconds so it cannot rot. Prints tables, checks the targets of
@@ -54,11 +55,14 @@ const SECONDS = positive('seconds', SHORT ? 2 : 20);
 const ONLY = (option('only') ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const o of ONLY) if (!SCENARIOS.includes(o as ScenarioName)) { console.error(`--only: unknown scenario ${o} (one of ${SCENARIOS.join(', ')})`); process.exit(2); }
 const runs = (s: ScenarioName) => ONLY.includes(s);
+const INTO = option('into');
 
 export interface Target { name: string; target: string; value: string; met: boolean | null }
 
 export interface SuiteResults {
   date: string; machine: string; ffmpeg: string; short: boolean; runs: number; seconds: number;
+  /** scenarios measured again later (--into), with the date */
+  remeasured?: Record<string, string>;
   latency?: LatencyResult; cost?: CostResult[]; density?: DensityResult; tiers?: TierResult[];
   fanOut?: FanOutResult[]; failover?: FailoverResult; controlPlane?: ControlPlaneResult; targets?: Target[];
 }
@@ -92,7 +96,9 @@ function table(headers: string[], rows: (string | number)[][]): string {
 function report(r: SuiteResults): void {
   const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
   console.log(`\nbypass live relay benchmark — ${r.date} — ${r.machine}${r.short ? ' — SHORT run' : ''}`);
-  console.log(`${r.ffmpeg}; CPU in % of one core; ${r.seconds} s windows; noisy scenarios: medians of ${r.runs} run(s)\n`);
+  console.log(`${r.ffmpeg}; CPU in % of one core; ${r.seconds} s windows; noisy scenarios: medians of ${r.runs} run(s)`);
+  for (const [name, at] of Object.entries(r.remeasured ?? {})) console.log(`${name}: measured again ${at}`);
+  console.log('');
   if (r.latency) {
     const { relay, floor, runs: n } = r.latency;
     console.log(`start latency (${n} starts, upstream already live)       relay p50 / p95      floor (bare ffmpeg) p50 / p95`);
@@ -151,7 +157,11 @@ async function main(): Promise<void> {
   const machine = `${cpus[0]?.model.trim() ?? 'cpu'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   let ffmpeg = '?';
   try { ffmpeg = execFileSync(FFMPEG, ['-hide_banner', '-version'], { encoding: 'utf8' }).split('\n')[0]!; } catch { /* reported by the stack */ }
-  const results: SuiteResults = { date: new Date().toISOString(), machine, ffmpeg, short: SHORT, runs: RUNS, seconds: SECONDS };
+  const now = new Date().toISOString();
+  const results: SuiteResults = INTO
+    ? (JSON.parse(fs.readFileSync(INTO, 'utf8')) as SuiteResults)
+    : { date: now, machine, ffmpeg, short: SHORT, runs: RUNS, seconds: SECONDS };
+  if (INTO && results.short !== SHORT) throw new Error(`--into ${INTO}: ${results.short ? 'a short' : 'a full'} run's results; run this one the same way`);
   console.log(`bench: ${ONLY.join(', ')}${SHORT ? ' (short)' : ''}; ${RUNS} run(s), ${SECONDS} s windows`);
   stack = await startStack({
     env: {
@@ -175,13 +185,14 @@ async function main(): Promise<void> {
       case 'cost': results.cost = await copyCost(b, SHORT ? [1, 4] : [1, 10, 50]); break;
       case 'density': results.density = await density(b, SHORT ? { from: 8, to: 8, step: 8, seconds: 4, target: 80 } : { from: positive('density-from', 80), to: positive('density-to', 240), step: 20, seconds: 60, target: 80 }); break;
     }
+    if (INTO) results.remeasured = { ...results.remeasured, [name]: now };
     console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
   results.targets = targets(results);
   report(results);
   const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const base = path.join(dir, `suite-${results.date.slice(0, 10)}${SHORT ? '-short' : ''}${ONLY.length < SCENARIOS.length ? `-${ONLY.join('-')}` : ''}`);
+  const base = INTO ? INTO.replace(/\.json$/, '') : path.join(dir, `suite-${results.date.slice(0, 10)}${SHORT ? '-short' : ''}${ONLY.length < SCENARIOS.length ? `-${ONLY.join('-')}` : ''}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   const chart = await writeChart(results, base);
   console.log(`\nresults: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), chart.png)}`);

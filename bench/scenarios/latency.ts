@@ -14,7 +14,12 @@ export interface LatencyResult {
 export async function startLatency(b: Bench, starts: number): Promise<LatencyResult> {
   const relay = { flv: [] as number[], hls: [] as number[], api: [] as number[] };
   const floor = { flv: [] as number[], hls: [] as number[] };
+  // HLS can only cut at the upstream's keyframes (2 s apart): where a start falls between two keyframes decides when
+  // the first segment ends. A fixed loop locks that phase (relay and floor then differ by a constant); a random pause
+  // before each start samples it fairly.
+  const phase = () => sleep(Math.random() * 2000);
   for (let i = 0; i < starts; i++) {
+    await phase();
     const t0 = Date.now();
     // a viewer learns the URLs from the answer, then plays them at once
     const r = await startPush(b.stack, { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
@@ -28,6 +33,7 @@ export async function startLatency(b: Bench, starts: number): Promise<LatencyRes
     await stopPush(b.stack, [r.channelId]);
 
     const { ch, args } = await floorChannel(b.stack, 'alice');
+    await phase();
     const bare = spawnBare(args);
     const [fk, fs] = await Promise.all([firstKeyframe(ch.urls.find((u) => u.type === 2)!.playUrl), firstSegment(ch.urls.find((u) => u.type === 1)!.playUrl)]);
     floor.flv.push(fk);
