@@ -7,7 +7,7 @@ import { floorChannel, killBare, spawnBare, type Bare } from '../lib/floor.js';
 import { measure, median, rssMiB, subtree } from '../lib/proc.js';
 import { mediaRoot, sleep, stackRoots, startPush, stopPush, type Bench } from '../lib/context.js';
 
-/** CPU differences below this (% of a core) are noise: no ratio is drawn from them. */
+/** CPU differences below this (% of a core) are noise: no ratio is drawn from them (either side). */
 export const NOISE_PCT = 1;
 
 export interface CostResult { channels: number; stackPct: number; floorPct: number; ratio: number | null; stackMiBPerChannel: number; floorMiBPerChannel: number }
@@ -47,7 +47,7 @@ export async function copyCost(b: Bench, counts: readonly number[]): Promise<Cos
       const floorPct = fw.percent('floor') - idleMedia;
       const floorMiB = (rssMiB(bare.map((x) => x.child.pid!)) + rssMiB([mediaRoot(stack)]) - floorRss0) / n;
       await Promise.all(bare.map((x) => killBare(x.child)));
-      runs.push({ stackPct, floorPct, ratio: floorPct < NOISE_PCT ? null : stackPct / floorPct, stackMiBPerChannel: stackMiB, floorMiBPerChannel: floorMiB });
+      runs.push({ stackPct, floorPct, ratio: floorPct < NOISE_PCT || stackPct < NOISE_PCT ? null : stackPct / floorPct, stackMiBPerChannel: stackMiB, floorMiBPerChannel: floorMiB });
       b.log(`  ${n} channels${b.runs > 1 ? ` run ${run + 1}/${b.runs}` : ''}: stack ${stackPct.toFixed(1)} %, floor ${floorPct.toFixed(1)} %`);
       await sleep(1500);
     }
