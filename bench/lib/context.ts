@@ -1,5 +1,5 @@
 /** What every scenario gets: the stack under test, the run's settings, and the control-plane calls it makes. */
-import type { Stack } from '../../test/helpers/stack.js';
+import { sleep, type Stack } from '../../test/helpers/stack.js';
 
 export interface Bench {
   stack: Stack;
@@ -12,7 +12,7 @@ export interface Bench {
   log(line: string): void;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
 /** pids of the stack's live processes (media server, API, workers; their ffmpegs are descendants). */
 export const stackRoots = (stack: Stack): number[] => stack.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.child.pid!);

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import { sleep } from '../../test/helpers/stack.js';
 
 export const CLK_TCK = (() => {
   try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
@@ -12,8 +13,6 @@ export const CLK_TCK = (() => {
 
 export interface ProcStat { pid: number; ppid: number; ticks: number; start: string }
 export type Snapshot = Map<number, ProcStat>;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** utime+stime, ppid and start time of a process, or null when it is gone. */
 export function readStat(pid: number): ProcStat | null {

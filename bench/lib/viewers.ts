@@ -1,24 +1,7 @@
-/** What a viewer sees: the first FLV keyframe, the first HLS segment, the wall-clock time of every video tag. */
+/** How soon a viewer sees a start: the first FLV keyframe, the first HLS segment. (FlvWatcher: test/helpers/media.ts.) */
 import http from 'node:http';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Calls `onTag(type, keyframe)` for each complete FLV tag of a byte stream. */
-function flvTags(onTag: (type: number, keyframe: boolean) => boolean | void): (d: Buffer) => void {
-  let buf = Buffer.alloc(0);
-  let off = 13; // FLV header + first PreviousTagSize
-  return (d) => {
-    buf = Buffer.concat([buf, d]);
-    while (off + 11 <= buf.length) {
-      const size = buf.readUIntBE(off + 1, 3);
-      if (off + 11 + size + 4 > buf.length) break;
-      if (onTag(buf[off]!, buf[off] === 9 && buf[off + 11]! >> 4 === 1) === true) return;
-      off += 11 + size + 4;
-    }
-    // keep only the unparsed tail: copying a growing buffer per chunk starves the bench's own event loop with many viewers
-    if (off <= buf.length) { buf = buf.subarray(off); off = 0; }
-  };
-}
+import { flvTags, isKeyframe } from '../../test/helpers/media.js';
+import { sleep } from '../../test/helpers/stack.js';
 
 /** ms from now until an HTTP-FLV URL delivers a video keyframe tag (retrying while it answers 404). */
 export function firstKeyframe(url: string, timeoutMs = 15000): Promise<number> {
@@ -31,8 +14,8 @@ export function firstKeyframe(url: string, timeoutMs = 15000): Promise<number> {
       if (done) return;
       req = http.get(url, (res) => {
         if (res.statusCode !== 200) { res.resume(); setTimeout(attempt, 20); return; }
-        res.on('data', flvTags((_type, key) => {
-          if (!key || done) return false;
+        res.on('data', flvTags((tag) => {
+          if (!isKeyframe(tag) || done) return false;
           done = true;
           clearTimeout(deadline);
           req?.destroy();
@@ -55,25 +38,4 @@ export async function firstSegment(url: string, timeoutMs = 15000): Promise<numb
     await sleep(20);
   }
   throw new Error(`no segment at ${url} in ${timeoutMs} ms`);
-}
-
-/** An HTTP-FLV viewer that notes the wall-clock time of every video tag and counts bytes. */
-export class FlvWatcher {
-  readonly videoTimes: number[] = [];
-  bytes = 0;
-  private readonly req: http.ClientRequest;
-
-  constructor(url: string) {
-    const parse = flvTags((type) => { if (type === 9) this.videoTimes.push(Date.now()); });
-    this.req = http.get(url, (res) => res.on('data', (d: Buffer) => { this.bytes += d.length; parse(d); }));
-    this.req.on('error', () => undefined);
-  }
-
-  /** Largest wall-clock gap between video tags received from `from` - 1 s on. */
-  maxGapSince(from: number): number {
-    const t = this.videoTimes.filter((x) => x >= from - 1000);
-    return t.length < 2 ? Infinity : Math.max(...t.slice(1).map((x, i) => x - t[i]!));
-  }
-
-  close(): void { this.req.destroy(); }
 }

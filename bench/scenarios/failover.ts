@@ -3,7 +3,7 @@
  * killed (SIGKILL: another worker takes the job once its lock expires) or stopped (SIGTERM: handed over at once).
  */
 import { median } from '../lib/proc.js';
-import { FlvWatcher } from '../lib/viewers.js';
+import { FlvWatcher } from '../../test/helpers/media.js';
 import { allInState, sleep, startPush, stopPush, type Bench } from '../lib/context.js';
 
 export interface FailoverResult { sigkill: { gapsMs: number[]; p50: number }; sigterm: { gapsMs: number[]; p50: number } }

@@ -1,6 +1,6 @@
 /** 5. Fan-out: N HTTP-FLV viewers of one channel: media-server CPU and memory, and whether every viewer keeps up. */
 import { measure, rssMiB, subtree } from '../lib/proc.js';
-import { FlvWatcher } from '../lib/viewers.js';
+import { FlvWatcher } from '../../test/helpers/media.js';
 import { mediaRoot, sleep, startPush, stopPush, type Bench } from '../lib/context.js';
 
 export interface FanOutResult { viewers: number; mediaPct: number; mediaMiB: number; slowest: number }

@@ -5,6 +5,55 @@ import { FFMPEG } from './stack.js';
 
 const run = promisify(execFile);
 
+/** One FLV tag: its type (8 audio, 9 video), timestamp (ms) and body. */
+export interface FlvTag { type: number; ts: number; body: Buffer }
+
+/**
+ * Feeds an FLV byte stream, chunk by chunk, and calls `onTag` for each complete tag; `onTag` returning true stops the
+ * parsing. Only the unparsed tail is kept, so long watches by many viewers stay cheap.
+ */
+export function flvTags(onTag: (tag: FlvTag) => boolean | void): (chunk: Buffer) => void {
+  let buf = Buffer.alloc(0);
+  let off = 13; // FLV header + first PreviousTagSize
+  let stopped = false;
+  return (chunk) => {
+    if (stopped) return;
+    buf = Buffer.concat([buf, chunk]);
+    while (off + 11 <= buf.length) {
+      const size = buf.readUIntBE(off + 1, 3);
+      if (off + 11 + size + 4 > buf.length) break;
+      const tag = { type: buf[off]!, ts: buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24), body: buf.subarray(off + 11, off + 11 + size) };
+      off += 11 + size + 4;
+      if (onTag(tag) === true) { stopped = true; return; }
+    }
+    if (off <= buf.length) { buf = buf.subarray(off); off = 0; }
+  };
+}
+
+/** A video keyframe (AVC NALU, not the sequence header). */
+export const isKeyframe = (t: FlvTag): boolean => t.type === 9 && t.body[0]! >> 4 === 1 && t.body[1] === 1;
+
+/** An HTTP-FLV viewer that notes the wall-clock time of every video tag and counts bytes. */
+export class FlvWatcher {
+  readonly videoTimes: number[] = [];
+  bytes = 0;
+  private readonly req: http.ClientRequest;
+
+  constructor(url: string) {
+    const parse = flvTags((t) => { if (t.type === 9) this.videoTimes.push(Date.now()); });
+    this.req = http.get(url, (res) => res.on('data', (d: Buffer) => { this.bytes += d.length; parse(d); }));
+    this.req.on('error', () => undefined);
+  }
+
+  /** Largest wall-clock gap between video tags received from `from` - 1 s on. */
+  maxGapSince(from: number): number {
+    const t = this.videoTimes.filter((x) => x >= from - 1000);
+    return t.length < 2 ? Infinity : Math.max(...t.slice(1).map((x, i) => x - t[i]!));
+  }
+
+  close(): void { this.req.destroy(); }
+}
+
 /** What an HTTP-FLV reader saw. */
 export interface FlvSummary {
   status: number;
@@ -26,32 +75,25 @@ export function readFlv(url: string, opts: { timeoutMs?: number; stopWhen?: (s: 
   const stopWhen = opts.stopWhen ?? ((s) => s.keyframe && s.aacFrames > 0);
   return new Promise((resolve, reject) => {
     const s: FlvSummary = { status: 0, signature: '', avcSequenceHeader: false, keyframe: false, aacSequenceHeader: false, aacFrames: 0, videoTags: 0, bytes: 0 };
-    let buf = Buffer.alloc(0);
-    let off = 13;
     let done = false;
     let closedResolve: () => void = () => undefined;
     const closed = new Promise<void>((r) => { closedResolve = r; });
+    const parse = flvTags(({ type, body }) => {
+      if (type === 9 && (body[0]! & 15) === 7) {
+        s.videoTags++;
+        if (body[1] === 0) s.avcSequenceHeader = true;
+        if (body[1] === 1 && body[0]! >> 4 === 1) s.keyframe = true;
+      }
+      if (type === 8 && body[0]! >> 4 === 10) {
+        if (body[1] === 0) s.aacSequenceHeader = true; else s.aacFrames++;
+      }
+    });
     const req = http.get(url, (res) => {
       s.status = res.statusCode ?? 0;
       res.on('data', (d: Buffer) => {
         s.bytes += d.length;
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 3) s.signature = buf.toString('latin1', 0, 3);
-        while (off + 11 <= buf.length) {
-          const type = buf[off]!;
-          const size = buf.readUIntBE(off + 1, 3);
-          if (off + 11 + size + 4 > buf.length) break;
-          const b0 = buf[off + 11]!;
-          if (type === 9 && (b0 & 15) === 7) {
-            s.videoTags++;
-            if (buf[off + 12] === 0) s.avcSequenceHeader = true;
-            if (buf[off + 12] === 1 && b0 >> 4 === 1) s.keyframe = true;
-          }
-          if (type === 8 && b0 >> 4 === 10) {
-            if (buf[off + 12] === 0) s.aacSequenceHeader = true; else s.aacFrames++;
-          }
-          off += 11 + size + 4;
-        }
+        if (s.signature.length < 3) s.signature += d.toString('latin1', 0, 3 - s.signature.length);
+        parse(d);
         if (!done && stopWhen(s)) {
           done = true;
           clearTimeout(timer);
@@ -122,39 +164,26 @@ export interface FlvWindow {
 /** Reads an HTTP-FLV stream until it has `seconds` of stream time and measures bitrate and keyframe spacing. */
 export function measureFlv(url: string, seconds: number, timeoutMs = seconds * 1000 + 15000): Promise<FlvWindow> {
   return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    let off = 13;
     let first = -1;
     let bytes = 0;
     let videoBytes = 0;
     const keyframes: number[] = [];
-    const req = http.get(url, (res) => {
-      res.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        while (off + 11 <= buf.length) {
-          const type = buf[off]!;
-          const size = buf.readUIntBE(off + 1, 3);
-          if (off + 11 + size + 4 > buf.length) break;
-          const ts = buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24);
-          const b0 = buf[off + 11]!;
-          const isMedia = (type === 9 && buf[off + 12] === 1) || (type === 8 && buf[off + 12] === 1);
-          if (isMedia) {
-            if (first < 0) first = ts;
-            // the GOP cache burst is included: bytes and time both come from the stream itself
-            bytes += size;
-            if (type === 9) videoBytes += size;
-            if (type === 9 && b0 >> 4 === 1) keyframes.push(ts);
-            if (ts - first >= seconds * 1000) {
-              clearTimeout(timer);
-              req.destroy();
-              const span = ts - first;
-              return resolve({ kbps: (bytes * 8) / span, videoKbps: (videoBytes * 8) / span, keyframes, spanMs: span });
-            }
-          }
-          off += 11 + size + 4;
-        }
-      });
+    const parse = flvTags((tag) => {
+      const { type, ts, body } = tag;
+      if (!((type === 9 || type === 8) && body[1] === 1)) return false;
+      if (first < 0) first = ts;
+      // the GOP cache burst is included: bytes and time both come from the stream itself
+      bytes += body.length;
+      if (type === 9) videoBytes += body.length;
+      if (isKeyframe(tag)) keyframes.push(ts);
+      if (ts - first < seconds * 1000) return false;
+      clearTimeout(timer);
+      req.destroy();
+      const span = ts - first;
+      resolve({ kbps: (bytes * 8) / span, videoKbps: (videoBytes * 8) / span, keyframes, spanMs: span });
+      return true;
     });
+    const req = http.get(url, (res) => res.on('data', parse));
     req.on('error', reject);
     const timer = setTimeout(() => { req.destroy(); reject(new Error(`FLV ${url}: not ${seconds} s of stream in time`)); }, timeoutMs);
   });

@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchText, readFlv } from '../helpers/media.js';
+import { fetchText, FlvWatcher, readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -14,38 +13,13 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** An FLV viewer that records the wall-clock time of every video tag it receives. */
-function watch(url: string): { times: number[]; close(): void } {
-  const times: number[] = [];
-  let buf = Buffer.alloc(0);
-  let off = 13;
-  const req = http.get(url, (res) => {
-    res.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (off + 11 <= buf.length) {
-        const size = buf.readUIntBE(off + 1, 3);
-        if (off + 11 + size + 4 > buf.length) break;
-        if (buf[off] === 9) times.push(Date.now());
-        off += 11 + size + 4;
-      }
-    });
-  });
-  req.on('error', () => undefined);
-  return { times, close: () => req.destroy() };
-}
-
-const maxGap = (times: number[], from: number) => {
-  const t = times.filter((x) => x >= from - 1000);
-  return Math.max(...t.slice(1).map((x, i) => x - t[i]!));
-};
-
 describe('a worker killed with SIGKILL', () => {
   it('another worker resumes the channel within 10 s on the same URLs; the FLV viewer stays connected; HLS numbering continues; the dead worker\'s ffmpeg is gone', async () => {
     const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
     const [hls, flv] = [r.body.urls[0].playUrl as string, r.body.urls[1].playUrl as string];
-    const viewer = watch(flv);
+    const viewer = new FlvWatcher(flv);
     const before = await eventually(async () => {
       const t = await fetchText(hls);
       return t && (t.match(/#EXTINF/g) ?? []).length >= 2 ? t : null;
@@ -62,9 +36,9 @@ describe('a worker killed with SIGKILL', () => {
       return ch.state === 'live' && ch.worker !== owner ? ch : null;
     }, 15000);
     const resumedMs = Date.now() - killedAt;
-    await eventually(async () => viewer.times.at(-1)! > Date.now() - 300, 10000);
+    await eventually(async () => viewer.videoTimes.at(-1)! > Date.now() - 300, 10000);
     await sleep(2000);
-    const gap = maxGap(viewer.times, killedAt);
+    const gap = viewer.maxGapSince(killedAt);
     viewer.close();
     console.log(`SIGKILL failover: channel live on the other worker after ${resumedMs} ms; largest gap between FLV video tags ${gap} ms`);
     expect(resumed.urls).toEqual(r.body.urls);
@@ -85,7 +59,7 @@ describe('a worker killed with SIGKILL', () => {
     const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
-    const viewer = watch(r.body.urls[0].playUrl);
+    const viewer = new FlvWatcher(r.body.urls[0].playUrl);
     await sleep(3000);
     const owner = (await stack.request('GET', `/v1/push/${id}`)).body.channel.worker as string;
     const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`) && p.child.exitCode === null && p.child.signalCode === null)!;
@@ -96,7 +70,7 @@ describe('a worker killed with SIGKILL', () => {
       return ch.state === 'live' && ch.worker !== owner;
     }, 10000);
     await sleep(3000);
-    const gap = maxGap(viewer.times, stoppedAt);
+    const gap = viewer.maxGapSince(stoppedAt);
     viewer.close();
     console.log(`SIGTERM handover: largest gap between FLV video tags ${gap} ms`);
     expect(gap).toBeLessThan(5000);
