@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import { RelayError } from '../errors/index.js';
@@ -63,9 +62,4 @@ export class AccountRegistry {
     if (acc.state === 'not-enabled') throw new RelayError(20318, `live service not enabled for account ${acc.accountId}`);
     if (acc.state === 'arrears') throw new RelayError(20406, `account ${acc.accountId} is in arrears`);
   }
-}
-
-/** A new random secret key for an app. */
-export function newSecretKey(): string {
-  return crypto.randomBytes(24).toString('base64url');
 }

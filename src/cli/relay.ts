@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RelayApiError, RelayClient, type ChannelInfo, type PushOption } from '../client/index.js';
-import { parseArgs, table } from './admin.js';
+import { main as admin, parseArgs, table } from './admin.js';
 
 const BOOLEANS = ['json', 'follow', 'record', 'auto-resume'];
 const USAGE = 'usage: cli push start --room R --user U [--src 0|1] [--encode N] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume] | push stop <id...> | push status <id> [--follow] | rooms [roomId] | records <taskId> | watermarks [list|upload <png>|delete <id>] | accounts ...  [--json]';
@@ -117,7 +117,6 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'accounts' || argv[0] === 'apps') {
-    const { main: admin } = await import('./admin.js');
     return admin(argv);
   }
   const { words, flags } = parseArgs(argv, BOOLEANS);

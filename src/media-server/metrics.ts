@@ -31,6 +31,8 @@ export class MediaMetrics {
           last.set(p.id, { bytes: p.inBytes, at: now });
           if (prev && now > prev.at) this.set({ channel: id, stream }, Math.round(((p.inBytes - prev.bytes) * 8) / (now - prev.at)));
         }
+        // forget publishers that are gone (each restart of a channel's ffmpeg is a new session)
+        for (const [sessionId, v] of last) if (v.at !== now) last.delete(sessionId);
       },
     });
     this.hls = new Counter({ name: 'relay_hls_requests_total', help: 'HLS requests served per channel (playlists and segments)', labelNames: ['channel', 'kind'], registers: [this.registry] });

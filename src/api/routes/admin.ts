@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RelayError } from '../../errors/index.js';
 import { authorizationFor, type AppRegistry } from '../../apps/index.js';
-import { ACCOUNT_ID_PATTERN, newSecretKey, type AccountRegistry } from '../../accounts/index.js';
+import { ACCOUNT_ID_PATTERN, type AccountRegistry } from '../../accounts/index.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../worker/heartbeat.js';
@@ -70,7 +70,7 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       if (!(await deps.accounts.get(req.body.accountId))) throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
       const sdkAppId = req.body.sdkAppId ?? String(1400000000 + crypto.randomInt(1, 99_999_999));
       if (await deps.apps.get(sdkAppId)) throw new RelayError(50002, `app ${sdkAppId} exists`, { status: 409 });
-      const created = await deps.apps.ensure(sdkAppId, req.body.name ?? sdkAppId, newSecretKey(), req.body.accountId);
+      const created = await deps.apps.ensure(sdkAppId, req.body.name ?? sdkAppId, undefined, req.body.accountId);
       void reply.status(201);
       // the only time the secret key is shown
       return { code: 0, message: 'ok', app: created, authorization: authorizationFor(created) };

@@ -25,7 +25,8 @@ export function webhookRoutes(deps: WebhookDeps): FastifyPluginAsync {
       const url = await deps.hooks.get(req.app.sdkAppId);
       const mine = (jobs: { data: WebhookEvent }[]) => jobs.filter((j) => j?.data?.sdkAppId === req.app.sdkAppId);
       const failed = mine(await deps.queue.getFailed(0, 500)) as unknown as { id?: string; data: WebhookEvent; attemptsMade: number; failedReason: string; finishedOn?: number }[];
-      const delivered = mine(await deps.queue.getCompleted(0, 500)) as unknown as { data: WebhookEvent; attemptsMade: number; finishedOn?: number }[];
+      // an event of an app without a callback URL completes as skipped: it was not delivered
+      const delivered = (mine(await deps.queue.getCompleted(0, 500)) as unknown as { data: WebhookEvent; attemptsMade: number; finishedOn?: number; returnvalue?: { skipped?: boolean } }[]).filter((j) => !j.returnvalue?.skipped);
       return {
         code: 0, message: 'ok', url,
         failed: failed.map((j) => ({ eventId: j.data.eventId, type: j.data.type, channelId: j.data.channelId, attempts: j.attemptsMade, error: j.failedReason, at: j.finishedOn ?? null })),
