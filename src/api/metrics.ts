@@ -28,9 +28,8 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
     const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerCapacity: [], workerLoad: [], workerCores: [] };
     const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
     const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
-    for (const id of ids) {
-      const ch = await store.get(id);
-      if (!ch) continue;
+    for (const ch of await store.getMany(ids)) {
+      const id = ch.channelId;
       counts.set(ch.state, (counts.get(ch.state) ?? 0) + 1);
       if (ch.state !== 'live' || !ch.stats) continue;
       const labels = { channel: id };

@@ -14,7 +14,7 @@ export async function interruptChannel(store: ChannelStore, ch: Channel, reason:
   const moved = await store.transition(ch.channelId, ['live', 'starting'], 'interrupted', reason, { interruptedAt: now, retainUntil: now + retentionMs });
   if (!moved.ok) return false;
   await store.retain(ch, now + retentionMs);
-  await store.publish({ channelId: ch.channelId, state: 'interrupted', message: reason });
+  await store.publish({ channelId: ch.channelId, state: 'interrupted', message: reason }, ch.sdkAppId);
   return true;
 }
 
@@ -42,7 +42,7 @@ export async function recycleChannel(store: ChannelStore, channelId: string, lay
   if (!moved.ok) return false;
   await store.release(ch);
   await fs.rm(channelHlsRoot(channelId, layout), { recursive: true, force: true });
-  await store.publish({ channelId, state: 'recycled' });
+  await store.publish({ channelId, state: 'recycled' }, ch.sdkAppId);
   logger.info({ channelId }, 'channel recycled');
   return true;
 }
@@ -53,7 +53,7 @@ export async function stopIdleChannel(store: ChannelStore, ch: Channel, layout: 
   if (!moved.ok) return false;
   await endPlaylists(channelPlaylists(ch, layout));
   await store.release(ch);
-  await store.publish({ channelId: ch.channelId, state: 'stopped' });
+  await store.publish({ channelId: ch.channelId, state: 'stopped' }, ch.sdkAppId);
   return true;
 }
 

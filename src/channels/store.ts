@@ -136,6 +136,14 @@ export class ChannelStore {
     return raw ? normalise(JSON.parse(raw) as Channel) : null;
   }
 
+  /** Several channel records in one round trip (missing ones left out). */
+  async getMany(channelIds: readonly string[]): Promise<Channel[]> {
+    const ids = channelIds.filter((id) => CHANNEL_ID_PATTERN.test(id));
+    if (!ids.length) return [];
+    const raws = await this.redis.mget(...ids.map((id) => this.keys.channel(id)));
+    return raws.flatMap((raw) => (raw ? [normalise(JSON.parse(raw) as Channel)] : []));
+  }
+
   /**
    * Moves a channel to `to` if its state is one of `from` (any state when `from` is empty), merging `patch`.
    * Returns whether it moved and the state it has now.
@@ -181,13 +189,11 @@ export class ChannelStore {
   }
 
   /** Announces a state change to API waiters, media servers and workers, and queues it for the app's webhook. */
-  async publish(ev: ChannelEvent, sdkAppId?: string): Promise<void> {
+  async publish(ev: ChannelEvent, sdkAppId: string): Promise<void> {
     await this.redis.publish(this.keys.events(), JSON.stringify(ev));
     const type = webhookTypeOf(ev.state, !!ev.resumed);
     if (!this.sink || !type) return;
-    const appId = sdkAppId ?? (await this.get(ev.channelId))?.sdkAppId;
-    if (!appId) return;
-    await this.sink.emit(type, { channelId: ev.channelId, sdkAppId: appId }, {
+    await this.sink.emit(type, { channelId: ev.channelId, sdkAppId }, {
       state: ev.state, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.message ? { reason: ev.message } : {}),
     }).catch(() => undefined);
   }

@@ -328,7 +328,7 @@ export class ChannelRunner {
     const moved = await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
     if (!moved.ok) return 'gone';
     await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' });
+    await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' }, ch.sdkAppId);
     this.log.info('channel stopped');
     return 'stopped';
   }
@@ -339,7 +339,7 @@ export class ChannelRunner {
     else await endPlaylists(channelPlaylists(ch, this.deps.config));
     await this.deps.store.transition(this.channelId, ['starting', 'live', 'stopping'], 'failed', message, { error: { code, message }, stoppedAt: Date.now() });
     await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'failed', code, message });
+    await this.deps.store.publish({ channelId: this.channelId, state: 'failed', code, message }, ch.sdkAppId);
     return 'failed';
   }
 }

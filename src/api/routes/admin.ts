@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RelayError } from '../../errors/index.js';
-import { authorizationFor, type AppRegistry } from '../../apps/index.js';
-import { ACCOUNT_ID_PATTERN, type AccountRegistry } from '../../accounts/index.js';
+import { authorizationFor, type App, type AppRegistry } from '../../apps/index.js';
+import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../accounts/index.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../worker/heartbeat.js';
@@ -47,15 +47,23 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       if (!isAdmin(req.headers.authorization, deps.adminToken)) throw new RelayError(1001, 'admin credential missing or wrong', { hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
     });
 
-    const withUsage = async (id: string) => {
+    /** An account with its channels in use and its apps (`apps`: every app, read once by the caller). */
+    const withUsage = async (acc: Account, apps: readonly App[]) => ({
+      ...acc,
+      channelsInUse: await deps.accounts.usage(acc.accountId),
+      apps: apps.filter((a) => a.accountId === acc.accountId).map((a) => ({ sdkAppId: a.sdkAppId, name: a.name })),
+    });
+    const accountOrThrow = async (id: string) => {
       const acc = await deps.accounts.get(id);
       if (!acc) throw new RelayError(1002, `no account ${id}`, { status: 404 });
-      const apps = (await deps.apps.list()).filter((a) => a.accountId === id).map((a) => ({ sdkAppId: a.sdkAppId, name: a.name }));
-      return { ...acc, channelsInUse: await deps.accounts.usage(id), apps };
+      return acc;
     };
 
-    r.get('/accounts', async () => ({ code: 0, message: 'ok', accounts: await Promise.all((await deps.accounts.list()).map((a) => withUsage(a.accountId))) }));
-    r.get('/accounts/:id', { schema: { params: IdParams } }, async (req) => ({ code: 0, message: 'ok', account: await withUsage(req.params.id) }));
+    r.get('/accounts', async () => {
+      const [accounts, apps] = await Promise.all([deps.accounts.list(), deps.apps.list()]);
+      return { code: 0, message: 'ok', accounts: await Promise.all(accounts.map((a) => withUsage(a, apps))) };
+    });
+    r.get('/accounts/:id', { schema: { params: IdParams } }, async (req) => ({ code: 0, message: 'ok', account: await withUsage(await accountOrThrow(req.params.id), await deps.apps.list()) }));
     r.post('/accounts', { schema: { body: AccountBody } }, async (req, reply) => {
       if (await deps.accounts.get(req.body.accountId)) throw new RelayError(50002, `account ${req.body.accountId} exists`, { status: 409 });
       const acc = await deps.accounts.ensure(req.body);
