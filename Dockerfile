@@ -6,10 +6,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 COPY tsconfig.json ./
 COPY src ./src
-COPY workers ./workers
+COPY cmd ./cmd
+COPY web ./web
 COPY fixtures/make.ts ./fixtures/make.ts
 # Sample media for the sample room, made at build time with the bundled ffmpeg.
 RUN npx tsx fixtures/make.ts
 VOLUME ["/data"]
 EXPOSE 8090 8000 1935
-CMD ["npx", "tsx", "workers/relay.ts"]
+CMD ["npx", "tsx", "cmd/relay.ts"]

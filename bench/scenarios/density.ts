@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixture } from '../../test/helpers/stack.js';
-import { tokenFor, readToken } from '../../src/media-server/tokens.js';
+import { tokenFor, readToken } from '../../src/auth/index.js';
 import { INGEST_APP } from '../../src/rooms/ingest.js';
 import { measure, percentile } from '../lib/proc.js';
 import { allInState, sleep, startPush, stopPush, type Bench } from '../lib/context.js';

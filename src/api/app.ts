@@ -7,7 +7,7 @@ import { dashboard } from './dashboard.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
-import type { App, AppRegistry } from '../apps/index.js';
+import type { App, AppRegistry } from '../tenants/apps.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
 import { pushRoutes } from './routes/push.js';
 import { roomRoutes } from './routes/rooms.js';

@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { safeEqual } from '../apps/index.js';
+import { safeEqual } from '../auth/index.js';
 
 /** The path of the job dashboard. */
 export const DASHBOARD_PATH = '/admin/queues';

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { ChannelState } from '../channels/types.js';
-import { liveWorkers } from '../worker/heartbeat.js';
+import { liveWorkers } from '../queue/heartbeat.js';
 
 const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interrupted'];
 /** One scrape reads Redis once: the gauges of a scrape share a snapshot this young. */

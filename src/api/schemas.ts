@@ -1,26 +1,27 @@
 import { Type, type Static } from 'typebox';
 import { MAX_ROOM_ID, USER_ID_PATTERN } from '../rooms/model.js';
+import { ENCODES, OPTION_DEFAULTS, RATE_TYPES, SDK_TYPES } from '../channels/types.js';
 
 const RoomId = Type.Integer({ minimum: 1, maximum: MAX_ROOM_ID, description: 'Room id, 1 to 4294967294', examples: [1001] });
 const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'Member id: 1-32 letters, digits, _ or -', examples: ['alice'] });
 const SrcType = Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'Video source: 0 camera, 1 screen' });
 
 /** option of push/start; every field documented with its default (SPEC "API"). */
-const RateTypeSchema = Type.Union([Type.Literal(0), Type.Literal(10), Type.Literal(20)], { description: 'ORIGINAL=0 (copy), 550=10 (360p), 900=20 (540p)' });
+const RateTypeSchema = Type.Union(RATE_TYPES.map((n) => Type.Literal(n)), { description: 'ORIGINAL=0 (copy), 550=10 (360p), 900=20 (540p)' });
 
 export const PushOption = Type.Object({
-  encode: Type.Union([1, 2, 3, 4, 5, 6].map((n) => Type.Literal(n)), { description: 'Output: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4 (RTMP + FLV, no HLS), RTMP=5, HLS_AND_RTMP=6. Required.' }),
-  rateType: Type.Optional(RateTypeSchema),
-  rateTypes: Type.Optional(Type.Array(RateTypeSchema, { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Several tiers from one decode; HLS gets a master playlist' })),
-  record: Type.Optional(Type.Boolean({ default: false })),
-  recordFileType: Type.Optional(Type.Integer({ minimum: 1, maximum: 7, default: 4, description: 'HLS=1, FLV=2, MP4=4 and their sums' })),
-  waterMark: Type.Optional(Type.Boolean({ default: false })),
+  encode: Type.Union(ENCODES.map((n) => Type.Literal(n)), { description: 'Output: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4 (RTMP + FLV, no HLS), RTMP=5, HLS_AND_RTMP=6. Required.' }),
+  rateType: Type.Optional(RateTypeSchema), // no schema default: it would clash with rateTypes; resolveOption fills it
+  rateTypes: Type.Optional(Type.Array(RateTypeSchema, { minItems: 1, maxItems: RATE_TYPES.length, uniqueItems: true, description: 'Several tiers from one decode; HLS gets a master playlist' })),
+  record: Type.Optional(Type.Boolean({ default: OPTION_DEFAULTS.record })),
+  recordFileType: Type.Optional(Type.Integer({ minimum: 1, maximum: 7, default: OPTION_DEFAULTS.recordFileType, description: 'HLS=1, FLV=2, MP4=4 and their sums' })),
+  waterMark: Type.Optional(Type.Boolean({ default: OPTION_DEFAULTS.waterMark })),
   waterMarkId: Type.Optional(Type.Integer({ minimum: 1, maximum: 4294967295 })),
-  sdkType: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2), Type.Literal(3)], { default: 1, description: 'Normal=1, IOTCamera=2, CoastCamera=3' })),
+  sdkType: Type.Optional(Type.Union(SDK_TYPES.map((n) => Type.Literal(n)), { default: OPTION_DEFAULTS.sdkType, description: 'Normal=1, IOTCamera=2, CoastCamera=3' })),
   channelName: Type.Optional(Type.String({ maxLength: 64 })),
   channelDesc: Type.Optional(Type.String({ maxLength: 256 })),
   channelPassword: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  autoResume: Type.Optional(Type.Boolean({ default: false, description: 'Resume by itself when the member publishes again within the retention time' })),
+  autoResume: Type.Optional(Type.Boolean({ default: OPTION_DEFAULTS.autoResume, description: 'Resume by itself when the member publishes again within the retention time' })),
 }, { additionalProperties: false });
 
 /** Body of POST /v1/push/start. */

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { safeEqual } from '../apps/index.js';
+import { safeEqual } from '../auth/index.js';
 
 /** What is stored of a channel password: sha256 of `<channelId>:<password>` (hex). */
 export function hashChannelPassword(channelId: string, password: string): string {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import type { Channel, ChannelEvent, ChannelState } from './types.js';
+import { CHANNEL_ID_PATTERN, type Channel, type ChannelEvent, type ChannelState } from './types.js';
 import { webhookTypeOf, type WebhookEventType } from '../webhooks/index.js';
 
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
@@ -93,13 +93,10 @@ return 1
 /** Outcome of an admission attempt: admitted, refused, or an interrupted channel of that upstream to resume. */
 export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' | 'account-full' };
 
-/** A new channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id). */
+/** A new channel id (CHANNEL_ID_PATTERN). */
 export function newChannelId(): string {
   return 'ch_' + crypto.randomBytes(10).toString('hex');
 }
-
-/** Channel ids are checked before they reach Redis keys, file paths or the media server. */
-export const CHANNEL_ID_PATTERN = /^ch_[0-9a-f]{20}$/;
 
 /** Channel records in Redis and their state transitions. */
 /** Where state events also go (the webhook outbox), besides Redis pub/sub. */

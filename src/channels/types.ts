@@ -1,28 +1,45 @@
 import type { SrcType } from '../rooms/model.js';
+import type { RecordFileType } from '../records/index.js';
+import type { WatermarkPlacement } from '../watermarks/registry.js';
+
+export type { RecordFileType, WatermarkPlacement };
+
+/*
+ * The channel vocabulary, defined once: schemas, URL patterns, the CLI and the client derive from these.
+ */
 
 /** Output encodes of the seed's API (option.encode). */
 export const ENCODE = { HLS: 1, FLV: 2, HLS_AND_FLV: 3, RAW: 4, RTMP: 5, HLS_AND_RTMP: 6 } as const;
 export type Encode = (typeof ENCODE)[keyof typeof ENCODE];
-export const ENCODES: readonly Encode[] = [1, 2, 3, 4, 5, 6];
+export const ENCODES = Object.values(ENCODE) as readonly Encode[];
 
 /** Rate tiers (option.rateType): ORIGINAL 0 (copy), 550 kbit/s 10, 900 kbit/s 20. */
 export const RATE_TYPE = { ORIGINAL: 0, RATE_550: 10, RATE_900: 20 } as const;
 export type RateType = (typeof RATE_TYPE)[keyof typeof RATE_TYPE];
+export const RATE_TYPES = Object.values(RATE_TYPE) as readonly RateType[];
 
 /** sdkType of the seed: Normal 1, IOTCamera 2, CoastCamera 3. */
-export type SdkType = 1 | 2 | 3;
+export const SDK_TYPES = [1, 2, 3] as const;
+export type SdkType = (typeof SDK_TYPES)[number];
 
-/** Record file types as the SDK numbers them: HLS=1, FLV=2, MP4=4 and their sums. */
-export type RecordFileType = 1 | 2 | 3 | 4 | 5 | 6 | 7;
+/** A channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id); unanchored source. */
+export const CHANNEL_ID_SOURCE = 'ch_[0-9a-f]{20}';
+/** Channel ids are checked with this before they reach Redis keys, file paths or the media server. */
+export const CHANNEL_ID_PATTERN = new RegExp(`^${CHANNEL_ID_SOURCE}$`);
+/** One rate tier as it appears in stream names and HLS folders (`_r10`, `r10/`); unanchored source. */
+export const RATE_TYPE_SOURCE = `(?:${RATE_TYPES.join('|')})`;
 
-/** Where a watermark goes (README "Watermarks"). */
-export interface WatermarkPlacement {
-  corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right';
-  /** Watermark width as a fraction of the video width. */
-  relativeWidth: number;
-  /** Distance from the corner as a fraction of the video width. */
-  margin: number;
-}
+/** What a start gets for each option it leaves out (SPEC "API"; `encode` has none: the HTTP API requires it). */
+export const OPTION_DEFAULTS = {
+  rateType: RATE_TYPE.ORIGINAL,
+  record: false,
+  recordFileType: 4,
+  waterMark: false,
+  sdkType: 1,
+  autoResume: false,
+} as const satisfies Partial<Record<string, unknown>>;
+
+
 
 /** Start options with every default filled in (what the worker receives). */
 export interface ResolvedPushOption {

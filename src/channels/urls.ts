@@ -1,4 +1,4 @@
-import type { Encode, PlayUrl, RateType } from './types.js';
+import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE, type Encode, type PlayUrl, type RateType } from './types.js';
 
 /** RTMP application (and FLV path prefix) under which channels are served to viewers. */
 export const LIVE_APP = 'live';
@@ -27,9 +27,11 @@ export function channelStreams(channelId: string, rateTypes: readonly RateType[]
   return rateTypes.map((rateType) => ({ rateType, streamName: `${channelId}_r${rateType}`, hlsDir: `${channelId}/r${rateType}` }));
 }
 
+const STREAM_NAME = new RegExp(`^(${CHANNEL_ID_SOURCE})(?:_r(${RATE_TYPE_SOURCE}))?$`);
+
 /** Splits a live stream name into its channel id and tier (null for a single-tier channel's stream). */
 export function parseStreamName(name: string): { channelId: string; rateType: RateType | null } | null {
-  const m = /^(ch_[0-9a-f]{20})(?:_r(0|10|20))?$/.exec(name);
+  const m = STREAM_NAME.exec(name);
   return m ? { channelId: m[1]!, rateType: m[2] === undefined ? null : (Number(m[2]) as RateType) } : null;
 }
 

@@ -1,9 +1,41 @@
 import { redact } from '../log.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
-import type { Channel } from './types.js';
+import type { SrcType } from '../rooms/model.js';
+import type { Channel, ChannelState, ChannelStats, ChannelTransition, PlayUrl, ResolvedPushOption } from './types.js';
+
+/** The channel as `GET /v1/push/{channelId}` shows it (and the typed client returns it): no secrets. */
+export interface ChannelView {
+  channelId: string;
+  roomId: number;
+  userId: string;
+  srcType: SrcType;
+  srcTypeName: 'camera' | 'screen';
+  state: ChannelState;
+  option: ResolvedPushOption;
+  urls: PlayUrl[];
+  recordTaskId: number | null;
+  waterMarkId: number | null;
+  /** Where the worker reads: the ingest stream name, or the external URL with its secrets redacted. */
+  upstream: { source: 'ingest'; streamName: string } | { source: 'external'; url: string };
+  /** Times in ms since the epoch. */
+  createdAt: number;
+  startedAt: number | null;
+  stoppedAt: number | null;
+  error: { code: number; message: string } | null;
+  interruptedAt: number | null;
+  retainUntil: number | null;
+  /** ffmpeg restarts of the current run. */
+  restarts: number;
+  /** Expected CPU cores. */
+  cost: number | null;
+  /** The worker running it (hostname:pid). */
+  worker: string | null;
+  stats: ChannelStats | null;
+  history: ChannelTransition[];
+}
 
 /** The channel as the API shows it: no secrets (external URLs redacted, internal fields dropped). */
-export function publicChannel(ch: Channel): Record<string, unknown> {
+export function publicChannel(ch: Channel): ChannelView {
   return {
     channelId: ch.channelId,
     roomId: ch.roomId,

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RelayApiError, RelayClient, type ChannelInfo, type PushOption } from '../client/index.js';
 import { main as admin, parseArgs, table } from './admin.js';
+import { RATE_TYPES } from '../channels/types.js';
 
 const BOOLEANS = ['json', 'follow', 'record', 'auto-resume'];
 const USAGE = 'usage: cli push start --room R --user U [--src 0|1] [--encode N] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume] | push stop <id...> | push status <id> [--follow] | rooms [roomId] | records <taskId> | watermarks [list|upload <png>|delete <id>] | accounts ...  [--json]';
@@ -33,7 +34,7 @@ function num(v: string | true | undefined, name: string): number | undefined {
 /** The start option a `push start` line asks for. */
 export function pushOptionOf(flags: Record<string, string | true>): PushOption {
   const rate = typeof flags.rate === 'string' ? flags.rate.split(',').map((x) => Number(x)) : undefined;
-  if (rate && rate.some((r) => ![0, 10, 20].includes(r))) throw new Usage('--rate takes 0, 10 and 20, comma separated');
+  if (rate && rate.some((r) => !(RATE_TYPES as readonly number[]).includes(r))) throw new Usage(`--rate takes ${RATE_TYPES.join(', ')}, comma separated`);
   return {
     ...(flags.encode !== undefined ? { encode: num(flags.encode, 'encode') as PushOption['encode'] } : {}),
     ...(rate ? (rate.length === 1 ? { rateType: rate[0] as 0 } : { rateTypes: rate as PushOption['rateTypes'] }) : {}),

@@ -5,8 +5,9 @@
  */
 import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '../channels/types.js';
 import type { StartResult, StopResult } from '../channels/service.js';
+import type { ChannelView } from '../channels/view.js';
 
-export type { ChannelState, Encode, PlayUrl, RateType, RecordFileType };
+export type { ChannelState, ChannelView, Encode, PlayUrl, RateType, RecordFileType };
 
 /** Where the relay is and which app calls it. */
 export interface RelayClientOptions {
@@ -47,26 +48,8 @@ export type StreamRes = StartResult;
 
 export type { StopResult };
 
-/** A channel as the API shows it. */
-export interface ChannelInfo {
-  channelId: string;
-  roomId: number;
-  userId: string;
-  srcType: 0 | 1;
-  state: ChannelState;
-  option: Record<string, unknown>;
-  urls: PlayUrl[];
-  recordTaskId: number | null;
-  createdAt: number;
-  startedAt: number | null;
-  stoppedAt: number | null;
-  interruptedAt: number | null;
-  retainUntil: number | null;
-  restarts: number;
-  error: { code: number; message: string } | null;
-  stats: { frames: number; fps: number; speed: number; outTimeMs: number; updatedAt: number } | null;
-  history: { state: ChannelState; at: number; reason: string }[];
-}
+/** A channel as the API shows it (the API's own type). */
+export type ChannelInfo = ChannelView;
 
 /** A refusal of the relay: the SPEC's numeric code, its message and handling hint, and the HTTP status. */
 export class RelayApiError extends Error {

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { Keys } from '../redis/index.js';
-import { AppRegistry, internalSecret, verifySignature } from '../apps/index.js';
+import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { INGEST_APP, ingestStreamName, parseIngestStreamName, type IngestKey } from '../rooms/ingest.js';
 import { resumeChannel } from '../channels/lifecycle.js';
@@ -19,18 +19,18 @@ import type { UpstreamStats } from '../rooms/model.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import { servePlayer } from '../web/static.js';
 import { MediaMetrics } from './metrics.js';
-import type { ChannelEvent } from '../channels/types.js';
+import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE, type ChannelEvent } from '../channels/types.js';
 import { createNms, type NmsBroadcast, type NmsContext, type NmsInstance, type NmsSession } from './nms.js';
-import { CORS_HEADERS, sendJson, serveHlsFile } from './http-files.js';
-import { publishToken, readToken } from './tokens.js';
+import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
+import { internalSecret, publishToken, readToken, verifySignature } from '../auth/index.js';
 
 /** How long viewers of a channel wait for its publisher to come back (worker failover) before the broadcast ends. */
 const LIVE_PUBLISH_GRACE_MS = 10_000;
 
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
-const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(ch_[0-9a-f]{20})/(?:(r(?:0|10|20))/)?([A-Za-z0-9_.-]{1,64})$`);
+const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(${CHANNEL_ID_SOURCE})/(?:(r${RATE_TYPE_SOURCE})/)?([A-Za-z0-9_.-]{1,64})$`);
 const STATS_INTERVAL_MS = 2000;
-const STATUS_PATH = /^\/status\/(ch_[0-9a-f]{20})$/;
+const STATUS_PATH = new RegExp(`^/status/(${CHANNEL_ID_SOURCE})$`);
 
 /** Dependencies of the media server. */
 export interface MediaServerDeps {

@@ -2,8 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import type { RecordFileType } from '../channels/types.js';
 import type { Sink } from '../media/ffmpeg/args.js';
+
+/** Record file types as the SDK numbers them: HLS=1, FLV=2, MP4=4 and their sums. */
+export type RecordFileType = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** A recording task: every file a channel records, across worker handovers, belongs to it. */
 export interface RecordTask {
@@ -35,7 +37,7 @@ export function recordPattern(dir: string, channelId: string, taskId: number): s
   return path.join(dir, `${channelId}_${taskId}_%Y%m%d-%H%M%S`);
 }
 
-const FILE_NAME = /^(ch_[0-9a-f]{20})_(\d+)_(\d{8})-(\d{6})\.(mp4|flv)$/;
+const FILE_NAME = /^(ch_[0-9a-f]{20})_(\d+)_(\d{8})-(\d{6})\.(mp4|flv)$/; // a channel id (CHANNEL_ID_SOURCE), task, UTC start
 
 /** The sinks recording a channel's best tier, by the SDK's file type bits (HLS 1, FLV 2, MP4 4). */
 export function recordSinks(dir: string, channelId: string, taskId: number, fileType: RecordFileType, maxSeconds: number, segmentSeconds: number): Sink[] {

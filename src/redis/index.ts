@@ -10,6 +10,23 @@ export function connectRedis(url: string, name: string): Redis {
   });
 }
 
+/** Whether a Redis answers PING at the URL within the timeout. */
+export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** How to get Redis, for messages. */
+export const REDIS_HELP = 'install and start Redis (Debian/Ubuntu: `sudo apt-get install -y redis-server`), or set REDIS_URL to a running one';
+
 /** Key layout of the relay in Redis; every key starts with the configured prefix. */
 export class Keys {
   constructor(readonly prefix: string) {}

@@ -1,4 +1,4 @@
-import { sign } from '../apps/index.js';
+import { sign } from '../auth/index.js';
 import { MAX_ROOM_ID, SRC_TYPES, SRC_TYPE_NAMES, type SrcType } from './model.js';
 
 /** RTMP application of the built-in ingest: members publish to rtmp://host:port/ingest/<name>?sig=<sig>. */

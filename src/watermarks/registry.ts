@@ -3,8 +3,16 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import { RelayError } from '../errors/index.js';
-import type { WatermarkPlacement } from '../channels/types.js';
 import { inspectPng } from './png.js';
+
+/** Where a watermark goes (README "Watermarks"). */
+export interface WatermarkPlacement {
+  corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right';
+  /** Watermark width as a fraction of the video width. */
+  relativeWidth: number;
+  /** Distance from the corner as a fraction of the video width. */
+  margin: number;
+}
 
 /** Largest watermark file accepted, in bytes. */
 export const MAX_WATERMARK_BYTES = 1024 * 1024;

@@ -7,7 +7,7 @@ import { redact } from '../log.js';
 import type { Keys } from '../redis/index.js';
 import { bullPrefix } from '../queue/index.js';
 import { RelayError } from '../errors/index.js';
-import type { AppRegistry } from '../apps/index.js';
+import type { AppRegistry } from '../tenants/apps.js';
 
 /** Events an app's callback URL receives. */
 export type WebhookEventType = 'push.started' | 'push.interrupted' | 'push.resumed' | 'push.stopped' | 'push.failed' | 'record.file_ready' | 'channel.recycled';

@@ -6,13 +6,13 @@ import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { Keys } from '../redis/index.js';
-import { internalSecret } from '../apps/index.js';
+import { internalSecret } from '../auth/index.js';
 import { ChannelStore } from '../channels/store.js';
 import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type ControlMessage, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { ChannelRunner, type EndReason } from './runner.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { startRecycler } from '../channels/lifecycle.js';
-import type { WorkerHeartbeat } from './heartbeat.js';
+import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 
 const HEARTBEAT_MS = 2000;
 

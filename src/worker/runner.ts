@@ -16,7 +16,7 @@ import { INGEST_APP } from '../rooms/ingest.js';
 import { buildRelayArgs, type InputSpec, type RelayPlan, type Sink, type TierSpec } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError, type InputVideo } from '../media/ffmpeg/process.js';
 import { endPlaylists, masterPlaylist, writeAtomic, type Variant } from '../media/hls.js';
-import { publishToken, readToken, tokenFor } from '../media-server/tokens.js';
+import { publishToken, readToken, tokenFor } from '../auth/index.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';

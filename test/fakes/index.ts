@@ -1,5 +1,5 @@
 import { RelayError } from '../../src/errors/index.js';
-import type { App } from '../../src/apps/index.js';
+import type { App } from '../../src/tenants/apps.js';
 import type { ApiDeps } from '../../src/api/app.js';
 import type { StartRequest, StartResult, StopResult } from '../../src/channels/service.js';
 import type { Upstream } from '../../src/rooms/model.js';

@@ -1,5 +1,5 @@
 import { ensureFixtures } from '../../fixtures/make.js';
-import { redisAnswers } from '../../src/relay/redis.js';
+import { redisAnswers } from '../../src/redis/index.js';
 import { ffmpegsMentioning, sleep } from './stack.js';
 
 /** Makes the fixtures once for the whole run and checks Redis is there (the integration tests need it). */

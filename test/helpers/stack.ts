@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/relay/redis.js';
-import { DEV_SDK_APP_ID, authorizationFor } from '../../src/apps/index.js';
+import { freePort } from '../../src/dev/redis.js';
+import { DEV_SDK_APP_ID } from '../../src/tenants/apps.js';
+import { authorizationFor } from '../../src/auth/index.js';
 import { ingestPublishUrl, type IngestKey } from '../../src/rooms/ingest.js';
 import { loadConfig } from '../../src/config/index.js';
 import { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
@@ -107,13 +108,13 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
   const stack: Stack = {
     api, auth, adminAuth: `Bearer ${adminToken}`, sdkAppId: DEV_SDK_APP_ID, secretKey, httpPort, rtmpPort, prefix, dataDir, env, redis, procs,
     async startWorker(extraEnv = {}) {
-      const p = await spawnProc(`worker${procs.length}`, 'workers/worker.ts', { ...env, ...extraEnv }, /WORKER READY/);
+      const p = await spawnProc(`worker${procs.length}`, 'cmd/worker.ts', { ...env, ...extraEnv }, /WORKER READY/);
       procs.push(p);
       return p;
     },
     async restartMedia() {
       const i = procs.findIndex((p) => p.name === 'media');
-      const p = await spawnProc('media', 'workers/media.ts', env, /MEDIA READY/);
+      const p = await spawnProc('media', 'cmd/media.ts', env, /MEDIA READY/);
       if (i >= 0) procs[i] = p; else procs.push(p);
       return p;
     },
@@ -147,8 +148,8 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     },
   };
   try {
-    procs.push(await spawnProc('media', 'workers/media.ts', env, /MEDIA READY/));
-    procs.push(await spawnProc('api', 'workers/api.ts', env, /API READY/));
+    procs.push(await spawnProc('media', 'cmd/media.ts', env, /MEDIA READY/));
+    procs.push(await spawnProc('api', 'cmd/api.ts', env, /API READY/));
     for (let i = 0; i < (opts.workers ?? 1); i++) await stack.startWorker();
   } catch (e) {
     await stack.close();

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayApiError, RelayClient } from '../../src/client/index.js';
-import { freePort } from '../../src/relay/redis.js';
+import { freePort } from '../../src/dev/redis.js';
 import { readFlv } from '../helpers/media.js';
 import { fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 

@@ -4,7 +4,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findRedisServer, freePort, redisAnswers } from '../../src/relay/redis.js';
+import { findRedisServer, freePort } from '../../src/dev/redis.js';
+import { redisAnswers } from '../../src/redis/index.js';
 import { fetchText, readFlv } from '../helpers/media.js';
 import { eventually, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 

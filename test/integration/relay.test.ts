@@ -6,15 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/relay/redis.js';
+import { freePort } from '../../src/dev/redis.js';
 import { readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
-/** Runs workers/relay.ts like `npm run relay` does; resolves when it prints READY or exits. */
+/** Runs cmd/relay.ts like `npm run relay` does; resolves when it prints READY or exits. */
 function runRelay(env: Record<string, string>) {
-  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'workers/relay.ts'], {
+  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'cmd/relay.ts'], {
     cwd: ROOT, env: { ...process.env, RELAY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

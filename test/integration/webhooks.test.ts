@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/relay/redis.js';
+import { freePort } from '../../src/dev/redis.js';
 import { eventually, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;

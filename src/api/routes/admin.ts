@@ -3,11 +3,12 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RelayError } from '../../errors/index.js';
-import { authorizationFor, type App, type AppRegistry } from '../../apps/index.js';
-import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../accounts/index.js';
+import { authorizationFor } from '../../auth/index.js';
+import type { App, AppRegistry } from '../../tenants/apps.js';
+import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../tenants/accounts.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
-import { liveWorkers } from '../../worker/heartbeat.js';
+import { liveWorkers } from '../../queue/heartbeat.js';
 import { isAdmin } from '../dashboard.js';
 
 /** What the admin API needs. */

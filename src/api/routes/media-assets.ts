@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RelayError } from '../../errors/index.js';
-import { CHANNEL_ID_PATTERN } from '../../channels/store.js';
+import { CHANNEL_ID_PATTERN } from '../../channels/types.js';
 import { DEFAULT_PLACEMENT, MAX_WATERMARK_BYTES } from '../../watermarks/registry.js';
 import type { RecordTask } from '../../records/index.js';
 import type { WatermarkPlacement } from '../../channels/types.js';

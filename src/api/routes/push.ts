@@ -1,32 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RelayError } from '../../errors/index.js';
-import { CHANNEL_ID_PATTERN } from '../../channels/store.js';
+import { CHANNEL_ID_PATTERN } from '../../channels/types.js';
 import { publicChannel } from '../../channels/view.js';
-import type { RateType, RecordFileType, ResolvedPushOption } from '../../channels/types.js';
+import { resolveOption } from '../../channels/options.js';
 import { ChannelParams, StartBody, StopBody } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
-
-/** Fills every default of a start's option; the password stays out of it (only a hash is kept, by the service). */
-export function resolveOption(o: StartBody['option']): ResolvedPushOption {
-  const rateTypes = (o.rateTypes ?? [o.rateType ?? 0]) as RateType[];
-  if (o.rateType !== undefined && o.rateTypes && !o.rateTypes.includes(o.rateType)) throw new RelayError(50002, `rateType ${o.rateType} is not among rateTypes [${o.rateTypes.join(', ')}]`);
-  if (o.waterMark && o.waterMarkId === undefined) throw new RelayError(50002, 'waterMark is true but waterMarkId is missing', { hint: 'upload a watermark (POST /v1/watermarks) and pass its waterMarkId' });
-  return {
-    encode: o.encode as ResolvedPushOption['encode'],
-    rateType: rateTypes[0]!,
-    rateTypes,
-    record: o.record ?? false,
-    recordFileType: (o.recordFileType ?? 4) as RecordFileType,
-    waterMark: o.waterMark ?? false,
-    ...(o.waterMark ? { waterMarkId: o.waterMarkId! } : {}),
-    sdkType: o.sdkType ?? 1,
-    ...(o.channelName !== undefined ? { channelName: o.channelName } : {}),
-    ...(o.channelDesc !== undefined ? { channelDesc: o.channelDesc } : {}),
-    passwordProtected: o.channelPassword !== undefined,
-    autoResume: o.autoResume ?? false,
-  };
-}
 
 /** POST /v1/push/start, POST /v1/push/stop, GET /v1/push/{channelId}. */
 export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {

@@ -1,5 +1,5 @@
 /** Entry point of a worker process (`npm run worker`): takes push jobs and runs one ffmpeg per channel. */
-import { startWorker } from '../src/relay/parts.js';
+import { startWorker } from '../src/wiring/index.js';
 import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
 
 const config = configOrExit();

@@ -3,15 +3,17 @@
  * members publish fixtures into the built-in ingest. Prints `READY {json}` and a short guide; Ctrl-C stops it all.
  */
 import crypto from 'node:crypto';
-import { DEV_SDK_APP_ID, authorizationFor } from '../src/apps/index.js';
+import { DEV_SDK_APP_ID } from '../src/tenants/apps.js';
+import { authorizationFor } from '../src/auth/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { redact } from '../src/log.js';
 import { connectRedis, Keys } from '../src/redis/index.js';
 import { RoomRegistry } from '../src/rooms/registry.js';
 import { ingestUrlTemplate } from '../src/rooms/ingest.js';
-import { findRedisServer, REDIS_HELP, redisAnswers, startPrivateRedis } from '../src/relay/redis.js';
-import { startApi, startMedia, startWorker, type Part } from '../src/relay/parts.js';
-import { SampleRoom, sampleMembers } from '../src/relay/sample-room.js';
+import { findRedisServer, startPrivateRedis } from '../src/dev/redis.js';
+import { REDIS_HELP, redisAnswers } from '../src/redis/index.js';
+import { startApi, startMedia, startWorker, type Part } from '../src/wiring/index.js';
+import { SampleRoom, sampleMembers } from '../src/dev/sample-room.js';
 import { ensureFixtures } from '../fixtures/make.js';
 import { configOrExit, entryLogger, onShutdown } from './common.js';
 

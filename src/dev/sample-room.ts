@@ -1,6 +1,6 @@
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import type { App } from '../apps/index.js';
+import type { App } from '../tenants/apps.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { SrcType } from '../rooms/model.js';
 import { ingestPublishUrl } from '../rooms/ingest.js';

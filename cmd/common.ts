@@ -34,7 +34,7 @@ export function entryLogger(config: RelayConfig, name: string): Logger {
 
 /** Exits with a clear message when Redis does not answer at REDIS_URL. */
 export async function requireRedis(config: RelayConfig): Promise<void> {
-  const { redisAnswers, REDIS_HELP } = await import('../src/relay/redis.js');
+  const { redisAnswers, REDIS_HELP } = await import('../src/redis/index.js');
   if (await redisAnswers(config.redisUrl)) return;
   console.error(`Redis does not answer at REDIS_URL=${redact(config.redisUrl)}: ${REDIS_HELP}.`);
   process.exit(3);

@@ -1,5 +1,5 @@
 /** Entry point of the media server process (`npm run media`): RTMP ingest and output, HTTP-FLV, WS-FLV, HLS files. */
-import { startMedia } from '../src/relay/parts.js';
+import { startMedia } from '../src/wiring/index.js';
 import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
 
 const config = configOrExit();

@@ -2,8 +2,8 @@
  * Entry point of the control-plane API process (`npm run api`). With RELAY_DEV_APP_SECRET set it also registers the
  * development app (sdkAppId 1400000001) with that secret key.
  */
-import { DEV_SDK_APP_ID } from '../src/apps/index.js';
-import { startApi } from '../src/relay/parts.js';
+import { DEV_SDK_APP_ID } from '../src/tenants/apps.js';
+import { startApi } from '../src/wiring/index.js';
 import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
 
 const config = configOrExit();

@@ -1,21 +1,8 @@
+/** Development helpers: a free port and a private Redis for `npm run relay` and the tests. Not used in production. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { Redis } from 'ioredis';
-
-/** Whether a Redis answers PING at the URL within the timeout. */
-export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
+import { redisAnswers } from '../redis/index.js';
 
 /** A free TCP port on the loopback interface. */
 export function freePort(): Promise<number> {
@@ -38,9 +25,6 @@ export function findRedisServer(): string | null {
   }
   return null;
 }
-
-/** How to get Redis, for messages. */
-export const REDIS_HELP = 'install and start Redis (Debian/Ubuntu: `sudo apt-get install -y redis-server`), or set REDIS_URL to a running one';
 
 /** Starts a private, non-persistent Redis on a free loopback port, tied to this process's life. */
 export async function startPrivateRedis(bin: string): Promise<{ url: string; stop(): Promise<void> }> {

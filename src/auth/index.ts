@@ -1,0 +1,71 @@
+/**
+ * Every secret check and signature of the relay in one place: app credentials (HTTP Basic), constant-time compares,
+ * the internal secret shared by the relay's processes, and the signed tokens of internal URLs (worker publish,
+ * ingest read) and of the built-in ingest (`sig`).
+ */
+import crypto from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/index.js';
+
+/** Compares two secrets in constant time (of their hashes, so lengths do not leak either). */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb);
+}
+
+/** HMAC-SHA256 of a message as 32 hex characters. */
+export function sign(secret: string, message: string): string {
+  return crypto.createHmac('sha256', secret).update(message).digest('hex').slice(0, 32);
+}
+
+/** Whether a signature matches, in constant time. */
+export function verifySignature(secret: string, message: string, signature: unknown): boolean {
+  return typeof signature === 'string' && safeEqual(sign(secret, message), signature);
+}
+
+/** Builds the `Authorization` header value for an app: HTTP Basic with sdkAppId as user and the secret key as password. */
+export function authorizationFor(app: { sdkAppId: string; secretKey: string }): string {
+  return 'Basic ' + Buffer.from(`${app.sdkAppId}:${app.secretKey}`).toString('base64');
+}
+
+/**
+ * Splits an HTTP Basic `Authorization` value (RFC 7617) into user and password; null when it is not one.
+ * The password may contain `:`; the user may not.
+ */
+export function parseBasic(header: string | undefined): { user: string; password: string } | null {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m?.[1]) return null;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** A new random secret key for an app: 24 random bytes, base64url. */
+export function newSecretKey(): string {
+  return crypto.randomBytes(24).toString('base64url');
+}
+
+/** The secret shared by all relay processes to sign internal URLs (worker publish, ingest read); created once in Redis. */
+export async function internalSecret(redis: Redis, keys: Keys): Promise<string> {
+  await redis.set(keys.internalSecret(), crypto.randomBytes(32).toString('hex'), 'NX');
+  const secret = await redis.get(keys.internalSecret());
+  if (!secret) throw new Error('internal secret missing from Redis');
+  return secret;
+}
+
+/** What a worker signs (with the internal secret) to publish a channel: `publish:/live/<channelId>`. */
+export function publishToken(streamPath: string): string {
+  return `publish:${streamPath}`;
+}
+
+/** What a worker signs to read a member's upstream from the ingest: `read:/ingest/<name>`. */
+export function readToken(streamPath: string): string {
+  return `read:${streamPath}`;
+}
+
+/** The signed query value for a token. */
+export function tokenFor(secret: string, token: string): string {
+  return sign(secret, token);
+}
