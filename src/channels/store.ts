@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import { CHANNEL_ID_PATTERN, type Channel, type ChannelEvent, type ChannelState } from './types.js';
+import { CHANNEL_ID_PATTERN, type Channel, type ChannelState } from './types.js';
+import type { ChannelEvent } from './messages.js';
 import { webhookTypeOf, type WebhookEventType } from '../webhooks/index.js';
 
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.

@@ -81,7 +81,8 @@ export type ChannelInput =
  * interrupted and is retained (same id and URLs) until a start resumes it (→ starting) or its retention ends
  * (→ recycled). A start or a run may end in failed.
  */
-export type ChannelState = 'starting' | 'live' | 'stopping' | 'stopped' | 'failed' | 'interrupted' | 'recycled';
+export const CHANNEL_STATES = ['starting', 'live', 'stopping', 'stopped', 'failed', 'interrupted', 'recycled'] as const;
+export type ChannelState = (typeof CHANNEL_STATES)[number];
 export const ACTIVE_STATES: readonly ChannelState[] = ['starting', 'live', 'stopping'];
 /** States that end a channel for good. */
 export const FINAL_STATES: readonly ChannelState[] = ['stopped', 'failed', 'recycled'];
@@ -144,14 +145,4 @@ export interface Channel {
   worker?: string;
   stats?: ChannelStats;
   history: ChannelTransition[];
-}
-
-/** Published on the events channel at every state change. */
-export interface ChannelEvent {
-  channelId: string;
-  state: ChannelState;
-  code?: number;
-  message?: string;
-  /** live again after an interruption or a worker change */
-  resumed?: boolean;
 }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { ChannelStore } from './store.js';
-import type { Channel, ChannelEvent, ChannelState } from './types.js';
+import type { Channel, ChannelState } from './types.js';
+import type { ChannelEvent } from './messages.js';
 
 const POLL_MS = 250;
 

@@ -13,12 +13,6 @@ export interface PushJobResult {
   state: 'stopped' | 'failed' | 'gone' | 'interrupted';
 }
 
-/** Commands sent to every worker over Redis pub/sub; the one running the channel acts. */
-export interface ControlMessage {
-  type: 'stop';
-  channelId: string;
-}
-
 /** BullMQ key prefix of a relay deployment (or of one test run). */
 export function bullPrefix(redisPrefix: string): string {
   return `${redisPrefix}:bull`;
