@@ -52,6 +52,8 @@ export class Keys {
   upstreamChannel(sdkAppId: string, roomId: number, userId: string, srcType: number): string {
     return `${this.prefix}:upstream-channel:${sdkAppId}:${roomId}:${srcType}:${userId}`;
   }
+  /** Short-lived claim of the process that resumes an interrupted channel on its member's return. */
+  resumeClaim(channelId: string): string { return `${this.prefix}:resume-claim:${channelId}`; }
   /** Set of the active channels of one room (at most maxChannelsPerRoom). */
   roomChannels(sdkAppId: string, roomId: number): string { return `${this.prefix}:room-channels:${sdkAppId}:${roomId}`; }
   /** Start rate limit of one user (SPEC: same user within 3 s → 40000500). */
@@ -70,7 +72,7 @@ export class Keys {
   workers(): string { return `${this.prefix}:workers`; }
   /** Pub/sub channel of channel state events (JSON ChannelEvent). */
   events(): string { return `${this.prefix}:events`; }
-  /** Pub/sub channel of media facts (JSON MediaEvent): a channel's stream received its first keyframe. */
+  /** Pub/sub channel of media facts (JSON MediaEvent): a channel's first keyframe, a member publishing into the ingest. */
   media(): string { return `${this.prefix}:media`; }
   /** Pub/sub channel of control commands to workers (JSON ControlMessage). */
   control(): string { return `${this.prefix}:control`; }
