@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as TcpServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 
 const require = createRequire(import.meta.url);
@@ -14,6 +16,8 @@ export interface NmsSession {
   streamName: string;
   streamQuery: Record<string, unknown> | null;
   isPublisher: boolean;
+  /** When the session began (ms). */
+  createTime?: number;
   inBytes: number;
   outBytes: number;
   videoCodec: number;
@@ -42,13 +46,16 @@ export interface NmsContext {
   sessions: Map<string, NmsSession>;
 }
 
+/** The session events of node-media-server. */
+export type NmsEvent = 'prePublish' | 'postPublish' | 'donePublish' | 'prePlay' | 'postPlay' | 'donePlay';
+
 /** The instance, as far as the relay drives it. */
 export interface NmsInstance {
-  on(event: 'prePublish' | 'postPublish' | 'donePublish' | 'prePlay' | 'postPlay' | 'donePlay', fn: (s: NmsSession) => void): void;
+  on(event: NmsEvent, fn: (s: NmsSession) => void): void;
   run(): Promise<void>;
   stop(): Promise<void>;
   httpServer: { httpServer?: HttpServer };
-  rtmpServer: { tcpServer?: import('node:net').Server };
+  rtmpServer: { tcpServer?: TcpServer };
   store: { options: { signals: boolean } };
 }
 
@@ -58,6 +65,16 @@ interface NmsConfig {
   http: { port: number };
   store: { path: string };
   webadmin: { enable: boolean };
+}
+
+/** A handler of HTTP requests, as node-media-server registers it. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/** A handler of HTTP upgrades (WS-FLV), as node-media-server registers it. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/** The two HTTP entry points of the media server. */
+export interface HttpHandlers {
+  request: RequestListener;
+  upgrade: UpgradeListener;
 }
 
 /** Creates the node-media-server instance with its chatty logger routed into ours at debug level. */
@@ -73,4 +90,83 @@ export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance
   nms.store.options.signals = false;
   const context = require('node-media-server/src/core/context.js') as NmsContext;
   return { nms, context };
+}
+
+/**
+ * Puts the relay's handlers in front of node-media-server's HTTP server: `guard` receives nms's own handlers (to pass
+ * the requests it accepts on) and returns the handlers that get every request and upgrade.
+ */
+export function guardHttp(nms: NmsInstance, guard: (nmsHandlers: HttpHandlers) => HttpHandlers): void {
+  const http = nms.httpServer.httpServer;
+  if (!http) throw new Error('node-media-server created no HTTP server');
+  const request = http.listeners('request')[0] as RequestListener;
+  const upgrades = http.listeners('upgrade') as UpgradeListener[];
+  http.removeAllListeners('request');
+  http.removeAllListeners('upgrade');
+  const handlers = guard({ request, upgrade: (req, socket, head) => { for (const l of upgrades) l(req, socket, head); } });
+  http.on('request', handlers.request);
+  http.on('upgrade', handlers.upgrade);
+}
+
+/** Starts the listeners; rejects (instead of letting nms exit the process) when a port is taken. */
+export async function listen(nms: NmsInstance): Promise<void> {
+  const servers = [nms.httpServer.httpServer, nms.rtmpServer.tcpServer];
+  void nms.run();
+  // nms exits the process on a listen error; take its place so start() can reject instead.
+  for (const srv of servers) srv?.removeAllListeners('error');
+  await Promise.all(servers.map(listeningOf));
+}
+
+/** Closes every publisher and viewer session. */
+export function closeAllSessions(context: NmsContext): void {
+  for (const b of context.broadcasts.values()) {
+    for (const s of b.subscribers.values()) s.close();
+    b.publisher?.close();
+  }
+}
+
+/** The broadcasts of one RTMP application, with their stream names. */
+export function* broadcastsOf(context: NmsContext, app: string): Generator<[name: string, broadcast: NmsBroadcast]> {
+  const prefix = `/${app}/`;
+  for (const [streamPath, b] of context.broadcasts) if (streamPath.startsWith(prefix)) yield [streamPath.slice(prefix.length), b];
+}
+
+/**
+ * Refuses a session from inside a pre-event: nms has no reject API, closing the session is the way. Marks it so its
+ * later events (post-events still fire) are ignored; an empty broadcast ends at once instead of waiting out the grace.
+ * Logs the refusal (`refused: <why>`).
+ */
+export function refuseSession(context: NmsContext, logger: Logger, s: NmsSession, why: string): void {
+  s.relayRejected = true;
+  const b = context.broadcasts.get(s.streamPath);
+  if (b && b.publisher === null) b.publishGraceMs = 0;
+  logger.warn({ path: s.streamPath, ip: s.ip, protocol: s.protocol, publisher: s.isPublisher }, `refused: ${why}`);
+  s.close();
+}
+
+/** Calls `fn` once, when the broadcast first relays a video keyframe (wraps nms's broadcastMessage until then). */
+export function onFirstKeyframe(b: NmsBroadcast, fn: () => void): void {
+  const original = b.broadcastMessage;
+  b.broadcastMessage = (packet) => {
+    original(packet);
+    if (packet.codec_type === 9 && packet.flags === 3) {
+      b.broadcastMessage = original;
+      fn();
+    }
+  };
+}
+
+/** Ends the viewers of a broadcast (they get an end of stream); returns how many there were. */
+export function closeViewers(b: NmsBroadcast): number {
+  const viewers = [...b.subscribers.values()];
+  for (const sub of viewers) sub.close();
+  return viewers.length;
+}
+
+function listeningOf(server: { once(ev: string, fn: (...a: unknown[]) => void): unknown } | undefined): Promise<void> {
+  if (!server) return Promise.reject(new Error('listener missing'));
+  return new Promise((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', (e) => reject(e instanceof Error ? new Error(`media server cannot listen: ${e.message}`) : new Error('listen failed')));
+  });
 }

@@ -8,6 +8,8 @@ import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
 import { PushService } from '../channels/service.js';
 import { startRecycler } from '../channels/lifecycle.js';
+import { AutoResume } from '../channels/auto-resume.js';
+import { MessageBus } from '../channels/messages.js';
 import { pushQueue } from '../queue/index.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
@@ -16,6 +18,7 @@ import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
 import { MediaServer } from '../media-server/index.js';
+import { internalSecret } from '../auth/index.js';
 import { PushWorker } from '../worker/index.js';
 
 /** A running part of the relay. */
@@ -45,6 +48,9 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps, redis, keys }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
   const stopRecycler = startRecycler(store, config, logger);
+  const bus = new MessageBus(redis, subscriber, keys);
+  const autoResume = new AutoResume({ bus, redis, keys, store, queue, maxChannelsPerRoom: config.maxChannelsPerRoom, logger });
+  await autoResume.start();
   const port = (api.server.address() as AddressInfo).port;
   const url = `http://${config.publicHost}:${port}`;
   logger.info({ url }, 'api listening');
@@ -53,6 +59,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
     apps,
     async close() {
       stopRecycler();
+      await autoResume.close();
       await api.close();
       await waiter.close();
       await queue.close();
@@ -84,10 +91,19 @@ export async function startWorker(config: RelayConfig, logger: Logger, onClose: 
 export async function startMedia(config: RelayConfig, logger: Logger): Promise<Part> {
   const redis = connectRedis(config.redisUrl, 'relay-media');
   const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
-  const media = await MediaServer.start({ config, redis, subscriber, logger });
+  const keys = new Keys(config.redisPrefix);
+  const bus = new MessageBus(redis, subscriber, keys);
+  const media = await MediaServer.start({
+    config, logger, bus,
+    channels: new ChannelStore(redis, keys),
+    rooms: new RoomRegistry(redis, keys),
+    apps: new AppRegistry(redis, keys),
+    secret: await internalSecret(redis, keys),
+  });
   return {
     async close() {
       await media.close();
+      await bus.close();
       redis.disconnect();
       subscriber.disconnect();
     },

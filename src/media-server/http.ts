@@ -1,0 +1,172 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RelayConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import type { ChannelStore } from '../channels/store.js';
+import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
+import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
+import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE } from '../channels/types.js';
+import { servePlayer } from '../web/static.js';
+import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
+import { liveEnded, playDecision, queryOf } from './access.js';
+import type { MediaMetrics } from './metrics.js';
+import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
+
+const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
+const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(${CHANNEL_ID_SOURCE})/(?:(r${RATE_TYPE_SOURCE})/)?([A-Za-z0-9_.-]{1,64})$`);
+const STATUS_PATH = new RegExp(`^/status/(${CHANNEL_ID_SOURCE})$`);
+
+/** What a request path asks the media server for. */
+export type MediaRoute =
+  | { kind: 'malformed' }
+  | { kind: 'healthz' }
+  | { kind: 'metrics' }
+  | { kind: 'player-redirect' }
+  | { kind: 'player'; file: string }
+  | { kind: 'status'; channelId: string }
+  | { kind: 'hls'; channelId: string; dir: string; file: string }
+  /** `channelId` null: an FLV-shaped name that is no channel's stream. */
+  | { kind: 'flv'; channelId: string | null }
+  | { kind: 'not-found' };
+
+/** The path of a request URL when it is well-formed (no query, only `[A-Za-z0-9_.-/]`, no `..`); null otherwise. */
+export function parsePath(raw: string | undefined): string | null {
+  if (!raw || raw.length > 2048 || raw[0] !== '/') return null;
+  const q = raw.indexOf('?');
+  const p = q >= 0 ? raw.slice(0, q) : raw;
+  return /^[A-Za-z0-9_.\-/]*$/.test(p) && !p.includes('..') ? p : null;
+}
+
+/** The route a request URL maps to (the query is ignored). */
+export function routeOf(rawUrl: string | undefined): MediaRoute {
+  const url = parsePath(rawUrl);
+  if (url === null) return { kind: 'malformed' };
+  if (url === '/healthz') return { kind: 'healthz' };
+  if (url === '/metrics') return { kind: 'metrics' };
+  if (url === '/player') return { kind: 'player-redirect' };
+  if (url.startsWith('/player/')) return { kind: 'player', file: url.slice('/player/'.length) };
+  const status = STATUS_PATH.exec(url);
+  if (status) return { kind: 'status', channelId: status[1]! };
+  const hls = HLS_PATH.exec(url);
+  if (hls) {
+    const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
+    return { kind: 'hls', channelId, dir: tierDir ? `${channelId}/${tierDir}` : channelId, file };
+  }
+  const flv = FLV_PATH.exec(url);
+  if (flv) return { kind: 'flv', channelId: parseStreamName(flv[1]!)?.channelId ?? null };
+  return { kind: 'not-found' };
+}
+
+/** The channel a WS-FLV upgrade asks for; null when its URL is not a channel's FLV stream. */
+export function upgradeChannelOf(rawUrl: string | undefined): string | null {
+  const route = routeOf(rawUrl);
+  return route.kind === 'flv' ? route.channelId : null;
+}
+
+/** Dependencies of the HTTP guard. */
+export interface MediaHttpDeps {
+  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs'>;
+  channels: Pick<ChannelStore, 'get'>;
+  metrics: MediaMetrics;
+  context: NmsContext;
+  logger: Logger;
+}
+
+/**
+ * The media server's HTTP side: only requests the relay understands reach node-media-server (it crashes on some
+ * malformed FLV names). FLV and WS-FLV are authorised here, HLS files, the player, channel status, metrics and the
+ * health check are served here.
+ */
+export class MediaHttp {
+  constructor(private readonly deps: MediaHttpDeps, private readonly nms: HttpHandlers) {}
+
+  /** The handlers that take node-media-server's place on its HTTP server. */
+  handlers(): HttpHandlers {
+    return {
+      request: (req, res) => {
+        this.onRequest(req, res).catch((e: Error) => {
+          this.deps.logger.warn({ err: e.message }, 'media request failed');
+          sendJson(res, 500, { code: 500, message: 'internal error', hint: 'retry' });
+        });
+      },
+      upgrade: (req, socket, head) => {
+        this.onUpgrade(req, socket, head).catch((e: Error) => {
+          this.deps.logger.warn({ err: e.message }, 'media upgrade failed');
+          socket.destroy();
+        });
+      },
+    };
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'OPTIONS') { res.writeHead(204, CORS_HEADERS); res.end(); return; }
+    const route = routeOf(req.url);
+    if (route.kind === 'malformed') return sendJson(res, 400, { code: 400, message: 'malformed request path', hint: 'use a play URL returned by push/start' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
+    const { config, channels, metrics } = this.deps;
+    switch (route.kind) {
+      case 'healthz': return sendJson(res, 200, { ok: true });
+      case 'metrics': {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      case 'player-redirect': res.writeHead(301, { ...CORS_HEADERS, Location: '/player/' }); res.end(); return;
+      case 'player': return servePlayer(req, res, route.file);
+      case 'status': return this.sendStatus(res, route.channelId);
+      case 'hls': {
+        const { channel, refusal } = await playDecision(channels, route.channelId, queryOf(req.url), false, config.liveEndedAfterMs);
+        if (refusal) return sendJson(res, refusal.status, refusal.body);
+        const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
+        metrics.hlsRequest(route.channelId, route.file.endsWith('.m3u8'));
+        return serveHlsFile(req, res, config.hlsDir, route.dir, route.file, token ? (t) => tokenisePlaylist(t, token) : undefined);
+      }
+      case 'flv': {
+        if (!route.channelId) return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
+        const { refusal } = await playDecision(channels, route.channelId, queryOf(req.url), true, config.liveEndedAfterMs);
+        if (refusal) return sendJson(res, refusal.status, refusal.body);
+        this.nms.request(req, res);
+        return;
+      }
+      case 'not-found': return sendJson(res, 404, { code: 404, message: 'not found', hint: 'FLV: /live/{channelId}.flv, HLS: /hls/{channelId}/index.m3u8' });
+    }
+  }
+
+  // Public facts of a channel for players (no secrets, no credentials needed): state, URLs, tiers, live figures.
+  private async sendStatus(res: ServerResponse, channelId: string): Promise<void> {
+    const ch = await this.deps.channels.get(channelId);
+    if (!ch || ch.state === 'recycled') return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
+    sendJson(res, 200, {
+      code: 0, channelId, state: ch.state, liveEnded: liveEnded(ch, this.deps.config.liveEndedAfterMs, Date.now()),
+      passwordProtected: !!ch.passwordHash, channelName: ch.option.channelName ?? null, rateTypes: ch.option.rateTypes,
+      urls: ch.urls, startedAt: ch.startedAt ?? null, interruptedAt: ch.interruptedAt ?? null,
+      stats: ch.stats ?? null, ...liveFigures(this.deps.context, channelId, Date.now()),
+    });
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const channelId = upgradeChannelOf(req.url);
+    const decision = channelId ? await playDecision(this.deps.channels, channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs) : null;
+    const refusal = decision ? decision.refusal : { status: 404, body: { code: 404, message: 'not found', hint: 'WS-FLV: /live/{channelId}.flv' } };
+    if (refusal) {
+      const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status];
+      socket.end(`HTTP/1.1 ${refusal.status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(refusal.body)}`);
+      return;
+    }
+    this.nms.upgrade(req, socket, head);
+  }
+}
+
+/** Viewers of a channel (all tiers and live protocols) and the bitrate published since each stream began, summed. */
+function liveFigures(context: NmsContext, channelId: string, now: number): { viewers: number; bitrateKbps: number } {
+  let viewers = 0;
+  let kbps = 0;
+  for (const [name, b] of broadcastsOf(context, LIVE_APP)) {
+    if (parseStreamName(name)?.channelId !== channelId) continue;
+    viewers += b.subscribers.size;
+    const p = b.publisher;
+    if (p?.createTime && now > p.createTime) kbps += (p.inBytes * 8) / (now - p.createTime);
+  }
+  return { viewers, bitrateKbps: Math.round(kbps) };
+}

@@ -1,0 +1,124 @@
+import type { Logger } from '../log.js';
+import type { AppRegistry } from '../tenants/apps.js';
+import type { RoomRegistry } from '../rooms/registry.js';
+import type { UpstreamStats } from '../rooms/model.js';
+import type { MessageBus } from '../channels/messages.js';
+import { INGEST_APP, ingestStreamName, parseIngestStreamName, type IngestKey } from '../rooms/ingest.js';
+import { verifySignature } from '../auth/index.js';
+import { broadcastsOf, closeViewers, refuseSession, type NmsContext, type NmsSession } from './nms.js';
+
+const STATS_INTERVAL_MS = 2000;
+
+/** Dependencies of the ingest. */
+export interface IngestDeps {
+  apps: Pick<AppRegistry, 'get'>;
+  rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeAllIngest' | 'updateStats'>;
+  bus: Pick<MessageBus, 'publish'>;
+  context: NmsContext;
+  logger: Logger;
+}
+
+/**
+ * The built-in ingest: a member's signed publish registers it in its room (and is announced on the media topic, so
+ * the control side may resume its channel), its end removes it; while it publishes, its figures go into the registry.
+ */
+export class Ingest {
+  private statsTimer: NodeJS.Timeout | null = null;
+  private readonly lastInBytes = new Map<string, number>();
+  /** Whether the last stats write failed (a Redis outage is logged once, not every interval). */
+  private statsFailing = false;
+
+  constructor(private readonly deps: IngestDeps) {}
+
+  private get log(): Logger { return this.deps.logger; }
+
+  /** Clears the registrations of a previous run and starts the periodic stats. */
+  async start(): Promise<void> {
+    // Members registered by a previous run of this server are gone with it; they register again when they publish.
+    const stale = await this.deps.rooms.removeAllIngest();
+    if (stale) this.log.info({ stale }, 'cleared ingest registrations of the previous run');
+    this.statsTimer = setInterval(() => { void this.saveStats(); }, STATS_INTERVAL_MS);
+    this.statsTimer.unref();
+  }
+
+  /** Stops the periodic stats. */
+  close(): void {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+  }
+
+  private refuse(s: NmsSession, why: string): void {
+    refuseSession(this.deps.context, this.log, s, why);
+  }
+
+  /** A publish to the ingest application: accepted with the app's signature, then registered and announced. */
+  onPublish(s: NmsSession): void {
+    const key = parseIngestStreamName(s.streamName);
+    if (!key) return this.refuse(s, 'ingest stream name is not <sdkAppId>_<roomId>_<userId>_<camera|screen>');
+    // A member that leaves is removed at once: no publish grace on the ingest.
+    const broadcast = this.deps.context.broadcasts.get(s.streamPath);
+    if (broadcast) broadcast.publishGraceMs = 0;
+    void this.deps.apps.get(key.sdkAppId).then(async (app) => {
+      if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig)) return this.refuse(s, 'ingest publish with a missing or wrong sig');
+      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+      this.log.info({ sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream registered from ingest');
+      await this.announce(key);
+    }).catch((e: Error) => this.refuse(s, `ingest check failed: ${e.message}`));
+  }
+
+  // The member is registered either way; a lost announcement only means its channel does not resume by itself.
+  private async announce(key: IngestKey): Promise<void> {
+    const ev = { type: 'member-published', sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType, at: Date.now() } as const;
+    await this.deps.bus.publish('media', ev)
+      .catch((e: Error) => this.log.warn({ roomId: key.roomId, userId: key.userId, srcType: key.srcType, err: e.message }, 'could not announce the member publish'));
+  }
+
+  /** The end of a publish: a member that leaves the ingest leaves its room. */
+  onDone(s: NmsSession): void {
+    if (s.relayRejected || s.streamApp !== INGEST_APP) return;
+    const key = parseIngestStreamName(s.streamName);
+    if (!key) return;
+    // The member left: its readers (relay ffmpegs) get an end of stream now instead of waiting for a new publisher.
+    const b = this.deps.context.broadcasts.get(s.streamPath);
+    if (b && b.publisher === null) closeViewers(b);
+    void this.deps.rooms.remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest')
+      .then((removed) => { if (removed) this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest'); })
+      .catch((e: Error) => this.log.warn({ err: e.message }, 'could not remove upstream'));
+  }
+
+  // What the ingest measures of each publishing member goes into its registry entry (bitrate, size, codecs).
+  private async saveStats(): Promise<void> {
+    const now = Date.now();
+    const publishing = new Set<string>();
+    for (const [name, b] of broadcastsOf(this.deps.context, INGEST_APP)) {
+      const p = b.publisher;
+      if (!p || p.relayRejected) continue;
+      const key = parseIngestStreamName(name);
+      if (!key) continue;
+      publishing.add(p.id);
+      const prev = this.lastInBytes.get(p.id);
+      this.lastInBytes.set(p.id, p.inBytes);
+      if (prev === undefined) continue;
+      await this.deps.rooms.updateStats(key, statsOf(p, prev, now)).then(
+        () => { this.statsFailing = false; },
+        (e: Error) => {
+          if (!this.statsFailing) this.log.warn({ err: e.message }, 'could not save ingest stats');
+          this.statsFailing = true;
+        },
+      );
+    }
+    for (const id of this.lastInBytes.keys()) if (!publishing.has(id)) this.lastInBytes.delete(id);
+  }
+}
+
+function statsOf(p: NmsSession, prevInBytes: number, now: number): UpstreamStats {
+  const totalKbps = Math.round(((p.inBytes - prevInBytes) * 8) / STATS_INTERVAL_MS);
+  return {
+    totalKbps,
+    videoKbps: Math.max(0, totalKbps - (p.audioCodec ? Math.round(p.audioDatarate || 96) : 0)),
+    width: p.videoWidth, height: p.videoHeight, fps: p.videoFramerate,
+    videoCodec: p.videoCodec === 7 ? 'h264' : p.videoCodec === 12 ? 'hevc' : String(p.videoCodec),
+    audioCodec: p.audioCodec === 10 ? 'aac' : p.audioCodec ? String(p.audioCodec) : null,
+    updatedAt: now,
+  };
+}
