@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
-import { FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
+import { FAKE_APP, FAKE_APP_COLON, FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
 
 const valid = { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } };
 
@@ -84,20 +84,44 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   });
 });
 
+const basic = (userPass: string, scheme = 'Basic') => ({ authorization: `${scheme} ${Buffer.from(userPass).toString('base64')}` });
+
+/** The API with the real AppRegistry (over an in-memory hash holding FAKE_APP and FAKE_APP_COLON) starting a valid push. */
+async function startWith(headers: Record<string, string>) {
+  const deps = fakeApiDeps();
+  const app = buildApi(deps);
+  const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
+  await app.close();
+  return { status: res.statusCode, body: res.json() as { code: number }, deps };
+}
+
 describe('authentication', () => {
   it.each([
     ['no Authorization header', 1001, {}],
     ['a Bearer token', 1001, { authorization: 'Bearer wrong' }],
-    ['a wrong secret key', 1001, { authorization: 'Basic ' + Buffer.from('1400000001:nope').toString('base64') }],
-    ['an unknown sdkAppId', 1002, { authorization: 'Basic ' + Buffer.from('999:k3y').toString('base64') }],
+    ['a wrong secret key', 1001, basic(`${FAKE_APP.sdkAppId}:nope`)],
+    ['an unknown sdkAppId', 1002, basic('999:k3y')],
+    ['the secret key followed by ":" and more (the password is all after the first ":")', 1001, basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}:x`)],
+    ['only the part of a secret key with ":" before its first ":"', 1001, basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey.split(':')[0]}`)],
+    ['an sdkAppId that is not digits', 1001, basic('abc:k3y')],
+    ['credentials that are not base64', 1001, { authorization: 'Basic !!not-base64!!' }],
+    ['credentials without ":"', 1001, basic(FAKE_APP.sdkAppId)],
   ])('%s → %i (HTTP 401), before the body is looked at', async (_n, code, headers) => {
-    const deps = fakeApiDeps();
-    const app = buildApi(deps);
-    const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
-    await app.close();
-    expect(res.statusCode).toBe(401);
-    expect(res.json()).toMatchObject({ code });
-    expect(deps.starts).toHaveLength(0);
+    const res = await startWith(headers);
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ code });
+    expect(res.deps.starts).toHaveLength(0);
+  });
+
+  it.each([
+    ['the app\'s sdkAppId and secret key', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`)],
+    ['a secret key that contains ":"', basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey}`)],
+    ['the scheme in lower case ("basic", RFC 7617: case-insensitive)', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`, 'basic')],
+  ])('%s is accepted', async (_n, headers) => {
+    const res = await startWith(headers);
+    expect(res.status).toBe(200);
+    expect(res.body.code).toBe(0);
+    expect(res.deps.starts).toHaveLength(1);
   });
 });
 
