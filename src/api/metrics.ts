@@ -11,11 +11,12 @@ const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interr
 const SNAPSHOT_MS = 500;
 
 type Labelled = { labels: Record<string, string>; value: number }[];
-type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerCapacity' | 'workerLoad' | 'workerCores', Labelled>;
+type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerConcurrency' | 'workerLoad' | 'workerCapacity', Labelled>;
 
 /**
  * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
- * frames and restarts, queue depth and failures, and each worker's channels against its capacity.
+ * frames and restarts, queue depth and failures, and each worker's channels against its concurrency and its load
+ * (cores) against its capacity (cores).
  */
 export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Keys, queue: Pick<Queue, 'getJobCounts'>): Registry {
   let cached: { at: number; value: Promise<Snapshot> } | null = null;
@@ -25,7 +26,7 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   };
 
   async function read(): Promise<Snapshot> {
-    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerCapacity: [], workerLoad: [], workerCores: [] };
+    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerConcurrency: [], workerLoad: [], workerCapacity: [] };
     const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
     const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
     for (const ch of await store.getMany(ids)) {
@@ -44,9 +45,9 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
     for (const w of await liveWorkers(redis, keys)) {
       const labels = { worker: w.workerId };
       s.workerChannels.push({ labels, value: w.channels });
-      s.workerCapacity.push({ labels, value: w.concurrency });
+      s.workerConcurrency.push({ labels, value: w.concurrency });
       s.workerLoad.push({ labels, value: w.load });
-      s.workerCores.push({ labels, value: w.capacity });
+      s.workerCapacity.push({ labels, value: w.capacity });
     }
     return s;
   }
@@ -67,8 +68,8 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   gauge('relay_channel_restarts', 'ffmpeg restarts (crash or stall) in the current run, per channel', ['channel'], 'restarts');
   gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
   gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');
-  gauge('relay_worker_capacity', 'Channels a worker may run at once', ['worker'], 'workerCapacity');
+  gauge('relay_worker_concurrency', 'Channels a worker may run at once', ['worker'], 'workerConcurrency');
   gauge('relay_worker_load_cores', 'CPU cores a worker\'s channels are expected to use (sum of their costs)', ['worker'], 'workerLoad');
-  gauge('relay_worker_capacity_cores', 'CPU cores a worker may fill with channels', ['worker'], 'workerCores');
+  gauge('relay_worker_capacity', 'CPU cores a worker may fill with channels (its capacity; compare relay_worker_load_cores)', ['worker'], 'workerCapacity');
   return registry;
 }

@@ -1,5 +1,7 @@
+import type { Redis } from 'ioredis';
 import { RelayError } from '../../src/errors/index.js';
-import type { App } from '../../src/tenants/apps.js';
+import { AppRegistry, type App } from '../../src/tenants/apps.js';
+import { Keys } from '../../src/redis/index.js';
 import type { ApiDeps } from '../../src/api/app.js';
 import type { StartRequest, StartResult, StopResult } from '../../src/channels/service.js';
 import type { Upstream } from '../../src/rooms/model.js';
@@ -8,8 +10,43 @@ import { createLogger } from '../../src/log.js';
 
 export const FAKE_APP: App = { sdkAppId: '1400000001', secretKey: 'k3y', name: 'fake', accountId: 'default' };
 export const FAKE_AUTH = 'Basic ' + Buffer.from('1400000001:k3y').toString('base64');
+/** A second app, whose secret key contains ':' (HTTP Basic splits at the first one only). */
+export const FAKE_APP_COLON: App = { sdkAppId: '1400000002', secretKey: 'k3y:with:colons', name: 'fake-colon', accountId: 'default' };
 
-/** API dependencies without processes: one app, an in-memory room list, a push service that records its calls. */
+/** The few Redis hash commands AppRegistry calls (hget, hsetnx, hvals, hdel), in memory: no Redis in unit tests. */
+export class MemoryHashes {
+  private readonly hashes = new Map<string, Map<string, string>>();
+  /** The hash of a key (created empty); tests may fill it directly. */
+  hash(key: string): Map<string, string> {
+    let h = this.hashes.get(key);
+    if (!h) this.hashes.set(key, (h = new Map()));
+    return h;
+  }
+  async hget(key: string, field: string): Promise<string | null> { return this.hashes.get(key)?.get(field) ?? null; }
+  async hsetnx(key: string, field: string, value: string): Promise<number> {
+    const h = this.hash(key);
+    if (h.has(field)) return 0;
+    h.set(field, value);
+    return 1;
+  }
+  async hvals(key: string): Promise<string[]> { return [...(this.hashes.get(key)?.values() ?? [])]; }
+  async hdel(key: string, ...fields: string[]): Promise<number> {
+    const h = this.hashes.get(key);
+    return fields.filter((f) => h?.delete(f)).length;
+  }
+  /** This stand-in where an ioredis client is expected (only the commands above may be called on it). */
+  asRedis(): Redis { return this as unknown as Redis; }
+}
+
+/** The real AppRegistry over MemoryHashes, holding these apps (stored as AppRegistry.ensure stores them). */
+export function memoryAppRegistry(apps: readonly App[] = [FAKE_APP, FAKE_APP_COLON]): AppRegistry {
+  const keys = new Keys('fake');
+  const mem = new MemoryHashes();
+  for (const app of apps) mem.hash(keys.apps()).set(app.sdkAppId, JSON.stringify(app));
+  return new AppRegistry(mem.asRedis(), keys);
+}
+
+/** API dependencies without processes: the real app registry over an in-memory hash holding FAKE_APP and FAKE_APP_COLON, an in-memory room list, a push service that records its calls. */
 export function fakeApiDeps(): ApiDeps & { starts: StartRequest[]; stops: string[][]; upstreams: Upstream[] } {
   const starts: StartRequest[] = [];
   const stops: string[][] = [];
@@ -18,15 +55,7 @@ export function fakeApiDeps(): ApiDeps & { starts: StartRequest[]; stops: string
     starts, stops, upstreams,
     config: loadConfig({ RELAY_FILE_UPSTREAM_DIR: '/tmp/fixtures' }),
     logger: createLogger('silent', 'test'),
-    apps: {
-      async authenticate(header) {
-        if (!header?.startsWith('Basic ')) throw new RelayError(1001);
-        const [id, key] = Buffer.from(header.slice(6), 'base64').toString().split(':');
-        if (id !== FAKE_APP.sdkAppId) throw new RelayError(1002);
-        if (key !== FAKE_APP.secretKey) throw new RelayError(1001);
-        return FAKE_APP;
-      },
-    },
+    apps: memoryAppRegistry(),
     push: {
       async start(_app, req): Promise<StartResult> {
         starts.push(req);

@@ -176,16 +176,31 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
   }
 }
 
-/** ffmpeg processes whose command line mentions the text (e.g. a test's data dir or port). */
-export function ffmpegsMentioning(text: string): number[] {
-  const pids: number[] = [];
+/** Environment variable that global setup sets to a random id for the run; every process the run spawns inherits it. */
+export const TEST_RUN_ENV = 'RELAY_TEST_RUN';
+
+/** Live (not zombie) ffmpeg processes of this machine that this user may read, with their command line and environment. */
+function ffmpegs(): { pid: number; cmd: string; environ: string[] }[] {
+  const found: { pid: number; cmd: string; environ: string[] }[] = [];
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!path.basename(cmd.split('\0')[0] ?? '').includes('ffmpeg')) continue;
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (/\) Z /.test(stat)) continue;
-      if (cmd.includes('ffmpeg') && cmd.includes(text)) pids.push(Number(pid));
-    } catch { /* exited meanwhile */ }
+      found.push({ pid: Number(pid), cmd, environ: fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') });
+    } catch { /* exited meanwhile, or another user's */ }
   }
-  return pids;
+  return found;
+}
+
+/** ffmpeg processes whose command line mentions the text (e.g. a test's data dir or port). */
+export function ffmpegsMentioning(text: string): number[] {
+  return ffmpegs().filter((f) => f.cmd.includes(text)).map((f) => f.pid);
+}
+
+/** ffmpeg processes started by the test run `runId`: those whose environment has `RELAY_TEST_RUN=<runId>`. */
+export function ffmpegsOfRun(runId: string): number[] {
+  const mark = `${TEST_RUN_ENV}=${runId}`;
+  return ffmpegs().filter((f) => f.environ.includes(mark)).map((f) => f.pid);
 }

@@ -29,7 +29,7 @@ describe('CPU-cost admission', () => {
     expect(copy.body.code).toBe(0);
     const metrics = await (await fetch(`${stack.api}/metrics`)).text();
     expect(metrics).toMatch(/relay_worker_load_cores\{worker="[^"]+"\} 0\.35\d*/);
-    expect(metrics).toMatch(/relay_worker_capacity_cores\{worker="[^"]+"\} 0\.4/);
+    expect(metrics).toMatch(/relay_worker_capacity\{worker="[^"]+"\} 0\.4\n/);
     await stack.request('POST', '/v1/push/stop', { channelIds: [hd.body.channelId] });
     const now = await eventually(async () => {
       const r = await start('b', { encode: 2, rateType: 20 });

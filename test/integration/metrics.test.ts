@@ -5,7 +5,8 @@ import { eventually, fixture, sleep, startStack, type Stack } from '../helpers/s
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack();
+  // capacity (cores it may fill) and concurrency (channels at once) set apart, so the metrics show which is which
+  stack = await startStack({ env: { RELAY_WORKER_CAPACITY: '3.5', RELAY_WORKER_CONCURRENCY: '6' } });
   await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
 });
 
@@ -33,7 +34,10 @@ describe('Prometheus metrics', () => {
     const media = `http://127.0.0.1:${stack.httpPort}/metrics`;
     const idle = await scrape(api);
     expect(sample(idle, 'relay_channels', { state: 'live' })).toBe(0);
-    expect(sample(idle, 'relay_worker_capacity')).toBe(8);
+    expect(sample(idle, 'relay_worker_capacity')).toBe(3.5);
+    expect(sample(idle, 'relay_worker_concurrency')).toBe(6);
+    expect(sample(idle, 'relay_worker_load_cores')).toBe(0);
+    expect(idle).not.toContain('relay_worker_capacity_cores');
 
     const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
     expect(r.body.code).toBe(0);

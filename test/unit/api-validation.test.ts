@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
-import { FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
+import { FAKE_APP, FAKE_APP_COLON, FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
 
 const valid = { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } };
 
@@ -18,29 +18,29 @@ async function post(body: unknown, headers: Record<string, string> = {}, route =
 
 describe('push/start validation answers with the SPEC code of the field', () => {
   it.each([
-    ['no body at all', undefined, 40000001, 400],
-    ['an empty JSON body', '', 40000001, 400],
-    ['a JSON null body', 'null', 40000001, 400],
-    ['roomId 0', { ...valid, roomId: 0 }, 40000007, 400],
-    ['a negative roomId', { ...valid, roomId: -3 }, 50002, 400],
-    ['a roomId given as a string', { ...valid, roomId: '1001' }, 50002, 400],
-    ['a missing roomId', { userId: 'alice', srcType: 0, option: { encode: 3 } }, 50002, 400],
-    ['a userId with a space', { ...valid, userId: 'al ice' }, 40000006, 400],
-    ['an empty userId', { ...valid, userId: '' }, 40000006, 400],
-    ['a 33-character userId', { ...valid, userId: 'a'.repeat(33) }, 40000006, 400],
-    ['a missing userId', { roomId: 1001, srcType: 0, option: { encode: 3 } }, 40000006, 400],
-    ['srcType 2', { ...valid, srcType: 2 }, 40000004, 400],
-    ['srcType "camera"', { ...valid, srcType: 'camera' }, 40000004, 400],
-    ['no option', { roomId: 1001, userId: 'alice', srcType: 0 }, 40000003, 400],
-    ['an option without encode', { ...valid, option: { rateType: 0 } }, 40000003, 400],
-    ['encode 7', { ...valid, option: { encode: 7 } }, 50004, 400],
-    ['encode "HLS"', { ...valid, option: { encode: 'HLS' } }, 50004, 400],
-    ['an unknown option field', { ...valid, option: { encode: 3, bogus: 1 } }, 50002, 400],
-    ['sdkType 9', { ...valid, option: { encode: 3, sdkType: 9 } }, 50002, 400],
-    ['a 65-character channelName', { ...valid, option: { encode: 3, channelName: 'n'.repeat(65) } }, 50002, 400],
-    ['malformed JSON', '{"roomId":', 50002, 400],
-    ['an injection-looking userId', { ...valid, userId: "a'; DROP TABLE x;--" }, 40000006, 400],
-  ])('%s → %i', async (_name, body, code, status) => {
+    ['no body at all', 40000001, 400, undefined],
+    ['an empty JSON body', 40000001, 400, ''],
+    ['a JSON null body', 40000001, 400, 'null'],
+    ['roomId 0', 40000007, 400, { ...valid, roomId: 0 }],
+    ['a negative roomId', 50002, 400, { ...valid, roomId: -3 }],
+    ['a roomId given as a string', 50002, 400, { ...valid, roomId: '1001' }],
+    ['a missing roomId', 50002, 400, { userId: 'alice', srcType: 0, option: { encode: 3 } }],
+    ['a userId with a space', 40000006, 400, { ...valid, userId: 'al ice' }],
+    ['an empty userId', 40000006, 400, { ...valid, userId: '' }],
+    ['a 33-character userId', 40000006, 400, { ...valid, userId: 'a'.repeat(33) }],
+    ['a missing userId', 40000006, 400, { roomId: 1001, srcType: 0, option: { encode: 3 } }],
+    ['srcType 2', 40000004, 400, { ...valid, srcType: 2 }],
+    ['srcType "camera"', 40000004, 400, { ...valid, srcType: 'camera' }],
+    ['no option', 40000003, 400, { roomId: 1001, userId: 'alice', srcType: 0 }],
+    ['an option without encode', 40000003, 400, { ...valid, option: { rateType: 0 } }],
+    ['encode 7', 50004, 400, { ...valid, option: { encode: 7 } }],
+    ['encode "HLS"', 50004, 400, { ...valid, option: { encode: 'HLS' } }],
+    ['an unknown option field', 50002, 400, { ...valid, option: { encode: 3, bogus: 1 } }],
+    ['sdkType 9', 50002, 400, { ...valid, option: { encode: 3, sdkType: 9 } }],
+    ['a 65-character channelName', 50002, 400, { ...valid, option: { encode: 3, channelName: 'n'.repeat(65) } }],
+    ['malformed JSON', 50002, 400, '{"roomId":'],
+    ['an injection-looking userId', 40000006, 400, { ...valid, userId: "a'; DROP TABLE x;--" }],
+  ])('%s → %i (HTTP %i)', async (_name, code, status, body) => {
     const res = await post(body);
     expect(res.body.code).toBe(code);
     expect(res.status).toBe(status);
@@ -84,20 +84,44 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   });
 });
 
+const basic = (userPass: string, scheme = 'Basic') => ({ authorization: `${scheme} ${Buffer.from(userPass).toString('base64')}` });
+
+/** The API with the real AppRegistry (over an in-memory hash holding FAKE_APP and FAKE_APP_COLON) starting a valid push. */
+async function startWith(headers: Record<string, string>) {
+  const deps = fakeApiDeps();
+  const app = buildApi(deps);
+  const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
+  await app.close();
+  return { status: res.statusCode, body: res.json() as { code: number }, deps };
+}
+
 describe('authentication', () => {
   it.each([
-    ['no Authorization header', {}, 1001],
-    ['a Bearer token', { authorization: 'Bearer wrong' }, 1001],
-    ['a wrong secret key', { authorization: 'Basic ' + Buffer.from('1400000001:nope').toString('base64') }, 1001],
-    ['an unknown sdkAppId', { authorization: 'Basic ' + Buffer.from('999:k3y').toString('base64') }, 1002],
-  ])('%s → %i (HTTP 401), before the body is looked at', async (_n, headers, code) => {
-    const deps = fakeApiDeps();
-    const app = buildApi(deps);
-    const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
-    await app.close();
-    expect(res.statusCode).toBe(401);
-    expect(res.json()).toMatchObject({ code });
-    expect(deps.starts).toHaveLength(0);
+    ['no Authorization header', 1001, {}],
+    ['a Bearer token', 1001, { authorization: 'Bearer wrong' }],
+    ['a wrong secret key', 1001, basic(`${FAKE_APP.sdkAppId}:nope`)],
+    ['an unknown sdkAppId', 1002, basic('999:k3y')],
+    ['the secret key followed by ":" and more (the password is all after the first ":")', 1001, basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}:x`)],
+    ['only the part of a secret key with ":" before its first ":"', 1001, basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey.split(':')[0]}`)],
+    ['an sdkAppId that is not digits', 1001, basic('abc:k3y')],
+    ['credentials that are not base64', 1001, { authorization: 'Basic !!not-base64!!' }],
+    ['credentials without ":"', 1001, basic(FAKE_APP.sdkAppId)],
+  ])('%s → %i (HTTP 401), before the body is looked at', async (_n, code, headers) => {
+    const res = await startWith(headers);
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ code });
+    expect(res.deps.starts).toHaveLength(0);
+  });
+
+  it.each([
+    ['the app\'s sdkAppId and secret key', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`)],
+    ['a secret key that contains ":"', basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey}`)],
+    ['the scheme in lower case ("basic", RFC 7617: case-insensitive)', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`, 'basic')],
+  ])('%s is accepted', async (_n, headers) => {
+    const res = await startWith(headers);
+    expect(res.status).toBe(200);
+    expect(res.body.code).toBe(0);
+    expect(res.deps.starts).toHaveLength(1);
   });
 });
 
