@@ -14,6 +14,7 @@ import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import { endPlaylists, writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
+import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
@@ -37,9 +38,6 @@ export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover' | 'interrupt
 const STATS_INTERVAL_MS = 1000;
 /** The ingest unregisters a member a moment after its stream ends: wait this long before asking the registry. */
 const UPSTREAM_SETTLE_MS = 500;
-const RESTART_WINDOW_MS = 60_000;
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_MAX_MS = 8000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -92,7 +90,7 @@ export class ChannelRunner {
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
     const plan = planFor(ch, config, this.deps.secret);
     for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
-    const failures: number[] = [];
+    const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
@@ -105,11 +103,12 @@ export class ChannelRunner {
         if (!(e instanceof FfmpegStartError)) throw e;
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
         const { code, message } = startFailureCode(e.kind);
-        if ((newChannel && attempt === 0) || e.kind === 'no-video') return this.fail(ch, code, message);
         // The media server itself is away (restarting): retry; its members come back with it.
-        const mediaDown = this.mediaServerRefused(e.stderrTail);
-        if (!mediaDown && (e.kind !== 'exited' || !(await this.upstreamPresent(ch)))) return this.interrupt(ch, `upstream lost: ${message}`);
-        const next = await this.afterFailure(ch, failures, mediaDown);
+        const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
+        const action = await afterStartFailure(e.kind, { firstStartOfNewChannel: newChannel && attempt === 0, mediaDown, upstreamPresent: () => this.upstreamPresent(ch) });
+        if (action === 'fail') return this.fail(ch, code, message);
+        if (action === 'interrupt') return this.interrupt(ch, `upstream lost: ${message}`);
+        const next = await this.afterFailure(ch, policy, mediaDown);
         if (next) return next;
         continue;
       }
@@ -127,7 +126,7 @@ export class ChannelRunner {
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
-      const next = await this.afterFailure(ch, failures, false);
+      const next = await this.afterFailure(ch, policy, false);
       if (next) return next;
     }
   }
@@ -151,30 +150,19 @@ export class ChannelRunner {
     return null;
   }
 
-  /** Whether ffmpeg's errors say the media server refused connections (it is down or restarting). */
-  private mediaServerRefused(stderr: readonly string[]): boolean {
-    const host = `${this.deps.config.mediaInternalHost}:${this.deps.config.rtmpPort}`;
-    return stderr.some((l) => l.includes(host) && /Connection refused|Connection reset|Broken pipe/i.test(l));
-  }
-
   /**
-   * Counts a crash or stall; after too many within a minute the channel fails — or, when the media server was away,
+   * Counts a crash or stall (RestartPolicy): after too many the channel fails — or, when the media server was away,
    * is interrupted and resumes by itself once its member publishes again. Else waits the backoff.
    */
-  private async afterFailure(ch: Channel, failures: number[], mediaDown: boolean): Promise<RunOutcome | null> {
-    const now = Date.now();
-    failures.push(now);
-    while (failures.length && failures[0]! < now - RESTART_WINDOW_MS) failures.shift();
-    if (failures.length > this.deps.config.maxRestarts) {
-      if (mediaDown) {
-        await this.deps.store.transition(this.channelId, [], null, '', { resumeOnReturn: true });
-        return this.interrupt(ch, 'the media server stayed unreachable');
-      }
-      return this.fail(ch, 6012, `the relay ffmpeg failed ${failures.length} times within a minute`);
+  private async afterFailure(ch: Channel, policy: RestartPolicy, mediaDown: boolean): Promise<RunOutcome | null> {
+    const next = policy.afterFailure(mediaDown);
+    if (next.action === 'interrupt') {
+      await this.deps.store.transition(this.channelId, [], null, '', { resumeOnReturn: true });
+      return this.interrupt(ch, 'the media server stayed unreachable');
     }
-    const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (failures.length - 1), BACKOFF_MAX_MS);
-    this.log.warn({ failures: failures.length, backoffMs: backoff }, 'restarting ffmpeg after backoff');
-    const reason = await this.waitOrEnd(backoff);
+    if (next.action === 'fail') return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
+    this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
+    const reason = await this.waitOrEnd(next.backoffMs);
     if (reason === null) return null;
     if (reason === 'stop') {
       const cur = await this.deps.store.get(this.channelId);
