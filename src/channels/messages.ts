@@ -69,6 +69,10 @@ export function parseChannelEvent(raw: string): ChannelEvent | null {
 /** Parses a MediaEvent; null when it is not one. */
 export function parseMediaEvent(raw: string): MediaEvent | null {
   const m = parse(raw);
+  // TEMPORARY (until the typed MediaEvent is merged): the media server's old `{channelId, stream, keyframeAt}`.
+  if (m && m.type === undefined && isInt(m.keyframeAt) && isChannelId(m.channelId) && typeof m.stream === 'string') {
+    return { type: 'keyframe', channelId: m.channelId, stream: m.stream, at: m.keyframeAt };
+  }
   if (!m || !isInt(m.at)) return null;
   if (m.type === 'keyframe' && isChannelId(m.channelId) && typeof m.stream === 'string') {
     return { type: 'keyframe', channelId: m.channelId, stream: m.stream, at: m.at };

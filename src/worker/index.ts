@@ -8,9 +8,10 @@ import type { Logger } from '../log.js';
 import { Keys } from '../redis/index.js';
 import { internalSecret } from '../auth/index.js';
 import { ChannelStore } from '../channels/store.js';
-import type { ControlMessage } from '../channels/messages.js';
+import { MessageBus } from '../channels/messages.js';
 import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { ChannelRunner, type EndReason } from './runner.js';
+import { KeyframeWatch } from './keyframes.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { startRecycler } from '../channels/lifecycle.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
@@ -34,9 +35,10 @@ export class PushWorker {
   private readonly running = new Map<string, AbortController>();
   /** Expected cores of each running channel. */
   private readonly costs = new Map<string, number>();
-  /** Per running channel: what to call when the media server reports its first keyframe. */
-  private readonly flowing = new Map<string, () => void>();
   private readonly keys: Keys;
+  private readonly bus: MessageBus;
+  private readonly keyframes = new KeyframeWatch();
+  private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly store: ChannelStore;
   private readonly rooms: RoomRegistry;
   private stopRecycler: (() => void) | null = null;
@@ -45,6 +47,7 @@ export class PushWorker {
 
   constructor(private readonly deps: PushWorkerDeps) {
     this.keys = new Keys(deps.config.redisPrefix);
+    this.bus = new MessageBus(deps.redis, deps.subscriber, this.keys);
     this.hooksQueue = webhookQueue(deps.redis.duplicate({ connectionName: 'relay-worker-webhooks' }), deps.config);
     this.store = new ChannelStore(deps.redis, this.keys, new WebhookOutbox(this.hooksQueue));
     this.rooms = new RoomRegistry(deps.redis, this.keys);
@@ -57,20 +60,10 @@ export class PushWorker {
 
   /** Subscribes to control messages and starts taking jobs. */
   async start(): Promise<void> {
-    const { config, logger, subscriber } = this.deps;
+    const { config, logger } = this.deps;
     const secret = await internalSecret(this.deps.redis, this.keys);
-    await subscriber.subscribe(this.keys.control(), this.keys.media());
-    subscriber.on('message', (channel, message) => {
-      if (channel === this.keys.media()) {
-        try { this.flowing.get((JSON.parse(message) as { channelId: string }).channelId)?.(); } catch { /* not ours */ }
-        return;
-      }
-      if (channel !== this.keys.control()) return;
-      try {
-        const msg = JSON.parse(message) as ControlMessage;
-        if (msg.type === 'stop') this.end(msg.channelId, 'stop');
-      } catch { /* not ours */ }
-    });
+    this.unsubscribeControl = await this.bus.subscribe('control', (msg) => { if (msg.type === 'stop') this.end(msg.channelId, 'stop'); });
+    await this.keyframes.start(this.bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token, secret), {
       connection: this.deps.redis.duplicate({ connectionName: 'relay-worker-bull' }),
       prefix: bullPrefix(config.redisPrefix),
@@ -113,7 +106,7 @@ export class PushWorker {
     this.running.set(channelId, ctl);
     this.costs.set(channelId, cost);
     void this.beat();
-    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, onFlowing: (fn) => { if (fn) this.flowing.set(channelId, fn); else this.flowing.delete(channelId); }, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, keyframes: this.keyframes, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
@@ -125,7 +118,6 @@ export class PushWorker {
     } finally {
       this.running.delete(channelId);
       this.costs.delete(channelId);
-      this.flowing.delete(channelId);
       void this.beat();
     }
   }
@@ -151,7 +143,8 @@ export class PushWorker {
       if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);
       this.end(id, mode === 'stop' ? 'stop' : 'shutdown');
     }
-    await this.deps.subscriber.unsubscribe(this.keys.control(), this.keys.media()).catch(() => undefined);
+    await this.unsubscribeControl?.().catch(() => undefined);
+    await this.keyframes.close().catch(() => undefined);
     await this.worker?.close();
     await this.hooksQueue.close();
   }

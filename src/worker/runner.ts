@@ -15,6 +15,7 @@ import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import { endPlaylists, writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
+import type { KeyframeWatch } from './keyframes.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
@@ -24,8 +25,8 @@ export interface RunnerDeps {
   config: RelayConfig;
   store: ChannelStore;
   rooms: Pick<RoomRegistry, 'get'>;
-  /** Registers (or clears, with null) what to call when the media server reports this channel's first keyframe. */
-  onFlowing?: (fn: (() => void) | null) => void;
+  /** The media server's keyframe reports: a channel goes live on the first one if it comes before ffmpeg's progress. */
+  keyframes?: Pick<KeyframeWatch, 'firstKeyframe'>;
   logger: Logger;
   /** Shared secret signing internal URLs. */
   secret: string;
@@ -95,12 +96,8 @@ export class ChannelRunner {
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
       const t0 = Date.now();
-      this.deps.onFlowing?.(() => ff.markFlowing());
-      try {
-        await ff.start();
-      } catch (e) {
-        await ff.kill();
-        if (!(e instanceof FfmpegStartError)) throw e;
+      const e = await this.startFfmpeg(ff);
+      if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
         const { code, message } = startFailureCode(e.kind);
         // The media server itself is away (restarting): retry; its members come back with it.
@@ -128,6 +125,21 @@ export class ChannelRunner {
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
       const next = await this.afterFailure(ch, policy, false);
       if (next) return next;
+    }
+  }
+
+  // Starts ffmpeg; media flows on its first progress report or the media server's first keyframe, whichever is first.
+  private async startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
+    const watch = new AbortController();
+    try {
+      await ff.start(this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {});
+      return null;
+    } catch (e) {
+      await ff.kill();
+      if (!(e instanceof FfmpegStartError)) throw e;
+      return e;
+    } finally {
+      watch.abort();
     }
   }
 
