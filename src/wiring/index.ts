@@ -6,9 +6,12 @@ import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
-import { PushService } from '../channels/service.js';
-import { startRecycler } from '../channels/lifecycle.js';
+import { PushService, redisStartRateLimit } from '../channels/service.js';
+import { ChannelLifecycle } from '../channels/lifecycle.js';
+import { MessageBus } from '../channels/messages.js';
 import { pushQueue } from '../queue/index.js';
+import { liveWorkers } from '../queue/heartbeat.js';
+import { internalSecret } from '../auth/index.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
 import { startWebhookDelivery, WebhookOutbox, webhookQueue, WebhookRegistry } from '../webhooks/index.js';
@@ -29,7 +32,7 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
   const keys = new Keys(config.redisPrefix);
   const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-api-webhooks' }), config);
-  const store = new ChannelStore(redis, keys, new WebhookOutbox(hooksQueue));
+  const store = new ChannelStore(redis, keys);
   const rooms = new RoomRegistry(redis, keys);
   const apps = new AppRegistry(redis, keys);
   const hooks = new WebhookRegistry(redis, keys);
@@ -40,11 +43,19 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
-  const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, accounts, watermarks, records, logger });
+  // The API only publishes on the bus (its waiter listens on the subscriber connection itself).
+  const bus = new MessageBus(redis, null, keys);
+  const lifecycle = new ChannelLifecycle({
+    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, queue, logger,
+  });
+  const push = new PushService({
+    config, store, lifecycle, bus, rooms, queue, waiter, accounts, watermarks, records, logger,
+    rateLimit: redisStartRateLimit(redis, keys), workers: () => liveWorkers(redis, keys),
+  });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps, redis, keys }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
-  const stopRecycler = startRecycler(store, config, logger);
+  const stopRecycler = lifecycle.startRecycler();
   const port = (api.server.address() as AddressInfo).port;
   const url = `http://${config.publicHost}:${port}`;
   logger.info({ url }, 'api listening');
@@ -68,12 +79,23 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
 export async function startWorker(config: RelayConfig, logger: Logger, onClose: 'handover' | 'stop' = 'handover'): Promise<Part & { worker: PushWorker }> {
   const redis = connectRedis(config.redisUrl, 'relay-worker');
   const subscriber = connectRedis(config.redisUrl, 'relay-worker-sub');
-  const worker = new PushWorker({ config, redis, subscriber, logger });
+  const keys = new Keys(config.redisPrefix);
+  const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-worker-webhooks' }), config);
+  const store = new ChannelStore(redis, keys);
+  const bus = new MessageBus(redis, subscriber, keys);
+  // A worker never resumes channels (the API and the media server do): its lifecycle has no push queue.
+  const lifecycle = new ChannelLifecycle({
+    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, logger,
+  });
+  const secret = await internalSecret(redis, keys);
+  const worker = new PushWorker({ config, redis, store, lifecycle, rooms: new RoomRegistry(redis, keys), bus, secret, logger });
   await worker.start();
   return {
     worker,
     async close() {
       await worker.close(onClose);
+      await bus.close();
+      await hooksQueue.close();
       redis.disconnect();
       subscriber.disconnect();
     },

@@ -3,16 +3,16 @@ import path from 'node:path';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
-import type { ChannelStore } from '../channels/store.js';
+import type { ChannelRecords, Moved } from '../channels/records.js';
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import { startFailureCode } from '../channels/failure.js';
-import { interruptChannel } from '../channels/lifecycle.js';
 import { FINAL_STATES } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { channelHlsRoot, channelPlaylists } from '../channels/layout.js';
+import { channelHlsRoot } from '../channels/layout.js';
 import { taskDir } from '../records/index.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
-import { endPlaylists, writeAtomic } from '../media/hls.js';
+import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
 import type { KeyframeWatch } from './keyframes.js';
@@ -23,7 +23,8 @@ export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
 /** What the runner needs from its worker. */
 export interface RunnerDeps {
   config: RelayConfig;
-  store: ChannelStore;
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'markLive' | 'finishStop' | 'fail' | 'interrupt' | 'patch' | 'recordFileReady'>;
   rooms: Pick<RoomRegistry, 'get'>;
   /** The media server's keyframe reports: a channel goes live on the first one if it comes before ffmpeg's progress. */
   keyframes?: Pick<KeyframeWatch, 'firstKeyframe'>;
@@ -76,7 +77,7 @@ export class ChannelRunner {
         if (this.announced.has(name)) continue;
         this.announced.add(name);
         const st = await fs.stat(path.join(dir, name));
-        await this.deps.store.emit('record.file_ready', ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
+        await this.deps.lifecycle.recordFileReady(ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
       }
     }
   }
@@ -114,13 +115,13 @@ export class ChannelRunner {
         if (live) return live;
       } else {
         restarts++;
-        await store.transition(this.channelId, ['live'], null, '', { restarts });
+        await this.deps.lifecycle.patch(this.channelId, { restarts }, ['live']);
         this.log.info({ restarts }, 'ffmpeg restarted');
       }
-      const ended = await this.supervise(ff);
+      const ended = await this.supervise(ch, ff);
       if (ended !== 'died') return ended;
       const now = await store.get(this.channelId);
-      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
       const next = await this.afterFailure(ch, policy, false);
@@ -145,19 +146,16 @@ export class ChannelRunner {
 
   // First media of this run: write the master playlist, mark the channel live. Returns an outcome if it cannot go on.
   private async goLive(ch: Channel, ff: FfmpegProcess, t0: number): Promise<RunOutcome | null> {
-    const { store, config } = this.deps;
+    const { config, lifecycle, workerId } = this.deps;
     if (ch.hls && ch.option.rateTypes.length > 1) {
       await writeAtomic(path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'), masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined));
     }
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
-    const moved = await store.transition(this.channelId, ['starting', 'live'], 'live', resumed ? `resumed on ${this.deps.workerId}` : 'media flowing',
-      { worker: this.deps.workerId, ...(ch.startedAt ? {} : { startedAt: Date.now() }) });
+    const moved = await lifecycle.markLive(ch, { workerId, resumed });
     if (!moved.ok) {
       await ff.close();
-      const now = await store.get(this.channelId);
-      return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+      return this.afterLostMove(ch, moved);
     }
-    await store.publish({ channelId: this.channelId, state: 'live', ...(resumed ? { resumed: true } : {}) }, ch.sdkAppId);
     this.log.info({ startMs: Date.now() - t0, resumed }, 'channel live');
     return null;
   }
@@ -169,18 +167,14 @@ export class ChannelRunner {
   private async afterFailure(ch: Channel, policy: RestartPolicy, mediaDown: boolean): Promise<RunOutcome | null> {
     const next = policy.afterFailure(mediaDown);
     if (next.action === 'interrupt') {
-      await this.deps.store.transition(this.channelId, [], null, '', { resumeOnReturn: true });
+      await this.deps.lifecycle.patch(this.channelId, { resumeOnReturn: true });
       return this.interrupt(ch, 'the media server stayed unreachable');
     }
     if (next.action === 'fail') return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
     this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
     const reason = await this.waitOrEnd(next.backoffMs);
     if (reason === null) return null;
-    if (reason === 'stop') {
-      const cur = await this.deps.store.get(this.channelId);
-      return cur ? this.finishStop(cur) : 'gone';
-    }
-    return 'handover';
+    return reason === 'stop' ? this.finishStop(ch) : 'handover';
   }
 
   /** Whether the member still publishes (ingest); an external URL is assumed there until ffmpeg cannot read it. */
@@ -188,16 +182,6 @@ export class ChannelRunner {
     if (ch.input.kind !== 'ingest') return true;
     const up = await this.deps.rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
     return up?.source === 'ingest';
-  }
-
-  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
-    const ok = await interruptChannel(this.deps.store, ch, reason, this.deps.config.retentionMs);
-    if (!ok) {
-      const now = await this.deps.store.get(this.channelId);
-      return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
-    }
-    this.log.info({ reason }, 'channel interrupted');
-    return 'interrupted';
   }
 
   private endSignal(): Promise<EndReason> {
@@ -221,7 +205,7 @@ export class ChannelRunner {
   }
 
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
-  private async supervise(ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
+  private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
     let lastOut = -1;
     let lastChange = Date.now();
     const stall = setInterval(() => {
@@ -242,8 +226,7 @@ export class ChannelRunner {
       if (first.reason === 'lock-lost') { await ff.kill(); return 'handover'; }
       await ff.close();
       if (first.reason === 'shutdown') return 'handover';
-      const now = await this.deps.store.get(this.channelId);
-      return now ? this.finishStop(now) : 'gone';
+      return this.finishStop(ch);
     } finally {
       clearInterval(timer);
       clearInterval(stall);
@@ -256,31 +239,33 @@ export class ChannelRunner {
     const p = ff.progress;
     const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
     try {
-      const res = await this.deps.store.transition(this.channelId, ['live'], null, '', stats ? { stats } : {});
-      if (!res.ok && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);
+      const live = await this.deps.lifecycle.patch(this.channelId, stats ? { stats } : {}, ['live']);
+      if (!live && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, 'stats not saved');
     }
   }
 
-  /** Ends the playlists, marks the channel stopped and frees its slots. */
+  // A move this run wanted did not happen: a stop won meanwhile (finish it), or the channel is someone else's.
+  private afterLostMove(ch: Channel, moved: Moved): Promise<RunOutcome> | RunOutcome {
+    return moved.state === 'stopping' ? this.finishStop(ch) : 'gone';
+  }
+
+  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
+    const moved = await this.deps.lifecycle.interrupt(ch, reason);
+    if (!moved.ok) return this.afterLostMove(ch, moved);
+    this.log.info({ reason }, 'channel interrupted');
+    return 'interrupted';
+  }
+
   private async finishStop(ch: Channel): Promise<RunOutcome> {
-    await endPlaylists(channelPlaylists(ch, this.deps.config));
-    const moved = await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
-    if (!moved.ok) return 'gone';
-    await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' }, ch.sdkAppId);
+    if (!(await this.deps.lifecycle.finishStop(ch, 'stopped by request')).ok) return 'gone';
     this.log.info('channel stopped');
     return 'stopped';
   }
 
   private async fail(ch: Channel, code: number, message: string): Promise<RunOutcome> {
-    // A refused start leaves no files behind; a channel that was live keeps its playlist, now ended.
-    if (ch.state === 'starting') await fs.rm(channelHlsRoot(this.channelId, this.deps.config), { recursive: true, force: true });
-    else await endPlaylists(channelPlaylists(ch, this.deps.config));
-    await this.deps.store.transition(this.channelId, ['starting', 'live', 'stopping'], 'failed', message, { error: { code, message }, stoppedAt: Date.now() });
-    await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'failed', code, message }, ch.sdkAppId);
-    return 'failed';
+    const moved = await this.deps.lifecycle.fail(ch, { code, message });
+    return moved.ok ? 'failed' : this.afterLostMove(ch, moved);
   }
 }
