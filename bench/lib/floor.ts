@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { loadConfig } from '../../src/config/index.js';
-import { planFor } from '../../src/worker/runner.js';
+import { planFor } from '../../src/worker/plan.js';
 import { buildRelayArgs } from '../../src/media/ffmpeg/args.js';
 import { playUrls } from '../../src/channels/urls.js';
 import type { Channel } from '../../src/channels/types.js';

@@ -1,25 +1,19 @@
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
 import type { Logger } from '../log.js';
 import type { Keys } from '../redis/index.js';
-import type { PushJobData, PushJobResult } from '../queue/index.js';
-import type { ChannelStore } from './store.js';
+import type { ChannelRecords } from './records.js';
+import type { ChannelLifecycle } from './lifecycle.js';
 import type { MediaEvent, MessageBus } from './messages.js';
 import { memberLabel } from './messages.js';
-import { resumeChannel } from './lifecycle.js';
-
-/** How long one process holds the right to resume a channel (several API processes hear the same publish). */
-const CLAIM_MS = 10_000;
 
 /** Dependencies of auto-resume. */
 export interface AutoResumeDeps {
   bus: Pick<MessageBus, 'subscribe'>;
-  /** Reads the upstream → channel index and holds the per-channel claim. */
-  redis: Pick<Redis, 'get' | 'set' | 'del'>;
+  /** Reads the upstream → channel index. */
+  redis: Pick<Redis, 'get'>;
   keys: Keys;
-  store: ChannelStore;
-  queue: Pick<Queue<PushJobData, PushJobResult>, 'add'>;
-  maxChannelsPerRoom: number;
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'resume'>;
   logger: Logger;
 }
 
@@ -28,7 +22,7 @@ type MemberPublished = Extract<MediaEvent, { type: 'member-published' }>;
 /**
  * The control side of a member's return: when the media plane reports a member publishing into the ingest, its
  * interrupted channel resumes if it asked for it (`option.autoResume`) or was interrupted because the media server was
- * away (`resumeOnReturn`).
+ * away (`resumeOnReturn`). Every API process hears the event; the lifecycle's compare-and-set lets one of them resume.
  */
 export class AutoResume {
   private unsubscribe: (() => Promise<void>) | null = null;
@@ -49,27 +43,16 @@ export class AutoResume {
     this.unsubscribe = null;
   }
 
-  /** Resumes the member's channel when it is interrupted and wants to resume; returns whether it did. */
+  /** Resumes the member's channel when it is interrupted and wants to resume; returns whether this process did. */
   async onMemberPublished(ev: MemberPublished): Promise<boolean> {
     const { redis, keys, store, logger } = this.deps;
     const channelId = await redis.get(keys.upstreamChannel(ev.sdkAppId, ev.roomId, ev.userId, ev.srcType));
-    if (!channelId) return false;
-    // Every API process hears the publish: one of them resumes (a second resumeChannel would re-retain the channel).
-    const claim = keys.resumeClaim(channelId);
-    if ((await redis.set(claim, '1', 'PX', CLAIM_MS, 'NX')) !== 'OK') {
-      logger.debug({ channelId }, 'auto-resume: another process handles this channel');
-      return false;
-    }
-    try {
-      const ch = await store.get(channelId);
-      if (!ch || ch.state !== 'interrupted' || !(ch.option.autoResume || ch.resumeOnReturn)) return false;
-      const resumed = await resumeChannel(store, this.deps.queue, ch, 'resumed: the member published again', this.deps.maxChannelsPerRoom);
-      if (resumed) logger.info({ channelId }, 'channel resumed by itself');
-      // not moved: the channel left `interrupted` meanwhile (stopped, recycled or resumed by a start)
-      else logger.debug({ channelId }, 'auto-resume: the channel changed state meanwhile');
-      return resumed;
-    } finally {
-      await redis.del(claim);
-    }
+    const ch = channelId ? await store.get(channelId) : null;
+    if (!ch || ch.state !== 'interrupted' || !(ch.option.autoResume || ch.resumeOnReturn)) return false;
+    const moved = await this.deps.lifecycle.resume(ch, 'resumed: the member published again');
+    // not moved: the channel left `interrupted` meanwhile (stopped, recycled, or resumed by a start or another process)
+    if (moved.ok) logger.info({ channelId: ch.channelId }, 'channel resumed by itself');
+    else logger.debug({ channelId: ch.channelId, state: moved.state }, 'auto-resume: the channel changed state meanwhile');
+    return moved.ok;
   }
 }

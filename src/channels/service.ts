@@ -9,18 +9,18 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import { resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
 import { ingestStreamName } from '../rooms/ingest.js';
 import type { PushJobData, PushJobResult } from '../queue/index.js';
-import type { ControlMessage } from './messages.js';
+import type { WorkerHeartbeat } from '../queue/heartbeat.js';
+import type { MessageBus } from './messages.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
-import { liveWorkers } from '../queue/heartbeat.js';
 import { AccountRegistry } from '../tenants/accounts.js';
 import type { App } from '../tenants/apps.js';
-import { channelHlsRoot } from './layout.js';
-import { resumeChannel, stopIdleChannel } from './lifecycle.js';
+import type { ChannelLifecycle } from './lifecycle.js';
+import type { ChannelRecords } from './records.js';
 import { FINAL_STATES } from './types.js';
-import { ChannelStore, newChannelId } from './store.js';
+import { newChannelId } from './store.js';
 import type { ChannelWaiter } from './waiter.js';
 import { encodeHasHls, playUrls } from './urls.js';
 import type { Channel, ChannelInput, PlayUrl, ResolvedPushOption } from './types.js';
@@ -49,15 +49,36 @@ export interface StopResult {
   message: string;
 }
 
+/** The start rate limit (SPEC: the same user within the window → 40000500). */
+export interface StartRateLimit {
+  /** Takes the user's start slot for `windowMs`; answers the ms left when the slot is taken, else null. */
+  take(sdkAppId: string, roomId: number, userId: string, windowMs: number): Promise<number | null>;
+}
+
+/** The start rate limit in Redis: one key per user that expires with the window. */
+export function redisStartRateLimit(redis: Redis, keys: Keys): StartRateLimit {
+  return {
+    async take(sdkAppId, roomId, userId, windowMs) {
+      const key = keys.startRateLimit(sdkAppId, roomId, userId);
+      if ((await redis.set(key, '1', 'PX', windowMs, 'NX')) !== null) return null;
+      return Math.max(0, await redis.pttl(key));
+    },
+  };
+}
+
 /** Dependencies of the push service. */
 export interface PushServiceDeps {
   config: RelayConfig;
-  redis: Redis;
-  keys: Keys;
-  store: ChannelStore;
-  rooms: RoomRegistry;
-  queue: Queue<PushJobData, PushJobResult>;
-  waiter: ChannelWaiter;
+  store: Pick<ChannelRecords, 'admit' | 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'resume' | 'requestStop' | 'finishStop' | 'erase' | 'patch'>;
+  /** Sends control messages to workers. */
+  bus: Pick<MessageBus, 'publish'>;
+  rooms: Pick<RoomRegistry, 'list'>;
+  queue: Pick<Queue<PushJobData, PushJobResult>, 'add' | 'remove'>;
+  waiter: Pick<ChannelWaiter, 'until'>;
+  rateLimit: StartRateLimit;
+  /** Workers that reported recently (CPU-cost admission). */
+  workers: () => Promise<WorkerHeartbeat[]>;
   accounts: Pick<AccountRegistry, 'get'>;
   watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
@@ -72,7 +93,7 @@ export class PushService {
 
   /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused start. */
   async start(app: Pick<App, 'sdkAppId' | 'accountId'>, req: StartRequest): Promise<StartResult> {
-    const { config, rooms, store, keys, redis } = this.d;
+    const { config, rooms, store } = this.d;
     const { sdkAppId, accountId } = app;
     const account = await this.d.accounts.get(accountId);
     if (!account) throw new RelayError(1002, `account ${accountId} of app ${sdkAppId} does not exist`);
@@ -87,11 +108,8 @@ export class PushService {
         : `user ${req.userId} has no upstream in room ${req.roomId}`);
     }
     if (config.startRateLimitMs > 0) {
-      const rl = keys.startRateLimit(sdkAppId, req.roomId, req.userId);
-      if ((await redis.set(rl, '1', 'PX', config.startRateLimitMs, 'NX')) === null) {
-        const retryAfterMs = Math.max(0, await redis.pttl(rl));
-        throw new RelayError(40000500, undefined, { details: { retryAfterMs } });
-      }
+      const retryAfterMs = await this.d.rateLimit.take(sdkAppId, req.roomId, req.userId, config.startRateLimitMs);
+      if (retryAfterMs !== null) throw new RelayError(40000500, undefined, { details: { retryAfterMs } });
     }
     const input: ChannelInput = up.source === 'ingest'
       ? { kind: 'ingest', streamName: ingestStreamName(up), ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}) }
@@ -128,7 +146,7 @@ export class PushService {
     if (option.record) {
       const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => { await this.discard(ch, ch); throw e; });
       ch.recordTaskId = task.recordTaskId;
-      await store.transition(channelId, [], null, '', { recordTaskId: task.recordTaskId });
+      await this.d.lifecycle.patch(channelId, { recordTaskId: task.recordTaskId });
     }
     let outcome: { channel: Channel | null; reached: boolean } = { channel: null, reached: false };
     try {
@@ -151,7 +169,7 @@ export class PushService {
 
   // CPU-cost admission at the edge: refuse at once when no worker has room, rather than degrade running channels.
   private async assertRoom(cost: number): Promise<void> {
-    const workers = await liveWorkers(this.d.redis, this.d.keys);
+    const workers = await this.d.workers();
     if (workers.length === 0) throw new RelayError(50005, 'no worker is running', { hint: 'start a worker (npm run worker), then retry' });
     // a worker with no channel takes any one; a worker at its concurrency takes none
     const best = Math.max(...workers.map((w) => (w.channels >= w.concurrency ? -Infinity : w.channels === 0 ? Infinity : w.capacity - w.load)));
@@ -165,7 +183,7 @@ export class PushService {
   // A start for an upstream whose channel is retained: the same channel, id and URLs, continues.
   private async resume(channelId: string): Promise<StartResult> {
     const ch = await this.d.store.get(channelId);
-    if (!ch || !(await resumeChannel(this.d.store, this.d.queue, ch, 'resumed by a start within the retention time', this.d.config.maxChannelsPerRoom))) {
+    if (!ch || !(await this.d.lifecycle.resume(ch, 'resumed by a start within the retention time')).ok) {
       throw new RelayError(40000415, `channel ${channelId} of this upstream is changing state; retry`, { details: { channelId } });
     }
     this.d.logger.info({ channelId }, 'retained channel resumed by start');
@@ -181,11 +199,10 @@ export class PushService {
     const removed = await this.d.queue.remove(ch.channelId).catch(() => 0);
     if (!removed && seen && seen.state !== 'failed') {
       // A worker holds the job: tell it to stop; it finds the record gone and ends its ffmpeg.
-      await this.d.store.transition(ch.channelId, ['starting', 'live'], 'stopping', 'start abandoned by the API');
-      await this.control({ type: 'stop', channelId: ch.channelId });
+      await this.d.lifecycle.requestStop(ch, 'start abandoned by the API');
+      await this.stopMessage(ch.channelId);
     }
-    await this.d.store.release(ch, true);
-    await fs.rm(channelHlsRoot(ch.channelId, this.d.config), { recursive: true, force: true });
+    await this.d.lifecycle.erase(ch);
     if (ch.recordTaskId !== undefined) {
       await this.d.records.remove(ch.recordTaskId);
       await fs.rm(taskDir(this.d.records.root, ch.sdkAppId, ch.recordTaskId), { recursive: true, force: true });
@@ -200,24 +217,24 @@ export class PushService {
   }
 
   private async stopOne(sdkAppId: string, channelId: string): Promise<StopResult> {
-    const { store } = this.d;
+    const { store, lifecycle } = this.d;
     const ch = await store.get(channelId);
     if (!ch || ch.sdkAppId !== sdkAppId) return { channelId, code: 50002, message: 'no such channel' };
     if (FINAL_STATES.includes(ch.state)) return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
-    if (ch.state === 'interrupted' && (await stopIdleChannel(store, ch, this.d.config, 'stopped by request while interrupted'))) return { channelId, code: 0, message: 'stopped' };
-    const moved = await store.transition(channelId, ['starting', 'live'], 'stopping', 'stop requested');
+    if (ch.state === 'interrupted' && (await lifecycle.finishStop(ch, 'stopped by request while interrupted')).ok) return { channelId, code: 0, message: 'stopped' };
+    const moved = await lifecycle.requestStop(ch, 'stop requested');
     if (!moved.ok) return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
     if ((await this.d.queue.remove(channelId).catch(() => 0)) === 1) {
       // No worker holds the job: finish the stop here.
-      await stopIdleChannel(store, ch, this.d.config, 'stopped by request (no worker held it)');
+      await lifecycle.finishStop(ch, 'stopped by request (no worker held it)');
       return { channelId, code: 0, message: 'stopped' };
     }
-    await this.control({ type: 'stop', channelId });
+    await this.stopMessage(channelId);
     const { channel } = await this.d.waiter.until(channelId, FINAL_STATES, STOP_WAIT_MS);
     return { channelId, code: 0, message: channel && FINAL_STATES.includes(channel.state) ? 'stopped' : 'stopping' };
   }
 
-  private async control(msg: ControlMessage): Promise<void> {
-    await this.d.redis.publish(this.d.keys.control(), JSON.stringify(msg));
+  private async stopMessage(channelId: string): Promise<void> {
+    await this.d.bus.publish('control', { type: 'stop', channelId });
   }
 }

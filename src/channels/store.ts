@@ -2,8 +2,7 @@ import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import { CHANNEL_ID_PATTERN, type Channel, type ChannelState } from './types.js';
-import type { ChannelEvent } from './messages.js';
-import { webhookTypeOf, type WebhookEventType } from '../webhooks/index.js';
+import type { Admission, ChannelPatch, ChannelRecords, ChannelSlots, Moved } from './records.js';
 
 // Admission is one script so that two starts racing for the same upstream or the last room slot never both win.
 const ADMIT = `
@@ -91,27 +90,15 @@ if ARGV[2] == '1' then redis.call('DEL', KEYS[4]) end
 return 1
 `;
 
-/** Outcome of an admission attempt: admitted, refused, or an interrupted channel of that upstream to resume. */
-export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' | 'account-full' };
-
 /** A new channel id (CHANNEL_ID_PATTERN). */
 export function newChannelId(): string {
   return 'ch_' + crypto.randomBytes(10).toString('hex');
 }
 
-/** Channel records in Redis and their state transitions. */
-/** Where state events also go (the webhook outbox), besides Redis pub/sub. */
-export interface EventSink {
-  emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data?: Record<string, unknown>): Promise<void>;
-}
+/** Channel records in Redis (ChannelRecords): each step that must not race is one Lua script. */
+export class ChannelStore implements ChannelRecords {
+  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
 
-export class ChannelStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly sink?: EventSink) {}
-
-  /**
-   * Writes a new channel if its upstream is not already pushing, its room has a free slot and its account is under
-   * its channel limit (live and retained channels of all the account's apps) — all in one step.
-   */
   async admit(ch: Channel, maxPerRoom: number, accountLimit: number): Promise<Admission> {
     const res = (await this.redis.eval(ADMIT, 5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
@@ -127,7 +114,6 @@ export class ChannelStore {
     return { ok: false, reason: 'room-full' };
   }
 
-  /** The channel record, or null. */
   async get(channelId: string): Promise<Channel | null> {
     if (!CHANNEL_ID_PATTERN.test(channelId)) return null;
     const raw = await this.redis.get(this.keys.channel(channelId));
@@ -142,18 +128,13 @@ export class ChannelStore {
     return raws.flatMap((raw) => (raw ? [normalise(JSON.parse(raw) as Channel)] : []));
   }
 
-  /**
-   * Moves a channel to `to` if its state is one of `from` (any state when `from` is empty), merging `patch`.
-   * Returns whether it moved and the state it has now.
-   */
-  async transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch: Partial<Channel> = {}): Promise<{ ok: boolean; state: string }> {
+  async transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch: ChannelPatch = {}): Promise<Moved> {
     const res = (await this.redis.eval(TRANSITION, 1, this.keys.channel(channelId),
       JSON.stringify(from), JSON.stringify(patch), to ?? '', reason, String(Date.now()))) as [number, string];
-    return { ok: res[0] === 1, state: res[1] };
+    return { ok: res[0] === 1, state: res[1] as ChannelState | '' };
   }
 
-  /** Frees the channel's upstream and room slots; `remove` also deletes the record (a refused start leaves nothing). */
-  async release(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId' | 'userId' | 'srcType' | 'accountId'>, remove = false): Promise<void> {
+  async release(ch: ChannelSlots, remove = false): Promise<void> {
     await this.redis.eval(RELEASE, 5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
       this.keys.roomChannels(ch.sdkAppId, ch.roomId),
@@ -164,19 +145,16 @@ export class ChannelStore {
     await this.redis.zrem(this.keys.retainedChannels(), ch.channelId);
   }
 
-  /** Moves an interrupted channel out of its room's slots and into retention until `until` (ms). */
   async retain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, until: number): Promise<void> {
     await this.redis.eval(RETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(), ch.channelId, String(until));
   }
 
-  /** Takes a retained channel back into its room (false when the room has no free slot). */
   async unretain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, maxPerRoom: number): Promise<boolean> {
     const res = await this.redis.eval(UNRETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(),
       ch.channelId, String(maxPerRoom), this.keys.channel(''));
     return res === 1;
   }
 
-  /** Claims retained channels whose retention ended by `now`. */
   async dueForRecycling(now: number): Promise<string[]> {
     return (await this.redis.eval(DUE, 1, this.keys.retainedChannels(), String(now))) as string[];
   }
@@ -184,21 +162,6 @@ export class ChannelStore {
   /** Ids of channels not yet stopped. */
   async activeIds(): Promise<string[]> {
     return this.redis.smembers(this.keys.activeChannels());
-  }
-
-  /** Announces a state change to API waiters, media servers and workers, and queues it for the app's webhook. */
-  async publish(ev: ChannelEvent, sdkAppId: string): Promise<void> {
-    await this.redis.publish(this.keys.events(), JSON.stringify(ev));
-    const type = webhookTypeOf(ev.state, !!ev.resumed);
-    if (!this.sink || !type) return;
-    await this.sink.emit(type, { channelId: ev.channelId, sdkAppId }, {
-      state: ev.state, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.message ? { reason: ev.message } : {}),
-    }).catch(() => undefined);
-  }
-
-  /** Queues a non-state event (a recording file ready) for the app's webhook. */
-  async emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data: Record<string, unknown>): Promise<void> {
-    await this.sink?.emit(type, ch, data).catch(() => undefined);
   }
 }
 

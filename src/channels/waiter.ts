@@ -1,8 +1,6 @@
-import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/index.js';
-import type { ChannelStore } from './store.js';
+import type { ChannelRecords } from './records.js';
 import type { Channel, ChannelState } from './types.js';
-import type { ChannelEvent } from './messages.js';
+import type { MessageBus } from './messages.js';
 
 const POLL_MS = 250;
 
@@ -12,21 +10,14 @@ const POLL_MS = 250;
  */
 export class ChannelWaiter {
   private readonly waiting = new Map<string, Set<() => void>>();
-  private subscribed: Promise<unknown> | null = null;
+  private subscribed: Promise<() => Promise<void>> | null = null;
 
-  constructor(private readonly subscriber: Redis, private readonly keys: Keys, private readonly store: ChannelStore) {}
+  constructor(private readonly bus: Pick<MessageBus, 'subscribe'>, private readonly store: Pick<ChannelRecords, 'get'>) {}
 
   private ensureSubscribed(): Promise<unknown> {
-    if (!this.subscribed) {
-      this.subscriber.on('message', (channel: string, message: string) => {
-        if (channel !== this.keys.events()) return;
-        try {
-          const ev = JSON.parse(message) as ChannelEvent;
-          for (const wake of this.waiting.get(ev.channelId) ?? []) wake();
-        } catch { /* ignore malformed */ }
-      });
-      this.subscribed = this.subscriber.subscribe(this.keys.events());
-    }
+    this.subscribed ??= this.bus.subscribe('events', (ev) => {
+      for (const wake of this.waiting.get(ev.channelId) ?? []) wake();
+    });
     return this.subscribed;
   }
 
@@ -59,6 +50,6 @@ export class ChannelWaiter {
 
   /** Stops listening. */
   async close(): Promise<void> {
-    if (this.subscribed) await this.subscriber.unsubscribe(this.keys.events()).catch(() => undefined);
+    if (this.subscribed) await (await this.subscribed)();
   }
 }

@@ -52,8 +52,6 @@ export class Keys {
   upstreamChannel(sdkAppId: string, roomId: number, userId: string, srcType: number): string {
     return `${this.prefix}:upstream-channel:${sdkAppId}:${roomId}:${srcType}:${userId}`;
   }
-  /** Short-lived claim of the process that resumes an interrupted channel on its member's return. */
-  resumeClaim(channelId: string): string { return `${this.prefix}:resume-claim:${channelId}`; }
   /** Set of the active channels of one room (at most maxChannelsPerRoom). */
   roomChannels(sdkAppId: string, roomId: number): string { return `${this.prefix}:room-channels:${sdkAppId}:${roomId}`; }
   /** Start rate limit of one user (SPEC: same user within 3 s → 40000500). */

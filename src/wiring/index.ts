@@ -6,11 +6,13 @@ import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
-import { PushService } from '../channels/service.js';
-import { startRecycler } from '../channels/lifecycle.js';
+import { PushService, redisStartRateLimit } from '../channels/service.js';
+import { ChannelLifecycle } from '../channels/lifecycle.js';
 import { AutoResume } from '../channels/auto-resume.js';
 import { MessageBus } from '../channels/messages.js';
 import { pushQueue } from '../queue/index.js';
+import { liveWorkers } from '../queue/heartbeat.js';
+import { internalSecret } from '../auth/index.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
 import { startWebhookDelivery, WebhookOutbox, webhookQueue, WebhookRegistry } from '../webhooks/index.js';
@@ -18,7 +20,6 @@ import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
 import { MediaServer } from '../media-server/index.js';
-import { internalSecret } from '../auth/index.js';
 import { PushWorker } from '../worker/index.js';
 
 /** A running part of the relay. */
@@ -32,24 +33,30 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
   const keys = new Keys(config.redisPrefix);
   const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-api-webhooks' }), config);
-  const store = new ChannelStore(redis, keys, new WebhookOutbox(hooksQueue));
+  const store = new ChannelStore(redis, keys);
   const rooms = new RoomRegistry(redis, keys);
   const apps = new AppRegistry(redis, keys);
   const hooks = new WebhookRegistry(redis, keys);
   const delivery = startWebhookDelivery(redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }), config.redisPrefix, apps, hooks, logger);
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
-  const waiter = new ChannelWaiter(subscriber, keys, store);
   const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
-  const push = new PushService({ config, redis, keys, store, rooms, queue, waiter, accounts, watermarks, records, logger });
+  const bus = new MessageBus(redis, subscriber, keys);
+  const waiter = new ChannelWaiter(bus, store);
+  const lifecycle = new ChannelLifecycle({
+    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, queue, logger,
+  });
+  const push = new PushService({
+    config, store, lifecycle, bus, rooms, queue, waiter, accounts, watermarks, records, logger,
+    rateLimit: redisStartRateLimit(redis, keys), workers: () => liveWorkers(redis, keys),
+  });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps, redis, keys }, logger });
   await api.listen({ port: config.apiPort, host: config.bind });
-  const stopRecycler = startRecycler(store, config, logger);
-  const bus = new MessageBus(redis, subscriber, keys);
-  const autoResume = new AutoResume({ bus, redis, keys, store, queue, maxChannelsPerRoom: config.maxChannelsPerRoom, logger });
+  const stopRecycler = lifecycle.startRecycler();
+  const autoResume = new AutoResume({ bus, redis, keys, store, lifecycle, logger });
   await autoResume.start();
   const port = (api.server.address() as AddressInfo).port;
   const url = `http://${config.publicHost}:${port}`;
@@ -75,12 +82,23 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
 export async function startWorker(config: RelayConfig, logger: Logger, onClose: 'handover' | 'stop' = 'handover'): Promise<Part & { worker: PushWorker }> {
   const redis = connectRedis(config.redisUrl, 'relay-worker');
   const subscriber = connectRedis(config.redisUrl, 'relay-worker-sub');
-  const worker = new PushWorker({ config, redis, subscriber, logger });
+  const keys = new Keys(config.redisPrefix);
+  const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-worker-webhooks' }), config);
+  const store = new ChannelStore(redis, keys);
+  const bus = new MessageBus(redis, subscriber, keys);
+  // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
+  const lifecycle = new ChannelLifecycle({
+    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, logger,
+  });
+  const secret = await internalSecret(redis, keys);
+  const worker = new PushWorker({ config, redis, store, lifecycle, rooms: new RoomRegistry(redis, keys), bus, secret, logger });
   await worker.start();
   return {
     worker,
     async close() {
       await worker.close(onClose);
+      await bus.close();
+      await hooksQueue.close();
       redis.disconnect();
       subscriber.disconnect();
     },

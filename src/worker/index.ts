@@ -1,53 +1,57 @@
 import os from 'node:os';
-import { DelayedError, Worker, WaitingError, type Job, type Queue } from 'bullmq';
-import { channelCost } from '../channels/cost.js';
-import { WebhookOutbox, webhookQueue, type WebhookEvent } from '../webhooks/index.js';
+import { DelayedError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { channelCost } from '../channels/cost.js';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { Keys } from '../redis/index.js';
-import { internalSecret } from '../auth/index.js';
-import { ChannelStore } from '../channels/store.js';
-import type { ControlMessage } from '../channels/messages.js';
+import type { ChannelRecords } from '../channels/records.js';
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
+import type { MessageBus } from '../channels/messages.js';
 import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type PushJobData, type PushJobResult } from '../queue/index.js';
-import { ChannelRunner, type EndReason } from './runner.js';
-import { RoomRegistry } from '../rooms/registry.js';
-import { startRecycler } from '../channels/lifecycle.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
+import type { RoomRegistry } from '../rooms/registry.js';
+import { ChannelRunner, type EndReason, type RunnerDeps } from './runner.js';
+import { KeyframeWatch } from './keyframes.js';
 
 const HEARTBEAT_MS = 2000;
 
-/** Dependencies of a worker process. */
+/** Dependencies of a worker process, made by the composition root (src/wiring). */
 export interface PushWorkerDeps {
   config: RelayConfig;
-  /** Commands connection (also used by BullMQ's worker as its base connection). */
+  /** Commands connection: heartbeats go through it and BullMQ's worker duplicates it. */
   redis: Redis;
-  /** A dedicated connection for pub/sub. */
-  subscriber: Redis;
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: RunnerDeps['lifecycle'] & Pick<ChannelLifecycle, 'requestStop' | 'startRecycler'>;
+  rooms: Pick<RoomRegistry, 'get'>;
+  /** Control messages and the media server's keyframe reports arrive on it. */
+  bus: Pick<MessageBus, 'subscribe'>;
+  /** Shared secret signing internal URLs. */
+  secret: string;
   logger: Logger;
+}
+
+/** A channel this worker runs. */
+interface Running {
+  ctl: AbortController;
+  /** Expected cores. */
+  cost: number;
+  sdkAppId: string | null;
 }
 
 /** Takes push jobs from the queue and runs one ffmpeg per channel, up to the configured concurrency. */
 export class PushWorker {
   readonly id = `${os.hostname()}:${process.pid}`;
   private worker: Worker<PushJobData, PushJobResult> | null = null;
-  private readonly running = new Map<string, AbortController>();
-  /** Expected cores of each running channel. */
-  private readonly costs = new Map<string, number>();
-  /** Per running channel: what to call when the media server reports its first keyframe. */
-  private readonly flowing = new Map<string, () => void>();
+  private readonly running = new Map<string, Running>();
   private readonly keys: Keys;
-  private readonly store: ChannelStore;
-  private readonly rooms: RoomRegistry;
+  private readonly keyframes = new KeyframeWatch();
+  private unsubscribeControl: (() => Promise<void>) | null = null;
   private stopRecycler: (() => void) | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  private readonly hooksQueue: Queue<WebhookEvent>;
 
   constructor(private readonly deps: PushWorkerDeps) {
     this.keys = new Keys(deps.config.redisPrefix);
-    this.hooksQueue = webhookQueue(deps.redis.duplicate({ connectionName: 'relay-worker-webhooks' }), deps.config);
-    this.store = new ChannelStore(deps.redis, this.keys, new WebhookOutbox(this.hooksQueue));
-    this.rooms = new RoomRegistry(deps.redis, this.keys);
   }
 
   /** Channels this worker runs now. */
@@ -57,21 +61,10 @@ export class PushWorker {
 
   /** Subscribes to control messages and starts taking jobs. */
   async start(): Promise<void> {
-    const { config, logger, subscriber } = this.deps;
-    const secret = await internalSecret(this.deps.redis, this.keys);
-    await subscriber.subscribe(this.keys.control(), this.keys.media());
-    subscriber.on('message', (channel, message) => {
-      if (channel === this.keys.media()) {
-        try { this.flowing.get((JSON.parse(message) as { channelId: string }).channelId)?.(); } catch { /* not ours */ }
-        return;
-      }
-      if (channel !== this.keys.control()) return;
-      try {
-        const msg = JSON.parse(message) as ControlMessage;
-        if (msg.type === 'stop') this.end(msg.channelId, 'stop');
-      } catch { /* not ours */ }
-    });
-    this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token, secret), {
+    const { config, logger, bus } = this.deps;
+    this.unsubscribeControl = await bus.subscribe('control', (msg) => { if (msg.type === 'stop') this.end(msg.channelId, 'stop'); });
+    await this.keyframes.start(bus);
+    this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
       connection: this.deps.redis.duplicate({ connectionName: 'relay-worker-bull' }),
       prefix: bullPrefix(config.redisPrefix),
       concurrency: config.workerConcurrency,
@@ -81,7 +74,7 @@ export class PushWorker {
     this.worker.on('lockRenewalFailed', (ids) => { for (const id of ids) this.end(id, 'lock-lost'); });
     this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
     await this.worker.waitUntilReady();
-    this.stopRecycler = startRecycler(this.store, config, logger);
+    this.stopRecycler = this.deps.lifecycle.startRecycler();
     this.heartbeat = setInterval(() => { void this.beat(); }, HEARTBEAT_MS);
     this.heartbeat.unref();
     await this.beat();
@@ -96,24 +89,24 @@ export class PushWorker {
 
   /** Cores the running channels are expected to use. */
   private load(): number {
-    return Math.round([...this.costs.values()].reduce((a, b) => a + b, 0) * 10_000) / 10_000;
+    return Math.round([...this.running.values()].reduce((sum, r) => sum + r.cost, 0) * 10_000) / 10_000;
   }
 
-  private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined, secret: string): Promise<PushJobResult> {
+  private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined): Promise<PushJobResult> {
     const { channelId } = job.data;
     // CPU-cost admission: take a channel only while the sum of costs stays within capacity (one always fits), so an
     // overloaded worker never makes all its channels fall behind real time; another worker (or later) takes it.
-    const ch = await this.store.get(channelId);
+    const ch = await this.deps.store.get(channelId);
     const cost = ch ? channelCost(ch, this.deps.config.costs) : 0;
-    if (this.costs.size > 0 && this.load() + cost > this.deps.config.workerCapacity + 1e-9 && token) {
+    if (this.running.size > 0 && this.load() + cost > this.deps.config.workerCapacity + 1e-9 && token) {
       await job.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
     const ctl = new AbortController();
-    this.running.set(channelId, ctl);
-    this.costs.set(channelId, cost);
+    this.running.set(channelId, { ctl, cost, sdkAppId: ch?.sdkAppId ?? null });
     void this.beat();
-    const runner = new ChannelRunner({ config: this.deps.config, store: this.store, rooms: this.rooms, onFlowing: (fn) => { if (fn) this.flowing.set(channelId, fn); else this.flowing.delete(channelId); }, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    const { config, store, lifecycle, rooms, secret } = this.deps;
+    const runner = new ChannelRunner({ config, store, lifecycle, rooms, keyframes: this.keyframes, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
@@ -124,14 +117,12 @@ export class PushWorker {
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
       this.running.delete(channelId);
-      this.costs.delete(channelId);
-      this.flowing.delete(channelId);
       void this.beat();
     }
   }
 
   private end(channelId: string, reason: EndReason): void {
-    const ctl = this.running.get(channelId);
+    const ctl = this.running.get(channelId)?.ctl;
     if (ctl && !ctl.signal.aborted) {
       this.deps.logger.info({ channelId, reason }, 'ending channel');
       ctl.abort(reason);
@@ -147,12 +138,12 @@ export class PushWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.deps.redis.hdel(this.keys.workers(), this.id).catch(() => undefined);
     await this.worker?.pause(true).catch(() => undefined);
-    for (const id of this.running.keys()) {
-      if (mode === 'stop') await this.store.transition(id, ['starting', 'live'], 'stopping', 'the relay shut down').catch(() => undefined);
+    for (const [id, r] of this.running) {
+      if (mode === 'stop' && r.sdkAppId) await this.deps.lifecycle.requestStop({ channelId: id, sdkAppId: r.sdkAppId }, 'the relay shut down').catch(() => undefined);
       this.end(id, mode === 'stop' ? 'stop' : 'shutdown');
     }
-    await this.deps.subscriber.unsubscribe(this.keys.control(), this.keys.media()).catch(() => undefined);
+    await this.unsubscribeControl?.().catch(() => undefined);
+    await this.keyframes.close().catch(() => undefined);
     await this.worker?.close();
-    await this.hooksQueue.close();
   }
 }

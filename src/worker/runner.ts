@@ -3,20 +3,19 @@ import path from 'node:path';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
-import type { ChannelStore } from '../channels/store.js';
+import type { ChannelRecords, Moved } from '../channels/records.js';
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import { startFailureCode } from '../channels/failure.js';
-import { interruptChannel } from '../channels/lifecycle.js';
 import { FINAL_STATES } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { channelStreams, LIVE_APP } from '../channels/urls.js';
-import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
-import { channelHlsRoot, channelPlaylists } from '../channels/layout.js';
-import { recordSinks, taskDir } from '../records/index.js';
-import { INGEST_APP } from '../rooms/ingest.js';
-import { buildRelayArgs, type InputSpec, type RelayPlan, type Sink, type TierSpec } from '../media/ffmpeg/args.js';
-import { FfmpegProcess, FfmpegStartError, type InputVideo } from '../media/ffmpeg/process.js';
-import { endPlaylists, masterPlaylist, writeAtomic, type Variant } from '../media/hls.js';
-import { publishToken, readToken, tokenFor } from '../auth/index.js';
+import { channelHlsRoot } from '../channels/layout.js';
+import { taskDir } from '../records/index.js';
+import { buildRelayArgs } from '../media/ffmpeg/args.js';
+import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
+import { writeAtomic } from '../media/hls.js';
+import { masterFor, planDirs, planFor } from './plan.js';
+import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
+import type { KeyframeWatch } from './keyframes.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
@@ -24,10 +23,11 @@ export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
 /** What the runner needs from its worker. */
 export interface RunnerDeps {
   config: RelayConfig;
-  store: ChannelStore;
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'markLive' | 'finishStop' | 'fail' | 'interrupt' | 'patch' | 'recordFileReady'>;
   rooms: Pick<RoomRegistry, 'get'>;
-  /** Registers (or clears, with null) what to call when the media server reports this channel's first keyframe. */
-  onFlowing?: (fn: (() => void) | null) => void;
+  /** The media server's keyframe reports: a channel goes live on the first one if it comes before ffmpeg's progress. */
+  keyframes?: Pick<KeyframeWatch, 'firstKeyframe'>;
   logger: Logger;
   /** Shared secret signing internal URLs. */
   secret: string;
@@ -40,67 +40,8 @@ export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover' | 'interrupt
 const STATS_INTERVAL_MS = 1000;
 /** The ingest unregisters a member a moment after its stream ends: wait this long before asking the registry. */
 const UPSTREAM_SETTLE_MS = 500;
-const RESTART_WINDOW_MS = 60_000;
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_MAX_MS = 8000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The ffmpeg plan of a channel: read the upstream once, make each tier, publish it, write HLS and recordings. */
-export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
-  const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
-  let input: InputSpec;
-  if (ch.input.kind === 'ingest') {
-    const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
-    input = { url: `rtmp://${host}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
-  } else {
-    input = { url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
-  }
-  const best = bestFirst(ch.option.rateTypes)[0];
-  const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
-    const livePath = `/${LIVE_APP}/${s.streamName}`;
-    // ph: the password hash travels with the worker's signed publish, so the media server knows it before any frame
-    const rtmp: Sink = { kind: 'rtmp', url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}` };
-    const sinks: Sink[] = [rtmp];
-    if (ch.hls) sinks.push({ kind: 'hls', dir: path.join(cfg.hlsDir, s.hlsDir), segmentSeconds: cfg.hlsSegmentSeconds, listSize: cfg.hlsListSize });
-    if (ch.recordTaskId !== undefined && s.rateType === best) {
-      sinks.push(...recordSinks(taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId), ch.channelId, ch.recordTaskId, ch.option.recordFileType, cfg.recordMaxSeconds, cfg.hlsSegmentSeconds));
-    }
-    const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined);
-    return { sinks, ...(encode ? { encode } : {}) };
-  });
-  const wm = ch.watermark;
-  const place = ch.option.waterMarkPosition;
-  return {
-    input,
-    tiers,
-    ...(wm && place ? { watermark: { file: wm.file, relativeWidth: place.relativeWidth, aspect: wm.height / wm.width, corner: place.corner, margin: place.margin } } : {}),
-  };
-}
-
-/** Folders a plan writes into, made before ffmpeg starts. */
-function planDirs(plan: RelayPlan): string[] {
-  return plan.tiers.flatMap((t) => t.sinks.map((s) => (s.kind === 'hls' || s.kind === 'record-hls' ? s.dir : s.kind === 'record' ? path.dirname(s.pattern) : null)))
-    .filter((d): d is string => d !== null);
-}
-
-const CODECS: Record<string, string> = { baseline: 'avc1.42e01e', 'constrained baseline': 'avc1.42e01e', main: 'avc1.4d401f', high: 'avc1.640028' };
-
-/** The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it. */
-export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: number | undefined): string {
-  const srcW = src?.width ?? 1280;
-  const srcH = src?.height ?? 720;
-  const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
-    const t = TIERS[rt];
-    const encoded = rt !== 0 || !!ch.watermark;
-    const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
-    const width = Math.round((srcW * height) / srcH / 2) * 2;
-    const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;
-    const video = encoded ? CODECS.main! : CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!;
-    return { uri: `r${rt}/index.m3u8`, bandwidth: Math.round(kbps * 1100), width, height, codecs: `${video},mp4a.40.2` };
-  });
-  return masterPlaylist(variants);
-}
 
 /** Runs one channel on this worker: spawns its ffmpeg, reports state and stats, and ends it as asked. */
 export class ChannelRunner {
@@ -136,7 +77,7 @@ export class ChannelRunner {
         if (this.announced.has(name)) continue;
         this.announced.add(name);
         const st = await fs.stat(path.join(dir, name));
-        await this.deps.store.emit('record.file_ready', ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
+        await this.deps.lifecycle.recordFileReady(ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
       }
     }
   }
@@ -151,24 +92,21 @@ export class ChannelRunner {
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
     const plan = planFor(ch, config, this.deps.secret);
     for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
-    const failures: number[] = [];
+    const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
       const t0 = Date.now();
-      this.deps.onFlowing?.(() => ff.markFlowing());
-      try {
-        await ff.start();
-      } catch (e) {
-        await ff.kill();
-        if (!(e instanceof FfmpegStartError)) throw e;
+      const e = await this.startFfmpeg(ff);
+      if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
         const { code, message } = startFailureCode(e.kind);
-        if ((newChannel && attempt === 0) || e.kind === 'no-video') return this.fail(ch, code, message);
         // The media server itself is away (restarting): retry; its members come back with it.
-        const mediaDown = this.mediaServerRefused(e.stderrTail);
-        if (!mediaDown && (e.kind !== 'exited' || !(await this.upstreamPresent(ch)))) return this.interrupt(ch, `upstream lost: ${message}`);
-        const next = await this.afterFailure(ch, failures, mediaDown);
+        const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
+        const action = await afterStartFailure(e.kind, { firstStartOfNewChannel: newChannel && attempt === 0, mediaDown, upstreamPresent: () => this.upstreamPresent(ch) });
+        if (action === 'fail') return this.fail(ch, code, message);
+        if (action === 'interrupt') return this.interrupt(ch, `upstream lost: ${message}`);
+        const next = await this.afterFailure(ch, policy, mediaDown);
         if (next) return next;
         continue;
       }
@@ -177,69 +115,66 @@ export class ChannelRunner {
         if (live) return live;
       } else {
         restarts++;
-        await store.transition(this.channelId, ['live'], null, '', { restarts });
+        await this.deps.lifecycle.patch(this.channelId, { restarts }, ['live']);
         this.log.info({ restarts }, 'ffmpeg restarted');
       }
-      const ended = await this.supervise(ff);
+      const ended = await this.supervise(ch, ff);
       if (ended !== 'died') return ended;
       const now = await store.get(this.channelId);
-      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
-      const next = await this.afterFailure(ch, failures, false);
+      const next = await this.afterFailure(ch, policy, false);
       if (next) return next;
+    }
+  }
+
+  // Starts ffmpeg; media flows on its first progress report or the media server's first keyframe, whichever is first.
+  private async startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
+    const watch = new AbortController();
+    try {
+      await ff.start(this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {});
+      return null;
+    } catch (e) {
+      await ff.kill();
+      if (!(e instanceof FfmpegStartError)) throw e;
+      return e;
+    } finally {
+      watch.abort();
     }
   }
 
   // First media of this run: write the master playlist, mark the channel live. Returns an outcome if it cannot go on.
   private async goLive(ch: Channel, ff: FfmpegProcess, t0: number): Promise<RunOutcome | null> {
-    const { store, config } = this.deps;
+    const { config, lifecycle, workerId } = this.deps;
     if (ch.hls && ch.option.rateTypes.length > 1) {
       await writeAtomic(path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'), masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined));
     }
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
-    const moved = await store.transition(this.channelId, ['starting', 'live'], 'live', resumed ? `resumed on ${this.deps.workerId}` : 'media flowing',
-      { worker: this.deps.workerId, ...(ch.startedAt ? {} : { startedAt: Date.now() }) });
+    const moved = await lifecycle.markLive(ch, { workerId, resumed });
     if (!moved.ok) {
       await ff.close();
-      const now = await store.get(this.channelId);
-      return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
+      return this.afterLostMove(ch, moved);
     }
-    await store.publish({ channelId: this.channelId, state: 'live', ...(resumed ? { resumed: true } : {}) }, ch.sdkAppId);
     this.log.info({ startMs: Date.now() - t0, resumed }, 'channel live');
     return null;
   }
 
-  /** Whether ffmpeg's errors say the media server refused connections (it is down or restarting). */
-  private mediaServerRefused(stderr: readonly string[]): boolean {
-    const host = `${this.deps.config.mediaInternalHost}:${this.deps.config.rtmpPort}`;
-    return stderr.some((l) => l.includes(host) && /Connection refused|Connection reset|Broken pipe/i.test(l));
-  }
-
   /**
-   * Counts a crash or stall; after too many within a minute the channel fails — or, when the media server was away,
+   * Counts a crash or stall (RestartPolicy): after too many the channel fails — or, when the media server was away,
    * is interrupted and resumes by itself once its member publishes again. Else waits the backoff.
    */
-  private async afterFailure(ch: Channel, failures: number[], mediaDown: boolean): Promise<RunOutcome | null> {
-    const now = Date.now();
-    failures.push(now);
-    while (failures.length && failures[0]! < now - RESTART_WINDOW_MS) failures.shift();
-    if (failures.length > this.deps.config.maxRestarts) {
-      if (mediaDown) {
-        await this.deps.store.transition(this.channelId, [], null, '', { resumeOnReturn: true });
-        return this.interrupt(ch, 'the media server stayed unreachable');
-      }
-      return this.fail(ch, 6012, `the relay ffmpeg failed ${failures.length} times within a minute`);
+  private async afterFailure(ch: Channel, policy: RestartPolicy, mediaDown: boolean): Promise<RunOutcome | null> {
+    const next = policy.afterFailure(mediaDown);
+    if (next.action === 'interrupt') {
+      await this.deps.lifecycle.patch(this.channelId, { resumeOnReturn: true });
+      return this.interrupt(ch, 'the media server stayed unreachable');
     }
-    const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (failures.length - 1), BACKOFF_MAX_MS);
-    this.log.warn({ failures: failures.length, backoffMs: backoff }, 'restarting ffmpeg after backoff');
-    const reason = await this.waitOrEnd(backoff);
+    if (next.action === 'fail') return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
+    this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
+    const reason = await this.waitOrEnd(next.backoffMs);
     if (reason === null) return null;
-    if (reason === 'stop') {
-      const cur = await this.deps.store.get(this.channelId);
-      return cur ? this.finishStop(cur) : 'gone';
-    }
-    return 'handover';
+    return reason === 'stop' ? this.finishStop(ch) : 'handover';
   }
 
   /** Whether the member still publishes (ingest); an external URL is assumed there until ffmpeg cannot read it. */
@@ -247,16 +182,6 @@ export class ChannelRunner {
     if (ch.input.kind !== 'ingest') return true;
     const up = await this.deps.rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
     return up?.source === 'ingest';
-  }
-
-  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
-    const ok = await interruptChannel(this.deps.store, ch, reason, this.deps.config.retentionMs);
-    if (!ok) {
-      const now = await this.deps.store.get(this.channelId);
-      return now?.state === 'stopping' ? this.finishStop(now) : 'gone';
-    }
-    this.log.info({ reason }, 'channel interrupted');
-    return 'interrupted';
   }
 
   private endSignal(): Promise<EndReason> {
@@ -280,7 +205,7 @@ export class ChannelRunner {
   }
 
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
-  private async supervise(ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
+  private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
     let lastOut = -1;
     let lastChange = Date.now();
     const stall = setInterval(() => {
@@ -301,8 +226,7 @@ export class ChannelRunner {
       if (first.reason === 'lock-lost') { await ff.kill(); return 'handover'; }
       await ff.close();
       if (first.reason === 'shutdown') return 'handover';
-      const now = await this.deps.store.get(this.channelId);
-      return now ? this.finishStop(now) : 'gone';
+      return this.finishStop(ch);
     } finally {
       clearInterval(timer);
       clearInterval(stall);
@@ -315,31 +239,33 @@ export class ChannelRunner {
     const p = ff.progress;
     const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
     try {
-      const res = await this.deps.store.transition(this.channelId, ['live'], null, '', stats ? { stats } : {});
-      if (!res.ok && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);
+      const live = await this.deps.lifecycle.patch(this.channelId, stats ? { stats } : {}, ['live']);
+      if (!live && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, 'stats not saved');
     }
   }
 
-  /** Ends the playlists, marks the channel stopped and frees its slots. */
+  // A move this run wanted did not happen: a stop won meanwhile (finish it), or the channel is someone else's.
+  private afterLostMove(ch: Channel, moved: Moved): Promise<RunOutcome> | RunOutcome {
+    return moved.state === 'stopping' ? this.finishStop(ch) : 'gone';
+  }
+
+  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
+    const moved = await this.deps.lifecycle.interrupt(ch, reason);
+    if (!moved.ok) return this.afterLostMove(ch, moved);
+    this.log.info({ reason }, 'channel interrupted');
+    return 'interrupted';
+  }
+
   private async finishStop(ch: Channel): Promise<RunOutcome> {
-    await endPlaylists(channelPlaylists(ch, this.deps.config));
-    const moved = await this.deps.store.transition(this.channelId, ['stopping', 'starting', 'live'], 'stopped', 'stopped by request', { stoppedAt: Date.now() });
-    if (!moved.ok) return 'gone';
-    await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'stopped' }, ch.sdkAppId);
+    if (!(await this.deps.lifecycle.finishStop(ch, 'stopped by request')).ok) return 'gone';
     this.log.info('channel stopped');
     return 'stopped';
   }
 
   private async fail(ch: Channel, code: number, message: string): Promise<RunOutcome> {
-    // A refused start leaves no files behind; a channel that was live keeps its playlist, now ended.
-    if (ch.state === 'starting') await fs.rm(channelHlsRoot(this.channelId, this.deps.config), { recursive: true, force: true });
-    else await endPlaylists(channelPlaylists(ch, this.deps.config));
-    await this.deps.store.transition(this.channelId, ['starting', 'live', 'stopping'], 'failed', message, { error: { code, message }, stoppedAt: Date.now() });
-    await this.deps.store.release(ch);
-    await this.deps.store.publish({ channelId: this.channelId, state: 'failed', code, message }, ch.sdkAppId);
-    return 'failed';
+    const moved = await this.deps.lifecycle.fail(ch, { code, message });
+    return moved.ok ? 'failed' : this.afterLostMove(ch, moved);
   }
 }

@@ -7,7 +7,7 @@ import { inspectPng } from '../../src/watermarks/png.js';
 import { checkPlay, hashChannelPassword, playTokenOf, tokenisePlaylist } from '../../src/channels/password.js';
 import { bestFirst, tierEncoding } from '../../src/channels/tiers.js';
 import { recordSinks } from '../../src/records/index.js';
-import { masterFor } from '../../src/worker/runner.js';
+import { masterFor } from '../../src/worker/plan.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Channel } from '../../src/channels/types.js';
 

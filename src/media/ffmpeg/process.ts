@@ -106,8 +106,12 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     return [...this.stderr];
   }
 
-  /** Spawns ffmpeg and resolves once it has written media (a progress block with frames or output time). */
-  start(): Promise<void> {
+  /**
+   * Spawns ffmpeg and resolves once media flows: its first progress block with frames or output time, or `flowing`
+   * resolving first (someone who sees the output, e.g. the media server receiving a keyframe). A rejected `flowing`
+   * counts for nothing.
+   */
+  start(opts: { flowing?: Promise<unknown> } = {}): Promise<void> {
     if (this.child) throw new Error('ffmpeg already started');
     const { ffmpegPath, args, logger } = this.opts;
     const [cmd, argv] = existsSync(SETPRIV)
@@ -157,8 +161,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
         if (e) reject(e); else resolve();
       };
       const onProgress = (p: Progress) => { if (p.frame > 0 || p.outTimeUs > 0) settle(); };
-      // Someone who sees the output (the media server got a keyframe) may say so before the first progress block.
-      this.flowing = () => settle();
+      opts.flowing?.then(() => settle(), () => undefined);
       const onExit = () => {
         const kind = classifyStartFailure(this.stderr);
         settle(new FfmpegStartError(kind, `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`, this.stderrTail));
@@ -171,13 +174,6 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       this.on('progress', onProgress);
       this.on('exit', onExit);
     });
-  }
-
-  private flowing: (() => void) | null = null;
-
-  /** Media is known to flow (e.g. the media server received a keyframe): start() resolves now if it has not. */
-  markFlowing(): void {
-    this.flowing?.();
   }
 
   /** Resolves when the process has ended, however it ended (also when it already has). */

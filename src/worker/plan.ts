@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { RelayConfig } from '../config/index.js';
+import type { Channel } from '../channels/types.js';
+import { channelStreams, LIVE_APP } from '../channels/urls.js';
+import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
+import { recordSinks, taskDir } from '../records/index.js';
+import { INGEST_APP } from '../rooms/ingest.js';
+import type { InputSpec, RelayPlan, Sink, TierSpec } from '../media/ffmpeg/args.js';
+import type { InputVideo } from '../media/ffmpeg/process.js';
+import { masterPlaylist, type Variant } from '../media/hls.js';
+import { publishToken, readToken, tokenFor } from '../auth/index.js';
+
+/** The ffmpeg plan of a channel: read the upstream once, make each tier, publish it, write HLS and recordings. */
+export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
+  const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
+  let input: InputSpec;
+  if (ch.input.kind === 'ingest') {
+    const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
+    input = { url: `rtmp://${host}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
+  } else {
+    input = { url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
+  }
+  const best = bestFirst(ch.option.rateTypes)[0];
+  const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
+    const livePath = `/${LIVE_APP}/${s.streamName}`;
+    // ph: the password hash travels with the worker's signed publish, so the media server knows it before any frame
+    const rtmp: Sink = { kind: 'rtmp', url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}` };
+    const sinks: Sink[] = [rtmp];
+    if (ch.hls) sinks.push({ kind: 'hls', dir: path.join(cfg.hlsDir, s.hlsDir), segmentSeconds: cfg.hlsSegmentSeconds, listSize: cfg.hlsListSize });
+    if (ch.recordTaskId !== undefined && s.rateType === best) {
+      sinks.push(...recordSinks(taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId), ch.channelId, ch.recordTaskId, ch.option.recordFileType, cfg.recordMaxSeconds, cfg.hlsSegmentSeconds));
+    }
+    const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined);
+    return { sinks, ...(encode ? { encode } : {}) };
+  });
+  const wm = ch.watermark;
+  const place = ch.option.waterMarkPosition;
+  return {
+    input,
+    tiers,
+    ...(wm && place ? { watermark: { file: wm.file, relativeWidth: place.relativeWidth, aspect: wm.height / wm.width, corner: place.corner, margin: place.margin } } : {}),
+  };
+}
+
+/** Folders a plan writes into, made before ffmpeg starts. */
+export function planDirs(plan: RelayPlan): string[] {
+  return plan.tiers.flatMap((t) => t.sinks.map((s) => (s.kind === 'hls' || s.kind === 'record-hls' ? s.dir : s.kind === 'record' ? path.dirname(s.pattern) : null)))
+    .filter((d): d is string => d !== null);
+}
+
+const CODECS: Record<string, string> = { baseline: 'avc1.42e01e', 'constrained baseline': 'avc1.42e01e', main: 'avc1.4d401f', high: 'avc1.640028' };
+
+/** The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it. */
+export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: number | undefined): string {
+  const srcW = src?.width ?? 1280;
+  const srcH = src?.height ?? 720;
+  const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
+    const t = TIERS[rt];
+    const encoded = rt !== 0 || !!ch.watermark;
+    const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
+    const width = Math.round((srcW * height) / srcH / 2) * 2;
+    const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;
+    const video = encoded ? CODECS.main! : CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!;
+    return { uri: `r${rt}/index.m3u8`, bandwidth: Math.round(kbps * 1100), width, height, codecs: `${video},mp4a.40.2` };
+  });
+  return masterPlaylist(variants);
+}

@@ -1,0 +1,55 @@
+import type { StartFailureKind } from '../media/ffmpeg/process.js';
+
+/** Failures older than this no longer count towards giving up. */
+export const RESTART_WINDOW_MS = 60_000;
+/** Wait before the first restart; it doubles with each failure in the window… */
+export const BACKOFF_BASE_MS = 500;
+/** …up to this. */
+export const BACKOFF_MAX_MS = 8000;
+
+/** What to do after an ffmpeg of a running channel crashed, stalled or could not restart. */
+export type RestartDecision =
+  | { action: 'restart'; backoffMs: number; failures: number }
+  /** Too many failures: the channel fails. */
+  | { action: 'fail'; failures: number }
+  /** Too many failures while the media server was unreachable: interrupt, resume when the member publishes again. */
+  | { action: 'interrupt'; failures: number };
+
+/**
+ * The restart policy of one run: restart with a doubling backoff (0.5 s … 8 s), and give up after more than
+ * `maxRestarts` failures within a minute.
+ */
+export class RestartPolicy {
+  private readonly failures: number[] = [];
+
+  constructor(private readonly maxRestarts: number) {}
+
+  /** Counts a failure at `now`; `mediaDown` when ffmpeg's errors say the media server refused it. */
+  afterFailure(mediaDown: boolean, now = Date.now()): RestartDecision {
+    this.failures.push(now);
+    while (this.failures.length && this.failures[0]! < now - RESTART_WINDOW_MS) this.failures.shift();
+    const failures = this.failures.length;
+    if (failures > this.maxRestarts) return { action: mediaDown ? 'interrupt' : 'fail', failures };
+    return { action: 'restart', backoffMs: Math.min(BACKOFF_BASE_MS * 2 ** (failures - 1), BACKOFF_MAX_MS), failures };
+  }
+}
+
+/** What a start failure of ffmpeg leads to (a restart goes through RestartPolicy.afterFailure). */
+export type StartFailureAction = 'fail' | 'interrupt' | 'restart';
+
+/**
+ * Decides after an ffmpeg did not start: a brand-new channel refuses its start on the first failure, and a source
+ * without video never gets better; the media server being away (restarting) is retried; otherwise an upstream that is
+ * unreadable or gone interrupts the channel. `upstreamPresent` is asked only when it matters.
+ */
+export async function afterStartFailure(kind: StartFailureKind, o: { firstStartOfNewChannel: boolean; mediaDown: boolean; upstreamPresent: () => Promise<boolean> }): Promise<StartFailureAction> {
+  if (o.firstStartOfNewChannel || kind === 'no-video') return 'fail';
+  if (o.mediaDown) return 'restart';
+  if (kind !== 'exited' || !(await o.upstreamPresent())) return 'interrupt';
+  return 'restart';
+}
+
+/** Whether ffmpeg's errors say the media server at `host` (host:port) refused connections (it is down or restarting). */
+export function mediaServerRefused(stderr: readonly string[], host: string): boolean {
+  return stderr.some((l) => l.includes(host) && /Connection refused|Connection reset|Broken pipe/i.test(l));
+}
