@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { KeyframeWatch } from '../../src/worker/keyframes.js';
-import { parseMediaEvent } from '../../src/channels/messages.js';
 
 describe('KeyframeWatch', () => {
   const id = 'ch_00000000000000000001';
