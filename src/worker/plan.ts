@@ -5,21 +5,27 @@ import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
 import { recordSinks, taskDir } from '../records/index.js';
 import { INGEST_APP } from '../rooms/ingest.js';
-import type { InputSpec, RelayPlan, Sink, TierSpec } from '../media/ffmpeg/args.js';
+import type { RelayPlan, Sink, SourceSpec, TierSpec } from '../media/ffmpeg/args.js';
+import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { InputVideo } from '../media/ffmpeg/process.js';
 import { masterPlaylist, type Variant } from '../media/hls.js';
 import { publishToken, readToken, tokenFor } from '../auth/index.js';
 
-/** The ffmpeg plan of a channel: read the upstream once, make each tier, publish it, write HLS and recordings. */
+/** Where the worker reads a channel's member: the ingest (signed read) or the registered external URL. */
+export function sourceOf(ch: Channel, cfg: RelayConfig, secret: string): SourceSpec {
+  const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
+  if (ch.input.kind === 'external') return { member, url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
+  const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
+  const url = `rtmp://${cfg.mediaInternalHost}:${cfg.rtmpPort}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`;
+  return { member, url, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
+}
+
+/**
+ * The ffmpeg plan of a channel: its source (the member's upstream, read once), and per tier the sinks — RTMP into the
+ * media server, the live HLS window, and recordings on the best tier.
+ */
 export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
   const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
-  let input: InputSpec;
-  if (ch.input.kind === 'ingest') {
-    const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
-    input = { url: `rtmp://${host}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
-  } else {
-    input = { url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
-  }
   const best = bestFirst(ch.option.rateTypes)[0];
   const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
     const livePath = `/${LIVE_APP}/${s.streamName}`;
@@ -36,7 +42,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   const wm = ch.watermark;
   const place = ch.option.waterMarkPosition;
   return {
-    input,
+    sources: [sourceOf(ch, cfg, secret)],
     tiers,
     ...(wm && place ? { watermark: { file: wm.file, relativeWidth: place.relativeWidth, aspect: wm.height / wm.width, corner: place.corner, margin: place.margin } } : {}),
   };

@@ -4,18 +4,18 @@ import { classifyStartFailure, parseInputVideo } from '../../src/media/ffmpeg/pr
 
 describe('ffmpeg argument builders', () => {
   it('a network input is bounded by -rw_timeout, probes briefly and opens only whitelisted protocols', () => {
-    expect(inputArgs({ url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', readTimeoutMs: 3000 })).toEqual([
+    expect(inputArgs({ member: 'a/camera', url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', readTimeoutMs: 3000 })).toEqual([
       '-protocol_whitelist', 'rtmp,tcp', '-rw_timeout', '3000000', '-analyzeduration', '1000000', '-probesize', '1000000', '-i', 'rtmp://h/ingest/x',
     ]);
   });
 
   it('the relay\'s own ingest is probed briefly: it sends codec headers and its GOP cache at once', () => {
-    const args = inputArgs({ url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', fastProbe: true });
+    const args = inputArgs({ member: 'a/camera', url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', fastProbe: true });
     expect(args[args.indexOf('-analyzeduration') + 1]).toBe('200000');
   });
 
   it('a file input is replayed in a loop at native rate, without a network timeout', () => {
-    const args = inputArgs({ url: '/f/a.mp4', protocolWhitelist: 'file', loopFile: true });
+    const args = inputArgs({ member: 'a/camera', url: '/f/a.mp4', protocolWhitelist: 'file', loopFile: true });
     expect(args).toContain('-re');
     expect(args.join(' ')).toContain('-stream_loop -1');
     expect(args).not.toContain('-rw_timeout');
@@ -58,13 +58,13 @@ describe('ffmpeg argument builders', () => {
   });
 
   it('one decode feeds every encoded tier through split, each scaled to its height but never up; copies stay out of the graph', () => {
-    const { graph, labels } = filterGraph({ input: { url: 'i', protocolWhitelist: 'file' }, tiers: [{ sinks: [rtmp] }, { encode: enc, sinks: [rtmp] }, { encode: { ...enc, maxHeight: 540 }, sinks: [rtmp] }] });
+    const { graph, labels } = filterGraph({ sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }], tiers: [{ sinks: [rtmp] }, { encode: enc, sinks: [rtmp] }, { encode: { ...enc, maxHeight: 540 }, sinks: [rtmp] }] });
     expect(labels).toEqual([null, '[v1]', '[v2]']);
     expect(graph).toBe("[0:v:0]split=2[s1][s2];[s1]scale=-2:'min(360,ih)':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'min(540,ih)':flags=bicubic,setsar=1,format=yuv420p[v2]");
   });
 
   it('a watermark is scaled to a fraction of the video width and overlaid before the split, in its corner', () => {
-    const plan = { input: { url: 'i', protocolWhitelist: 'file' }, watermark: { file: '/w/1.png', relativeWidth: 0.15, aspect: 0.5, corner: 'bottom-left' as const, margin: 0.02 }, tiers: [{ encode: { videoKbps: 2000, audioKbps: 128, keyframeSeconds: 2 }, sinks: [rtmp] }] };
+    const plan = { sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }], watermark: { file: '/w/1.png', relativeWidth: 0.15, aspect: 0.5, corner: 'bottom-left' as const, margin: 0.02 }, tiers: [{ encode: { videoKbps: 2000, audioKbps: 128, keyframeSeconds: 2 }, sinks: [rtmp] }] };
     const { graph } = filterGraph(plan);
     expect(graph).toContain("scale2ref=w='trunc(iw*0.15/2)*2':h='trunc(ow*0.5/2)*2'");
     expect(graph).toContain("overlay=x='W*0.02':y='H-h-W*0.02'");
@@ -75,11 +75,20 @@ describe('ffmpeg argument builders', () => {
   });
 
   it('the relay command reports progress on stdout, stream info once, and puts the outputs after the inputs', () => {
-    const args = buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' }, tiers: [{ sinks: [rtmp, hls] }] });
+    const args = buildRelayArgs({ sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }], tiers: [{ sinks: [rtmp, hls] }] });
     expect(args.slice(0, 7)).toEqual(['-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1']);
     expect(args.indexOf('-i')).toBeLessThan(args.indexOf('rtmp://m/live/ch'));
     expect(args.indexOf('rtmp://m/live/ch')).toBeLessThan(args.indexOf('/d/ch/index.m3u8'));
-    expect(() => buildRelayArgs({ input: { url: 'in', protocolWhitelist: 'file' }, tiers: [] })).toThrow(/output/);
+    expect(() => buildRelayArgs({ sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }], tiers: [] })).toThrow(/output/);
+  });
+
+  it('a plan names its sources: one is read (the watermark image comes after it); several (a mix) are refused by this builder', () => {
+    const src = { member: 'a/camera', url: 'in', protocolWhitelist: 'file' };
+    const args = buildRelayArgs({ sources: [src], watermark: { file: '/w/1.png', relativeWidth: 0.1, aspect: 1, corner: 'top-left', margin: 0 }, tiers: [{ encode: { videoKbps: 900, audioKbps: 64, keyframeSeconds: 2 }, sinks: [rtmp] }] });
+    expect(args.filter((a) => a === '-i')).toHaveLength(2);
+    expect(args[args.indexOf('-i') + 1]).toBe('in');
+    expect(args[args.indexOf('-filter_complex') + 1]).toMatch(/^\[1:v\]\[0:v:0\]scale2ref/);
+    expect(() => buildRelayArgs({ sources: [src, { ...src, member: 'b/camera' }], tiers: [{ sinks: [rtmp] }] })).toThrow(/one source/);
   });
 });
 

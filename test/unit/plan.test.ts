@@ -22,12 +22,12 @@ describe('planFor', () => {
   it('reads a member of the ingest from the media server with a signed read token and a short probe', () => {
     const ch = channel([0], { input: { kind: 'ingest', streamName: '1400000001_1001_alice_camera' } });
     const p = `/ingest/1400000001_1001_alice_camera`;
-    expect(planFor(ch, cfg, SECRET).input).toEqual({ url: `rtmp://10.0.0.5:1935${p}?token=${tokenFor(SECRET, readToken(p))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true });
+    expect(planFor(ch, cfg, SECRET).sources).toEqual([{ member: `${ch.userId}/camera`, url: `rtmp://10.0.0.5:1935${p}?token=${tokenFor(SECRET, readToken(p))}`, protocolWhitelist: 'rtmp,tcp', fastProbe: true }]);
   });
 
   it('reads an external upstream as registered, looping a file', () => {
     const ch = channel([0], { input: { kind: 'external', url: '/fixtures/a.mp4', protocolWhitelist: 'file', isFile: true } });
-    expect(planFor(ch, cfg, SECRET).input).toEqual({ url: '/fixtures/a.mp4', protocolWhitelist: 'file', loopFile: true });
+    expect(planFor(ch, cfg, SECRET).sources).toEqual([{ member: `${ch.userId}/camera`, url: '/fixtures/a.mp4', protocolWhitelist: 'file', loopFile: true }]);
   });
 
   it('a single tier publishes the channel id with a signed publish token, and writes HLS in the channel folder', () => {

@@ -1,7 +1,16 @@
 import path from 'node:path';
 
-/** Where ffmpeg reads the upstream. */
-export interface InputSpec {
+/**
+ * A relay ffmpeg as sources and sinks: it reads its *sources* (a member's upstream each; ffmpeg input i is
+ * sources[i]), makes from them the picture and sound every tier starts from, encodes or copies each *tier*, and writes
+ * each tier to its *sinks* (the media server over RTMP, a live HLS window, recordings). A channel relays one source
+ * today; a mix reads up to four, and external push destinations are further sinks — both fit this shape.
+ */
+
+/** One source: where ffmpeg reads one member's upstream. */
+export interface SourceSpec {
+  /** Whose upstream it is, for logs and layouts: `<userId>/<camera|screen>`. */
+  member: string;
   url: string;
   /** Protocols ffmpeg may open for this input (ffmpeg -protocol_whitelist). */
   protocolWhitelist: string;
@@ -57,8 +66,11 @@ export interface WatermarkSpec {
 
 /** Everything one relay ffmpeg does. */
 export interface RelayPlan {
-  input: InputSpec;
+  /** What it reads, in ffmpeg input order. */
+  sources: readonly SourceSpec[];
+  /** Drawn on the picture before any tier is made from it. */
   watermark?: WatermarkSpec;
+  /** The output streams (rate tiers), each with its sinks. */
   tiers: readonly TierSpec[];
 }
 
@@ -69,7 +81,7 @@ const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof';
 const HLS_LIVE_FLAGS = 'delete_segments+append_list+omit_endlist+temp_file';
 
 /** Input options: short probing for the ingest, bounded reads, whitelisted protocols. */
-export function inputArgs(i: InputSpec): readonly string[] {
+export function inputArgs(i: SourceSpec): readonly string[] {
   const args = ['-protocol_whitelist', i.protocolWhitelist];
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');
   else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
@@ -140,10 +152,11 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
   let base = '[0:v:0]';
   const w = plan.watermark;
   if (w) {
+    const image = `[${plan.sources.length}:v]`; // the watermark image is the input after the sources
     const x = w.corner.endsWith('left') ? `W*${w.margin}` : `W-w-W*${w.margin}`;
     const y = w.corner.startsWith('top') ? `W*${w.margin}` : `H-h-W*${w.margin}`;
     // in scale2ref, iw is the reference (video) width
-    parts.push(`[1:v][0:v:0]scale2ref=w='trunc(iw*${w.relativeWidth}/2)*2':h='trunc(ow*${w.aspect}/2)*2'[wm][base]`);
+    parts.push(`${image}[0:v:0]scale2ref=w='trunc(iw*${w.relativeWidth}/2)*2':h='trunc(ow*${w.aspect}/2)*2'[wm][base]`);
     parts.push(`[base][wm]overlay=x='${x}':y='${y}':eof_action=repeat[wmd]`);
     base = '[wmd]';
   }
@@ -166,12 +179,13 @@ export function tierOutputArgs(t: TierSpec, label: string | null): readonly stri
 
 /** The whole command line of a relay ffmpeg; stream info goes to stderr once, progress to stdout as key=value blocks. */
 export function buildRelayArgs(plan: RelayPlan): readonly string[] {
+  if (plan.sources.length !== 1) throw new Error(`a relay reads one source; composing ${plan.sources.length} (a mix) has no filter graph here`);
   if (plan.tiers.length === 0 || plan.tiers.some((t) => t.sinks.length === 0)) throw new Error('every tier of a relay needs at least one output');
   if (plan.watermark && plan.tiers.some((t) => !t.encode)) throw new Error('a watermark needs every tier encoded');
   const { graph, labels } = filterGraph(plan);
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1',
-    ...inputArgs(plan.input),
+    ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
     ...(graph ? ['-filter_complex', graph] : []),
     ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null)),
