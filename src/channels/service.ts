@@ -1,18 +1,17 @@
 import fs from 'node:fs/promises';
-import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import type { Keys } from '../redis/index.js';
 import { RelayError, isErrorCode } from '../errors/index.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
+import { resolveUpstreamInput, SRC_TYPE_NAMES } from '../rooms/model.js';
 import { ingestStreamName } from '../rooms/ingest.js';
 import type { PushJobData, PushJobResult } from '../queue/index.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { MessageBus } from './messages.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
+import { admissionRefusal, assertWorkerRoom, type StartRateLimit, type StartRequest, type StartResult, type StopResult } from './admission.js';
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
 import { AccountRegistry } from '../tenants/accounts.js';
@@ -23,48 +22,7 @@ import { FINAL_STATES } from './types.js';
 import { newChannelId } from './store.js';
 import type { ChannelWaiter } from './waiter.js';
 import { encodeHasHls, playUrls } from './urls.js';
-import type { Channel, ChannelInput, PlayUrl, ResolvedPushOption } from './types.js';
-
-/** A validated start request. */
-export interface StartRequest {
-  roomId: number;
-  userId: string;
-  srcType: SrcType;
-  option: ResolvedPushOption;
-  /** Viewers must present it; only its hash is stored. */
-  channelPassword?: string;
-}
-
-/** The answer of a successful start. */
-export interface StartResult {
-  channelId: string;
-  urls: PlayUrl[];
-  recordTaskId?: number;
-}
-
-/** The per-id answer of a stop. */
-export interface StopResult {
-  channelId: string;
-  code: number;
-  message: string;
-}
-
-/** The start rate limit (SPEC: the same user within the window → 40000500). */
-export interface StartRateLimit {
-  /** Takes the user's start slot for `windowMs`; answers the ms left when the slot is taken, else null. */
-  take(sdkAppId: string, roomId: number, userId: string, windowMs: number): Promise<number | null>;
-}
-
-/** The start rate limit in Redis: one key per user that expires with the window. */
-export function redisStartRateLimit(redis: Redis, keys: Keys): StartRateLimit {
-  return {
-    async take(sdkAppId, roomId, userId, windowMs) {
-      const key = keys.startRateLimit(sdkAppId, roomId, userId);
-      if ((await redis.set(key, '1', 'PX', windowMs, 'NX')) !== null) return null;
-      return Math.max(0, await redis.pttl(key));
-    },
-  };
-}
+import type { Channel, ChannelInput } from './types.js';
 
 /** Dependencies of the push service. */
 export interface PushServiceDeps {
@@ -86,6 +44,9 @@ export interface PushServiceDeps {
 }
 
 const STOP_WAIT_MS = 8000;
+
+export type { StartRateLimit, StartRequest, StartResult, StopResult };
+export { redisStartRateLimit } from './admission.js';
 
 /** Start and stop of bypass pushes: admission, the job, and waiting for the worker's answer. */
 export class PushService {
@@ -125,7 +86,7 @@ export class PushService {
     const channelId = newChannelId();
     const now = Date.now();
     const cost = channelCost({ option, ...(watermark ? { watermark } : {}) }, config.costs);
-    await this.assertRoom(cost);
+    assertWorkerRoom(await this.d.workers(), cost);
     const ch: Channel = {
       channelId, sdkAppId, accountId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
       option, input, urls: playUrls(config, channelId, option.encode, option.rateTypes),
@@ -136,13 +97,7 @@ export class PushService {
     };
     const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
-    if (!admission.ok && admission.reason === 'already-pushing') {
-      throw new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${admission.channelId}`, { details: { channelId: admission.channelId } });
-    }
-    if (!admission.ok && admission.reason === 'account-full') {
-      throw new RelayError(20101, `account ${accountId} has reached its limit of ${account.channelLimit} channels (live and retained, all its apps)`, { hint: 'stop unused channels or raise the account\'s channel limit' });
-    }
-    if (!admission.ok) throw new RelayError(20101, `room ${req.roomId} already has ${config.maxChannelsPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
+    if (!admission.ok) throw admissionRefusal(admission, { ...req, account, maxPerRoom: config.maxChannelsPerRoom });
     if (option.record) {
       const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => { await this.discard(ch, ch); throw e; });
       ch.recordTaskId = task.recordTaskId;
@@ -165,19 +120,6 @@ export class PushService {
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
     if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
     throw new RelayError(6012);
-  }
-
-  // CPU-cost admission at the edge: refuse at once when no worker has room, rather than degrade running channels.
-  private async assertRoom(cost: number): Promise<void> {
-    const workers = await this.d.workers();
-    if (workers.length === 0) throw new RelayError(50005, 'no worker is running', { hint: 'start a worker (npm run worker), then retry' });
-    // a worker with no channel takes any one; a worker at its concurrency takes none
-    const best = Math.max(...workers.map((w) => (w.channels >= w.concurrency ? -Infinity : w.channels === 0 ? Infinity : w.capacity - w.load)));
-    if (best + 1e-9 < cost) {
-      throw new RelayError(50005, `no worker has room for this channel: it needs ${cost} cores, the most any worker has free is ${Math.max(0, best).toFixed(2)}`, {
-        hint: 'retry after some channels stop, add workers, or ask for fewer or lower tiers', details: { cost },
-      });
-    }
   }
 
   // A start for an upstream whose channel is retained: the same channel, id and URLs, continues.

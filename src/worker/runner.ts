@@ -9,13 +9,13 @@ import { startFailureCode } from '../channels/failure.js';
 import { FINAL_STATES } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { channelHlsRoot } from '../channels/layout.js';
-import { taskDir } from '../records/index.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
 import type { KeyframeWatch } from './keyframes.js';
+import { RecordFileAnnouncer } from './record-files.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
@@ -49,10 +49,11 @@ export class ChannelRunner {
   /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
   private readonly local = new AbortController();
   private channel: Channel | null = null;
-  private readonly announced = new Set<string>();
+  private readonly recordFiles: RecordFileAnnouncer;
 
   constructor(private readonly deps: RunnerDeps, private readonly channelId: string, private readonly end: AbortSignal) {
     this.log = deps.logger.child({ channelId });
+    this.recordFiles = new RecordFileAnnouncer(deps.lifecycle, deps.config.recordsDir);
   }
 
   async run(): Promise<RunOutcome> {
@@ -60,25 +61,7 @@ export class ChannelRunner {
       return await this.runChannel();
     } finally {
       // ffmpeg has ended, however the run ended: every file it wrote is complete
-      await this.announceRecordFiles(true).catch(() => undefined);
-    }
-  }
-
-  /** Tells the app (webhook record.file_ready) about recording files that are complete: all but the one being written, or all when `final`. */
-  private async announceRecordFiles(final: boolean): Promise<void> {
-    const ch = this.channel;
-    if (!ch || ch.recordTaskId === undefined) return;
-    const dir = taskDir(this.deps.config.recordsDir, ch.sdkAppId, ch.recordTaskId);
-    let names: string[];
-    try { names = (await fs.readdir(dir)).filter((n) => /\.(mp4|flv)$/.test(n)).sort(); } catch { return; }
-    for (const format of ['mp4', 'flv']) {
-      const files = names.filter((n) => n.endsWith(`.${format}`));
-      for (const name of final ? files : files.slice(0, -1)) {
-        if (this.announced.has(name)) continue;
-        this.announced.add(name);
-        const st = await fs.stat(path.join(dir, name));
-        await this.deps.lifecycle.recordFileReady(ch, { recordTaskId: ch.recordTaskId, name, format, bytes: st.size });
-      }
+      if (this.channel) await this.recordFiles.announce(this.channel, true).catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not announced'));
     }
   }
 
@@ -235,7 +218,7 @@ export class ChannelRunner {
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess): Promise<void> {
-    void this.announceRecordFiles(false).catch(() => undefined);
+    if (this.channel) void this.recordFiles.announce(this.channel, false).catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
     const p = ff.progress;
     const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
     try {

@@ -1,0 +1,39 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { ChannelLifecycle, ChannelRef } from '../channels/lifecycle.js';
+import { taskDir } from '../records/index.js';
+
+/**
+ * Tells the app (webhook `record.file_ready`) about a channel's recording files once each is complete: every file but
+ * the one being written while ffmpeg runs, and all of them once it has ended. Each file is announced once per run.
+ */
+export class RecordFileAnnouncer {
+  private readonly announced = new Set<string>();
+
+  constructor(
+    private readonly lifecycle: Pick<ChannelLifecycle, 'recordFileReady'>,
+    private readonly recordsDir: string,
+  ) {}
+
+  /** Announces the complete files of the channel's task; `final` when its ffmpeg has ended. */
+  async announce(ch: ChannelRef & { recordTaskId?: number }, final: boolean): Promise<void> {
+    const taskId = ch.recordTaskId;
+    if (taskId === undefined) return;
+    const dir = taskDir(this.recordsDir, ch.sdkAppId, taskId);
+    let names: string[];
+    try {
+      names = (await fs.readdir(dir)).filter((n) => /\.(mp4|flv)$/.test(n)).sort();
+    } catch {
+      return;
+    }
+    for (const format of ['mp4', 'flv']) {
+      const files = names.filter((n) => n.endsWith(`.${format}`));
+      for (const name of final ? files : files.slice(0, -1)) {
+        if (this.announced.has(name)) continue;
+        this.announced.add(name);
+        const st = await fs.stat(path.join(dir, name));
+        await this.lifecycle.recordFileReady(ch, { recordTaskId: taskId, name, format, bytes: st.size });
+      }
+    }
+  }
+}
