@@ -45,26 +45,52 @@ function positive(name: string, dflt: number): number {
   const raw = option(name);
   if (raw === undefined) return dflt;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0) { console.error(`--${name} needs a positive number (got ${raw})`); process.exit(2); }
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`--${name} needs a positive number (got ${raw})`);
+    process.exit(2);
+  }
   return v;
 }
 
 const SHORT = process.argv.includes('--short');
 const RUNS = Math.round(positive('runs', SHORT ? 1 : 3));
 const SECONDS = positive('seconds', SHORT ? 2 : 20);
-const ONLY = (option('only') ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-for (const o of ONLY) if (!SCENARIOS.includes(o as ScenarioName)) { console.error(`--only: unknown scenario ${o} (one of ${SCENARIOS.join(', ')})`); process.exit(2); }
+const ONLY = (option('only') ?? SCENARIOS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const o of ONLY)
+  if (!SCENARIOS.includes(o as ScenarioName)) {
+    console.error(`--only: unknown scenario ${o} (one of ${SCENARIOS.join(', ')})`);
+    process.exit(2);
+  }
 const runs = (s: ScenarioName) => ONLY.includes(s);
 const INTO = option('into');
 
-export interface Target { name: string; target: string; value: string; met: boolean | null }
+export interface Target {
+  name: string;
+  target: string;
+  value: string;
+  met: boolean | null;
+}
 
 export interface SuiteResults {
-  date: string; machine: string; ffmpeg: string; short: boolean; runs: number; seconds: number;
+  date: string;
+  machine: string;
+  ffmpeg: string;
+  short: boolean;
+  runs: number;
+  seconds: number;
   /** scenarios measured again later (--into), with the date */
   remeasured?: Record<string, string>;
-  latency?: LatencyResult; cost?: CostResult[]; density?: DensityResult; tiers?: TierResult[];
-  fanOut?: FanOutResult[]; failover?: FailoverResult; controlPlane?: ControlPlaneResult; targets?: Target[];
+  latency?: LatencyResult;
+  cost?: CostResult[];
+  density?: DensityResult;
+  tiers?: TierResult[];
+  fanOut?: FanOutResult[];
+  failover?: FailoverResult;
+  controlPlane?: ControlPlaneResult;
+  targets?: Target[];
 }
 
 /** The targets of the issue for this 2-core machine; null: not measured in this run (or a short run). */
@@ -72,16 +98,54 @@ function targets(r: SuiteResults): Target[] {
   const t: Target[] = [];
   const judge = (ok: boolean) => (r.short ? null : ok);
   if (r.latency) {
-    t.push({ name: 'start → first FLV video tag, p50', target: '≤ 500 ms', value: `${r.latency.relay.flvP50} ms`, met: judge(r.latency.relay.flvP50 <= 500) });
-    t.push({ name: 'start → first HLS segment, p50', target: '≤ 1500 ms', value: `${r.latency.relay.hlsP50} ms`, met: judge(r.latency.relay.hlsP50 <= 1500) });
+    t.push({
+      name: 'start → first FLV video tag, p50',
+      target: '≤ 500 ms',
+      value: `${r.latency.relay.flvP50} ms`,
+      met: judge(r.latency.relay.flvP50 <= 500),
+    });
+    t.push({
+      name: 'start → first HLS segment, p50',
+      target: '≤ 1500 ms',
+      value: `${r.latency.relay.hlsP50} ms`,
+      met: judge(r.latency.relay.hlsP50 <= 1500),
+    });
   }
   const c50 = r.cost?.find((c) => c.channels === 50);
-  if (c50) t.push({ name: 'whole-stack CPU per copy channel at 50 channels ÷ floor', target: '≤ 1.2×', value: c50.ratio === null ? 'n/a' : `${c50.ratio.toFixed(2)}×`, met: c50.ratio === null ? null : judge(c50.ratio <= 1.2) });
-  if (r.density) t.push({ name: 'density: concurrent copy channels in real time', target: `≥ ${r.density.target}`, value: r.density.max ? String(r.density.max) : `< ${r.density.steps[0]?.channels ?? '?'}`, met: judge(r.density.max >= r.density.target) });
-  for (const x of r.tiers?.filter((x) => x.key !== 'original') ?? []) t.push({ name: `tier CPU ${x.label} ÷ bare ffmpeg`, target: '≤ 1.05×', value: `${x.ratio.toFixed(2)}×`, met: judge(x.ratio <= 1.05) });
+  if (c50)
+    t.push({
+      name: 'whole-stack CPU per copy channel at 50 channels ÷ floor',
+      target: '≤ 1.2×',
+      value: c50.ratio === null ? 'n/a' : `${c50.ratio.toFixed(2)}×`,
+      met: c50.ratio === null ? null : judge(c50.ratio <= 1.2),
+    });
+  if (r.density)
+    t.push({
+      name: 'density: concurrent copy channels in real time',
+      target: `≥ ${r.density.target}`,
+      value: r.density.max ? String(r.density.max) : `< ${r.density.steps[0]?.channels ?? '?'}`,
+      met: judge(r.density.max >= r.density.target),
+    });
+  for (const x of r.tiers?.filter((x) => x.key !== 'original') ?? [])
+    t.push({
+      name: `tier CPU ${x.label} ÷ bare ffmpeg`,
+      target: '≤ 1.05×',
+      value: `${x.ratio.toFixed(2)}×`,
+      met: judge(x.ratio <= 1.05),
+    });
   if (r.failover) {
-    t.push({ name: 'failover gap, SIGKILL (worst run)', target: '≤ 5000 ms', value: `${Math.max(...r.failover.sigkill.gapsMs)} ms (p50 ${r.failover.sigkill.p50})`, met: judge(Math.max(...r.failover.sigkill.gapsMs) <= 5000) });
-    t.push({ name: 'failover gap, SIGTERM (worst run)', target: '≤ 2000 ms', value: `${Math.max(...r.failover.sigterm.gapsMs)} ms (p50 ${r.failover.sigterm.p50})`, met: judge(Math.max(...r.failover.sigterm.gapsMs) <= 2000) });
+    t.push({
+      name: 'failover gap, SIGKILL (worst run)',
+      target: '≤ 5000 ms',
+      value: `${Math.max(...r.failover.sigkill.gapsMs)} ms (p50 ${r.failover.sigkill.p50})`,
+      met: judge(Math.max(...r.failover.sigkill.gapsMs) <= 5000),
+    });
+    t.push({
+      name: 'failover gap, SIGTERM (worst run)',
+      target: '≤ 2000 ms',
+      value: `${Math.max(...r.failover.sigterm.gapsMs)} ms (p50 ${r.failover.sigterm.p50})`,
+      met: judge(Math.max(...r.failover.sigterm.gapsMs) <= 2000),
+    });
   }
   return t;
 }
@@ -89,55 +153,123 @@ function targets(r: SuiteResults): Target[] {
 function table(headers: string[], rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(String));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (c: string[]) => `  ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')}`;
+  const line = (c: string[]) =>
+    `  ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')}`;
   return [line(headers), ...cells.map(line)].join('\n');
 }
 
 function report(r: SuiteResults): void {
   const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
   console.log(`\nbypass live relay benchmark — ${r.date} — ${r.machine}${r.short ? ' — SHORT run' : ''}`);
-  console.log(`${r.ffmpeg}; CPU in % of one core; ${r.seconds} s windows; noisy scenarios: medians of ${r.runs} run(s)`);
+  console.log(
+    `${r.ffmpeg}; CPU in % of one core; ${r.seconds} s windows; noisy scenarios: medians of ${r.runs} run(s)`,
+  );
   for (const [name, at] of Object.entries(r.remeasured ?? {})) console.log(`${name}: measured again ${at}`);
   console.log('');
   if (r.latency) {
     const { relay, floor, runs: n } = r.latency;
-    console.log(`start latency (${n} starts, upstream already live)       relay p50 / p95      floor (bare ffmpeg) p50 / p95`);
-    console.log(`  start call → first FLV video tag at a viewer       ${relay.flvP50} / ${relay.flvP95} ms       ${floor.flvP50} / ${floor.flvP95} ms (from spawn)`);
-    console.log(`  start call → first HLS segment listed              ${relay.hlsP50} / ${relay.hlsP95} ms       ${floor.hlsP50} / ${floor.hlsP95} ms (from spawn)`);
+    console.log(
+      `start latency (${n} starts, upstream already live)       relay p50 / p95      floor (bare ffmpeg) p50 / p95`,
+    );
+    console.log(
+      `  start call → first FLV video tag at a viewer       ${relay.flvP50} / ${relay.flvP95} ms       ${floor.flvP50} / ${floor.flvP95} ms (from spawn)`,
+    );
+    console.log(
+      `  start call → first HLS segment listed              ${relay.hlsP50} / ${relay.hlsP95} ms       ${floor.hlsP50} / ${floor.hlsP95} ms (from spawn)`,
+    );
     console.log(`  start API answer                                    ${relay.apiP50} ms p50\n`);
   }
   if (r.cost) {
-    console.log('cost of N copy channels (720p30 1.5 Mbit/s, RTMP + HLS out; CPU above the idle stack with every member publishing)');
-    console.log(table(['channels', 'whole stack CPU', 'floor CPU (bare ffmpeg + media server)', 'ratio', 'MiB/channel stack', 'floor'],
-      r.cost.map((c) => [c.channels, `${f1(c.stackPct)}%`, `${f1(c.floorPct)}%`, c.ratio === null ? 'n/a' : c.ratio.toFixed(2), f1(c.stackMiBPerChannel), f1(c.floorMiBPerChannel)])) + '\n');
+    console.log(
+      'cost of N copy channels (720p30 1.5 Mbit/s, RTMP + HLS out; CPU above the idle stack with every member publishing)',
+    );
+    console.log(
+      table(
+        [
+          'channels',
+          'whole stack CPU',
+          'floor CPU (bare ffmpeg + media server)',
+          'ratio',
+          'MiB/channel stack',
+          'floor',
+        ],
+        r.cost.map((c) => [
+          c.channels,
+          `${f1(c.stackPct)}%`,
+          `${f1(c.floorPct)}%`,
+          c.ratio === null ? 'n/a' : c.ratio.toFixed(2),
+          f1(c.stackMiBPerChannel),
+          f1(c.floorMiBPerChannel),
+        ]),
+      ) + '\n',
+    );
   }
   if (r.density) {
     console.log(`density: copy channels that all stay real time for ${r.density.seconds} s (speed ≥ 0.98, no HLS gap)`);
-    console.log(table(['channels', 'all real time', 'slowest speed', 'HLS gaps', 'machine CPU', 'playlist HTTP p95'],
-      r.density.steps.map((s) => [s.channels, s.realTime ? 'yes' : 'no', s.minSpeed.toFixed(3), s.hlsGaps, `${s.machinePct.toFixed(0)}%`, `${s.playlistP95Ms} ms`])));
+    console.log(
+      table(
+        ['channels', 'all real time', 'slowest speed', 'HLS gaps', 'machine CPU', 'playlist HTTP p95'],
+        r.density.steps.map((s) => [
+          s.channels,
+          s.realTime ? 'yes' : 'no',
+          s.minSpeed.toFixed(3),
+          s.hlsGaps,
+          `${s.machinePct.toFixed(0)}%`,
+          `${s.playlistP95Ms} ms`,
+        ]),
+      ),
+    );
     console.log(`  most channels in real time: ${r.density.max || `fewer than ${r.density.steps[0]?.channels}`}\n`);
   }
   if (r.tiers) {
     console.log('tiers: one channel (whole stack above idle) beside bare ffmpeg with the same argv + media server');
-    console.log(table(['tier', 'whole stack', 'relay ffmpeg', 'bare ffmpeg', 'bare + media server', 'ratio', 'fps relay / bare'],
-      r.tiers.map((x) => [x.label, `${f1(x.stackPct)}%`, `${f1(x.relayFfmpegPct)}%`, `${f1(x.bareFfmpegPct)}%`, `${f1(x.barePlusMediaPct)}%`, x.ratio.toFixed(2), `${f1(x.relayFps)} / ${f1(x.bareFps)}`])) + '\n');
+    console.log(
+      table(
+        ['tier', 'whole stack', 'relay ffmpeg', 'bare ffmpeg', 'bare + media server', 'ratio', 'fps relay / bare'],
+        r.tiers.map((x) => [
+          x.label,
+          `${f1(x.stackPct)}%`,
+          `${f1(x.relayFfmpegPct)}%`,
+          `${f1(x.bareFfmpegPct)}%`,
+          `${f1(x.barePlusMediaPct)}%`,
+          x.ratio.toFixed(2),
+          `${f1(x.relayFps)} / ${f1(x.bareFps)}`,
+        ]),
+      ) + '\n',
+    );
   }
   if (r.fanOut) {
     console.log('fan-out: HTTP-FLV viewers of one channel');
-    console.log(table(['viewers', 'media server CPU', 'media server MiB', 'slowest viewer ÷ fastest'], r.fanOut.map((v) => [v.viewers, `${f1(v.mediaPct)}%`, f1(v.mediaMiB), v.slowest.toFixed(2)])) + '\n');
+    console.log(
+      table(
+        ['viewers', 'media server CPU', 'media server MiB', 'slowest viewer ÷ fastest'],
+        r.fanOut.map((v) => [v.viewers, `${f1(v.mediaPct)}%`, f1(v.mediaMiB), v.slowest.toFixed(2)]),
+      ) + '\n',
+    );
   }
   if (r.failover) {
     console.log(`failover: largest gap between FLV video tags at a viewer (${r.failover.sigkill.gapsMs.length} runs)`);
-    console.log(`  SIGKILL of the worker: p50 ${r.failover.sigkill.p50} ms, runs ${r.failover.sigkill.gapsMs.join(' / ')} ms`);
-    console.log(`  SIGTERM of the worker: p50 ${r.failover.sigterm.p50} ms, runs ${r.failover.sigterm.gapsMs.join(' / ')} ms\n`);
+    console.log(
+      `  SIGKILL of the worker: p50 ${r.failover.sigkill.p50} ms, runs ${r.failover.sigkill.gapsMs.join(' / ')} ms`,
+    );
+    console.log(
+      `  SIGTERM of the worker: p50 ${r.failover.sigterm.p50} ms, runs ${r.failover.sigterm.gapsMs.join(' / ')} ms\n`,
+    );
   }
   if (r.controlPlane) {
     const cp = r.controlPlane;
-    console.log(`control plane with ${cp.records} channel records: start p50/p99 ${cp.startP50}/${cp.startP99} ms (includes media start), stop ${cp.stopP50}/${cp.stopP99} ms, status ${cp.statusP50}/${cp.statusP99} ms\n`);
+    console.log(
+      `control plane with ${cp.records} channel records: start p50/p99 ${cp.startP50}/${cp.startP99} ms (includes media start), stop ${cp.stopP50}/${cp.stopP99} ms, status ${cp.statusP50}/${cp.statusP99} ms\n`,
+    );
   }
   if (r.targets?.length) {
     console.log('targets (this 2-core machine)');
-    console.log(table(['figure', 'target', 'measured', 'met'], r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? '–' : t.met ? 'yes' : 'NO'])));
+    console.log(
+      table(
+        ['figure', 'target', 'measured', 'met'],
+        r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? '–' : t.met ? 'yes' : 'NO']),
+      ),
+    );
   }
 }
 
@@ -150,40 +282,81 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.error(`\n${sig}: cleaning up…`); void cleanup().finally(() => process.exit(130)); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    console.error(`\n${sig}: cleaning up…`);
+    void cleanup().finally(() => process.exit(130));
+  });
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
   const machine = `${cpus[0]?.model.trim() ?? 'cpu'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   let ffmpeg = '?';
-  try { ffmpeg = execFileSync(FFMPEG, ['-hide_banner', '-version'], { encoding: 'utf8' }).split('\n')[0]!; } catch { /* reported by the stack */ }
+  try {
+    ffmpeg = execFileSync(FFMPEG, ['-hide_banner', '-version'], { encoding: 'utf8' }).split('\n')[0]!;
+  } catch {
+    /* reported by the stack */
+  }
   const now = new Date().toISOString();
   const results: SuiteResults = INTO
     ? (JSON.parse(fs.readFileSync(INTO, 'utf8')) as SuiteResults)
     : { date: now, machine, ffmpeg, short: SHORT, runs: RUNS, seconds: SECONDS };
-  if (INTO && results.short !== SHORT) throw new Error(`--into ${INTO}: ${results.short ? 'a short' : 'a full'} run's results; run this one the same way`);
+  if (INTO && results.short !== SHORT)
+    throw new Error(`--into ${INTO}: ${results.short ? 'a short' : 'a full'} run's results; run this one the same way`);
   console.log(`bench: ${ONLY.join(', ')}${SHORT ? ' (short)' : ''}; ${RUNS} run(s), ${SECONDS} s windows`);
   stack = await startStack({
     env: {
-      RELAY_LOG_LEVEL: 'warn', RELAY_MAX_CHANNELS_PER_ROOM: '4',
+      RELAY_LOG_LEVEL: 'warn',
+      RELAY_MAX_CHANNELS_PER_ROOM: '4',
       // the density scenario looks for the point where real time is lost: admission must not stop it first
-      RELAY_WORKER_CONCURRENCY: '400', RELAY_WORKER_CAPACITY: '64',
+      RELAY_WORKER_CONCURRENCY: '400',
+      RELAY_WORKER_CAPACITY: '64',
     },
   });
-  await stack.request('PATCH', '/admin/v1/accounts/default', { channelLimit: 1000 }, { authorization: stack.adminAuth });
+  await stack.request(
+    'PATCH',
+    '/admin/v1/accounts/default',
+    { channelLimit: 1000 },
+    { authorization: stack.adminAuth },
+  );
   await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
   const b: Bench = { stack, short: SHORT, seconds: SECONDS, runs: RUNS, log: (l) => console.log(l) };
   for (const name of SCENARIOS.filter(runs)) {
     const t0 = Date.now();
     console.log(`${name}…`);
     switch (name) {
-      case 'latency': results.latency = await startLatency(b, SHORT ? 2 : 20); break;
-      case 'tiers': results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined); break;
-      case 'failover': results.failover = await failover(b, SHORT ? 1 : Math.max(RUNS, 5)); break;
-      case 'fanout': results.fanOut = await fanOut(b, SHORT ? [1, 20] : [1, 50, 200]); break;
-      case 'control': results.controlPlane = await controlPlane(b, 1000, SHORT ? 3 : 20); break;
-      case 'cost': results.cost = await copyCost(b, SHORT ? [1, 4] : [1, 10, 50]); break;
-      case 'density': results.density = await density(b, SHORT ? { from: 8, to: 8, step: 8, seconds: 4, target: 80 } : { from: positive('density-from', 80), to: positive('density-to', 240), step: 20, seconds: 60, target: 80 }); break;
+      case 'latency':
+        results.latency = await startLatency(b, SHORT ? 2 : 20);
+        break;
+      case 'tiers':
+        results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined);
+        break;
+      case 'failover':
+        results.failover = await failover(b, SHORT ? 1 : Math.max(RUNS, 5));
+        break;
+      case 'fanout':
+        results.fanOut = await fanOut(b, SHORT ? [1, 20] : [1, 50, 200]);
+        break;
+      case 'control':
+        results.controlPlane = await controlPlane(b, 1000, SHORT ? 3 : 20);
+        break;
+      case 'cost':
+        results.cost = await copyCost(b, SHORT ? [1, 4] : [1, 10, 50]);
+        break;
+      case 'density':
+        results.density = await density(
+          b,
+          SHORT
+            ? { from: 8, to: 8, step: 8, seconds: 4, target: 80 }
+            : {
+                from: positive('density-from', 80),
+                to: positive('density-to', 240),
+                step: 20,
+                seconds: 60,
+                target: 80,
+              },
+        );
+        break;
     }
     if (INTO) results.remeasured = { ...results.remeasured, [name]: now };
     console.log(`${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -192,10 +365,17 @@ async function main(): Promise<void> {
   report(results);
   const dir = path.join(path.dirname(new URL(import.meta.url).pathname), 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const base = INTO ? INTO.replace(/\.json$/, '') : path.join(dir, `suite-${results.date.slice(0, 10)}${SHORT ? '-short' : ''}${ONLY.length < SCENARIOS.length ? `-${ONLY.join('-')}` : ''}`);
+  const base = INTO
+    ? INTO.replace(/\.json$/, '')
+    : path.join(
+        dir,
+        `suite-${results.date.slice(0, 10)}${SHORT ? '-short' : ''}${ONLY.length < SCENARIOS.length ? `-${ONLY.join('-')}` : ''}`,
+      );
   fs.writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
   const chart = await writeChart(results, base);
-  console.log(`\nresults: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), chart.png)}`);
+  console.log(
+    `\nresults: ${path.relative(process.cwd(), `${base}.json`)}\nchart: ${path.relative(process.cwd(), chart.png)}`,
+  );
 }
 
 let failed = false;

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type RelayConfig } from '../src/config/index.js';
-import { createLogger, redact, type Logger } from "../src/log.js";
+import { createLogger, redact, type Logger } from '../src/log.js';
 
 /** Loads the configuration or exits with a message naming the bad variable. */
 export function configOrExit(): RelayConfig {
@@ -21,7 +21,13 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
     if (stopping) process.exit(1);
     stopping = true;
     logger.info({ signal: sig }, 'shutting down');
-    stop().then(() => process.exit(0), (e: Error) => { logger.error({ err: e.message }, 'shutdown failed'); process.exit(1); });
+    stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        logger.error({ err: e.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

@@ -41,12 +41,16 @@ try {
   if (!(await redisAnswers(config.redisUrl))) {
     const bin = findRedisServer();
     if (!bin) {
-      console.error(`Redis does not answer at REDIS_URL=${redact(config.redisUrl)} and redis-server is not on PATH: ${REDIS_HELP}.`);
+      console.error(
+        `Redis does not answer at REDIS_URL=${redact(config.redisUrl)} and redis-server is not on PATH: ${REDIS_HELP}.`,
+      );
       process.exit(3);
     }
     privateRedis = await startPrivateRedis(bin);
     config = loadConfig({ ...process.env, REDIS_URL: privateRedis.url });
-    console.log(`Redis did not answer at ${redact(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')}; started a private one at ${privateRedis.url} for this run.`);
+    console.log(
+      `Redis did not answer at ${redact(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')}; started a private one at ${privateRedis.url} for this run.`,
+    );
   }
   const fixtureDir = await ensureFixtures();
   parts.push(await startMedia(config, logger));
@@ -55,7 +59,11 @@ try {
   worker = await startWorker(config, logger, 'stop');
   const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
   const redis = connectRedis(config.redisUrl, 'relay-sample');
-  parts.push({ close: async () => { redis.disconnect(); } });
+  parts.push({
+    close: async () => {
+      redis.disconnect();
+    },
+  });
   const members = sampleMembers(fixtureDir);
   sample = new SampleRoom(config, app, logger);
   await sample.start(members, new RoomRegistry(redis, new Keys(config.redisPrefix)));

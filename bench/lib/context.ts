@@ -15,17 +15,24 @@ export interface Bench {
 export { sleep };
 
 /** pids of the stack's live processes (media server, API, workers; their ffmpegs are descendants). */
-export const stackRoots = (stack: Stack): number[] => stack.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.child.pid!);
+export const stackRoots = (stack: Stack): number[] =>
+  stack.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.child.pid!);
 export const mediaRoot = (stack: Stack): number => stack.procs.find((p) => p.name === 'media')!.child.pid!;
 
-export interface Started { channelId: string; urls: { type: number; playUrl: string; rateType?: number }[] }
+export interface Started {
+  channelId: string;
+  urls: { type: number; playUrl: string; rateType?: number }[];
+}
 
 /** POST /v1/push/start, waiting out the per-member start rate limit. */
 export async function startPush(stack: Stack, body: Record<string, unknown>): Promise<Started> {
   for (let attempt = 0; ; attempt++) {
     const res = await stack.request('POST', '/v1/push/start', body);
     if (res.body?.code === 0) return res.body as Started;
-    if (res.body?.code === 40000500 && attempt < 5) { await sleep(Number(res.body.retryAfterMs ?? 1000) + 100); continue; }
+    if (res.body?.code === 40000500 && attempt < 5) {
+      await sleep(Number(res.body.retryAfterMs ?? 1000) + 100);
+      continue;
+    }
     throw new Error(`push start refused: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   }
 }
@@ -39,14 +46,22 @@ export async function stopPush(stack: Stack, ids: readonly string[]): Promise<vo
 }
 
 /** Resolves when every channel is in `state` (read from Redis: no API load while many channels start). */
-export async function allInState(stack: Stack, ids: readonly string[], state: string, timeoutMs = 60_000): Promise<void> {
+export async function allInState(
+  stack: Stack,
+  ids: readonly string[],
+  state: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const raw = ids.length ? await stack.redis.mget(...ids.map((id) => `${stack.prefix}:channel:${id}`)) : [];
     const states = raw.map((r) => (r ? (JSON.parse(r) as { state: string }).state : 'missing'));
     const off = states.filter((s) => s !== state);
     if (!off.length) return;
-    if (Date.now() > deadline) throw new Error(`${off.length} of ${ids.length} channels not ${state} after ${timeoutMs} ms: ${[...new Set(off)].join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${off.length} of ${ids.length} channels not ${state} after ${timeoutMs} ms: ${[...new Set(off)].join(', ')}`,
+      );
     await sleep(200);
   }
 }

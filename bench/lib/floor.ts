@@ -13,15 +13,37 @@ import type { Channel } from '../../src/channels/types.js';
 import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
 
 /** A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out). */
-export async function floorChannel(stack: Stack, userId: string, roomId = 1001): Promise<{ ch: Channel; args: readonly string[] }> {
+export async function floorChannel(
+  stack: Stack,
+  userId: string,
+  roomId = 1001,
+): Promise<{ ch: Channel; args: readonly string[] }> {
   const cfg = loadConfig(stack.env);
   const channelId = 'ch_' + crypto.randomBytes(10).toString('hex');
   const ch: Channel = {
-    channelId, sdkAppId: stack.sdkAppId, accountId: 'default', roomId, userId, srcType: 0,
-    option: { encode: 3, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, passwordProtected: false, autoResume: false },
+    channelId,
+    sdkAppId: stack.sdkAppId,
+    accountId: 'default',
+    roomId,
+    userId,
+    srcType: 0,
+    option: {
+      encode: 3,
+      rateType: 0,
+      rateTypes: [0],
+      record: false,
+      recordFileType: 4,
+      waterMark: false,
+      sdkType: 1,
+      passwordProtected: false,
+      autoResume: false,
+    },
     input: { kind: 'ingest', streamName: `${stack.sdkAppId}_${roomId}_${userId}_camera` },
     urls: playUrls({ publicHost: '127.0.0.1', httpPort: stack.httpPort, rtmpPort: stack.rtmpPort }, channelId, 3, [0]),
-    hls: true, state: 'live', createdAt: Date.now(), history: [],
+    hls: true,
+    state: 'live',
+    createdAt: Date.now(),
+    history: [],
   };
   await stack.redis.set(`${stack.prefix}:channel:${channelId}`, JSON.stringify(ch));
   const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
@@ -43,7 +65,9 @@ const children = new Set<ChildProcess>();
 /** Spawns ffmpeg by hand; with setpriv it dies with the bench even if the bench is killed hard. */
 export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
   const child = fs.existsSync('/usr/bin/setpriv')
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
     : spawn(ffmpegPath, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -62,7 +86,11 @@ export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
     }
   });
   child.stderr!.on('data', (d: Buffer) => {
-    for (const l of d.toString().split('\n')) if (l.trim()) { stderr.push(l); if (stderr.length > 30) stderr.shift(); }
+    for (const l of d.toString().split('\n'))
+      if (l.trim()) {
+        stderr.push(l);
+        if (stderr.length > 30) stderr.shift();
+      }
   });
   return { child, progress, stderr, alive: () => child.exitCode === null && child.signalCode === null };
 }
@@ -70,9 +98,22 @@ export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
 export function killBare(c: ChildProcess, graceMs = 3000): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(() => { try { c.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
-    c.once('exit', () => { clearTimeout(t); resolve(); });
-    try { c.kill('SIGINT'); } catch { /* gone */ }
+    const t = setTimeout(() => {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceMs);
+    c.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    try {
+      c.kill('SIGINT');
+    } catch {
+      /* gone */
+    }
   });
 }
 

@@ -8,16 +8,29 @@ import os from 'node:os';
 import { sleep } from '../../test/helpers/stack.js';
 
 export const CLK_TCK = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
 })();
 
-export interface ProcStat { pid: number; ppid: number; ticks: number; start: string }
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  ticks: number;
+  start: string;
+}
 export type Snapshot = Map<number, ProcStat>;
 
 /** utime+stime, ppid and start time of a process, or null when it is gone. */
 export function readStat(pid: number): ProcStat | null {
   let raw: string;
-  try { raw = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
+  try {
+    raw = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
   // the command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'
   const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
   if (f[0] === 'Z' || f[0] === 'X') return null;
@@ -59,7 +72,11 @@ export function subtree(stats: Snapshot, roots: readonly number[]): number[] {
 export function rssMiB(roots: readonly number[]): number {
   let kb = 0;
   for (const pid of subtree(snapshot(), roots)) {
-    try { kb += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* gone */
+    }
   }
   return kb / 1024;
 }
@@ -92,7 +109,10 @@ export class CpuWindow<G extends string> {
     const stats = snapshot();
     const now = performance.now();
     const initial = this.t0 === 0;
-    if (initial) { this.t0 = now; this.m0 = machineTicks(); }
+    if (initial) {
+      this.t0 = now;
+      this.m0 = machineTicks();
+    }
     this.t1 = now;
     this.m1 = machineTicks();
     for (const g of Object.keys(this.groups) as G[]) {
@@ -110,7 +130,9 @@ export class CpuWindow<G extends string> {
     }
   }
 
-  seconds(): number { return (this.t1 - this.t0) / 1000; }
+  seconds(): number {
+    return (this.t1 - this.t0) / 1000;
+  }
 
   /** CPU of a group as % of one core. */
   percent(g: G): number {
@@ -132,7 +154,11 @@ export class CpuWindow<G extends string> {
 const SAMPLE_MS = 500;
 
 /** Samples the groups for `seconds`; `check` runs after each sample and may throw (a process died, a channel fell). */
-export async function measure<G extends string>(groups: Record<G, Group>, seconds: number, check: () => void = () => undefined): Promise<CpuWindow<G>> {
+export async function measure<G extends string>(
+  groups: Record<G, Group>,
+  seconds: number,
+  check: () => void = () => undefined,
+): Promise<CpuWindow<G>> {
   const w = new CpuWindow(groups);
   w.sample();
   const end = performance.now() + seconds * 1000;

@@ -19,18 +19,38 @@ export const MIN_SPEED = 0.98;
 const PUBLISHERS = 8;
 
 export interface DensityStep {
-  channels: number; realTime: boolean; minSpeed: number; hlsGaps: number; machinePct: number;
+  channels: number;
+  realTime: boolean;
+  minSpeed: number;
+  hlsGaps: number;
+  machinePct: number;
   /** p95 of the time the media server took to serve a playlist during the window */ playlistP95Ms: number;
   failures: string[];
 }
-export interface DensityResult { target: number; max: number; seconds: number; steps: DensityStep[] }
+export interface DensityResult {
+  target: number;
+  max: number;
+  seconds: number;
+  steps: DensityStep[];
+}
 
-interface Stats { outTimeMs: number; updatedAt: number }
-interface Watch { seqs: Set<number>; discontinuities: number; lastNewAt: number; longestStallMs: number }
+interface Stats {
+  outTimeMs: number;
+  updatedAt: number;
+}
+interface Watch {
+  seqs: Set<number>;
+  discontinuities: number;
+  lastNewAt: number;
+  longestStallMs: number;
+}
 
 const member = (i: number) => ({ roomId: 5000 + Math.floor(i / 4), userId: `d${i}`, srcType: 0 as const });
 
-export async function density(b: Bench, opts: { from: number; to: number; step: number; seconds: number; target: number }): Promise<DensityResult> {
+export async function density(
+  b: Bench,
+  opts: { from: number; to: number; step: number; seconds: number; target: number },
+): Promise<DensityResult> {
   const { stack } = b;
   const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
   const sources: string[] = [];
@@ -42,7 +62,11 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
   }
   for (let i = 0; i < opts.to; i++) {
     const m = member(i);
-    const r = await stack.request('PUT', `/v1/rooms/${m.roomId}/upstreams`, { userId: m.userId, srcType: 0, url: sources[i % PUBLISHERS] });
+    const r = await stack.request('PUT', `/v1/rooms/${m.roomId}/upstreams`, {
+      userId: m.userId,
+      srcType: 0,
+      url: sources[i % PUBLISHERS],
+    });
     if (r.body?.code !== 0) throw new Error(`upstream registration refused: ${JSON.stringify(r.body)}`);
   }
   const segSeconds = Number(stack.env.RELAY_HLS_SEGMENT_SECONDS ?? 2);
@@ -51,7 +75,11 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
     const ids: string[] = [];
     const started: Awaited<ReturnType<typeof startPush>>[] = [];
     for (let i = 0; i < n; i += 10) {
-      const batch = await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) => startPush(stack, { ...member(i + j), option: { encode: 3 } })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(10, n - i) }, (_, j) =>
+          startPush(stack, { ...member(i + j), option: { encode: 3 } }),
+        ),
+      );
       started.push(...batch);
     }
     ids.push(...started.map((s) => s.channelId));
@@ -63,29 +91,43 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
       const urls = started.map((x) => x.urls.find((u) => u.type === 1)!.playUrl);
       const httpMs: number[] = [];
       let round = 0;
-      const watches: Watch[] = playlists.map(() => ({ seqs: new Set(), discontinuities: -1, lastNewAt: Date.now(), longestStallMs: 0 }));
+      const watches: Watch[] = playlists.map(() => ({
+        seqs: new Set(),
+        discontinuities: -1,
+        lastNewAt: Date.now(),
+        longestStallMs: 0,
+      }));
       const poll = async () => {
         for (let k = 0; k < 8; k++) {
           const t = performance.now();
-          await fetch(urls[(round * 8 + k) % urls.length]!).then((r) => r.text()).catch(() => '');
+          await fetch(urls[(round * 8 + k) % urls.length]!)
+            .then((r) => r.text())
+            .catch(() => '');
           httpMs.push(performance.now() - t);
         }
         round++;
-        await Promise.all(playlists.map(async (file, i) => {
-          const text = await fs.promises.readFile(file, 'utf8').catch(() => '');
-          const w = watches[i]!;
-          const disc = (text.match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length;
-          const base = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
-          const count = (text.match(/#EXTINF/g) ?? []).length;
-          if (!Number.isFinite(base)) return;
-          const now = Date.now();
-          let fresh = false;
-          for (let q = base; q < base + count; q++) if (!w.seqs.has(q)) { w.seqs.add(q); fresh = true; }
-          if (fresh) w.lastNewAt = now;
-          else w.longestStallMs = Math.max(w.longestStallMs, now - w.lastNewAt);
-          // a discontinuity tag that was not there at the first poll: the output restarted
-          if (w.discontinuities < 0) w.discontinuities = disc; else if (disc > w.discontinuities) w.discontinuities = 1e6;
-        }));
+        await Promise.all(
+          playlists.map(async (file, i) => {
+            const text = await fs.promises.readFile(file, 'utf8').catch(() => '');
+            const w = watches[i]!;
+            const disc = (text.match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length;
+            const base = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
+            const count = (text.match(/#EXTINF/g) ?? []).length;
+            if (!Number.isFinite(base)) return;
+            const now = Date.now();
+            let fresh = false;
+            for (let q = base; q < base + count; q++)
+              if (!w.seqs.has(q)) {
+                w.seqs.add(q);
+                fresh = true;
+              }
+            if (fresh) w.lastNewAt = now;
+            else w.longestStallMs = Math.max(w.longestStallMs, now - w.lastNewAt);
+            // a discontinuity tag that was not there at the first poll: the output restarted
+            if (w.discontinuities < 0) w.discontinuities = disc;
+            else if (disc > w.discontinuities) w.discontinuities = 1e6;
+          }),
+        );
       };
       const readStats = async () => {
         const raw = await stack.redis.mget(...ids.map((id) => `${stack.prefix}:channel:${id}`));
@@ -94,7 +136,12 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
       await poll();
       const s0 = await readStats();
       let polling = true;
-      const poller = (async () => { while (polling) { await sleep(2000); if (polling) await poll(); } })();
+      const poller = (async () => {
+        while (polling) {
+          await sleep(2000);
+          if (polling) await poll();
+        }
+      })();
       const win = await measure({ none: () => [] }, opts.seconds);
       polling = false;
       await poller;
@@ -107,7 +154,8 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
         const a = s0[i]?.stats;
         const z = s1[i]?.stats;
         if (s1[i]?.state !== 'live') failures.push(`${id} ${s1[i]?.state}`);
-        const speed = a && z && z.updatedAt > a.updatedAt ? (z.outTimeMs - a.outTimeMs) / (z.updatedAt - a.updatedAt) : 0;
+        const speed =
+          a && z && z.updatedAt > a.updatedAt ? (z.outTimeMs - a.outTimeMs) / (z.updatedAt - a.updatedAt) : 0;
         minSpeed = Math.min(minSpeed, speed);
         if (speed < MIN_SPEED) failures.push(`${id} speed ${speed.toFixed(3)}`);
         const w = watches[i]!;
@@ -116,12 +164,24 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
         const stalled = w.longestStallMs > segSeconds * 2000 + 2500;
         if (skipped > 0 || w.discontinuities >= 1e6 || stalled) {
           hlsGaps++;
-          failures.push(`${id} HLS ${skipped > 0 ? `skipped ${skipped}` : ''}${w.discontinuities >= 1e6 ? ' restarted' : ''}${stalled ? ` no new segment for ${w.longestStallMs} ms` : ''}`);
+          failures.push(
+            `${id} HLS ${skipped > 0 ? `skipped ${skipped}` : ''}${w.discontinuities >= 1e6 ? ' restarted' : ''}${stalled ? ` no new segment for ${w.longestStallMs} ms` : ''}`,
+          );
         }
       });
-      const step: DensityStep = { channels: n, realTime: failures.length === 0, minSpeed, hlsGaps, machinePct: win.machinePercent(), playlistP95Ms: Math.round(percentile(httpMs, 95)), failures: failures.slice(0, 10) };
+      const step: DensityStep = {
+        channels: n,
+        realTime: failures.length === 0,
+        minSpeed,
+        hlsGaps,
+        machinePct: win.machinePercent(),
+        playlistP95Ms: Math.round(percentile(httpMs, 95)),
+        failures: failures.slice(0, 10),
+      };
       steps.push(step);
-      b.log(`  ${n} channels: ${step.realTime ? 'all real time' : `${failures.length} failures`}, slowest ${minSpeed.toFixed(3)}×, ${hlsGaps} HLS gaps, machine ${step.machinePct.toFixed(0)} % of a core, playlist served in ${step.playlistP95Ms} ms p95${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`);
+      b.log(
+        `  ${n} channels: ${step.realTime ? 'all real time' : `${failures.length} failures`}, slowest ${minSpeed.toFixed(3)}×, ${hlsGaps} HLS gaps, machine ${step.machinePct.toFixed(0)} % of a core, playlist served in ${step.playlistP95Ms} ms p95${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}`,
+      );
     } finally {
       await stopPush(stack, ids);
       await allInState(stack, ids, 'stopped', 60_000).catch((e: Error) => b.log(`  (${e.message})`));
@@ -129,5 +189,10 @@ export async function density(b: Bench, opts: { from: number; to: number; step: 
     }
     if (!steps.at(-1)?.realTime) break;
   }
-  return { target: opts.target, max: Math.max(0, ...steps.filter((s) => s.realTime).map((s) => s.channels)), seconds: opts.seconds, steps };
+  return {
+    target: opts.target,
+    max: Math.max(0, ...steps.filter((s) => s.realTime).map((s) => s.channels)),
+    seconds: opts.seconds,
+    steps,
+  };
 }

@@ -6,9 +6,13 @@ import { median } from '../lib/proc.js';
 import { FlvWatcher } from '../../test/helpers/media.js';
 import { allInState, sleep, startPush, stopPush, type Bench } from '../lib/context.js';
 
-export interface FailoverResult { sigkill: { gapsMs: number[]; p50: number }; sigterm: { gapsMs: number[]; p50: number } }
+export interface FailoverResult {
+  sigkill: { gapsMs: number[]; p50: number };
+  sigterm: { gapsMs: number[]; p50: number };
+}
 
-const liveWorkers = (b: Bench) => b.stack.procs.filter((p) => p.name.startsWith('worker') && p.child.exitCode === null && p.child.signalCode === null);
+const liveWorkers = (b: Bench) =>
+  b.stack.procs.filter((p) => p.name.startsWith('worker') && p.child.exitCode === null && p.child.signalCode === null);
 
 async function oneFailover(b: Bench, signal: 'SIGKILL' | 'SIGTERM'): Promise<number> {
   const { stack } = b;

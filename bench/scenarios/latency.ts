@@ -35,7 +35,10 @@ export async function startLatency(b: Bench, starts: number): Promise<LatencyRes
     const { ch, args } = await floorChannel(b.stack, 'alice');
     await phase();
     const bare = spawnBare(args);
-    const [fk, fs] = await Promise.all([firstKeyframe(ch.urls.find((u) => u.type === 2)!.playUrl), firstSegment(ch.urls.find((u) => u.type === 1)!.playUrl)]);
+    const [fk, fs] = await Promise.all([
+      firstKeyframe(ch.urls.find((u) => u.type === 2)!.playUrl),
+      firstSegment(ch.urls.find((u) => u.type === 1)!.playUrl),
+    ]);
     floor.flv.push(fk);
     floor.hls.push(fs);
     await killBare(bare.child);
@@ -45,7 +48,13 @@ export async function startLatency(b: Bench, starts: number): Promise<LatencyRes
   const p = (xs: number[], q: number) => percentile(xs, q);
   return {
     runs: starts,
-    relay: { apiP50: p(relay.api, 50), flvP50: p(relay.flv, 50), flvP95: p(relay.flv, 95), hlsP50: p(relay.hls, 50), hlsP95: p(relay.hls, 95) },
+    relay: {
+      apiP50: p(relay.api, 50),
+      flvP50: p(relay.flv, 50),
+      flvP95: p(relay.flv, 95),
+      hlsP50: p(relay.hls, 50),
+      hlsP95: p(relay.hls, 95),
+    },
     floor: { flvP50: p(floor.flv, 50), flvP95: p(floor.flv, 95), hlsP50: p(floor.hls, 50), hlsP95: p(floor.hls, 95) },
   };
 }

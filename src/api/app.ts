@@ -55,7 +55,13 @@ declare module 'fastify' {
 /** Largest request body accepted, in bytes. */
 export const BODY_LIMIT = 64 * 1024;
 
-export type Api = FastifyInstance<import('node:http').Server, import('node:http').IncomingMessage, import('node:http').ServerResponse, Logger, TypeBoxTypeProvider>;
+export type Api = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
 
 /** Builds the control-plane HTTP API (not listening): JSON, per-app authentication, SPEC error bodies. */
 export function buildApi(deps: ApiDeps): Api {
@@ -72,14 +78,27 @@ export function buildApi(deps: ApiDeps): Api {
     void reply.status(relay.status).send(relay.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ code: 50002, message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'see the README for the API routes' });
+    void reply.status(404).send({
+      code: 50002,
+      message: `no route ${req.method} ${req.url.split('?')[0]}`,
+      hint: 'see the README for the API routes',
+    });
   });
 
   // The OpenAPI document is generated from the route schemas; /docs serves it with an interactive page.
   void app.register(swagger, {
     openapi: {
-      info: { title: 'Bypass live relay API', version: '1', description: 'Start and stop bypass pushes of room members\' upstreams; rooms, watermarks, recordings; admin.' },
-      components: { securitySchemes: { app: { type: 'http', scheme: 'basic', description: 'sdkAppId:secretKey' }, admin: { type: 'http', scheme: 'bearer', description: 'RELAY_ADMIN_TOKEN' } } },
+      info: {
+        title: 'Bypass live relay API',
+        version: '1',
+        description: "Start and stop bypass pushes of room members' upstreams; rooms, watermarks, recordings; admin.",
+      },
+      components: {
+        securitySchemes: {
+          app: { type: 'http', scheme: 'basic', description: 'sdkAppId:secretKey' },
+          admin: { type: 'http', scheme: 'bearer', description: 'RELAY_ADMIN_TOKEN' },
+        },
+      },
       security: [{ app: [] }],
     },
   });
@@ -88,17 +107,22 @@ export function buildApi(deps: ApiDeps): Api {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.header('Content-Type', metrics.contentType).send(await metrics.metrics()));
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+      reply.header('Content-Type', metrics.contentType).send(await metrics.metrics()),
+    );
   }
-  void app.register(async (v1) => {
-    v1.addHook('onRequest', async (req) => {
-      req.app = await deps.apps.authenticate(req.headers.authorization);
-    });
-    await v1.register(pushRoutes(deps));
-    await v1.register(roomRoutes(deps));
-    await v1.register(mediaAssetRoutes(deps));
-    if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));
-  }, { prefix: '/v1' });
+  void app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (req) => {
+        req.app = await deps.apps.authenticate(req.headers.authorization);
+      });
+      await v1.register(pushRoutes(deps));
+      await v1.register(roomRoutes(deps));
+      await v1.register(mediaAssetRoutes(deps));
+      if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));
+    },
+    { prefix: '/v1' },
+  );
   if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
   if (deps.dashboardQueues) void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null));
   return app;
@@ -109,17 +133,27 @@ function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
   if (err instanceof RelayError) return err;
   if (err.validation) {
     const issue = err.validation[0] as ValidationIssue | undefined;
-    if (err.validationContext === 'body' && req.routeOptions.config.validation === 'start') return startValidationError(issue, req.body);
+    if (err.validationContext === 'body' && req.routeOptions.config.validation === 'start')
+      return startValidationError(issue, req.body);
     return genericValidationError(issue, req.body, err.validationContext === 'body');
   }
   switch (err.code) {
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new RelayError(40000001);
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new RelayError(50002, 'request body is not valid JSON');
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new RelayError(50002, `request body larger than ${BODY_LIMIT} bytes`, { status: 413 });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new RelayError(50002, 'unsupported Content-Type', { status: 415, hint: 'send Content-Type: application/json' });
-    default: break;
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new RelayError(40000001);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new RelayError(50002, 'request body is not valid JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new RelayError(50002, `request body larger than ${BODY_LIMIT} bytes`, { status: 413 });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RelayError(50002, 'unsupported Content-Type', {
+        status: 415,
+        hint: 'send Content-Type: application/json',
+      });
+    default:
+      break;
   }
   if (err instanceof SyntaxError || err.statusCode === 400) return new RelayError(50002, err.message);
-  if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT/i.test(err.message)) return new RelayError(50006, 'back end timed out: the state store is unreachable');
+  if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT/i.test(err.message))
+    return new RelayError(50006, 'back end timed out: the state store is unreachable');
   return new RelayError(50006, 'internal error', { status: 500, hint: 'retry; if it persists, check the relay logs' });
 }

@@ -8,7 +8,10 @@ import { safeEqual } from '../auth/index.js';
 /** The path of the job dashboard. */
 export const DASHBOARD_PATH = '/admin/queues';
 
-/** Whether an Authorization header carries the admin token: `Bearer <token>`, or Basic with the token as password (browsers). */
+/**
+ * Whether an Authorization header carries the admin token: `Bearer <token>`, or Basic with the token as password
+ * (browsers).
+ */
 export function isAdmin(header: string | undefined, token: string): boolean {
   const bearer = /^Bearer\s+(\S+)$/.exec(header ?? '');
   if (bearer) return safeEqual(bearer[1]!, token);
@@ -23,11 +26,20 @@ export function dashboard(queues: Queue[], adminToken: string | null): FastifyPl
   return async (app) => {
     app.addHook('onRequest', async (req, reply) => {
       if (adminToken && isAdmin(req.headers.authorization, adminToken)) return;
-      await reply.status(401).header('WWW-Authenticate', 'Basic realm="relay admin", charset="UTF-8"')
-        .send({ code: 1001, message: adminToken ? 'admin credential missing or wrong' : 'the admin API is disabled', hint: 'user: admin, password: RELAY_ADMIN_TOKEN' });
+      await reply
+        .status(401)
+        .header('WWW-Authenticate', 'Basic realm="relay admin", charset="UTF-8"')
+        .send({
+          code: 1001,
+          message: adminToken ? 'admin credential missing or wrong' : 'the admin API is disabled',
+          hint: 'user: admin, password: RELAY_ADMIN_TOKEN',
+        });
     });
     const adapter = new FastifyAdapter();
-    createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })), serverAdapter: adapter });
+    createBullBoard({
+      queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })),
+      serverAdapter: adapter,
+    });
     adapter.setBasePath(DASHBOARD_PATH);
     await app.register(adapter.registerPlugin(), { prefix: DASHBOARD_PATH });
   };

@@ -11,14 +11,31 @@ const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interr
 const SNAPSHOT_MS = 500;
 
 type Labelled = { labels: Record<string, string>; value: number }[];
-type Snapshot = Record<'channels' | 'fps' | 'speed' | 'frames' | 'restarts' | 'jobs' | 'workerChannels' | 'workerConcurrency' | 'workerLoad' | 'workerCapacity', Labelled>;
+type Snapshot = Record<
+  | 'channels'
+  | 'fps'
+  | 'speed'
+  | 'frames'
+  | 'restarts'
+  | 'jobs'
+  | 'workerChannels'
+  | 'workerConcurrency'
+  | 'workerLoad'
+  | 'workerCapacity',
+  Labelled
+>;
 
 /**
  * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
  * frames and restarts, queue depth and failures, and each worker's channels against its concurrency and its load
  * (cores) against its capacity (cores).
  */
-export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Keys, queue: Pick<Queue, 'getJobCounts'>): Registry {
+export function controlPlaneMetrics(
+  store: ChannelStore,
+  redis: Redis,
+  keys: Keys,
+  queue: Pick<Queue, 'getJobCounts'>,
+): Registry {
   let cached: { at: number; value: Promise<Snapshot> } | null = null;
   const snapshot = (): Promise<Snapshot> => {
     if (!cached || Date.now() - cached.at > SNAPSHOT_MS) cached = { at: Date.now(), value: read() };
@@ -26,7 +43,18 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   };
 
   async function read(): Promise<Snapshot> {
-    const s: Snapshot = { channels: [], fps: [], speed: [], frames: [], restarts: [], jobs: [], workerChannels: [], workerConcurrency: [], workerLoad: [], workerCapacity: [] };
+    const s: Snapshot = {
+      channels: [],
+      fps: [],
+      speed: [],
+      frames: [],
+      restarts: [],
+      jobs: [],
+      workerChannels: [],
+      workerConcurrency: [],
+      workerLoad: [],
+      workerCapacity: [],
+    };
     const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
     const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
     for (const ch of await store.getMany(ids)) {
@@ -53,23 +81,42 @@ export function controlPlaneMetrics(store: ChannelStore, redis: Redis, keys: Key
   }
 
   const registry = new Registry();
-  const gauge = (name: string, help: string, labelNames: string[], key: keyof Snapshot) => new Gauge({
-    name, help, labelNames, registers: [registry],
-    async collect() {
-      const s = await snapshot();
-      this.reset();
-      for (const { labels, value } of s[key]) this.set(labels, value);
-    },
-  });
+  const gauge = (name: string, help: string, labelNames: string[], key: keyof Snapshot) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const s = await snapshot();
+        this.reset();
+        for (const { labels, value } of s[key]) this.set(labels, value);
+      },
+    });
   gauge('relay_channels', 'Channels by state (running and retained)', ['state'], 'channels');
   gauge('relay_channel_fps', 'Frames per second ffmpeg writes, per channel', ['channel'], 'fps');
   gauge('relay_channel_speed', 'ffmpeg speed relative to real time (1 = real time), per channel', ['channel'], 'speed');
   gauge('relay_channel_frames', 'Frames written in the current run, per channel', ['channel'], 'frames');
-  gauge('relay_channel_restarts', 'ffmpeg restarts (crash or stall) in the current run, per channel', ['channel'], 'restarts');
+  gauge(
+    'relay_channel_restarts',
+    'ffmpeg restarts (crash or stall) in the current run, per channel',
+    ['channel'],
+    'restarts',
+  );
   gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
   gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');
   gauge('relay_worker_concurrency', 'Channels a worker may run at once', ['worker'], 'workerConcurrency');
-  gauge('relay_worker_load_cores', 'CPU cores a worker\'s channels are expected to use (sum of their costs)', ['worker'], 'workerLoad');
-  gauge('relay_worker_capacity', 'CPU cores a worker may fill with channels (its capacity; compare relay_worker_load_cores)', ['worker'], 'workerCapacity');
+  gauge(
+    'relay_worker_load_cores',
+    "CPU cores a worker's channels are expected to use (sum of their costs)",
+    ['worker'],
+    'workerLoad',
+  );
+  gauge(
+    'relay_worker_capacity',
+    'CPU cores a worker may fill with channels (its capacity; compare relay_worker_load_cores)',
+    ['worker'],
+    'workerCapacity',
+  );
   return registry;
 }

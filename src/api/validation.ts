@@ -14,8 +14,10 @@ export interface ValidationIssue {
  * everything else is 50002.
  */
 export function startValidationError(issue: ValidationIssue | undefined, body: unknown): RelayError {
-  if (!issue || body === null || body === undefined || typeof body !== 'object' || Array.isArray(body)) return new RelayError(40000001);
-  const field = issue.keyword === 'required' ? `${issue.instancePath}/${String(issue.params.missingProperty)}` : issue.instancePath;
+  if (!issue || body === null || body === undefined || typeof body !== 'object' || Array.isArray(body))
+    return new RelayError(40000001);
+  const field =
+    issue.keyword === 'required' ? `${issue.instancePath}/${String(issue.params.missingProperty)}` : issue.instancePath;
   const detail = `${field || 'body'} ${issue.message ?? 'is invalid'}`;
   const roomId = (body as { roomId?: unknown }).roomId;
   const byField: Record<string, ErrorCode> = {
@@ -26,14 +28,26 @@ export function startValidationError(issue: ValidationIssue | undefined, body: u
     '/roomId': roomId === 0 || roomId === '0' ? 40000007 : 50002,
   };
   const code = byField[field] ?? 50002;
-  if (code === 40000003 && field === '/option' && issue.keyword !== 'required') return new RelayError(50002, `option must be an object: ${detail}`);
-  if (issue.keyword === 'additionalProperties') return new RelayError(50002, `unknown field ${field}/${String(issue.params.additionalProperty)}`);
+  if (code === 40000003 && field === '/option' && issue.keyword !== 'required')
+    return new RelayError(50002, `option must be an object: ${detail}`);
+  if (issue.keyword === 'additionalProperties')
+    return new RelayError(50002, `unknown field ${field}/${String(issue.params.additionalProperty)}`);
   return new RelayError(code, `${new RelayError(code).message}: ${detail}`);
 }
 
 /** Any other route: the first schema error as 50002. */
-export function genericValidationError(issue: ValidationIssue | undefined, body: unknown, hasBodySchema: boolean): RelayError {
+export function genericValidationError(
+  issue: ValidationIssue | undefined,
+  body: unknown,
+  hasBodySchema: boolean,
+): RelayError {
   if (hasBodySchema && (body === null || body === undefined)) return new RelayError(40000001);
-  const field = issue?.keyword === 'required' ? `${issue.instancePath}/${String(issue.params.missingProperty)}` : issue?.instancePath;
-  return new RelayError(50002, `input parameter validation failed: ${field || 'request'} ${issue?.message ?? 'is invalid'}`);
+  const field =
+    issue?.keyword === 'required'
+      ? `${issue.instancePath}/${String(issue.params.missingProperty)}`
+      : issue?.instancePath;
+  return new RelayError(
+    50002,
+    `input parameter validation failed: ${field || 'request'} ${issue?.message ?? 'is invalid'}`,
+  );
 }

@@ -24,7 +24,9 @@ export function verifySignature(secret: string, message: string, signature: unkn
   return typeof signature === 'string' && safeEqual(sign(secret, message), signature);
 }
 
-/** Builds the `Authorization` header value for an app: HTTP Basic with sdkAppId as user and the secret key as password. */
+/**
+ * Builds the `Authorization` header value for an app: HTTP Basic with sdkAppId as user and the secret key as password.
+ */
 export function authorizationFor(app: { sdkAppId: string; secretKey: string }): string {
   return 'Basic ' + Buffer.from(`${app.sdkAppId}:${app.secretKey}`).toString('base64');
 }
@@ -47,7 +49,9 @@ export function newSecretKey(): string {
   return crypto.randomBytes(24).toString('base64url');
 }
 
-/** The secret shared by all relay processes to sign internal URLs (worker publish, ingest read); created once in Redis. */
+/**
+ * The secret shared by all relay processes to sign internal URLs (worker publish, ingest read); created once in Redis.
+ */
 export async function internalSecret(redis: Redis, keys: Keys): Promise<string> {
   await redis.set(keys.internalSecret(), crypto.randomBytes(32).toString('hex'), 'NX');
   const secret = await redis.get(keys.internalSecret());

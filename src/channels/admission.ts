@@ -57,26 +57,53 @@ export function redisStartRateLimit(redis: Redis, keys: Keys): StartRateLimit {
  * than degrade running channels. A worker with no channel takes any one; a worker at its concurrency takes none.
  */
 export function assertWorkerRoom(workers: readonly WorkerHeartbeat[], cost: number): void {
-  if (workers.length === 0) throw new RelayError(50005, 'no worker is running', { hint: 'start a worker (npm run worker), then retry' });
-  const best = Math.max(...workers.map((w) => (w.channels >= w.concurrency ? -Infinity : w.channels === 0 ? Infinity : w.capacity - w.load)));
+  if (workers.length === 0)
+    throw new RelayError(50005, 'no worker is running', { hint: 'start a worker (npm run worker), then retry' });
+  const best = Math.max(
+    ...workers.map((w) =>
+      w.channels >= w.concurrency ? -Infinity : w.channels === 0 ? Infinity : w.capacity - w.load,
+    ),
+  );
   if (best + 1e-9 < cost) {
-    throw new RelayError(50005, `no worker has room for this channel: it needs ${cost} cores, the most any worker has free is ${Math.max(0, best).toFixed(2)}`, {
-      hint: 'retry after some channels stop, add workers, or ask for fewer or lower tiers', details: { cost },
-    });
+    throw new RelayError(
+      50005,
+      `no worker has room for this channel: it needs ${cost} cores, the most any worker has free is ${Math.max(0, best).toFixed(2)}`,
+      {
+        hint: 'retry after some channels stop, add workers, or ask for fewer or lower tiers',
+        details: { cost },
+      },
+    );
   }
 }
 
 /** The SPEC refusal of an admission that did not admit (the caller resumes a `resumable` channel instead). */
 export function admissionRefusal(
   a: Extract<Admission, { ok: false }>,
-  req: { roomId: number; userId: string; srcType: SrcType; account: Pick<Account, 'accountId' | 'channelLimit'>; maxPerRoom: number },
+  req: {
+    roomId: number;
+    userId: string;
+    srcType: SrcType;
+    account: Pick<Account, 'accountId' | 'channelLimit'>;
+    maxPerRoom: number;
+  },
 ): RelayError {
   if (a.reason === 'account-full') {
-    return new RelayError(20101, `account ${req.account.accountId} has reached its limit of ${req.account.channelLimit} channels (live and retained, all its apps)`, {
-      hint: 'stop unused channels or raise the account\'s channel limit',
-    });
+    return new RelayError(
+      20101,
+      `account ${req.account.accountId} has reached its limit of ${req.account.channelLimit} channels (live and retained, all its apps)`,
+      {
+        hint: "stop unused channels or raise the account's channel limit",
+      },
+    );
   }
-  if (a.reason === 'room-full') return new RelayError(20101, `room ${req.roomId} already has ${req.maxPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
+  if (a.reason === 'room-full')
+    return new RelayError(20101, `room ${req.roomId} already has ${req.maxPerRoom} bypass channels`, {
+      hint: "stop one of the room's channels first",
+    });
   const channelId = 'channelId' in a ? a.channelId : '';
-  return new RelayError(40000415, `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${channelId}`, { details: { channelId } });
+  return new RelayError(
+    40000415,
+    `upstream ${req.userId}/${SRC_TYPE_NAMES[req.srcType]} is already pushing on channel ${channelId}`,
+    { details: { channelId } },
+  );
 }

@@ -33,7 +33,9 @@ export class AutoResume {
   async start(): Promise<void> {
     this.unsubscribe = await this.deps.bus.subscribe('media', (ev) => {
       if (ev.type !== 'member-published') return;
-      this.onMemberPublished(ev).catch((e: Error) => this.deps.logger.warn({ member: memberLabel(ev), roomId: ev.roomId, err: e.message }, 'auto-resume failed'));
+      this.onMemberPublished(ev).catch((e: Error) =>
+        this.deps.logger.warn({ member: memberLabel(ev), roomId: ev.roomId, err: e.message }, 'auto-resume failed'),
+      );
     });
   }
 
@@ -52,7 +54,8 @@ export class AutoResume {
     const moved = await this.deps.lifecycle.resume(ch, 'resumed: the member published again');
     // not moved: the channel left `interrupted` meanwhile (stopped, recycled, or resumed by a start or another process)
     if (moved.ok) logger.info({ channelId: ch.channelId }, 'channel resumed by itself');
-    else logger.debug({ channelId: ch.channelId, state: moved.state }, 'auto-resume: the channel changed state meanwhile');
+    else
+      logger.debug({ channelId: ch.channelId, state: moved.state }, 'auto-resume: the channel changed state meanwhile');
     return moved.ok;
   }
 }

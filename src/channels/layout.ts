@@ -10,9 +10,15 @@ export interface DataLayout {
 }
 
 /** Every live and recorded HLS playlist of a channel (those that get ENDLIST when it ends). */
-export function channelPlaylists(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'option' | 'hls' | 'recordTaskId'>, d: DataLayout): string[] {
-  const files = ch.hls ? channelStreams(ch.channelId, ch.option.rateTypes).map((s) => path.join(d.hlsDir, s.hlsDir, 'index.m3u8')) : [];
-  if (ch.recordTaskId !== undefined && ch.option.recordFileType & 1) files.push(path.join(taskDir(d.recordsDir, ch.sdkAppId, ch.recordTaskId), 'hls', 'index.m3u8'));
+export function channelPlaylists(
+  ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'option' | 'hls' | 'recordTaskId'>,
+  d: DataLayout,
+): string[] {
+  const files = ch.hls
+    ? channelStreams(ch.channelId, ch.option.rateTypes).map((s) => path.join(d.hlsDir, s.hlsDir, 'index.m3u8'))
+    : [];
+  if (ch.recordTaskId !== undefined && ch.option.recordFileType & 1)
+    files.push(path.join(taskDir(d.recordsDir, ch.sdkAppId, ch.recordTaskId), 'hls', 'index.m3u8'));
   return files;
 }
 

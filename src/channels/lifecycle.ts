@@ -12,7 +12,11 @@ import { channelHlsRoot, channelPlaylists, type DataLayout } from './layout.js';
 
 /** Where state events also go besides the events topic (the webhook outbox). */
 export interface EventSink {
-  emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data?: Record<string, unknown>): Promise<void>;
+  emit(
+    type: WebhookEventType,
+    ch: { channelId: string; sdkAppId: string },
+    data?: Record<string, unknown>,
+  ): Promise<void>;
 }
 
 /**
@@ -71,9 +75,12 @@ export class ChannelLifecycle {
 
   /** Media flows on `workerId` (starting|live → live); `resumed` after an interruption or a worker change. */
   async markLive(ch: Channel, run: { workerId: string; resumed: boolean }): Promise<Moved> {
-    const moved = await this.move(ch.channelId, 'live', run.resumed ? `resumed on ${run.workerId}` : 'media flowing',
-      { worker: run.workerId, ...(ch.startedAt ? {} : { startedAt: Date.now() }) });
-    if (moved.ok) await this.announce(ch, { channelId: ch.channelId, state: 'live', ...(run.resumed ? { resumed: true } : {}) });
+    const moved = await this.move(ch.channelId, 'live', run.resumed ? `resumed on ${run.workerId}` : 'media flowing', {
+      worker: run.workerId,
+      ...(ch.startedAt ? {} : { startedAt: Date.now() }),
+    });
+    if (moved.ok)
+      await this.announce(ch, { channelId: ch.channelId, state: 'live', ...(run.resumed ? { resumed: true } : {}) });
     return moved;
   }
 
@@ -105,7 +112,8 @@ export class ChannelLifecycle {
     const cur = await this.d.records.get(ch.channelId);
     if (!cur || !canMove(cur.state, 'failed')) return { ok: false, state: cur?.state ?? '' };
     // Files first, for the same reason as in finishStop: a refused start's answer finds nothing left.
-    if (cur.startedAt === undefined) await fs.rm(channelHlsRoot(cur.channelId, this.d.layout), { recursive: true, force: true });
+    if (cur.startedAt === undefined)
+      await fs.rm(channelHlsRoot(cur.channelId, this.d.layout), { recursive: true, force: true });
     else await endPlaylists(channelPlaylists(cur, this.d.layout));
     const moved = await this.move(cur.channelId, 'failed', error.message, { error, stoppedAt: Date.now() });
     if (!moved.ok) return moved;
@@ -114,7 +122,10 @@ export class ChannelLifecycle {
     return moved;
   }
 
-  /** The upstream is gone (live|starting → interrupted): the channel keeps its id, URLs and playlist (no ENDLIST) for the retention time. */
+  /**
+   * The upstream is gone (live|starting → interrupted): the channel keeps its id, URLs and playlist (no ENDLIST) for
+   * the retention time.
+   */
   async interrupt(ch: ChannelRef & Pick<Channel, 'roomId'>, reason: string): Promise<Moved> {
     const now = Date.now();
     const until = now + this.d.retentionMs;
@@ -133,8 +144,15 @@ export class ChannelLifecycle {
     if (!canMove(ch.state, 'starting')) return { ok: false, state: ch.state };
     const { records, maxPerRoom, queue } = this.d;
     if (!queue) throw new Error('this process has no push queue: it cannot resume channels');
-    if (!(await records.unretain(ch, maxPerRoom))) throw new RelayError(20101, `room ${ch.roomId} already has ${maxPerRoom} bypass channels`, { hint: 'stop one of the room\'s channels first' });
-    const moved = await this.move(ch.channelId, 'starting', reason, { interruptedAt: null, retainUntil: null, restarts: 0 });
+    if (!(await records.unretain(ch, maxPerRoom)))
+      throw new RelayError(20101, `room ${ch.roomId} already has ${maxPerRoom} bypass channels`, {
+        hint: "stop one of the room's channels first",
+      });
+    const moved = await this.move(ch.channelId, 'starting', reason, {
+      interruptedAt: null,
+      retainUntil: null,
+      restarts: 0,
+    });
     if (!moved.ok) {
       // Another resume won: the slots are its own now. A channel that ended meanwhile gets back what unretain took.
       if (moved.state === '' || FINAL_STATES.includes(moved.state)) await records.release(ch);
@@ -174,7 +192,10 @@ export class ChannelLifecycle {
   }
 
   /** Queues the webhook of a complete recording file. */
-  async recordFileReady(ch: ChannelRef, file: { recordTaskId: number; name: string; format: string; bytes: number }): Promise<void> {
+  async recordFileReady(
+    ch: ChannelRef,
+    file: { recordTaskId: number; name: string; format: string; bytes: number },
+  ): Promise<void> {
     await this.webhook('record.file_ready', ch, file);
   }
 
@@ -186,7 +207,11 @@ export class ChannelLifecycle {
       busy = true;
       void (async () => {
         for (const id of await this.d.records.dueForRecycling(Date.now())) await this.recycle(id);
-      })().catch((e: Error) => this.d.logger.warn({ err: e.message }, 'recycling failed')).finally(() => { busy = false; });
+      })()
+        .catch((e: Error) => this.d.logger.warn({ err: e.message }, 'recycling failed'))
+        .finally(() => {
+          busy = false;
+        });
     }, intervalMs);
     timer.unref();
     return () => clearInterval(timer);
@@ -196,13 +221,21 @@ export class ChannelLifecycle {
   private async announce(ch: ChannelRef, ev: ChannelEvent): Promise<void> {
     await this.d.bus.publish('events', ev);
     const type = webhookTypeOf(ev.state, !!ev.resumed);
-    if (type) await this.webhook(type, ch, { state: ev.state, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.message ? { reason: ev.message } : {}) });
+    if (type)
+      await this.webhook(type, ch, {
+        state: ev.state,
+        ...(ev.code !== undefined ? { code: ev.code } : {}),
+        ...(ev.message ? { reason: ev.message } : {}),
+      });
   }
 
   // A webhook that cannot be queued must not undo a move that happened: it is logged, not thrown.
   private async webhook(type: WebhookEventType, ch: ChannelRef, data: Record<string, unknown>): Promise<void> {
     if (!this.d.sink) return;
-    await this.d.sink.emit(type, { channelId: ch.channelId, sdkAppId: ch.sdkAppId }, data)
-      .catch((e: Error) => this.d.logger.warn({ channelId: ch.channelId, type, err: e.message }, 'webhook event not queued'));
+    await this.d.sink
+      .emit(type, { channelId: ch.channelId, sdkAppId: ch.sdkAppId }, data)
+      .catch((e: Error) =>
+        this.d.logger.warn({ channelId: ch.channelId, type, err: e.message }, 'webhook event not queued'),
+      );
   }
 }

@@ -73,8 +73,21 @@ export function parseMediaEvent(raw: string): MediaEvent | null {
   if (m.type === 'keyframe' && isChannelId(m.channelId) && typeof m.stream === 'string') {
     return { type: 'keyframe', channelId: m.channelId, stream: m.stream, at: m.at };
   }
-  if (m.type === 'member-published' && typeof m.sdkAppId === 'string' && isInt(m.roomId) && typeof m.userId === 'string' && (m.srcType === 0 || m.srcType === 1)) {
-    return { type: 'member-published', sdkAppId: m.sdkAppId, roomId: m.roomId, userId: m.userId, srcType: m.srcType, at: m.at };
+  if (
+    m.type === 'member-published' &&
+    typeof m.sdkAppId === 'string' &&
+    isInt(m.roomId) &&
+    typeof m.userId === 'string' &&
+    (m.srcType === 0 || m.srcType === 1)
+  ) {
+    return {
+      type: 'member-published',
+      sdkAppId: m.sdkAppId,
+      roomId: m.roomId,
+      userId: m.userId,
+      srcType: m.srcType,
+      at: m.at,
+    };
   }
   return null;
 }
@@ -91,7 +104,11 @@ interface Topics {
   control: ControlMessage;
 }
 export type Topic = keyof Topics;
-const PARSERS: { [T in Topic]: (raw: string) => Topics[T] | null } = { events: parseChannelEvent, media: parseMediaEvent, control: parseControlMessage };
+const PARSERS: { [T in Topic]: (raw: string) => Topics[T] | null } = {
+  events: parseChannelEvent,
+  media: parseMediaEvent,
+  control: parseControlMessage,
+};
 
 /** A short label of a member for logs (`alice/camera`). */
 export function memberLabel(m: { userId: string; srcType: SrcType }): string {
@@ -107,7 +124,11 @@ export class MessageBus {
   private readonly subscribed = new Map<Topic, Promise<unknown>>();
   private listening = false;
 
-  constructor(private readonly redis: Redis, private readonly subscriber: Redis | null, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis | null,
+    private readonly keys: Keys,
+  ) {}
 
   private channelOf(topic: Topic): string {
     return topic === 'events' ? this.keys.events() : topic === 'media' ? this.keys.media() : this.keys.control();
@@ -152,6 +173,7 @@ export class MessageBus {
     const topics = [...this.subscribed.keys()];
     this.handlers.clear();
     this.subscribed.clear();
-    if (this.subscriber && topics.length) await this.subscriber.unsubscribe(...topics.map((t) => this.channelOf(t))).catch(() => undefined);
+    if (this.subscriber && topics.length)
+      await this.subscriber.unsubscribe(...topics.map((t) => this.channelOf(t))).catch(() => undefined);
   }
 }

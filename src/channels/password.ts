@@ -15,7 +15,11 @@ export function playTokenOf(passwordHash: string): string {
 export type PlayAuth = 'ok' | 'missing' | 'wrong';
 
 /** Checks a viewer's `pwd` (the password) or `token` (derived) query value against a protected channel. */
-export function checkPlay(channelId: string, passwordHash: string | undefined, query: Record<string, unknown> | null | undefined): PlayAuth {
+export function checkPlay(
+  channelId: string,
+  passwordHash: string | undefined,
+  query: Record<string, unknown> | null | undefined,
+): PlayAuth {
   if (!passwordHash) return 'ok';
   const pwd = typeof query?.pwd === 'string' ? query.pwd : undefined;
   const token = typeof query?.token === 'string' ? query.token : undefined;
@@ -27,5 +31,8 @@ export function checkPlay(channelId: string, passwordHash: string | undefined, q
 
 /** Adds the play token to every URI line of a playlist, so a player's segment and variant requests carry it. */
 export function tokenisePlaylist(text: string, token: string): string {
-  return text.split('\n').map((line) => (line && !line.startsWith('#') ? `${line}${line.includes('?') ? '&' : '?'}token=${token}` : line)).join('\n');
+  return text
+    .split('\n')
+    .map((line) => (line && !line.startsWith('#') ? `${line}${line.includes('?') ? '&' : '?'}token=${token}` : line))
+    .join('\n');
 }

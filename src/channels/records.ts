@@ -1,7 +1,10 @@
 import type { Channel, ChannelState } from './types.js';
 
 /** Outcome of an admission attempt: admitted, refused, or an interrupted channel of that upstream to resume. */
-export type Admission = { ok: true } | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string } | { ok: false; reason: 'room-full' | 'account-full' };
+export type Admission =
+  | { ok: true }
+  | { ok: false; reason: 'already-pushing' | 'resumable'; channelId: string }
+  | { ok: false; reason: 'room-full' | 'account-full' };
 
 /** Fields to merge into a channel record; `null` removes the field. */
 export type ChannelPatch = { [K in keyof Channel]?: Channel[K] | null };
@@ -31,7 +34,13 @@ export interface ChannelRecords {
    * Moves a channel to `to` if its state is one of `from` (any state when `from` is empty), merging `patch` and
    * appending the move to its history; `to` null only patches. Only ChannelLifecycle calls it.
    */
-  transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch?: ChannelPatch): Promise<Moved>;
+  transition(
+    channelId: string,
+    from: readonly ChannelState[],
+    to: ChannelState | null,
+    reason: string,
+    patch?: ChannelPatch,
+  ): Promise<Moved>;
   /** Frees the channel's upstream, room and account slots and its retention; `remove` also deletes the record. */
   release(ch: ChannelSlots, remove?: boolean): Promise<void>;
   /** Moves an interrupted channel out of its room's slots and the active set into retention until `until` (ms). */

@@ -11,7 +11,14 @@ import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { MessageBus } from './messages.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
-import { admissionRefusal, assertWorkerRoom, type StartRateLimit, type StartRequest, type StartResult, type StopResult } from './admission.js';
+import {
+  admissionRefusal,
+  assertWorkerRoom,
+  type StartRateLimit,
+  type StartRequest,
+  type StartResult,
+  type StopResult,
+} from './admission.js';
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
 import { AccountRegistry } from '../tenants/accounts.js';
@@ -52,7 +59,10 @@ export { redisStartRateLimit } from './admission.js';
 export class PushService {
   constructor(private readonly d: PushServiceDeps) {}
 
-  /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused start. */
+  /**
+   * Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused
+   * start.
+   */
   async start(app: Pick<App, 'sdkAppId' | 'accountId'>, req: StartRequest): Promise<StartResult> {
     const { config, rooms, store } = this.d;
     const { sdkAppId, accountId } = app;
@@ -60,27 +70,44 @@ export class PushService {
     if (!account) throw new RelayError(1002, `account ${accountId} of app ${sdkAppId} does not exist`);
     AccountRegistry.assertActive(account);
     const upstreams = await rooms.list(sdkAppId, req.roomId);
-    if (upstreams.length === 0) throw new RelayError(40000410, `room ${req.roomId} does not exist (no upstream registered)`);
+    if (upstreams.length === 0)
+      throw new RelayError(40000410, `room ${req.roomId} does not exist (no upstream registered)`);
     const up = upstreams.find((u) => u.userId === req.userId && u.srcType === req.srcType);
     if (!up) {
       const other = upstreams.find((u) => u.userId === req.userId);
-      throw new RelayError(40000411, other
-        ? `user ${req.userId} has no ${SRC_TYPE_NAMES[req.srcType]} upstream in room ${req.roomId} (it has ${SRC_TYPE_NAMES[other.srcType]})`
-        : `user ${req.userId} has no upstream in room ${req.roomId}`);
+      throw new RelayError(
+        40000411,
+        other
+          ? `user ${req.userId} has no ${SRC_TYPE_NAMES[req.srcType]} upstream in room ${req.roomId} (it has ${SRC_TYPE_NAMES[other.srcType]})`
+          : `user ${req.userId} has no upstream in room ${req.roomId}`,
+      );
     }
     if (config.startRateLimitMs > 0) {
       const retryAfterMs = await this.d.rateLimit.take(sdkAppId, req.roomId, req.userId, config.startRateLimitMs);
       if (retryAfterMs !== null) throw new RelayError(40000500, undefined, { details: { retryAfterMs } });
     }
-    const input: ChannelInput = up.source === 'ingest'
-      ? { kind: 'ingest', streamName: ingestStreamName(up), ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}) }
-      : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
+    const input: ChannelInput =
+      up.source === 'ingest'
+        ? {
+            kind: 'ingest',
+            streamName: ingestStreamName(up),
+            ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
+          }
+        : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
     let option = req.option;
     let watermark: Channel['watermark'];
     if (option.waterMark) {
       const wm = await this.d.watermarks.get(sdkAppId, option.waterMarkId!);
-      if (!wm) throw new RelayError(50002, `unknown waterMarkId ${option.waterMarkId}`, { hint: 'list your watermarks with GET /v1/watermarks' });
-      watermark = { id: wm.waterMarkId, file: this.d.watermarks.file(sdkAppId, wm.waterMarkId), width: wm.width, height: wm.height };
+      if (!wm)
+        throw new RelayError(50002, `unknown waterMarkId ${option.waterMarkId}`, {
+          hint: 'list your watermarks with GET /v1/watermarks',
+        });
+      watermark = {
+        id: wm.waterMarkId,
+        file: this.d.watermarks.file(sdkAppId, wm.waterMarkId),
+        width: wm.width,
+        height: wm.height,
+      };
       option = { ...option, waterMarkPosition: wm.placement };
     }
     const channelId = newChannelId();
@@ -88,37 +115,65 @@ export class PushService {
     const cost = channelCost({ option, ...(watermark ? { watermark } : {}) }, config.costs);
     assertWorkerRoom(await this.d.workers(), cost);
     const ch: Channel = {
-      channelId, sdkAppId, accountId, roomId: req.roomId, userId: req.userId, srcType: req.srcType,
-      option, input, urls: playUrls(config, channelId, option.encode, option.rateTypes),
-      hls: encodeHasHls(option.encode), state: 'starting', createdAt: now, cost,
+      channelId,
+      sdkAppId,
+      accountId,
+      roomId: req.roomId,
+      userId: req.userId,
+      srcType: req.srcType,
+      option,
+      input,
+      urls: playUrls(config, channelId, option.encode, option.rateTypes),
+      hls: encodeHasHls(option.encode),
+      state: 'starting',
+      createdAt: now,
+      cost,
       ...(watermark ? { watermark } : {}),
-      ...(req.channelPassword !== undefined ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) } : {}),
+      ...(req.channelPassword !== undefined
+        ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) }
+        : {}),
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
     };
     const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok) throw admissionRefusal(admission, { ...req, account, maxPerRoom: config.maxChannelsPerRoom });
     if (option.record) {
-      const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => { await this.discard(ch, ch); throw e; });
+      const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => {
+        await this.discard(ch, ch);
+        throw e;
+      });
       ch.recordTaskId = task.recordTaskId;
       await this.d.lifecycle.patch(channelId, { recordTaskId: task.recordTaskId });
     }
     let outcome: { channel: Channel | null; reached: boolean } = { channel: null, reached: false };
     try {
       await this.d.queue.add('push', { channelId }, { jobId: channelId });
-      this.d.logger.info({ channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode }, 'push start queued');
+      this.d.logger.info(
+        { channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode },
+        'push start queued',
+      );
       outcome = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping'], config.apiWaitMs);
     } catch (e) {
       await this.discard(ch, ch).catch(() => undefined);
       throw e;
     }
     const { channel, reached } = outcome;
-    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls, ...(ch.recordTaskId !== undefined ? { recordTaskId: ch.recordTaskId } : {}) };
+    if (reached && channel?.state === 'live')
+      return {
+        channelId,
+        urls: channel.urls,
+        ...(ch.recordTaskId !== undefined ? { recordTaskId: ch.recordTaskId } : {}),
+      };
     // A stop that arrived while starting wins; the record stays with its history.
-    if (channel?.state === 'stopping' || channel?.state === 'stopped') throw new RelayError(40000413, `channel ${channelId} was stopped while it was starting`, { details: { channelId } });
+    if (channel?.state === 'stopping' || channel?.state === 'stopped')
+      throw new RelayError(40000413, `channel ${channelId} was stopped while it was starting`, {
+        details: { channelId },
+      });
     await this.discard(ch, channel);
-    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message);
-    if (!reached && channel?.worker === undefined) throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
+    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code))
+      throw new RelayError(channel.error.code, channel.error.message);
+    if (!reached && channel?.worker === undefined)
+      throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
     throw new RelayError(6012);
   }
 
@@ -126,12 +181,24 @@ export class PushService {
   private async resume(channelId: string): Promise<StartResult> {
     const ch = await this.d.store.get(channelId);
     if (!ch || !(await this.d.lifecycle.resume(ch, 'resumed by a start within the retention time')).ok) {
-      throw new RelayError(40000415, `channel ${channelId} of this upstream is changing state; retry`, { details: { channelId } });
+      throw new RelayError(40000415, `channel ${channelId} of this upstream is changing state; retry`, {
+        details: { channelId },
+      });
     }
     this.d.logger.info({ channelId }, 'retained channel resumed by start');
-    const { channel, reached } = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping', 'interrupted'], this.d.config.apiWaitMs);
-    if (reached && channel?.state === 'live') return { channelId, urls: channel.urls, ...(channel.recordTaskId !== undefined ? { recordTaskId: channel.recordTaskId } : {}) };
-    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code)) throw new RelayError(channel.error.code, channel.error.message, { details: { channelId } });
+    const { channel, reached } = await this.d.waiter.until(
+      channelId,
+      ['live', 'failed', 'stopped', 'stopping', 'interrupted'],
+      this.d.config.apiWaitMs,
+    );
+    if (reached && channel?.state === 'live')
+      return {
+        channelId,
+        urls: channel.urls,
+        ...(channel.recordTaskId !== undefined ? { recordTaskId: channel.recordTaskId } : {}),
+      };
+    if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code))
+      throw new RelayError(channel.error.code, channel.error.message, { details: { channelId } });
     // the channel stays retained (interrupted) for a later try
     throw new RelayError(6012, undefined, { details: { channelId } });
   }
@@ -151,11 +218,20 @@ export class PushService {
     }
   }
 
-  /** Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown). */
+  /**
+   * Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown).
+   */
   async stop(sdkAppId: string, channelIds: readonly string[]): Promise<StopResult[]> {
     const ids = [...new Set(channelIds)];
-    return Promise.all(ids.map((id) => this.stopOne(sdkAppId, id).catch((e: Error): StopResult => (
-      e instanceof RelayError ? { channelId: id, code: e.code, message: e.message } : { channelId: id, code: 50006, message: e.message }))));
+    return Promise.all(
+      ids.map((id) =>
+        this.stopOne(sdkAppId, id).catch((e: Error): StopResult =>
+          e instanceof RelayError
+            ? { channelId: id, code: e.code, message: e.message }
+            : { channelId: id, code: 50006, message: e.message },
+        ),
+      ),
+    );
   }
 
   private async stopOne(sdkAppId: string, channelId: string): Promise<StopResult> {
@@ -163,9 +239,11 @@ export class PushService {
     const ch = await store.get(channelId);
     if (!ch || ch.sdkAppId !== sdkAppId) return { channelId, code: 50002, message: 'no such channel' };
     if (FINAL_STATES.includes(ch.state)) return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
-    if (ch.state === 'interrupted' && (await lifecycle.finishStop(ch, 'stopped by request while interrupted')).ok) return { channelId, code: 0, message: 'stopped' };
+    if (ch.state === 'interrupted' && (await lifecycle.finishStop(ch, 'stopped by request while interrupted')).ok)
+      return { channelId, code: 0, message: 'stopped' };
     const moved = await lifecycle.requestStop(ch, 'stop requested');
-    if (!moved.ok) return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
+    if (!moved.ok)
+      return { channelId, code: moved.state === 'stopping' ? 40000413 : 40000412, message: `already ${moved.state}` };
     if ((await this.d.queue.remove(channelId).catch(() => 0)) === 1) {
       // No worker holds the job: finish the stop here.
       await lifecycle.finishStop(ch, 'stopped by request (no worker held it)');

@@ -97,16 +97,26 @@ export function newChannelId(): string {
 
 /** Channel records in Redis (ChannelRecords): each step that must not race is one Lua script. */
 export class ChannelStore implements ChannelRecords {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
 
   async admit(ch: Channel, maxPerRoom: number, accountLimit: number): Promise<Admission> {
-    const res = (await this.redis.eval(ADMIT, 5,
+    const res = (await this.redis.eval(
+      ADMIT,
+      5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
       this.keys.roomChannels(ch.sdkAppId, ch.roomId),
       this.keys.channel(ch.channelId),
       this.keys.activeChannels(),
       this.keys.accountChannels(ch.accountId),
-      ch.channelId, JSON.stringify(ch), String(maxPerRoom), this.keys.channel(''), String(accountLimit))) as [number, string];
+      ch.channelId,
+      JSON.stringify(ch),
+      String(maxPerRoom),
+      this.keys.channel(''),
+      String(accountLimit),
+    )) as [number, string];
     if (res[0] === 0) return { ok: true };
     if (res[0] === 1) return { ok: false, reason: 'already-pushing', channelId: res[1] };
     if (res[0] === 3) return { ok: false, reason: 'resumable', channelId: res[1] };
@@ -128,30 +138,64 @@ export class ChannelStore implements ChannelRecords {
     return raws.flatMap((raw) => (raw ? [normalise(JSON.parse(raw) as Channel)] : []));
   }
 
-  async transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch: ChannelPatch = {}): Promise<Moved> {
-    const res = (await this.redis.eval(TRANSITION, 1, this.keys.channel(channelId),
-      JSON.stringify(from), JSON.stringify(patch), to ?? '', reason, String(Date.now()))) as [number, string];
+  async transition(
+    channelId: string,
+    from: readonly ChannelState[],
+    to: ChannelState | null,
+    reason: string,
+    patch: ChannelPatch = {},
+  ): Promise<Moved> {
+    const res = (await this.redis.eval(
+      TRANSITION,
+      1,
+      this.keys.channel(channelId),
+      JSON.stringify(from),
+      JSON.stringify(patch),
+      to ?? '',
+      reason,
+      String(Date.now()),
+    )) as [number, string];
     return { ok: res[0] === 1, state: res[1] as ChannelState | '' };
   }
 
   async release(ch: ChannelSlots, remove = false): Promise<void> {
-    await this.redis.eval(RELEASE, 5,
+    await this.redis.eval(
+      RELEASE,
+      5,
       this.keys.upstreamChannel(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType),
       this.keys.roomChannels(ch.sdkAppId, ch.roomId),
       this.keys.activeChannels(),
       this.keys.channel(ch.channelId),
       this.keys.accountChannels(ch.accountId ?? 'default'),
-      ch.channelId, remove ? '1' : '0');
+      ch.channelId,
+      remove ? '1' : '0',
+    );
     await this.redis.zrem(this.keys.retainedChannels(), ch.channelId);
   }
 
   async retain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, until: number): Promise<void> {
-    await this.redis.eval(RETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(), ch.channelId, String(until));
+    await this.redis.eval(
+      RETAIN,
+      3,
+      this.keys.roomChannels(ch.sdkAppId, ch.roomId),
+      this.keys.activeChannels(),
+      this.keys.retainedChannels(),
+      ch.channelId,
+      String(until),
+    );
   }
 
   async unretain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, maxPerRoom: number): Promise<boolean> {
-    const res = await this.redis.eval(UNRETAIN, 3, this.keys.roomChannels(ch.sdkAppId, ch.roomId), this.keys.activeChannels(), this.keys.retainedChannels(),
-      ch.channelId, String(maxPerRoom), this.keys.channel(''));
+    const res = await this.redis.eval(
+      UNRETAIN,
+      3,
+      this.keys.roomChannels(ch.sdkAppId, ch.roomId),
+      this.keys.activeChannels(),
+      this.keys.retainedChannels(),
+      ch.channelId,
+      String(maxPerRoom),
+      this.keys.channel(''),
+    );
     return res === 1;
   }
 

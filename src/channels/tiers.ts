@@ -17,9 +17,20 @@ export const DEFAULT_SOURCE_KBPS = 2000;
  * The encoding of a tier, or undefined when it is copied. ORIGINAL is only encoded when a watermark must be drawn:
  * at the upstream's size and about its bitrate.
  */
-export function tierEncoding(rateType: RateType, watermark: boolean, keyframeSeconds: number, sourceKbps?: number): EncodeSpec | undefined {
+export function tierEncoding(
+  rateType: RateType,
+  watermark: boolean,
+  keyframeSeconds: number,
+  sourceKbps?: number,
+): EncodeSpec | undefined {
   const t = TIERS[rateType];
-  if (t.totalKbps) return { maxHeight: t.maxHeight!, videoKbps: t.totalKbps - TIER_AUDIO_KBPS, audioKbps: TIER_AUDIO_KBPS, keyframeSeconds };
+  if (t.totalKbps)
+    return {
+      maxHeight: t.maxHeight!,
+      videoKbps: t.totalKbps - TIER_AUDIO_KBPS,
+      audioKbps: TIER_AUDIO_KBPS,
+      keyframeSeconds,
+    };
   if (!watermark) return undefined;
   return { videoKbps: Math.max(300, Math.round(sourceKbps ?? DEFAULT_SOURCE_KBPS)), audioKbps: 128, keyframeSeconds };
 }

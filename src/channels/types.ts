@@ -22,7 +22,9 @@ export const RATE_TYPES = Object.values(RATE_TYPE) as readonly RateType[];
 export const SDK_TYPES = [1, 2, 3] as const;
 export type SdkType = (typeof SDK_TYPES)[number];
 
-/** A channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id); unanchored source. */
+/**
+ * A channel id: `ch_` and 20 hex digits (safe as a stream name, a folder name and a BullMQ job id); unanchored source.
+ */
 export const CHANNEL_ID_SOURCE = 'ch_[0-9a-f]{20}';
 /** Channel ids are checked with this before they reach Redis keys, file paths or the media server. */
 export const CHANNEL_ID_PATTERN = new RegExp(`^${CHANNEL_ID_SOURCE}$`);
@@ -38,8 +40,6 @@ export const OPTION_DEFAULTS = {
   sdkType: 1,
   autoResume: false,
 } as const satisfies Partial<Record<string, unknown>>;
-
-
 
 /** Start options with every default filled in (what the worker receives). */
 export interface ResolvedPushOption {
@@ -73,7 +73,11 @@ export interface PlayUrl {
 
 /** Where the worker reads the upstream. */
 export type ChannelInput =
-  | { kind: 'ingest'; streamName: string; /** The member's video bitrate measured by the ingest at start, if known. */ videoKbps?: number }
+  | {
+      kind: 'ingest';
+      streamName: string;
+      /** The member's video bitrate measured by the ingest at start, if known. */ videoKbps?: number;
+    }
   | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean };
 
 /**

@@ -24,7 +24,11 @@ export interface ChannelStream {
 /** The streams of a channel, one per requested tier, in the order asked. */
 export function channelStreams(channelId: string, rateTypes: readonly RateType[]): ChannelStream[] {
   if (rateTypes.length === 1) return [{ rateType: rateTypes[0]!, streamName: channelId, hlsDir: channelId }];
-  return rateTypes.map((rateType) => ({ rateType, streamName: `${channelId}_r${rateType}`, hlsDir: `${channelId}/r${rateType}` }));
+  return rateTypes.map((rateType) => ({
+    rateType,
+    streamName: `${channelId}_r${rateType}`,
+    hlsDir: `${channelId}/r${rateType}`,
+  }));
 }
 
 const STREAM_NAME = new RegExp(`^(${CHANNEL_ID_SOURCE})(?:_r(${RATE_TYPE_SOURCE}))?$`);
@@ -45,13 +49,38 @@ export function encodeHasHls(encode: Encode): boolean {
  * HLS packaging: RTMP and HTTP-FLV. With several tiers, HLS also gets the master playlist (`rateType: null`), which
  * lists every tier so players adapt; it comes first.
  */
-export function playUrls(ep: PublicEndpoints, channelId: string, encode: Encode, rateTypes: readonly RateType[]): PlayUrl[] {
+export function playUrls(
+  ep: PublicEndpoints,
+  channelId: string,
+  encode: Encode,
+  rateTypes: readonly RateType[],
+): PlayUrl[] {
   const http = `http://${ep.publicHost}:${ep.httpPort}`;
   const streams = channelStreams(channelId, rateTypes);
-  const rtmp = streams.map((s): PlayUrl => ({ type: 5, rateType: s.rateType, playUrl: `rtmp://${ep.publicHost}:${ep.rtmpPort}/${LIVE_APP}/${s.streamName}` }));
-  const flv = streams.map((s): PlayUrl => ({ type: 2, rateType: s.rateType, playUrl: `${http}/${LIVE_APP}/${s.streamName}.flv` }));
-  const hls = streams.map((s): PlayUrl => ({ type: 1, rateType: s.rateType, playUrl: `${http}${HLS_ROUTE}/${s.hlsDir}/index.m3u8` }));
-  if (streams.length > 1) hls.unshift({ type: 1, rateType: null, playUrl: `${http}${HLS_ROUTE}/${channelId}/index.m3u8` });
-  const byEncode: Record<Encode, PlayUrl[]> = { 1: hls, 2: flv, 3: [...hls, ...flv], 4: [...rtmp, ...flv], 5: rtmp, 6: [...hls, ...rtmp] };
+  const rtmp = streams.map((s): PlayUrl => ({
+    type: 5,
+    rateType: s.rateType,
+    playUrl: `rtmp://${ep.publicHost}:${ep.rtmpPort}/${LIVE_APP}/${s.streamName}`,
+  }));
+  const flv = streams.map((s): PlayUrl => ({
+    type: 2,
+    rateType: s.rateType,
+    playUrl: `${http}/${LIVE_APP}/${s.streamName}.flv`,
+  }));
+  const hls = streams.map((s): PlayUrl => ({
+    type: 1,
+    rateType: s.rateType,
+    playUrl: `${http}${HLS_ROUTE}/${s.hlsDir}/index.m3u8`,
+  }));
+  if (streams.length > 1)
+    hls.unshift({ type: 1, rateType: null, playUrl: `${http}${HLS_ROUTE}/${channelId}/index.m3u8` });
+  const byEncode: Record<Encode, PlayUrl[]> = {
+    1: hls,
+    2: flv,
+    3: [...hls, ...flv],
+    4: [...rtmp, ...flv],
+    5: rtmp,
+    6: [...hls, ...rtmp],
+  };
   return byEncode[encode];
 }

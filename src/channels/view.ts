@@ -47,7 +47,10 @@ export function publicChannel(ch: Channel): ChannelView {
     urls: ch.urls,
     recordTaskId: ch.recordTaskId ?? null,
     waterMarkId: ch.watermark?.id ?? null,
-    upstream: ch.input.kind === 'ingest' ? { source: 'ingest', streamName: ch.input.streamName } : { source: 'external', url: redact(ch.input.url) },
+    upstream:
+      ch.input.kind === 'ingest'
+        ? { source: 'ingest', streamName: ch.input.streamName }
+        : { source: 'external', url: redact(ch.input.url) },
     createdAt: ch.createdAt,
     startedAt: ch.startedAt ?? null,
     stoppedAt: ch.stoppedAt ?? null,

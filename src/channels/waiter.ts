@@ -12,7 +12,10 @@ export class ChannelWaiter {
   private readonly waiting = new Map<string, Set<() => void>>();
   private subscribed: Promise<() => Promise<void>> | null = null;
 
-  constructor(private readonly bus: Pick<MessageBus, 'subscribe'>, private readonly store: Pick<ChannelRecords, 'get'>) {}
+  constructor(
+    private readonly bus: Pick<MessageBus, 'subscribe'>,
+    private readonly store: Pick<ChannelRecords, 'get'>,
+  ) {}
 
   private ensureSubscribed(): Promise<unknown> {
     this.subscribed ??= this.bus.subscribe('events', (ev) => {
@@ -21,8 +24,15 @@ export class ChannelWaiter {
     return this.subscribed;
   }
 
-  /** Resolves with the record once its state is one of `states` (or it is gone: null), or with the last record seen at the deadline. */
-  async until(channelId: string, states: readonly ChannelState[], timeoutMs: number): Promise<{ channel: Channel | null; reached: boolean }> {
+  /**
+   * Resolves with the record once its state is one of `states` (or it is gone: null), or with the last record seen at
+   * the deadline.
+   */
+  async until(
+    channelId: string,
+    states: readonly ChannelState[],
+    timeoutMs: number,
+  ): Promise<{ channel: Channel | null; reached: boolean }> {
     await this.ensureSubscribed();
     const deadline = Date.now() + timeoutMs;
     let wake: () => void = () => undefined;
@@ -37,7 +47,10 @@ export class ChannelWaiter {
         if (left <= 0) return { channel: ch, reached: false };
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, Math.min(POLL_MS, left));
-          wake = () => { clearTimeout(t); resolve(); };
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
           set.add(wake);
         });
         set.delete(wake);

@@ -14,9 +14,13 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const USAGE = 'usage: admin accounts list | accounts create <id> [--limit N] [--state S] [--name NAME] | accounts set <id> [--limit N] [--state S] [--name NAME] | apps list | apps create --account <id> [--name NAME] [--sdk-app-id ID] | apps delete <sdkAppId>  [--json]';
+const USAGE =
+  'usage: admin accounts list | accounts create <id> [--limit N] [--state S] [--name NAME] | accounts set <id> [--limit N] [--state S] [--name NAME] | apps list | apps create --account <id> [--name NAME] [--sdk-app-id ID] | apps delete <sdkAppId>  [--json]';
 
-interface Parsed { words: string[]; flags: Record<string, string | true> }
+interface Parsed {
+  words: string[];
+  flags: Record<string, string | true>;
+}
 
 /** Splits arguments into words and --flags (a flag takes the next word as its value unless it is boolean). */
 export function parseArgs(argv: readonly string[], booleans: readonly string[] = ['json']): Parsed {
@@ -24,7 +28,10 @@ export function parseArgs(argv: readonly string[], booleans: readonly string[] =
   const flags: Record<string, string | true> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (!a.startsWith('--')) { words.push(a); continue; }
+    if (!a.startsWith('--')) {
+      words.push(a);
+      continue;
+    }
     const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
     if (v !== undefined) flags[k] = v;
     else if (booleans.includes(k) || i + 1 >= argv.length) flags[k] = true;
@@ -39,13 +46,29 @@ export function commandRequest(p: Parsed): { method: string; path: string; body?
   const str = (k: string) => (typeof p.flags[k] === 'string' ? (p.flags[k] as string) : undefined);
   const limit = str('limit');
   if (limit !== undefined && !/^\d+$/.test(limit)) return '--limit must be a whole number';
-  const fields = { ...(limit !== undefined ? { channelLimit: Number(limit) } : {}), ...(str('state') ? { state: str('state') } : {}), ...(str('name') ? { name: str('name') } : {}) };
+  const fields = {
+    ...(limit !== undefined ? { channelLimit: Number(limit) } : {}),
+    ...(str('state') ? { state: str('state') } : {}),
+    ...(str('name') ? { name: str('name') } : {}),
+  };
   if (noun === 'accounts' && verb === 'list') return { method: 'GET', path: '/admin/v1/accounts' };
-  if (noun === 'accounts' && verb === 'create' && id) return { method: 'POST', path: '/admin/v1/accounts', body: { accountId: id, ...fields } };
-  if (noun === 'accounts' && verb === 'set' && id && Object.keys(fields).length) return { method: 'PATCH', path: `/admin/v1/accounts/${encodeURIComponent(id)}`, body: fields };
+  if (noun === 'accounts' && verb === 'create' && id)
+    return { method: 'POST', path: '/admin/v1/accounts', body: { accountId: id, ...fields } };
+  if (noun === 'accounts' && verb === 'set' && id && Object.keys(fields).length)
+    return { method: 'PATCH', path: `/admin/v1/accounts/${encodeURIComponent(id)}`, body: fields };
   if (noun === 'apps' && verb === 'list') return { method: 'GET', path: '/admin/v1/apps' };
-  if (noun === 'apps' && verb === 'create' && str('account')) return { method: 'POST', path: '/admin/v1/apps', body: { accountId: str('account'), ...(str('name') ? { name: str('name') } : {}), ...(str('sdk-app-id') ? { sdkAppId: str('sdk-app-id') } : {}) } };
-  if (noun === 'apps' && verb === 'delete' && id) return { method: 'DELETE', path: `/admin/v1/apps/${encodeURIComponent(id)}` };
+  if (noun === 'apps' && verb === 'create' && str('account'))
+    return {
+      method: 'POST',
+      path: '/admin/v1/apps',
+      body: {
+        accountId: str('account'),
+        ...(str('name') ? { name: str('name') } : {}),
+        ...(str('sdk-app-id') ? { sdkAppId: str('sdk-app-id') } : {}),
+      },
+    };
+  if (noun === 'apps' && verb === 'delete' && id)
+    return { method: 'DELETE', path: `/admin/v1/apps/${encodeURIComponent(id)}` };
   return USAGE;
 }
 
@@ -53,14 +76,26 @@ export function commandRequest(p: Parsed): { method: string; path: string; body?
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cells = rows.map((r) => columns.map((c) => String(r[c] ?? '')));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns), ...cells.map(line)].join('\n');
 }
 
 function human(body: Record<string, any>): string {
-  if (Array.isArray(body.accounts)) return table(body.accounts.map((a: Record<string, unknown>) => ({ ...a, apps: (a.apps as { sdkAppId: string }[]).map((x) => x.sdkAppId).join(',') })), ['accountId', 'name', 'state', 'channelLimit', 'channelsInUse', 'apps']);
+  if (Array.isArray(body.accounts))
+    return table(
+      body.accounts.map((a: Record<string, unknown>) => ({
+        ...a,
+        apps: (a.apps as { sdkAppId: string }[]).map((x) => x.sdkAppId).join(','),
+      })),
+      ['accountId', 'name', 'state', 'channelLimit', 'channelsInUse', 'apps'],
+    );
   if (Array.isArray(body.apps)) return table(body.apps, ['sdkAppId', 'name', 'accountId']);
-  if (body.app) return `app ${body.app.sdkAppId} (account ${body.app.accountId})\nsecretKey: ${body.app.secretKey}\nAuthorization: ${body.authorization}\n(the secret key is shown only now)`;
+  if (body.app)
+    return `app ${body.app.sdkAppId} (account ${body.app.accountId})\nsecretKey: ${body.app.secretKey}\nAuthorization: ${body.authorization}\n(the secret key is shown only now)`;
   if (body.account) return table([body.account], ['accountId', 'name', 'state', 'channelLimit']);
   return body.message ?? 'ok';
 }
@@ -69,13 +104,23 @@ function human(body: Record<string, any>): string {
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   const p = parseArgs(argv);
   const req = commandRequest(p);
-  if (typeof req === 'string') { console.error(req); return 2; }
+  if (typeof req === 'string') {
+    console.error(req);
+    return 2;
+  }
   const base = process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090';
   const token = process.env.RELAY_ADMIN_TOKEN;
-  if (!token) { console.error('set RELAY_ADMIN_TOKEN (the relay\'s admin token; `npm run relay` prints it as adminAuthorization)'); return 2; }
+  if (!token) {
+    console.error("set RELAY_ADMIN_TOKEN (the relay's admin token; `npm run relay` prints it as adminAuthorization)");
+    return 2;
+  }
   let res: Response;
   try {
-    res = await fetch(base + req.path, { method: req.method, headers: { authorization: `Bearer ${token}`, ...(req.body ? { 'content-type': 'application/json' } : {}) }, ...(req.body ? { body: JSON.stringify(req.body) } : {}) });
+    res = await fetch(base + req.path, {
+      method: req.method,
+      headers: { authorization: `Bearer ${token}`, ...(req.body ? { 'content-type': 'application/json' } : {}) },
+      ...(req.body ? { body: JSON.stringify(req.body) } : {}),
+    });
   } catch (e) {
     console.error(`cannot reach the relay at ${base}: ${(e as Error).message}`);
     return 3;
@@ -88,5 +133,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => { console.error(e.message); process.exit(1); });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
 }

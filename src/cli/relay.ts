@@ -21,7 +21,8 @@ import { main as admin, parseArgs, table } from './admin.js';
 import { RATE_TYPES } from '../channels/types.js';
 
 const BOOLEANS = ['json', 'follow', 'record', 'auto-resume'];
-const USAGE = 'usage: cli push start --room R --user U [--src 0|1] [--encode N] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume] | push stop <id...> | push status <id> [--follow] | rooms [roomId] | records <taskId> | watermarks [list|upload <png>|delete <id>] | accounts ...  [--json]';
+const USAGE =
+  'usage: cli push start --room R --user U [--src 0|1] [--encode N] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume] | push stop <id...> | push status <id> [--follow] | rooms [roomId] | records <taskId> | watermarks [list|upload <png>|delete <id>] | accounts ...  [--json]';
 
 class Usage extends Error {}
 
@@ -34,7 +35,8 @@ function num(v: string | true | undefined, name: string): number | undefined {
 /** The start option a `push start` line asks for. */
 export function pushOptionOf(flags: Record<string, string | true>): PushOption {
   const rate = typeof flags.rate === 'string' ? flags.rate.split(',').map((x) => Number(x)) : undefined;
-  if (rate && rate.some((r) => !(RATE_TYPES as readonly number[]).includes(r))) throw new Usage(`--rate takes ${RATE_TYPES.join(', ')}, comma separated`);
+  if (rate && rate.some((r) => !(RATE_TYPES as readonly number[]).includes(r)))
+    throw new Usage(`--rate takes ${RATE_TYPES.join(', ')}, comma separated`);
   return {
     ...(flags.encode !== undefined ? { encode: num(flags.encode, 'encode') as PushOption['encode'] } : {}),
     ...(rate ? (rate.length === 1 ? { rateType: rate[0] as 0 } : { rateTypes: rate as PushOption['rateTypes'] }) : {}),
@@ -46,17 +48,25 @@ export function pushOptionOf(flags: Record<string, string | true>): PushOption {
 }
 
 /** The one-line live view of a channel for `push status --follow`. */
-export function progressLine(ch: Pick<ChannelInfo, 'state' | 'stats' | 'restarts'>, media: { viewers?: number; bitrateKbps?: number } | null): string {
+export function progressLine(
+  ch: Pick<ChannelInfo, 'state' | 'stats' | 'restarts'>,
+  media: { viewers?: number; bitrateKbps?: number } | null,
+): string {
   const s = ch.stats;
-  return `${new Date().toISOString().slice(11, 19)}  ${ch.state.padEnd(11)} fps ${(s?.fps ?? 0).toFixed(1).padStart(5)}  speed ${(s?.speed ?? 0).toFixed(2)}x  ` +
-    `bitrate ${String(media?.bitrateKbps ?? '-').padStart(5)} kbit/s  viewers ${media?.viewers ?? '-'}  restarts ${ch.restarts}`;
+  return (
+    `${new Date().toISOString().slice(11, 19)}  ${ch.state.padEnd(11)} fps ${(s?.fps ?? 0).toFixed(1).padStart(5)}  speed ${(s?.speed ?? 0).toFixed(2)}x  ` +
+    `bitrate ${String(media?.bitrateKbps ?? '-').padStart(5)} kbit/s  viewers ${media?.viewers ?? '-'}  restarts ${ch.restarts}`
+  );
 }
 
 async function mediaStatus(ch: ChannelInfo): Promise<{ viewers?: number; bitrateKbps?: number } | null> {
   const http = ch.urls.find((u) => u.playUrl.startsWith('http'));
   if (!http) return null;
   try {
-    return (await (await fetch(`${new URL(http.playUrl).origin}/status/${ch.channelId}`)).json()) as { viewers?: number; bitrateKbps?: number };
+    return (await (await fetch(`${new URL(http.playUrl).origin}/status/${ch.channelId}`)).json()) as {
+      viewers?: number;
+      bitrateKbps?: number;
+    };
   } catch {
     return null;
   }
@@ -69,22 +79,48 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
   if (noun === 'push' && verb === 'start') {
     const roomId = num(flags.room, 'room');
     if (!roomId || typeof flags.user !== 'string') throw new Usage('push start needs --room and --user');
-    const res = await client.startPushStream({ roomId, userId: flags.user, srcType: (num(flags.src, 'src') ?? 0) as 0 | 1 }, pushOptionOf(flags));
-    return out(res, () => `channel ${res.channelId}${res.recordTaskId !== undefined ? ` (recordTaskId ${res.recordTaskId})` : ''}\n` + table(res.urls.map((u) => ({ type: { 1: 'HLS', 2: 'FLV', 5: 'RTMP' }[u.type as 1 | 2 | 5] ?? u.type, tier: u.rateType ?? 'master', url: u.playUrl })), ['type', 'tier', 'url']));
+    const res = await client.startPushStream(
+      { roomId, userId: flags.user, srcType: (num(flags.src, 'src') ?? 0) as 0 | 1 },
+      pushOptionOf(flags),
+    );
+    return out(
+      res,
+      () =>
+        `channel ${res.channelId}${res.recordTaskId !== undefined ? ` (recordTaskId ${res.recordTaskId})` : ''}\n` +
+        table(
+          res.urls.map((u) => ({
+            type: { 1: 'HLS', 2: 'FLV', 5: 'RTMP' }[u.type as 1 | 2 | 5] ?? u.type,
+            tier: u.rateType ?? 'master',
+            url: u.playUrl,
+          })),
+          ['type', 'tier', 'url'],
+        ),
+    );
   }
   if (noun === 'push' && verb === 'stop' && rest.length) {
     const results = await client.stopPushStream(rest);
     out(results, () => table(results as unknown as Record<string, unknown>[], ['channelId', 'code', 'message']));
-    if (results.some((r) => r.code !== 0)) throw new RelayApiError(results.find((r) => r.code !== 0)!.code, 'not every channel was stopped', '', 200);
+    if (results.some((r) => r.code !== 0))
+      throw new RelayApiError(results.find((r) => r.code !== 0)!.code, 'not every channel was stopped', '', 200);
     return;
   }
   if (noun === 'push' && verb === 'status' && rest[0]) {
     const ch = await client.getChannel(rest[0]);
-    if (!flags.follow) return out(ch, () => table([{ ...ch, fps: ch.stats?.fps ?? '', urls: ch.urls.length }], ['channelId', 'state', 'roomId', 'userId', 'fps', 'restarts', 'urls']));
+    if (!flags.follow)
+      return out(ch, () =>
+        table(
+          [{ ...ch, fps: ch.stats?.fps ?? '', urls: ch.urls.length }],
+          ['channelId', 'state', 'roomId', 'userId', 'fps', 'restarts', 'urls'],
+        ),
+      );
     for (;;) {
       const now = await client.getChannel(rest[0]);
       const media = await mediaStatus(now);
-      console.log(json ? JSON.stringify({ state: now.state, stats: now.stats, restarts: now.restarts, ...media }) : progressLine(now, media));
+      console.log(
+        json
+          ? JSON.stringify({ state: now.state, stats: now.stats, restarts: now.restarts, ...media })
+          : progressLine(now, media),
+      );
       if (['stopped', 'failed', 'recycled'].includes(now.state)) return;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -99,7 +135,12 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
   }
   if (noun === 'records' && verb) {
     const files = await client.getRecords(Number(verb));
-    return out(files, () => table(files.map((f) => ({ ...f, seconds: (f.durationMs / 1000).toFixed(1) })), ['name', 'format', 'bytes', 'seconds', 'downloadUrl']));
+    return out(files, () =>
+      table(
+        files.map((f) => ({ ...f, seconds: (f.durationMs / 1000).toFixed(1) })),
+        ['name', 'format', 'bytes', 'seconds', 'downloadUrl'],
+      ),
+    );
   }
   if (noun === 'watermarks') {
     if (verb === 'upload' && rest[0]) {
@@ -110,8 +151,16 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
       });
       return out(wm, () => `waterMarkId ${wm.waterMarkId} (${wm.width}x${wm.height})`);
     }
-    if (verb === 'delete' && rest[0]) { await client.deleteWatermark(Number(rest[0])); return out({ code: 0 }, () => 'deleted'); }
-    if (!verb || verb === 'list') { const list = await client.listWatermarks(); return out(list, () => table(list as unknown as Record<string, unknown>[], ['waterMarkId', 'width', 'height', 'bytes'])); }
+    if (verb === 'delete' && rest[0]) {
+      await client.deleteWatermark(Number(rest[0]));
+      return out({ code: 0 }, () => 'deleted');
+    }
+    if (!verb || verb === 'list') {
+      const list = await client.listWatermarks();
+      return out(list, () =>
+        table(list as unknown as Record<string, unknown>[], ['waterMarkId', 'width', 'height', 'bytes']),
+      );
+    }
   }
   throw new Usage(USAGE);
 }
@@ -123,19 +172,38 @@ async function main(argv: string[]): Promise<number> {
   const { words, flags } = parseArgs(argv, BOOLEANS);
   const sdkAppId = process.env.RELAY_SDK_APP_ID;
   const secretKey = process.env.RELAY_SECRET_KEY;
-  if (!sdkAppId || !secretKey) { console.error('set RELAY_SDK_APP_ID and RELAY_SECRET_KEY (npm run relay prints the development app\'s)'); return 2; }
-  const client = new RelayClient({ baseUrl: process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090', sdkAppId, secretKey });
+  if (!sdkAppId || !secretKey) {
+    console.error("set RELAY_SDK_APP_ID and RELAY_SECRET_KEY (npm run relay prints the development app's)");
+    return 2;
+  }
+  const client = new RelayClient({
+    baseUrl: process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090',
+    sdkAppId,
+    secretKey,
+  });
   try {
     await run(client, words, flags);
     return 0;
   } catch (e) {
-    if (e instanceof Usage) { console.error(e.message); return 2; }
-    if (e instanceof RelayApiError) { console.error(`refused: ${e.code} ${e.message}${e.hint ? ` (${e.hint})` : ''}`); return 1; }
+    if (e instanceof Usage) {
+      console.error(e.message);
+      return 2;
+    }
+    if (e instanceof RelayApiError) {
+      console.error(`refused: ${e.code} ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
+      return 1;
+    }
     console.error(`cannot reach the relay: ${(e as Error).message}`);
     return 3;
   }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => { console.error(e.message); process.exit(1); });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
 }

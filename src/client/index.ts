@@ -53,7 +53,13 @@ export type ChannelInfo = ChannelView;
 
 /** A refusal of the relay: the SPEC's numeric code, its message and handling hint, and the HTTP status. */
 export class RelayApiError extends Error {
-  constructor(readonly code: number, message: string, readonly hint: string, readonly status: number, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly hint: string,
+    readonly status: number,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'RelayApiError';
   }
@@ -70,7 +76,11 @@ export class RelayClient {
   /** Starts relaying a member's upstream; resolves once media flows. */
   async startPushStream(target: PushTarget, option: PushOption = {}): Promise<StreamRes> {
     const body = await this.call('POST', '/v1/push/start', { ...target, option: { encode: 5, ...option } });
-    return { channelId: body.channelId, urls: body.urls, ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}) };
+    return {
+      channelId: body.channelId,
+      urls: body.urls,
+      ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}),
+    };
   }
 
   /** Stops channels; resolves with each one's result (0 stopped, 40000412 already stopped, 50002 unknown). */
@@ -106,11 +116,16 @@ export class RelayClient {
 
   /** The signed RTMP URL a member publishes to. */
   async ingestUrl(roomId: number, userId: string, srcType: 0 | 1 = 0): Promise<string> {
-    return (await this.call('GET', `/v1/rooms/${roomId}/ingest?userId=${encodeURIComponent(userId)}&srcType=${srcType}`)).publishUrl;
+    return (
+      await this.call('GET', `/v1/rooms/${roomId}/ingest?userId=${encodeURIComponent(userId)}&srcType=${srcType}`)
+    ).publishUrl;
   }
 
   /** Uploads a PNG watermark; resolves with its waterMarkId and size. */
-  async uploadWatermark(png: Uint8Array, placement: { corner?: string; relativeWidth?: number; margin?: number } = {}): Promise<{ waterMarkId: number; width: number; height: number }> {
+  async uploadWatermark(
+    png: Uint8Array,
+    placement: { corner?: string; relativeWidth?: number; margin?: number } = {},
+  ): Promise<{ waterMarkId: number; width: number; height: number }> {
     const q = new URLSearchParams(Object.entries(placement).map(([k, v]) => [k, String(v)])).toString();
     return this.call('POST', `/v1/watermarks${q ? `?${q}` : ''}`, png, 'image/png');
   }
@@ -126,7 +141,9 @@ export class RelayClient {
   }
 
   /** The files of a recording task. */
-  async getRecords(recordTaskId: number): Promise<{ name: string; format: string; bytes: number; durationMs: number; downloadUrl: string }[]> {
+  async getRecords(
+    recordTaskId: number,
+  ): Promise<{ name: string; format: string; bytes: number; durationMs: number; downloadUrl: string }[]> {
     return (await this.call('GET', `/v1/records/${recordTaskId}`)).files;
   }
 
@@ -134,7 +151,9 @@ export class RelayClient {
     const res = await fetch(this.opts.baseUrl.replace(/\/$/, '') + route, {
       method,
       headers: { authorization: this.auth, ...(body !== undefined ? { 'content-type': type } : {}) },
-      ...(body !== undefined ? { body: body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
+      ...(body !== undefined
+        ? { body: body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) }
+        : {}),
       signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15000),
     });
     const json = (await res.json().catch(() => null)) as Record<string, any> | null;

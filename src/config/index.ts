@@ -101,7 +101,10 @@ export interface ChannelCosts {
 
 /** A setting that cannot be used; the message names the variable. */
 export class ConfigError extends Error {
-  constructor(readonly variable: string, detail: string) {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
     super(`invalid configuration: ${variable} ${detail}`);
     this.name = 'ConfigError';
   }
@@ -146,7 +149,8 @@ function float(env: Env, name: string, fallback: number, min: number, max: numbe
 function adminToken(env: Env): string | null {
   const t = env.RELAY_ADMIN_TOKEN;
   if (t === undefined || t === '') return null;
-  if (t.length < 16 || /\s/.test(t)) throw new ConfigError('RELAY_ADMIN_TOKEN', 'must be at least 16 characters without spaces');
+  if (t.length < 16 || /\s/.test(t))
+    throw new ConfigError('RELAY_ADMIN_TOKEN', 'must be at least 16 characters without spaces');
   return t;
 }
 
@@ -156,16 +160,24 @@ export function loadConfig(env: Env = process.env): RelayConfig {
   const httpPort = int(env, 'RELAY_HTTP_PORT', 0, 65535);
   const rtmpPort = int(env, 'RELAY_RTMP_PORT', 0, 65535);
   const redisUrl = str(env, 'REDIS_URL', DEFAULTS.REDIS_URL);
-  if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`);
+  if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl))
+    throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`);
   const publicHost = str(env, 'RELAY_PUBLIC_HOST', DEFAULTS.RELAY_PUBLIC_HOST);
-  if (!/^[A-Za-z0-9.\-:[\]]+$/.test(publicHost)) throw new ConfigError('RELAY_PUBLIC_HOST', `must be a host name or IP address, got ${JSON.stringify(publicHost)}`);
+  if (!/^[A-Za-z0-9.\-:[\]]+$/.test(publicHost))
+    throw new ConfigError('RELAY_PUBLIC_HOST', `must be a host name or IP address, got ${JSON.stringify(publicHost)}`);
   const redisPrefix = str(env, 'RELAY_REDIS_PREFIX', DEFAULTS.RELAY_REDIS_PREFIX);
-  if (!/^[A-Za-z0-9_-]{1,40}$/.test(redisPrefix)) throw new ConfigError('RELAY_REDIS_PREFIX', 'must be 1-40 letters, digits, _ or -');
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(redisPrefix))
+    throw new ConfigError('RELAY_REDIS_PREFIX', 'must be 1-40 letters, digits, _ or -');
   const logLevel = str(env, 'RELAY_LOG_LEVEL', DEFAULTS.RELAY_LOG_LEVEL);
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new ConfigError('RELAY_LOG_LEVEL', `must be a pino level, got ${JSON.stringify(logLevel)}`);
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel))
+    throw new ConfigError('RELAY_LOG_LEVEL', `must be a pino level, got ${JSON.stringify(logLevel)}`);
   const dataDir = path.resolve(str(env, 'RELAY_DATA_DIR', DEFAULTS.RELAY_DATA_DIR));
   // ffmpeg's tee and segment options use these characters as separators
-  if (/[:|[\]\\'",\s]/.test(dataDir)) throw new ConfigError('RELAY_DATA_DIR', `must not contain spaces or any of : | [ ] \\ ' " , (got ${JSON.stringify(dataDir)})`);
+  if (/[:|[\]\\'",\s]/.test(dataDir))
+    throw new ConfigError(
+      'RELAY_DATA_DIR',
+      `must not contain spaces or any of : | [ ] \\ ' " , (got ${JSON.stringify(dataDir)})`,
+    );
   const startTimeoutMs = int(env, 'RELAY_START_TIMEOUT_MS', 1000, 120000);
   const apiWaitMs = int(env, 'RELAY_API_WAIT_MS', 1000, 180000);
   return {

@@ -29,7 +29,20 @@ export function findRedisServer(): string | null {
 /** Starts a private, non-persistent Redis on a free loopback port, tied to this process's life. */
 export async function startPrivateRedis(bin: string): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
   const child = existsSync('/usr/bin/setpriv')
     ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGTERM', '--', bin, ...args], { stdio: 'ignore' })
     : spawn(bin, args, { stdio: 'ignore' });

@@ -32,7 +32,11 @@ export class SampleRoom {
   private readonly feeders = new Map<SampleMember, FfmpegProcess>();
   private closed = false;
 
-  constructor(private readonly config: RelayConfig, private readonly app: App, private readonly logger: Logger) {}
+  constructor(
+    private readonly config: RelayConfig,
+    private readonly app: App,
+    private readonly logger: Logger,
+  ) {}
 
   /** Starts every member and waits until the registry lists them all. */
   async start(members: readonly SampleMember[], rooms: RoomRegistry, timeoutMs = 15000): Promise<void> {
@@ -48,8 +52,16 @@ export class SampleRoom {
 
   private feed(m: SampleMember): void {
     if (this.closed) return;
-    const url = ingestPublishUrl('127.0.0.1', this.config.rtmpPort, this.app.secretKey, { sdkAppId: this.app.sdkAppId, ...m });
-    const ff = new FfmpegProcess({ ffmpegPath: this.config.ffmpegPath, args: loopPublishArgs(m.file, url), logger: this.logger.child({ member: `${m.userId}/${m.srcType}` }), startTimeoutMs: 10000 });
+    const url = ingestPublishUrl('127.0.0.1', this.config.rtmpPort, this.app.secretKey, {
+      sdkAppId: this.app.sdkAppId,
+      ...m,
+    });
+    const ff = new FfmpegProcess({
+      ffmpegPath: this.config.ffmpegPath,
+      args: loopPublishArgs(m.file, url),
+      logger: this.logger.child({ member: `${m.userId}/${m.srcType}` }),
+      startTimeoutMs: 10000,
+    });
     this.feeders.set(m, ff);
     ff.once('exit', () => {
       if (this.closed) return;

@@ -9,28 +9,113 @@ export interface ErrorSpec {
 
 /** Every code the relay answers with (SPEC "Error codes"); README's table is checked against this by a test. */
 export const ERRORS = {
-  1001: { status: 401, message: 'permission error: missing or bad app credentials', hint: 'check sdkAppId and secret key in the Authorization header', retryable: false },
-  1002: { status: 401, message: 'account does not exist: unknown sdkAppId', hint: 'check the user data: the sdkAppId is not registered on this relay', retryable: false },
-  6012: { status: 504, message: 'push timed out: no media from the upstream in time', hint: 'check the uplink of the upstream; retry after 30 s', retryable: true },
-  20101: { status: 409, message: 'channel count over the limit', hint: 'stop unused channels or raise the limit', retryable: false },
-  20318: { status: 403, message: 'live service not enabled for the account', hint: 'enable the live service for this account (admin API: PATCH /admin/v1/accounts/{id} {"state":"active"})', retryable: false },
+  1001: {
+    status: 401,
+    message: 'permission error: missing or bad app credentials',
+    hint: 'check sdkAppId and secret key in the Authorization header',
+    retryable: false,
+  },
+  1002: {
+    status: 401,
+    message: 'account does not exist: unknown sdkAppId',
+    hint: 'check the user data: the sdkAppId is not registered on this relay',
+    retryable: false,
+  },
+  6012: {
+    status: 504,
+    message: 'push timed out: no media from the upstream in time',
+    hint: 'check the uplink of the upstream; retry after 30 s',
+    retryable: true,
+  },
+  20101: {
+    status: 409,
+    message: 'channel count over the limit',
+    hint: 'stop unused channels or raise the limit',
+    retryable: false,
+  },
+  20318: {
+    status: 403,
+    message: 'live service not enabled for the account',
+    hint: 'enable the live service for this account (admin API: PATCH /admin/v1/accounts/{id} {"state":"active"})',
+    retryable: false,
+  },
   20406: { status: 402, message: 'account in arrears', hint: 'settle the account, then retry', retryable: false },
-  50002: { status: 400, message: 'input parameter validation failed', hint: 'check the ids and fields of the request', retryable: false },
-  50004: { status: 400, message: 'wrong push (encode) type', hint: 'check the encode field: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4, RTMP=5, HLS_AND_RTMP=6', retryable: false },
-  50005: { status: 503, message: 'back end timed out', hint: 'no worker took the job in time: check that a worker runs, then retry', retryable: true },
+  50002: {
+    status: 400,
+    message: 'input parameter validation failed',
+    hint: 'check the ids and fields of the request',
+    retryable: false,
+  },
+  50004: {
+    status: 400,
+    message: 'wrong push (encode) type',
+    hint: 'check the encode field: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4, RTMP=5, HLS_AND_RTMP=6',
+    retryable: false,
+  },
+  50005: {
+    status: 503,
+    message: 'back end timed out',
+    hint: 'no worker took the job in time: check that a worker runs, then retry',
+    retryable: true,
+  },
   50006: { status: 503, message: 'back end timed out', hint: 'the state store did not answer: retry', retryable: true },
-  40000001: { status: 400, message: 'no request body', hint: 'send a JSON body and Content-Type: application/json', retryable: false },
+  40000001: {
+    status: 400,
+    message: 'no request body',
+    hint: 'send a JSON body and Content-Type: application/json',
+    retryable: false,
+  },
   40000002: { status: 400, message: 'no operation field', hint: 'complete the request', retryable: false },
-  40000003: { status: 400, message: 'no output encode (HLS/RTMP…) in option.encode', hint: 'set option.encode: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4, RTMP=5, HLS_AND_RTMP=6', retryable: false },
-  40000004: { status: 400, message: 'wrong video source type', hint: 'srcType is 0 (camera) or 1 (screen), and that upstream must carry video', retryable: false },
-  40000006: { status: 400, message: 'wrong user id', hint: 'userId is 1-32 characters of letters, digits, _ or -', retryable: false },
-  40000007: { status: 400, message: 'room id is 0', hint: 'roomId is an integer from 1 to 4294967294', retryable: false },
-  40000410: { status: 404, message: 'room does not exist', hint: 'check the room was opened: a member must publish or an upstream be registered', retryable: false },
-  40000411: { status: 404, message: 'user not in the room', hint: 'check userId and srcType, or whether the member left', retryable: false },
+  40000003: {
+    status: 400,
+    message: 'no output encode (HLS/RTMP…) in option.encode',
+    hint: 'set option.encode: HLS=1, FLV=2, HLS_AND_FLV=3, RAW=4, RTMP=5, HLS_AND_RTMP=6',
+    retryable: false,
+  },
+  40000004: {
+    status: 400,
+    message: 'wrong video source type',
+    hint: 'srcType is 0 (camera) or 1 (screen), and that upstream must carry video',
+    retryable: false,
+  },
+  40000006: {
+    status: 400,
+    message: 'wrong user id',
+    hint: 'userId is 1-32 characters of letters, digits, _ or -',
+    retryable: false,
+  },
+  40000007: {
+    status: 400,
+    message: 'room id is 0',
+    hint: 'roomId is an integer from 1 to 4294967294',
+    retryable: false,
+  },
+  40000410: {
+    status: 404,
+    message: 'room does not exist',
+    hint: 'check the room was opened: a member must publish or an upstream be registered',
+    retryable: false,
+  },
+  40000411: {
+    status: 404,
+    message: 'user not in the room',
+    hint: 'check userId and srcType, or whether the member left',
+    retryable: false,
+  },
   40000412: { status: 409, message: 'already stopped', hint: 'nothing to do', retryable: false },
   40000413: { status: 409, message: 'already stopped', hint: 'nothing to do', retryable: false },
-  40000415: { status: 409, message: 'already pushing', hint: 'nothing to do: the channelId of the running push is in the answer', retryable: false },
-  40000500: { status: 429, message: 'start rate limited: same user within 3 s', hint: 'retry 3 s after the last start', retryable: true },
+  40000415: {
+    status: 409,
+    message: 'already pushing',
+    hint: 'nothing to do: the channelId of the running push is in the answer',
+    retryable: false,
+  },
+  40000500: {
+    status: 429,
+    message: 'start rate limited: same user within 3 s',
+    hint: 'retry 3 s after the last start',
+    retryable: true,
+  },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -44,7 +129,11 @@ export class RelayError extends Error {
   /** Extra fields put in the error body (e.g. the running channelId for 40000415). */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message?: string, opts: { hint?: string; status?: number; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    opts: { hint?: string; status?: number; details?: Record<string, unknown> } = {},
+  ) {
     const spec: ErrorSpec = ERRORS[code];
     super(message ?? spec.message);
     this.name = 'RelayError';

@@ -12,16 +12,42 @@ export interface PlayRefusal {
  * Whether a viewer may play a channel now: it must exist, and for live protocols be starting or live; a protected
  * channel needs its password (`pwd`) or play token (`token`). HLS of an ended channel still plays (ENDLIST).
  */
-export async function playDecision(store: Pick<ChannelStore, 'get'>, channelId: string, query: Record<string, unknown>, live: boolean, liveEndedAfterMs: number):
-  Promise<{ channel: Channel; refusal: null } | { channel: Channel | null; refusal: PlayRefusal }> {
+export async function playDecision(
+  store: Pick<ChannelStore, 'get'>,
+  channelId: string,
+  query: Record<string, unknown>,
+  live: boolean,
+  liveEndedAfterMs: number,
+): Promise<{ channel: Channel; refusal: null } | { channel: Channel | null; refusal: PlayRefusal }> {
   const ch = await store.get(channelId);
-  if (!ch || ch.state === 'recycled') return { channel: null, refusal: { status: 404, body: { code: 404, message: 'no such channel', hint: 'check the play URL' } } };
+  if (!ch || ch.state === 'recycled')
+    return {
+      channel: null,
+      refusal: { status: 404, body: { code: 404, message: 'no such channel', hint: 'check the play URL' } },
+    };
   if (live && liveEnded(ch, liveEndedAfterMs, Date.now())) {
-    return { channel: ch, refusal: { status: 404, body: { code: 404, message: `live ended: channel is ${ch.state}`, hint: 'start the push again' } } };
+    return {
+      channel: ch,
+      refusal: {
+        status: 404,
+        body: { code: 404, message: `live ended: channel is ${ch.state}`, hint: 'start the push again' },
+      },
+    };
   }
   const auth = checkPlay(ch.channelId, ch.passwordHash, query);
-  if (auth === 'missing') return { channel: ch, refusal: { status: 401, body: { code: 401, message: 'password required', hint: 'add ?pwd=<password> to the URL' } } };
-  if (auth === 'wrong') return { channel: ch, refusal: { status: 403, body: { code: 403, message: 'wrong password', hint: 'check the channel password' } } };
+  if (auth === 'missing')
+    return {
+      channel: ch,
+      refusal: {
+        status: 401,
+        body: { code: 401, message: 'password required', hint: 'add ?pwd=<password> to the URL' },
+      },
+    };
+  if (auth === 'wrong')
+    return {
+      channel: ch,
+      refusal: { status: 403, body: { code: 403, message: 'wrong password', hint: 'check the channel password' } },
+    };
   return { channel: ch, refusal: null };
 }
 

@@ -78,7 +78,10 @@ export interface MediaHttpDeps {
  * health check are served here.
  */
 export class MediaHttp {
-  constructor(private readonly deps: MediaHttpDeps, private readonly nms: HttpHandlers) {}
+  constructor(
+    private readonly deps: MediaHttpDeps,
+    private readonly nms: HttpHandlers,
+  ) {}
 
   /** The handlers that take node-media-server's place on its HTTP server. */
   handlers(): HttpHandlers {
@@ -99,59 +102,115 @@ export class MediaHttp {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method === 'OPTIONS') { res.writeHead(204, CORS_HEADERS); res.end(); return; }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, CORS_HEADERS);
+      res.end();
+      return;
+    }
     const route = routeOf(req.url);
-    if (route.kind === 'malformed') return sendJson(res, 400, { code: 400, message: 'malformed request path', hint: 'use a play URL returned by push/start' });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
+    if (route.kind === 'malformed')
+      return sendJson(res, 400, {
+        code: 400,
+        message: 'malformed request path',
+        hint: 'use a play URL returned by push/start',
+      });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
     const { config, channels, metrics } = this.deps;
     switch (route.kind) {
-      case 'healthz': return sendJson(res, 200, { ok: true });
+      case 'healthz':
+        return sendJson(res, 200, { ok: true });
       case 'metrics': {
         const text = await metrics.registry.metrics();
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
         res.end(text);
         return;
       }
-      case 'player-redirect': res.writeHead(301, { ...CORS_HEADERS, Location: '/player/' }); res.end(); return;
-      case 'player': return servePlayer(req, res, route.file);
-      case 'status': return this.sendStatus(res, route.channelId);
+      case 'player-redirect':
+        res.writeHead(301, { ...CORS_HEADERS, Location: '/player/' });
+        res.end();
+        return;
+      case 'player':
+        return servePlayer(req, res, route.file);
+      case 'status':
+        return this.sendStatus(res, route.channelId);
       case 'hls': {
-        const { channel, refusal } = await playDecision(channels, route.channelId, queryOf(req.url), false, config.liveEndedAfterMs);
+        const { channel, refusal } = await playDecision(
+          channels,
+          route.channelId,
+          queryOf(req.url),
+          false,
+          config.liveEndedAfterMs,
+        );
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
         metrics.hlsRequest(route.channelId, route.file.endsWith('.m3u8'));
-        return serveHlsFile(req, res, config.hlsDir, route.dir, route.file, token ? (t) => tokenisePlaylist(t, token) : undefined);
+        return serveHlsFile(
+          req,
+          res,
+          config.hlsDir,
+          route.dir,
+          route.file,
+          token ? (t) => tokenisePlaylist(t, token) : undefined,
+        );
       }
       case 'flv': {
-        if (!route.channelId) return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
-        const { refusal } = await playDecision(channels, route.channelId, queryOf(req.url), true, config.liveEndedAfterMs);
+        if (!route.channelId)
+          return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
+        const { refusal } = await playDecision(
+          channels,
+          route.channelId,
+          queryOf(req.url),
+          true,
+          config.liveEndedAfterMs,
+        );
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         this.nms.request(req, res);
         return;
       }
-      case 'not-found': return sendJson(res, 404, { code: 404, message: 'not found', hint: 'FLV: /live/{channelId}.flv, HLS: /hls/{channelId}/index.m3u8' });
+      case 'not-found':
+        return sendJson(res, 404, {
+          code: 404,
+          message: 'not found',
+          hint: 'FLV: /live/{channelId}.flv, HLS: /hls/{channelId}/index.m3u8',
+        });
     }
   }
 
   // Public facts of a channel for players (no secrets, no credentials needed): state, URLs, tiers, live figures.
   private async sendStatus(res: ServerResponse, channelId: string): Promise<void> {
     const ch = await this.deps.channels.get(channelId);
-    if (!ch || ch.state === 'recycled') return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
+    if (!ch || ch.state === 'recycled')
+      return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
     sendJson(res, 200, {
-      code: 0, channelId, state: ch.state, liveEnded: liveEnded(ch, this.deps.config.liveEndedAfterMs, Date.now()),
-      passwordProtected: !!ch.passwordHash, channelName: ch.option.channelName ?? null, rateTypes: ch.option.rateTypes,
-      urls: ch.urls, startedAt: ch.startedAt ?? null, interruptedAt: ch.interruptedAt ?? null,
-      stats: ch.stats ?? null, ...liveFigures(this.deps.context, channelId, Date.now()),
+      code: 0,
+      channelId,
+      state: ch.state,
+      liveEnded: liveEnded(ch, this.deps.config.liveEndedAfterMs, Date.now()),
+      passwordProtected: !!ch.passwordHash,
+      channelName: ch.option.channelName ?? null,
+      rateTypes: ch.option.rateTypes,
+      urls: ch.urls,
+      startedAt: ch.startedAt ?? null,
+      interruptedAt: ch.interruptedAt ?? null,
+      stats: ch.stats ?? null,
+      ...liveFigures(this.deps.context, channelId, Date.now()),
     });
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const channelId = upgradeChannelOf(req.url);
-    const decision = channelId ? await playDecision(this.deps.channels, channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs) : null;
-    const refusal = decision ? decision.refusal : { status: 404, body: { code: 404, message: 'not found', hint: 'WS-FLV: /live/{channelId}.flv' } };
+    const decision = channelId
+      ? await playDecision(this.deps.channels, channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs)
+      : null;
+    const refusal = decision
+      ? decision.refusal
+      : { status: 404, body: { code: 404, message: 'not found', hint: 'WS-FLV: /live/{channelId}.flv' } };
     if (refusal) {
       const text = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status];
-      socket.end(`HTTP/1.1 ${refusal.status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(refusal.body)}`);
+      socket.end(
+        `HTTP/1.1 ${refusal.status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(refusal.body)}`,
+      );
       return;
     }
     this.nms.upgrade(req, socket, head);

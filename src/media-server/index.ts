@@ -12,7 +12,15 @@ import { MediaMetrics } from './metrics.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
-import { closeAllSessions, createNms, guardHttp, listen, refuseSession, type NmsContext, type NmsInstance } from './nms.js';
+import {
+  closeAllSessions,
+  createNms,
+  guardHttp,
+  listen,
+  refuseSession,
+  type NmsContext,
+  type NmsInstance,
+} from './nms.js';
 
 /** Dependencies of the media server; it reads channel records and never changes them. */
 export interface MediaServerDeps {
@@ -45,15 +53,19 @@ export class MediaServer {
   /** Starts the listeners; rejects (instead of exiting the process) when a port is taken. */
   static async start(deps: MediaServerDeps): Promise<MediaServer> {
     const { config, logger } = deps;
-    if (!config.httpPort || !config.rtmpPort) throw new Error('the media server needs fixed RELAY_HTTP_PORT and RELAY_RTMP_PORT (0 is not allowed)');
+    if (!config.httpPort || !config.rtmpPort)
+      throw new Error('the media server needs fixed RELAY_HTTP_PORT and RELAY_RTMP_PORT (0 is not allowed)');
     fs.mkdirSync(config.hlsDir, { recursive: true });
-    const { nms, context } = createNms({
-      bind: config.bind,
-      rtmp: { port: config.rtmpPort },
-      http: { port: config.httpPort },
-      store: { path: path.join(config.dataDir, 'media-server') },
-      webadmin: { enable: false },
-    }, logger);
+    const { nms, context } = createNms(
+      {
+        bind: config.bind,
+        rtmp: { port: config.rtmpPort },
+        http: { port: config.httpPort },
+        store: { path: path.join(config.dataDir, 'media-server') },
+        webadmin: { enable: false },
+      },
+      logger,
+    );
     const metrics = new MediaMetrics(context);
     // Only requests the relay understands reach node-media-server: it crashes on some malformed FLV names.
     guardHttp(nms, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());

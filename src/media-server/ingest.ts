@@ -30,14 +30,18 @@ export class Ingest {
 
   constructor(private readonly deps: IngestDeps) {}
 
-  private get log(): Logger { return this.deps.logger; }
+  private get log(): Logger {
+    return this.deps.logger;
+  }
 
   /** Clears the registrations of a previous run and starts the periodic stats. */
   async start(): Promise<void> {
     // Members registered by a previous run of this server are gone with it; they register again when they publish.
     const stale = await this.deps.rooms.removeAllIngest();
     if (stale) this.log.info({ stale }, 'cleared ingest registrations of the previous run');
-    this.statsTimer = setInterval(() => { void this.saveStats(); }, STATS_INTERVAL_MS);
+    this.statsTimer = setInterval(() => {
+      void this.saveStats();
+    }, STATS_INTERVAL_MS);
     this.statsTimer.unref();
   }
 
@@ -58,19 +62,39 @@ export class Ingest {
     // A member that leaves is removed at once: no publish grace on the ingest.
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
     if (broadcast) broadcast.publishGraceMs = 0;
-    void this.deps.apps.get(key.sdkAppId).then(async (app) => {
-      if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig)) return this.refuse(s, 'ingest publish with a missing or wrong sig');
-      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
-      this.log.info({ sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream registered from ingest');
-      await this.announce(key);
-    }).catch((e: Error) => this.refuse(s, `ingest check failed: ${e.message}`));
+    void this.deps.apps
+      .get(key.sdkAppId)
+      .then(async (app) => {
+        if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig))
+          return this.refuse(s, 'ingest publish with a missing or wrong sig');
+        await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+        this.log.info(
+          { sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType },
+          'upstream registered from ingest',
+        );
+        await this.announce(key);
+      })
+      .catch((e: Error) => this.refuse(s, `ingest check failed: ${e.message}`));
   }
 
   // The member is registered either way; a lost announcement only means its channel does not resume by itself.
   private async announce(key: IngestKey): Promise<void> {
-    const ev = { type: 'member-published', sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType, at: Date.now() } as const;
-    await this.deps.bus.publish('media', ev)
-      .catch((e: Error) => this.log.warn({ roomId: key.roomId, userId: key.userId, srcType: key.srcType, err: e.message }, 'could not announce the member publish'));
+    const ev = {
+      type: 'member-published',
+      sdkAppId: key.sdkAppId,
+      roomId: key.roomId,
+      userId: key.userId,
+      srcType: key.srcType,
+      at: Date.now(),
+    } as const;
+    await this.deps.bus
+      .publish('media', ev)
+      .catch((e: Error) =>
+        this.log.warn(
+          { roomId: key.roomId, userId: key.userId, srcType: key.srcType, err: e.message },
+          'could not announce the member publish',
+        ),
+      );
   }
 
   /** The end of a publish: a member that leaves the ingest leaves its room. */
@@ -81,8 +105,12 @@ export class Ingest {
     // The member left: its readers (relay ffmpegs) get an end of stream now instead of waiting for a new publisher.
     const b = this.deps.context.broadcasts.get(s.streamPath);
     if (b && b.publisher === null) closeViewers(b);
-    void this.deps.rooms.remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest')
-      .then((removed) => { if (removed) this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest'); })
+    void this.deps.rooms
+      .remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest')
+      .then((removed) => {
+        if (removed)
+          this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest');
+      })
       .catch((e: Error) => this.log.warn({ err: e.message }, 'could not remove upstream'));
   }
 
@@ -100,7 +128,9 @@ export class Ingest {
       this.lastInBytes.set(p.id, p.inBytes);
       if (prev === undefined) continue;
       await this.deps.rooms.updateStats(key, statsOf(p, prev, now)).then(
-        () => { this.statsFailing = false; },
+        () => {
+          this.statsFailing = false;
+        },
         (e: Error) => {
           if (!this.statsFailing) this.log.warn({ err: e.message }, 'could not save ingest stats');
           this.statsFailing = true;
@@ -116,7 +146,9 @@ function statsOf(p: NmsSession, prevInBytes: number, now: number): UpstreamStats
   return {
     totalKbps,
     videoKbps: Math.max(0, totalKbps - (p.audioCodec ? Math.round(p.audioDatarate || 96) : 0)),
-    width: p.videoWidth, height: p.videoHeight, fps: p.videoFramerate,
+    width: p.videoWidth,
+    height: p.videoHeight,
+    fps: p.videoFramerate,
     videoCodec: p.videoCodec === 7 ? 'h264' : p.videoCodec === 12 ? 'hevc' : String(p.videoCodec),
     audioCodec: p.audioCodec === 10 ? 'aac' : p.audioCodec ? String(p.audioCodec) : null,
     updatedAt: now,

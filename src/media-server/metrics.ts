@@ -9,10 +9,18 @@ export class MediaMetrics {
   private readonly last = new Map<string, { bytes: number; at: number }>();
 
   constructor(context: NmsContext) {
-    const viewers = new Gauge({ name: 'relay_channel_viewers', help: 'Connected viewers per channel and protocol (rtmp; flv counts HTTP-FLV and WS-FLV)', labelNames: ['channel', 'protocol'], registers: [this.registry] });
+    const viewers = new Gauge({
+      name: 'relay_channel_viewers',
+      help: 'Connected viewers per channel and protocol (rtmp; flv counts HTTP-FLV and WS-FLV)',
+      labelNames: ['channel', 'protocol'],
+      registers: [this.registry],
+    });
     const last = this.last;
     new Gauge({
-      name: 'relay_stream_bitrate_kbps', help: 'Bitrate published into the media server per stream (tier), since the previous scrape', labelNames: ['channel', 'stream'], registers: [this.registry],
+      name: 'relay_stream_bitrate_kbps',
+      help: 'Bitrate published into the media server per stream (tier), since the previous scrape',
+      labelNames: ['channel', 'stream'],
+      registers: [this.registry],
       collect() {
         this.reset();
         viewers.reset();
@@ -22,20 +30,29 @@ export class MediaMetrics {
           const stream = streamPath.slice(LIVE_APP.length + 2);
           const id = parseStreamName(stream)?.channelId;
           if (!id) continue;
-          const byProtocol = new Map<string, number>([['rtmp', 0], ['flv', 0]]);
+          const byProtocol = new Map<string, number>([
+            ['rtmp', 0],
+            ['flv', 0],
+          ]);
           for (const s of b.subscribers.values()) byProtocol.set(s.protocol, (byProtocol.get(s.protocol) ?? 0) + 1);
           for (const [protocol, n] of byProtocol) viewers.inc({ channel: id, protocol }, n);
           const p = b.publisher;
           if (!p) continue;
           const prev = last.get(p.id);
           last.set(p.id, { bytes: p.inBytes, at: now });
-          if (prev && now > prev.at) this.set({ channel: id, stream }, Math.round(((p.inBytes - prev.bytes) * 8) / (now - prev.at)));
+          if (prev && now > prev.at)
+            this.set({ channel: id, stream }, Math.round(((p.inBytes - prev.bytes) * 8) / (now - prev.at)));
         }
         // forget publishers that are gone (each restart of a channel's ffmpeg is a new session)
         for (const [sessionId, v] of last) if (v.at !== now) last.delete(sessionId);
       },
     });
-    this.hls = new Counter({ name: 'relay_hls_requests_total', help: 'HLS requests served per channel (playlists and segments)', labelNames: ['channel', 'kind'], registers: [this.registry] });
+    this.hls = new Counter({
+      name: 'relay_hls_requests_total',
+      help: 'HLS requests served per channel (playlists and segments)',
+      labelNames: ['channel', 'kind'],
+      registers: [this.registry],
+    });
   }
 
   /** Counts an HLS request (HLS viewers are not connections; their request rate is what there is to count). */

@@ -79,7 +79,10 @@ export interface HttpHandlers {
 
 /** Creates the node-media-server instance with its chatty logger routed into ours at debug level. */
 export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance; context: NmsContext } {
-  const nmsLogger = require('node-media-server/src/core/logger.js') as { log: (m: string, level?: string) => void; level: string };
+  const nmsLogger = require('node-media-server/src/core/logger.js') as {
+    log: (m: string, level?: string) => void;
+    level: string;
+  };
   nmsLogger.log = (message: string, level = 'info') => {
     if (level === 'error' || level === 'warn') logger.debug({ nms: message }, 'node-media-server');
     else logger.trace({ nms: message }, 'node-media-server');
@@ -103,7 +106,12 @@ export function guardHttp(nms: NmsInstance, guard: (nmsHandlers: HttpHandlers) =
   const upgrades = http.listeners('upgrade') as UpgradeListener[];
   http.removeAllListeners('request');
   http.removeAllListeners('upgrade');
-  const handlers = guard({ request, upgrade: (req, socket, head) => { for (const l of upgrades) l(req, socket, head); } });
+  const handlers = guard({
+    request,
+    upgrade: (req, socket, head) => {
+      for (const l of upgrades) l(req, socket, head);
+    },
+  });
   http.on('request', handlers.request);
   http.on('upgrade', handlers.upgrade);
 }
@@ -128,7 +136,8 @@ export function closeAllSessions(context: NmsContext): void {
 /** The broadcasts of one RTMP application, with their stream names. */
 export function* broadcastsOf(context: NmsContext, app: string): Generator<[name: string, broadcast: NmsBroadcast]> {
   const prefix = `/${app}/`;
-  for (const [streamPath, b] of context.broadcasts) if (streamPath.startsWith(prefix)) yield [streamPath.slice(prefix.length), b];
+  for (const [streamPath, b] of context.broadcasts)
+    if (streamPath.startsWith(prefix)) yield [streamPath.slice(prefix.length), b];
 }
 
 /**
@@ -167,6 +176,8 @@ function listeningOf(server: { once(ev: string, fn: (...a: unknown[]) => void): 
   if (!server) return Promise.reject(new Error('listener missing'));
   return new Promise((resolve, reject) => {
     server.once('listening', () => resolve());
-    server.once('error', (e) => reject(e instanceof Error ? new Error(`media server cannot listen: ${e.message}`) : new Error('listen failed')));
+    server.once('error', (e) =>
+      reject(e instanceof Error ? new Error(`media server cannot listen: ${e.message}`) : new Error('listen failed')),
+    );
   });
 }

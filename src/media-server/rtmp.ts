@@ -55,8 +55,10 @@ export class RtmpAccess {
   /** A publish to the live application: only a worker's signed publish of a channel stream. */
   onPublish(s: NmsSession): void {
     const stream = parseStreamName(s.streamName);
-    if (!stream || !verifySignature(this.deps.secret, publishToken(s.streamPath), s.streamQuery?.token)) return this.refuse(s, 'publish to a channel without a valid worker token');
-    // The worker's signed publish carries the password hash: known before the first frame, so RTMP plays check it synchronously.
+    if (!stream || !verifySignature(this.deps.secret, publishToken(s.streamPath), s.streamQuery?.token))
+      return this.refuse(s, 'publish to a channel without a valid worker token');
+    // The worker's signed publish carries the password hash: known before the first frame, so RTMP plays check it
+    // synchronously.
     const ph = s.streamQuery?.ph;
     this.passwords.set(stream.channelId, typeof ph === 'string' && /^[0-9a-f]{64}$/.test(ph) ? ph : null);
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
@@ -64,14 +66,21 @@ export class RtmpAccess {
     broadcast.publishGraceMs = LIVE_PUBLISH_GRACE_MS;
     // The worker's start answers the moment viewers can play, without waiting for ffmpeg's next progress report.
     onFirstKeyframe(broadcast, () => {
-      this.deps.bus.publish('media', { type: 'keyframe', channelId: stream.channelId, stream: s.streamName, at: Date.now() })
-        .catch((e: Error) => this.deps.logger.warn({ channelId: stream.channelId, err: e.message }, 'could not announce the first keyframe'));
+      this.deps.bus
+        .publish('media', { type: 'keyframe', channelId: stream.channelId, stream: s.streamName, at: Date.now() })
+        .catch((e: Error) =>
+          this.deps.logger.warn(
+            { channelId: stream.channelId, err: e.message },
+            'could not announce the first keyframe',
+          ),
+        );
     });
   }
 
   /** A play: a worker's signed read of the ingest, or a viewer of a channel (RTMP checked here, FLV in http.ts). */
   onPlay(s: NmsSession): void {
-    if (s.streamApp === INGEST_APP && verifySignature(this.deps.secret, readToken(s.streamPath), s.streamQuery?.token)) return;
+    if (s.streamApp === INGEST_APP && verifySignature(this.deps.secret, readToken(s.streamPath), s.streamQuery?.token))
+      return;
     const stream = s.streamApp === LIVE_APP ? parseStreamName(s.streamName) : null;
     if (!stream) return this.refuse(s, 'play of a stream that is not a channel');
     // HTTP-FLV and WS-FLV were checked before reaching node-media-server; RTMP is checked here.
@@ -80,12 +89,21 @@ export class RtmpAccess {
       const auth = checkPlay(stream.channelId, this.passwords.get(stream.channelId) ?? undefined, s.streamQuery);
       if (auth !== 'ok') return this.refuse(s, `RTMP play with ${auth} password`);
       const lostAt = this.interruptedAt.get(stream.channelId);
-      if (lostAt !== undefined && Date.now() - lostAt >= this.deps.config.liveEndedAfterMs) this.refuse(s, 'live ended: the upstream was lost');
+      if (lostAt !== undefined && Date.now() - lostAt >= this.deps.config.liveEndedAfterMs)
+        this.refuse(s, 'live ended: the upstream was lost');
       return;
     }
     // Not published since this server started: nothing flows until it is, so the record can be checked meanwhile.
-    void playDecision(this.deps.channels, stream.channelId, s.streamQuery ?? {}, true, this.deps.config.liveEndedAfterMs)
-      .then(({ refusal }) => { if (refusal) this.refuse(s, refusal.body.message); })
+    void playDecision(
+      this.deps.channels,
+      stream.channelId,
+      s.streamQuery ?? {},
+      true,
+      this.deps.config.liveEndedAfterMs,
+    )
+      .then(({ refusal }) => {
+        if (refusal) this.refuse(s, refusal.body.message);
+      })
       .catch((e: Error) => this.refuse(s, `channel check failed: ${e.message}`));
   }
 

@@ -7,7 +7,11 @@ import fs from 'node:fs/promises';
  */
 export async function endPlaylist(file: string): Promise<boolean> {
   let text: string;
-  try { text = await fs.readFile(file, 'utf8'); } catch { return false; }
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return false;
+  }
   if (/#EXT-X-ENDLIST\s*$/.test(text)) return true;
   const tmp = `${file}.end.tmp`;
   await fs.writeFile(tmp, text.replace(/\s*$/, '\n') + '#EXT-X-ENDLIST\n');
@@ -33,7 +37,10 @@ export interface Variant {
 export function masterPlaylist(variants: readonly Variant[]): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
   for (const v of variants) {
-    lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${v.bandwidth},RESOLUTION=${v.width}x${v.height},CODECS="${v.codecs}"`, v.uri);
+    lines.push(
+      `#EXT-X-STREAM-INF:BANDWIDTH=${v.bandwidth},RESOLUTION=${v.width}x${v.height},CODECS="${v.codecs}"`,
+      v.uri,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -18,5 +18,7 @@ export interface WorkerHeartbeat {
 
 /** Workers that reported within the last few seconds. */
 export async function liveWorkers(redis: Redis, keys: Keys, now = Date.now()): Promise<WorkerHeartbeat[]> {
-  return Object.values(await redis.hgetall(keys.workers())).map((raw) => JSON.parse(raw) as WorkerHeartbeat).filter((w) => now - w.at <= WORKER_STALE_MS);
+  return Object.values(await redis.hgetall(keys.workers()))
+    .map((raw) => JSON.parse(raw) as WorkerHeartbeat)
+    .filter((w) => now - w.at <= WORKER_STALE_MS);
 }

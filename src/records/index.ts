@@ -40,7 +40,14 @@ export function recordPattern(dir: string, channelId: string, taskId: number): s
 const FILE_NAME = /^(ch_[0-9a-f]{20})_(\d+)_(\d{8})-(\d{6})\.(mp4|flv)$/; // a channel id (CHANNEL_ID_SOURCE), task, UTC start
 
 /** The sinks recording a channel's best tier, by the SDK's file type bits (HLS 1, FLV 2, MP4 4). */
-export function recordSinks(dir: string, channelId: string, taskId: number, fileType: RecordFileType, maxSeconds: number, segmentSeconds: number): Sink[] {
+export function recordSinks(
+  dir: string,
+  channelId: string,
+  taskId: number,
+  fileType: RecordFileType,
+  maxSeconds: number,
+  segmentSeconds: number,
+): Sink[] {
   const sinks: Sink[] = [];
   const pattern = recordPattern(dir, channelId, taskId);
   if (fileType & 4) sinks.push({ kind: 'record', format: 'mp4', pattern, maxSeconds });
@@ -51,7 +58,11 @@ export function recordSinks(dir: string, channelId: string, taskId: number, file
 
 /** Recording tasks and their files. */
 export class RecordStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, readonly root: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    readonly root: string,
+  ) {}
 
   /** Opens a new task for a channel. */
   async create(sdkAppId: string, channelId: string, fileType: RecordFileType): Promise<RecordTask> {
@@ -77,22 +88,49 @@ export class RecordStore {
   async files(task: RecordTask): Promise<RecordFile[]> {
     const dir = taskDir(this.root, task.sdkAppId, task.recordTaskId);
     let names: string[];
-    try { names = await fs.readdir(dir); } catch { return []; }
+    try {
+      names = await fs.readdir(dir);
+    } catch {
+      return [];
+    }
     const out: RecordFile[] = [];
     for (const name of names) {
       const m = FILE_NAME.exec(name);
       if (!m) continue;
       const st = await fs.stat(path.join(dir, name));
       const [d, t] = [m[3]!, m[4]!];
-      const startedAt = Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
-      out.push({ name, format: m[5] as 'mp4' | 'flv', bytes: st.size, startedAt, endedAt: st.mtimeMs, durationMs: Math.max(0, Math.round(st.mtimeMs - startedAt)) });
+      const startedAt = Date.UTC(
+        +d.slice(0, 4),
+        +d.slice(4, 6) - 1,
+        +d.slice(6, 8),
+        +t.slice(0, 2),
+        +t.slice(2, 4),
+        +t.slice(4, 6),
+      );
+      out.push({
+        name,
+        format: m[5] as 'mp4' | 'flv',
+        bytes: st.size,
+        startedAt,
+        endedAt: st.mtimeMs,
+        durationMs: Math.max(0, Math.round(st.mtimeMs - startedAt)),
+      });
     }
     const playlist = path.join(dir, 'hls', 'index.m3u8');
     try {
       const [st, text] = await Promise.all([fs.stat(playlist), fs.readFile(playlist, 'utf8')]);
       const seconds = [...text.matchAll(/#EXTINF:([\d.]+)/g)].reduce((s, x) => s + Number(x[1]), 0);
-      out.push({ name: 'hls/index.m3u8', format: 'hls', bytes: st.size, startedAt: task.createdAt, endedAt: st.mtimeMs, durationMs: Math.round(seconds * 1000) });
-    } catch { /* no HLS recording */ }
+      out.push({
+        name: 'hls/index.m3u8',
+        format: 'hls',
+        bytes: st.size,
+        startedAt: task.createdAt,
+        endedAt: st.mtimeMs,
+        durationMs: Math.round(seconds * 1000),
+      });
+    } catch {
+      /* no HLS recording */
+    }
     return out.sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name));
   }
 
@@ -102,6 +140,11 @@ export class RecordStore {
     const ok = FILE_NAME.test(name) || /^hls\/(index\.m3u8|rec_\d{6,9}\.ts)$/.test(name);
     if (!ok) return null;
     const full = path.join(dir, name);
-    try { await fs.access(full); return full; } catch { return null; }
+    try {
+      await fs.access(full);
+      return full;
+    } catch {
+      return null;
+    }
   }
 }

@@ -60,17 +60,29 @@ export interface UpstreamInput {
  * Anything else (ffmpeg pseudo-protocols such as concat:, pipe:, subfile:, data:) is refused with 50002.
  */
 export function resolveUpstreamInput(raw: string, fileDir: string): UpstreamInput {
-  if (raw.length > 2048 || /[\s\0]/.test(raw)) throw new RelayError(50002, 'upstream url must be at most 2048 characters without spaces or control characters');
+  if (raw.length > 2048 || /[\s\0]/.test(raw))
+    throw new RelayError(50002, 'upstream url must be at most 2048 characters without spaces or control characters');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
   if (scheme && NETWORK_SCHEMES[scheme]) {
-    try { new URL(raw); } catch { throw new RelayError(50002, 'upstream url is not a valid URL'); }
+    try {
+      new URL(raw);
+    } catch {
+      throw new RelayError(50002, 'upstream url is not a valid URL');
+    }
     return { url: raw, protocolWhitelist: NETWORK_SCHEMES[scheme], isFile: false };
   }
-  if (scheme && scheme !== 'file') throw new RelayError(50002, `upstream url scheme ${scheme}: is not allowed`, { hint: `use one of ${Object.keys(NETWORK_SCHEMES).join(', ')}, or a file inside the upstream file folder` });
-  if (!scheme && /^[a-z0-9+.-]+:/i.test(raw)) throw new RelayError(50002, 'upstream url uses an ffmpeg pseudo-protocol, which is not allowed');
+  if (scheme && scheme !== 'file')
+    throw new RelayError(50002, `upstream url scheme ${scheme}: is not allowed`, {
+      hint: `use one of ${Object.keys(NETWORK_SCHEMES).join(', ')}, or a file inside the upstream file folder`,
+    });
+  if (!scheme && /^[a-z0-9+.-]+:/i.test(raw))
+    throw new RelayError(50002, 'upstream url uses an ffmpeg pseudo-protocol, which is not allowed');
   const file = path.resolve(fileDir, scheme === 'file' ? decodeURIComponent(new URL(raw).pathname) : raw);
   const root = path.resolve(fileDir) + path.sep;
-  if (!file.startsWith(root)) throw new RelayError(50002, 'upstream file is outside the allowed folder', { hint: `put the file under ${fileDir} (RELAY_FILE_UPSTREAM_DIR)` });
+  if (!file.startsWith(root))
+    throw new RelayError(50002, 'upstream file is outside the allowed folder', {
+      hint: `put the file under ${fileDir} (RELAY_FILE_UPSTREAM_DIR)`,
+    });
   const protocolWhitelist = file.toLowerCase().endsWith('.sdp') ? 'file,udp,rtp' : 'file';
   return { url: file, protocolWhitelist, isFile: !file.toLowerCase().endsWith('.sdp') };
 }

@@ -6,18 +6,30 @@ const field = (userId: string, srcType: SrcType) => `${userId}:${srcType}`;
 
 /** The upstreams of every room, kept in Redis (SPEC "Room upstreams"). A room exists while it has one. */
 export class RoomRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
 
   /** Adds or replaces an upstream. */
   async register(u: Upstream): Promise<void> {
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .hset(this.keys.room(u.sdkAppId, u.roomId), field(u.userId, u.srcType), JSON.stringify(u))
       .sadd(this.keys.rooms(), `${u.sdkAppId}:${u.roomId}`)
       .exec();
   }
 
-  /** Removes an upstream; when `source` is given only an upstream of that source is removed. Returns whether one was. */
-  async remove(sdkAppId: string, roomId: number, userId: string, srcType: SrcType, source?: Upstream['source']): Promise<boolean> {
+  /**
+   * Removes an upstream; when `source` is given only an upstream of that source is removed. Returns whether one was.
+   */
+  async remove(
+    sdkAppId: string,
+    roomId: number,
+    userId: string,
+    srcType: SrcType,
+    source?: Upstream['source'],
+  ): Promise<boolean> {
     const key = this.keys.room(sdkAppId, roomId);
     if (source) {
       const cur = await this.get(sdkAppId, roomId, userId, srcType);
@@ -29,10 +41,17 @@ export class RoomRegistry {
   }
 
   /** Stores the ingest's live figures of a member, if it is still registered from the ingest. */
-  async updateStats(k: Pick<Upstream, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>, stats: UpstreamStats): Promise<void> {
+  async updateStats(
+    k: Pick<Upstream, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>,
+    stats: UpstreamStats,
+  ): Promise<void> {
     const cur = await this.get(k.sdkAppId, k.roomId, k.userId, k.srcType);
     if (!cur || cur.source !== 'ingest') return;
-    await this.redis.hset(this.keys.room(k.sdkAppId, k.roomId), field(k.userId, k.srcType), JSON.stringify({ ...cur, stats }));
+    await this.redis.hset(
+      this.keys.room(k.sdkAppId, k.roomId),
+      field(k.userId, k.srcType),
+      JSON.stringify({ ...cur, stats }),
+    );
   }
 
   /** One upstream, or null. */
@@ -44,7 +63,8 @@ export class RoomRegistry {
   /** The upstreams of a room, ordered by userId then srcType; empty when the room does not exist. */
   async list(sdkAppId: string, roomId: number): Promise<Upstream[]> {
     const all = await this.redis.hvals(this.keys.room(sdkAppId, roomId));
-    return all.map((r) => JSON.parse(r) as Upstream)
+    return all
+      .map((r) => JSON.parse(r) as Upstream)
       .sort((a, b) => a.userId.localeCompare(b.userId) || a.srcType - b.srcType);
   }
 
@@ -63,6 +83,9 @@ export class RoomRegistry {
   /** Room ids of an app that have upstreams. */
   async rooms(sdkAppId: string): Promise<number[]> {
     const all = await this.redis.smembers(this.keys.rooms());
-    return all.filter((r) => r.startsWith(`${sdkAppId}:`)).map((r) => Number(r.split(':')[1])).sort((a, b) => a - b);
+    return all
+      .filter((r) => r.startsWith(`${sdkAppId}:`))
+      .map((r) => Number(r.split(':')[1]))
+      .sort((a, b) => a - b);
   }
 }

@@ -22,12 +22,21 @@ export const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 
 /** Accounts in Redis. */
 export class AccountRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
 
   /** Creates an account unless it exists; returns the stored one. */
   async ensure(a: Partial<Account> & { accountId: string }): Promise<Account> {
     if (!ACCOUNT_ID_PATTERN.test(a.accountId)) throw new RelayError(50002, 'accountId is 1-40 letters, digits, _ or -');
-    const acc: Account = { name: a.accountId, channelLimit: DEFAULT_CHANNEL_LIMIT, state: 'active', createdAt: Date.now(), ...a };
+    const acc: Account = {
+      name: a.accountId,
+      channelLimit: DEFAULT_CHANNEL_LIMIT,
+      state: 'active',
+      createdAt: Date.now(),
+      ...a,
+    };
     await this.redis.hsetnx(this.keys.accounts(), a.accountId, JSON.stringify(acc));
     return (await this.get(a.accountId))!;
   }
@@ -40,7 +49,9 @@ export class AccountRegistry {
 
   /** All accounts by id. */
   async list(): Promise<Account[]> {
-    return (await this.redis.hvals(this.keys.accounts())).map((r) => JSON.parse(r) as Account).sort((x, y) => x.accountId.localeCompare(y.accountId));
+    return (await this.redis.hvals(this.keys.accounts()))
+      .map((r) => JSON.parse(r) as Account)
+      .sort((x, y) => x.accountId.localeCompare(y.accountId));
   }
 
   /** Changes the limit or state of an account. */
@@ -59,7 +70,8 @@ export class AccountRegistry {
 
   /** Throws the SPEC code of an account that may not start channels. */
   static assertActive(acc: Account): void {
-    if (acc.state === 'not-enabled') throw new RelayError(20318, `live service not enabled for account ${acc.accountId}`);
+    if (acc.state === 'not-enabled')
+      throw new RelayError(20318, `live service not enabled for account ${acc.accountId}`);
     if (acc.state === 'arrears') throw new RelayError(20406, `account ${acc.accountId} is in arrears`);
   }
 }

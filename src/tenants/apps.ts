@@ -25,7 +25,10 @@ function withAccount(app: App): App {
 
 /** Apps and their secret keys, kept in Redis. */
 export class AppRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
 
   /** Registers an app unless it exists; returns the stored app (an existing secret is kept). */
   async ensure(sdkAppId: string, name: string, secretKey?: string, accountId = DEFAULT_ACCOUNT_ID): Promise<App> {
@@ -45,7 +48,9 @@ export class AppRegistry {
 
   /** Every app (with its secret: callers show it only once, at creation). */
   async list(): Promise<App[]> {
-    return (await this.redis.hvals(this.keys.apps())).map((r) => withAccount(JSON.parse(r) as App)).sort((a, b) => a.sdkAppId.localeCompare(b.sdkAppId));
+    return (await this.redis.hvals(this.keys.apps()))
+      .map((r) => withAccount(JSON.parse(r) as App))
+      .sort((a, b) => a.sdkAppId.localeCompare(b.sdkAppId));
   }
 
   /** Removes an app; its running channels go on until stopped. */
@@ -55,12 +60,17 @@ export class AppRegistry {
 
   /** Checks an Authorization header; returns the app or throws 1001 (missing/bad credentials) / 1002 (unknown app). */
   async authenticate(header: string | undefined): Promise<App> {
-    if (!/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.test(header ?? '')) throw new RelayError(1001, 'permission error: missing or malformed Authorization header (expected Basic sdkAppId:secretKey)');
+    if (!/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.test(header ?? ''))
+      throw new RelayError(
+        1001,
+        'permission error: missing or malformed Authorization header (expected Basic sdkAppId:secretKey)',
+      );
     const creds = parseBasic(header);
     if (!creds || !SDK_APP_ID.test(creds.user)) throw new RelayError(1001, 'permission error: malformed credentials');
     const app = await this.get(creds.user);
     if (!app) throw new RelayError(1002);
-    if (!safeEqual(creds.password, app.secretKey)) throw new RelayError(1001, 'permission error: wrong secret key for this sdkAppId');
+    if (!safeEqual(creds.password, app.secretKey))
+      throw new RelayError(1001, 'permission error: wrong secret key for this sdkAppId');
     return app;
   }
 }

@@ -43,22 +43,32 @@ export function inspectPng(buf: Buffer): PngInfo | { error: string } {
     const type = buf.toString('latin1', off + 4, off + 8);
     if (off + 12 + len > buf.length) return { error: `truncated ${type} chunk` };
     const data = buf.subarray(off + 8, off + 8 + len);
-    if (crc32(buf.subarray(off + 4, off + 8 + len)) !== buf.readUInt32BE(off + 8 + len)) return { error: `bad CRC in ${type} chunk` };
+    if (crc32(buf.subarray(off + 4, off + 8 + len)) !== buf.readUInt32BE(off + 8 + len))
+      return { error: `bad CRC in ${type} chunk` };
     if (!info && type !== 'IHDR') return { error: 'IHDR is not the first chunk' };
     if (type === 'IHDR') {
       if (len !== 13) return { error: 'bad IHDR' };
       info = { width: data.readUInt32BE(0), height: data.readUInt32BE(4), bitDepth: data[8]!, colorType: data[9]! };
       interlaced = data[12] === 1;
     } else if (type === 'IDAT') idat.push(data);
-    else if (type === 'IEND') { ended = true; break; }
+    else if (type === 'IEND') {
+      ended = true;
+      break;
+    }
     off += 12 + len;
   }
   if (!info || !ended) return { error: 'no IEND chunk: the file is incomplete' };
   const channels = CHANNELS[info.colorType];
-  if (!channels || info.width === 0 || info.height === 0) return { error: 'unsupported PNG colour type or empty image' };
+  if (!channels || info.width === 0 || info.height === 0)
+    return { error: 'unsupported PNG colour type or empty image' };
   let raw: Buffer;
-  try { raw = zlib.inflateSync(Buffer.concat(idat)); } catch { return { error: 'image data does not decompress' }; }
+  try {
+    raw = zlib.inflateSync(Buffer.concat(idat));
+  } catch {
+    return { error: 'image data does not decompress' };
+  }
   const stride = Math.ceil((info.width * channels * info.bitDepth) / 8);
-  if (!interlaced && raw.length !== info.height * (stride + 1)) return { error: 'image data size does not match the header' };
+  if (!interlaced && raw.length !== info.height * (stride + 1))
+    return { error: 'image data size does not match the header' };
   return info;
 }

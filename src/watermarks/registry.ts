@@ -35,7 +35,11 @@ export interface Watermark {
 
 /** Watermark images of each app: metadata in Redis, the PNG under the data folder. */
 export class WatermarkRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly dir: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly dir: string,
+  ) {}
 
   /** Path of a watermark's PNG. */
   file(sdkAppId: string, id: number): string {
@@ -44,16 +48,29 @@ export class WatermarkRegistry {
 
   /** Validates and stores a PNG; returns its entry with a new numeric waterMarkId. */
   async add(sdkAppId: string, png: Buffer, placement: WatermarkPlacement = DEFAULT_PLACEMENT): Promise<Watermark> {
-    if (png.length > MAX_WATERMARK_BYTES) throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
+    if (png.length > MAX_WATERMARK_BYTES)
+      throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
     const info = inspectPng(png);
-    if ('error' in info) throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, { hint: 'upload a complete PNG file with Content-Type: image/png' });
-    if (info.width > MAX_WATERMARK_SIDE || info.height > MAX_WATERMARK_SIDE) throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels`);
+    if ('error' in info)
+      throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, {
+        hint: 'upload a complete PNG file with Content-Type: image/png',
+      });
+    if (info.width > MAX_WATERMARK_SIDE || info.height > MAX_WATERMARK_SIDE)
+      throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels`);
     const id = await this.redis.incr(this.keys.watermarkSeq());
     const file = this.file(sdkAppId, id);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(`${file}.tmp`, png);
     await fs.rename(`${file}.tmp`, file);
-    const wm: Watermark = { waterMarkId: id, sdkAppId, width: info.width, height: info.height, bytes: png.length, placement, createdAt: Date.now() };
+    const wm: Watermark = {
+      waterMarkId: id,
+      sdkAppId,
+      width: info.width,
+      height: info.height,
+      bytes: png.length,
+      placement,
+      createdAt: Date.now(),
+    };
     await this.redis.hset(this.keys.watermarks(sdkAppId), String(id), JSON.stringify(wm));
     return wm;
   }

@@ -15,9 +15,16 @@ const HLS_FILE = /^(index\.m3u8|seg_\d{1,9}\.ts)$/;
 
 /** Writes a JSON refusal with CORS headers. */
 export function sendJson(res: ServerResponse, status: number, body: Record<string, unknown>): void {
-  if (res.headersSent) { res.destroy(); return; }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   const data = JSON.stringify(body);
-  res.writeHead(status, { ...CORS_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(data) });
+  res.writeHead(status, {
+    ...CORS_HEADERS,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(data),
+  });
   res.end(data);
 }
 
@@ -25,17 +32,39 @@ export function sendJson(res: ServerResponse, status: number, body: Record<strin
  * Serves `<hlsRoot>/<dir>/<file>` for a checked folder and file name; 404 JSON when absent. A playlist of a protected
  * channel gets the play token on each URI (`rewrite`), so players carry it to segments and variants.
  */
-export function serveHlsFile(req: IncomingMessage, res: ServerResponse, hlsRoot: string, dir: string, file: string, rewrite?: (text: string) => string): void {
-  if (!HLS_FILE.test(file)) return sendJson(res, 404, { code: 404, message: 'no such HLS file', hint: 'play the index.m3u8 URL returned by push/start' });
+export function serveHlsFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  hlsRoot: string,
+  dir: string,
+  file: string,
+  rewrite?: (text: string) => string,
+): void {
+  if (!HLS_FILE.test(file))
+    return sendJson(res, 404, {
+      code: 404,
+      message: 'no such HLS file',
+      hint: 'play the index.m3u8 URL returned by push/start',
+    });
   const full = path.join(hlsRoot, dir, file);
   const isPlaylist = file.endsWith('.m3u8');
   fs.stat(full, (err, st) => {
-    if (err || !st.isFile()) return sendJson(res, 404, { code: 404, message: isPlaylist ? 'no playlist yet for this channel' : 'segment no longer available', hint: 'check the channel is live (GET /v1/push/{channelId})' });
+    if (err || !st.isFile())
+      return sendJson(res, 404, {
+        code: 404,
+        message: isPlaylist ? 'no playlist yet for this channel' : 'segment no longer available',
+        hint: 'check the channel is live (GET /v1/push/{channelId})',
+      });
     if (isPlaylist && rewrite) {
       fs.readFile(full, 'utf8', (e, text) => {
         if (e) return sendJson(res, 404, { code: 404, message: 'no playlist yet for this channel', hint: 'retry' });
         const body = rewrite(text);
-        res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': 'application/vnd.apple.mpegurl', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, no-store' });
+        res.writeHead(200, {
+          ...CORS_HEADERS,
+          'Content-Type': 'application/vnd.apple.mpegurl',
+          'Content-Length': Buffer.byteLength(body),
+          'Cache-Control': 'no-cache, no-store',
+        });
         res.end(req.method === 'HEAD' ? undefined : body);
       });
       return;
@@ -46,7 +75,10 @@ export function serveHlsFile(req: IncomingMessage, res: ServerResponse, hlsRoot:
       'Content-Length': st.size,
       'Cache-Control': isPlaylist ? 'no-cache, no-store' : 'public, max-age=60',
     });
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     const stream = fs.createReadStream(full);
     stream.on('error', () => res.destroy());
     stream.pipe(res);

@@ -14,7 +14,12 @@ const LIBS: Record<string, string> = {
   'mpegts.js': require.resolve('mpegts.js/dist/mpegts.js'),
 };
 
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 /** Serves the web player: `/player/` (index.html), its own files, and `/player/lib/<hls.min.js|mpegts.js>`. */
 export function servePlayer(req: IncomingMessage, res: ServerResponse, rel: string): void {
@@ -23,9 +28,20 @@ export function servePlayer(req: IncomingMessage, res: ServerResponse, rel: stri
   const file = lib ?? (/^[a-z0-9-]+\.(html|js|css|svg)$/.test(name) ? path.join(ROOT, name) : null);
   if (!file) return sendJson(res, 404, { code: 404, message: 'no such player file', hint: 'open /player/' });
   fs.stat(file, (err, st) => {
-    if (err || !st.isFile()) return sendJson(res, 404, { code: 404, message: 'no such player file', hint: 'open /player/' });
-    res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': st.size, 'Cache-Control': 'no-cache' });
-    if (req.method === 'HEAD') { res.end(); return; }
-    fs.createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    if (err || !st.isFile())
+      return sendJson(res, 404, { code: 404, message: 'no such player file', hint: 'open /player/' });
+    res.writeHead(200, {
+      ...CORS_HEADERS,
+      'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'Content-Length': st.size,
+      'Cache-Control': 'no-cache',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    fs.createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
   });
 }

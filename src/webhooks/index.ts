@@ -10,7 +10,14 @@ import { RelayError } from '../errors/index.js';
 import type { AppRegistry } from '../tenants/apps.js';
 
 /** Events an app's callback URL receives. */
-export type WebhookEventType = 'push.started' | 'push.interrupted' | 'push.resumed' | 'push.stopped' | 'push.failed' | 'record.file_ready' | 'channel.recycled';
+export type WebhookEventType =
+  | 'push.started'
+  | 'push.interrupted'
+  | 'push.resumed'
+  | 'push.stopped'
+  | 'push.failed'
+  | 'record.file_ready'
+  | 'channel.recycled';
 
 /** One event as delivered (the JSON body of the POST). */
 export interface WebhookEvent {
@@ -34,11 +41,19 @@ export function signBody(secretKey: string, body: string): string {
 }
 
 /** Opens the webhook queue: at-least-once, retried with exponential backoff; failed deliveries stay visible. */
-export function webhookQueue(connection: ConnectionOptions, cfg: Pick<RelayConfig, 'redisPrefix' | 'webhookAttempts' | 'webhookBackoffMs'>): Queue<WebhookEvent> {
+export function webhookQueue(
+  connection: ConnectionOptions,
+  cfg: Pick<RelayConfig, 'redisPrefix' | 'webhookAttempts' | 'webhookBackoffMs'>,
+): Queue<WebhookEvent> {
   return new Queue<WebhookEvent>(WEBHOOK_QUEUE, {
     connection,
     prefix: bullPrefix(cfg.redisPrefix),
-    defaultJobOptions: { attempts: cfg.webhookAttempts, backoff: { type: 'exponential', delay: cfg.webhookBackoffMs }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+    defaultJobOptions: {
+      attempts: cfg.webhookAttempts,
+      backoff: { type: 'exponential', delay: cfg.webhookBackoffMs },
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 5000 },
+    },
   });
 }
 
@@ -47,21 +62,40 @@ export class WebhookOutbox {
   constructor(private readonly queue: Pick<Queue<WebhookEvent>, 'add'>) {}
 
   /** Queues an event for the channel's app (dropped at delivery if the app has no callback URL). */
-  async emit(type: WebhookEventType, ch: { channelId: string; sdkAppId: string }, data: Record<string, unknown> = {}): Promise<void> {
-    const ev: WebhookEvent = { eventId: `ev_${crypto.randomBytes(10).toString('hex')}`, type, time: Date.now(), sdkAppId: ch.sdkAppId, channelId: ch.channelId, data };
+  async emit(
+    type: WebhookEventType,
+    ch: { channelId: string; sdkAppId: string },
+    data: Record<string, unknown> = {},
+  ): Promise<void> {
+    const ev: WebhookEvent = {
+      eventId: `ev_${crypto.randomBytes(10).toString('hex')}`,
+      type,
+      time: Date.now(),
+      sdkAppId: ch.sdkAppId,
+      channelId: ch.channelId,
+      data,
+    };
     await this.queue.add(type, ev, { jobId: ev.eventId });
   }
 }
 
 /** Callback URLs of apps (Redis hash `<prefix>:webhooks`: sdkAppId → URL). */
 export class WebhookRegistry {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
 
   /** Sets an app's callback URL (http or https). */
   async set(sdkAppId: string, url: string): Promise<void> {
     let u: URL;
-    try { u = new URL(url); } catch { throw new RelayError(50002, 'callback url is not a URL'); }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new RelayError(50002, 'callback url must be http:// or https://');
+    try {
+      u = new URL(url);
+    } catch {
+      throw new RelayError(50002, 'callback url is not a URL');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new RelayError(50002, 'callback url must be http:// or https://');
     await this.redis.hset(this.keys.webhooks(), sdkAppId, url);
   }
 
@@ -74,25 +108,45 @@ export class WebhookRegistry {
   }
 }
 
-/** Delivers queued events: POSTs the signed JSON to the app's URL; a non-2xx answer or a timeout is retried with backoff. */
-export function startWebhookDelivery(connection: ConnectionOptions, redisPrefix: string, apps: Pick<AppRegistry, 'get'>, hooks: WebhookRegistry, logger: Logger): Worker<WebhookEvent> {
-  const worker = new Worker<WebhookEvent>(WEBHOOK_QUEUE, async (job) => {
-    const ev = job.data;
-    const url = await hooks.get(ev.sdkAppId);
-    const app = await apps.get(ev.sdkAppId);
-    if (!url || !app) return { skipped: true };
-    const body = JSON.stringify(ev);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(app.secretKey, body), 'x-relay-event': ev.type, 'x-relay-delivery': ev.eventId },
-      body,
-      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-    });
-    if (!res.ok) throw new Error(`receiver answered HTTP ${res.status}`);
-    logger.debug({ eventId: ev.eventId, type: ev.type, url: redact(url) }, 'webhook delivered');
-    return { status: res.status };
-  }, { connection, prefix: bullPrefix(redisPrefix), concurrency: 16 });
-  worker.on('failed', (job, err) => logger.warn({ eventId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'webhook delivery failed'));
+/**
+ * Delivers queued events: POSTs the signed JSON to the app's URL; a non-2xx answer or a timeout is retried with
+ * backoff.
+ */
+export function startWebhookDelivery(
+  connection: ConnectionOptions,
+  redisPrefix: string,
+  apps: Pick<AppRegistry, 'get'>,
+  hooks: WebhookRegistry,
+  logger: Logger,
+): Worker<WebhookEvent> {
+  const worker = new Worker<WebhookEvent>(
+    WEBHOOK_QUEUE,
+    async (job) => {
+      const ev = job.data;
+      const url = await hooks.get(ev.sdkAppId);
+      const app = await apps.get(ev.sdkAppId);
+      if (!url || !app) return { skipped: true };
+      const body = JSON.stringify(ev);
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [SIGNATURE_HEADER]: signBody(app.secretKey, body),
+          'x-relay-event': ev.type,
+          'x-relay-delivery': ev.eventId,
+        },
+        body,
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      });
+      if (!res.ok) throw new Error(`receiver answered HTTP ${res.status}`);
+      logger.debug({ eventId: ev.eventId, type: ev.type, url: redact(url) }, 'webhook delivered');
+      return { status: res.status };
+    },
+    { connection, prefix: bullPrefix(redisPrefix), concurrency: 16 },
+  );
+  worker.on('failed', (job, err) =>
+    logger.warn({ eventId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'webhook delivery failed'),
+  );
   worker.on('error', (e) => logger.warn({ err: e.message }, 'webhook worker error'));
   return worker;
 }
@@ -100,12 +154,17 @@ export function startWebhookDelivery(connection: ConnectionOptions, redisPrefix:
 /** Maps channel state events to webhook events, for the channel store's publisher. */
 export function webhookTypeOf(state: string, resumed: boolean): WebhookEventType | null {
   switch (state) {
-    case 'live': return resumed ? 'push.resumed' : 'push.started';
-    case 'interrupted': return 'push.interrupted';
-    case 'stopped': return 'push.stopped';
-    case 'failed': return 'push.failed';
-    case 'recycled': return 'channel.recycled';
-    default: return null;
+    case 'live':
+      return resumed ? 'push.resumed' : 'push.started';
+    case 'interrupted':
+      return 'push.interrupted';
+    case 'stopped':
+      return 'push.stopped';
+    case 'failed':
+      return 'push.failed';
+    case 'recycled':
+      return 'channel.recycled';
+    default:
+      return null;
   }
 }
-

@@ -28,7 +28,10 @@ export interface Part {
 }
 
 /** Starts the control-plane API; resolves with its base URL. */
-export async function startApi(config: RelayConfig, logger: Logger): Promise<Part & { url: string; apps: AppRegistry }> {
+export async function startApi(
+  config: RelayConfig,
+  logger: Logger,
+): Promise<Part & { url: string; apps: AppRegistry }> {
   const redis = connectRedis(config.redisUrl, 'relay-api');
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
   const keys = new Keys(config.redisPrefix);
@@ -37,7 +40,13 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const rooms = new RoomRegistry(redis, keys);
   const apps = new AppRegistry(redis, keys);
   const hooks = new WebhookRegistry(redis, keys);
-  const delivery = startWebhookDelivery(redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }), config.redisPrefix, apps, hooks, logger);
+  const delivery = startWebhookDelivery(
+    redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }),
+    config.redisPrefix,
+    apps,
+    hooks,
+    logger,
+  );
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
   const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
   const records = new RecordStore(redis, keys, config.recordsDir);
@@ -46,14 +55,45 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
   const bus = new MessageBus(redis, subscriber, keys);
   const waiter = new ChannelWaiter(bus, store);
   const lifecycle = new ChannelLifecycle({
-    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, queue, logger,
+    records: store,
+    bus,
+    sink: new WebhookOutbox(hooksQueue),
+    layout: config,
+    retentionMs: config.retentionMs,
+    maxPerRoom: config.maxChannelsPerRoom,
+    queue,
+    logger,
   });
   const push = new PushService({
-    config, store, lifecycle, bus, rooms, queue, waiter, accounts, watermarks, records, logger,
-    rateLimit: redisStartRateLimit(redis, keys), workers: () => liveWorkers(redis, keys),
+    config,
+    store,
+    lifecycle,
+    bus,
+    rooms,
+    queue,
+    waiter,
+    accounts,
+    watermarks,
+    records,
+    logger,
+    rateLimit: redisStartRateLimit(redis, keys),
+    workers: () => liveWorkers(redis, keys),
   });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
-  const api = buildApi({ config, apps, push, store, rooms, watermarks, records, metrics, webhooks: { hooks, queue: hooksQueue }, dashboardQueues: [queue, hooksQueue], admin: { adminToken: config.adminToken, accounts, apps, redis, keys }, logger });
+  const api = buildApi({
+    config,
+    apps,
+    push,
+    store,
+    rooms,
+    watermarks,
+    records,
+    metrics,
+    webhooks: { hooks, queue: hooksQueue },
+    dashboardQueues: [queue, hooksQueue],
+    admin: { adminToken: config.adminToken, accounts, apps, redis, keys },
+    logger,
+  });
   await api.listen({ port: config.apiPort, host: config.bind });
   const stopRecycler = lifecycle.startRecycler();
   const autoResume = new AutoResume({ bus, redis, keys, store, lifecycle, logger });
@@ -79,7 +119,11 @@ export async function startApi(config: RelayConfig, logger: Logger): Promise<Par
 }
 
 /** Starts a worker taking push jobs; on close it hands its channels over (`handover`) or ends them (`stop`). */
-export async function startWorker(config: RelayConfig, logger: Logger, onClose: 'handover' | 'stop' = 'handover'): Promise<Part & { worker: PushWorker }> {
+export async function startWorker(
+  config: RelayConfig,
+  logger: Logger,
+  onClose: 'handover' | 'stop' = 'handover',
+): Promise<Part & { worker: PushWorker }> {
   const redis = connectRedis(config.redisUrl, 'relay-worker');
   const subscriber = connectRedis(config.redisUrl, 'relay-worker-sub');
   const keys = new Keys(config.redisPrefix);
@@ -88,10 +132,25 @@ export async function startWorker(config: RelayConfig, logger: Logger, onClose: 
   const bus = new MessageBus(redis, subscriber, keys);
   // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
   const lifecycle = new ChannelLifecycle({
-    records: store, bus, sink: new WebhookOutbox(hooksQueue), layout: config, retentionMs: config.retentionMs, maxPerRoom: config.maxChannelsPerRoom, logger,
+    records: store,
+    bus,
+    sink: new WebhookOutbox(hooksQueue),
+    layout: config,
+    retentionMs: config.retentionMs,
+    maxPerRoom: config.maxChannelsPerRoom,
+    logger,
   });
   const secret = await internalSecret(redis, keys);
-  const worker = new PushWorker({ config, redis, store, lifecycle, rooms: new RoomRegistry(redis, keys), bus, secret, logger });
+  const worker = new PushWorker({
+    config,
+    redis,
+    store,
+    lifecycle,
+    rooms: new RoomRegistry(redis, keys),
+    bus,
+    secret,
+    logger,
+  });
   await worker.start();
   return {
     worker,
@@ -112,7 +171,9 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
   const keys = new Keys(config.redisPrefix);
   const bus = new MessageBus(redis, subscriber, keys);
   const media = await MediaServer.start({
-    config, logger, bus,
+    config,
+    logger,
+    bus,
     channels: new ChannelStore(redis, keys),
     rooms: new RoomRegistry(redis, keys),
     apps: new AppRegistry(redis, keys),

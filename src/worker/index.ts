@@ -62,7 +62,9 @@ export class PushWorker {
   /** Subscribes to control messages and starts taking jobs. */
   async start(): Promise<void> {
     const { config, logger, bus } = this.deps;
-    this.unsubscribeControl = await bus.subscribe('control', (msg) => { if (msg.type === 'stop') this.end(msg.channelId, 'stop'); });
+    this.unsubscribeControl = await bus.subscribe('control', (msg) => {
+      if (msg.type === 'stop') this.end(msg.channelId, 'stop');
+    });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
       connection: this.deps.redis.duplicate({ connectionName: 'relay-worker-bull' }),
@@ -71,11 +73,15 @@ export class PushWorker {
       ...PUSH_WORKER_SETTINGS,
     });
     // Another worker may now own these jobs: stop publishing at once rather than publish twice.
-    this.worker.on('lockRenewalFailed', (ids) => { for (const id of ids) this.end(id, 'lock-lost'); });
+    this.worker.on('lockRenewalFailed', (ids) => {
+      for (const id of ids) this.end(id, 'lock-lost');
+    });
     this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
     await this.worker.waitUntilReady();
     this.stopRecycler = this.deps.lifecycle.startRecycler();
-    this.heartbeat = setInterval(() => { void this.beat(); }, HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => {
+      void this.beat();
+    }, HEARTBEAT_MS);
     this.heartbeat.unref();
     await this.beat();
     logger.info({ workerId: this.id, concurrency: config.workerConcurrency }, 'worker ready');
@@ -83,7 +89,14 @@ export class PushWorker {
 
   // Tells operators (metrics) what this worker runs against its capacity.
   private async beat(): Promise<void> {
-    const hb: WorkerHeartbeat = { workerId: this.id, channels: this.running.size, concurrency: this.deps.config.workerConcurrency, load: this.load(), capacity: this.deps.config.workerCapacity, at: Date.now() };
+    const hb: WorkerHeartbeat = {
+      workerId: this.id,
+      channels: this.running.size,
+      concurrency: this.deps.config.workerConcurrency,
+      load: this.load(),
+      capacity: this.deps.config.workerCapacity,
+      at: Date.now(),
+    };
     await this.deps.redis.hset(this.keys.workers(), this.id, JSON.stringify(hb)).catch(() => undefined);
   }
 
@@ -106,7 +119,20 @@ export class PushWorker {
     this.running.set(channelId, { ctl, cost, sdkAppId: ch?.sdkAppId ?? null });
     void this.beat();
     const { config, store, lifecycle, rooms, secret } = this.deps;
-    const runner = new ChannelRunner({ config, store, lifecycle, rooms, keyframes: this.keyframes, logger: this.deps.logger.child({ jobId: job.id }), secret, workerId: this.id }, channelId, ctl.signal);
+    const runner = new ChannelRunner(
+      {
+        config,
+        store,
+        lifecycle,
+        rooms,
+        keyframes: this.keyframes,
+        logger: this.deps.logger.child({ jobId: job.id }),
+        secret,
+        workerId: this.id,
+      },
+      channelId,
+      ctl.signal,
+    );
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
@@ -139,7 +165,10 @@ export class PushWorker {
     await this.deps.redis.hdel(this.keys.workers(), this.id).catch(() => undefined);
     await this.worker?.pause(true).catch(() => undefined);
     for (const [id, r] of this.running) {
-      if (mode === 'stop' && r.sdkAppId) await this.deps.lifecycle.requestStop({ channelId: id, sdkAppId: r.sdkAppId }, 'the relay shut down').catch(() => undefined);
+      if (mode === 'stop' && r.sdkAppId)
+        await this.deps.lifecycle
+          .requestStop({ channelId: id, sdkAppId: r.sdkAppId }, 'the relay shut down')
+          .catch(() => undefined);
       this.end(id, mode === 'stop' ? 'stop' : 'shutdown');
     }
     await this.unsubscribeControl?.().catch(() => undefined);

@@ -14,7 +14,8 @@ import { publishToken, readToken, tokenFor } from '../auth/index.js';
 /** Where the worker reads a channel's member: the ingest (signed read) or the registered external URL. */
 export function sourceOf(ch: Channel, cfg: RelayConfig, secret: string): SourceSpec {
   const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
-  if (ch.input.kind === 'external') return { member, url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
+  if (ch.input.kind === 'external')
+    return { member, url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
   const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
   const url = `rtmp://${cfg.mediaInternalHost}:${cfg.rtmpPort}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`;
   return { member, url, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
@@ -30,13 +31,36 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
     const livePath = `/${LIVE_APP}/${s.streamName}`;
     // ph: the password hash travels with the worker's signed publish, so the media server knows it before any frame
-    const rtmp: Sink = { kind: 'rtmp', url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}` };
+    const rtmp: Sink = {
+      kind: 'rtmp',
+      url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}`,
+    };
     const sinks: Sink[] = [rtmp];
-    if (ch.hls) sinks.push({ kind: 'hls', dir: path.join(cfg.hlsDir, s.hlsDir), segmentSeconds: cfg.hlsSegmentSeconds, listSize: cfg.hlsListSize });
+    if (ch.hls)
+      sinks.push({
+        kind: 'hls',
+        dir: path.join(cfg.hlsDir, s.hlsDir),
+        segmentSeconds: cfg.hlsSegmentSeconds,
+        listSize: cfg.hlsListSize,
+      });
     if (ch.recordTaskId !== undefined && s.rateType === best) {
-      sinks.push(...recordSinks(taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId), ch.channelId, ch.recordTaskId, ch.option.recordFileType, cfg.recordMaxSeconds, cfg.hlsSegmentSeconds));
+      sinks.push(
+        ...recordSinks(
+          taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId),
+          ch.channelId,
+          ch.recordTaskId,
+          ch.option.recordFileType,
+          cfg.recordMaxSeconds,
+          cfg.hlsSegmentSeconds,
+        ),
+      );
     }
-    const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined);
+    const encode = tierEncoding(
+      s.rateType,
+      !!ch.watermark,
+      cfg.hlsSegmentSeconds,
+      ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined,
+    );
     return { sinks, ...(encode ? { encode } : {}) };
   });
   const wm = ch.watermark;
@@ -44,17 +68,37 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   return {
     sources: [sourceOf(ch, cfg, secret)],
     tiers,
-    ...(wm && place ? { watermark: { file: wm.file, relativeWidth: place.relativeWidth, aspect: wm.height / wm.width, corner: place.corner, margin: place.margin } } : {}),
+    ...(wm && place
+      ? {
+          watermark: {
+            file: wm.file,
+            relativeWidth: place.relativeWidth,
+            aspect: wm.height / wm.width,
+            corner: place.corner,
+            margin: place.margin,
+          },
+        }
+      : {}),
   };
 }
 
 /** Folders a plan writes into, made before ffmpeg starts. */
 export function planDirs(plan: RelayPlan): string[] {
-  return plan.tiers.flatMap((t) => t.sinks.map((s) => (s.kind === 'hls' || s.kind === 'record-hls' ? s.dir : s.kind === 'record' ? path.dirname(s.pattern) : null)))
+  return plan.tiers
+    .flatMap((t) =>
+      t.sinks.map((s) =>
+        s.kind === 'hls' || s.kind === 'record-hls' ? s.dir : s.kind === 'record' ? path.dirname(s.pattern) : null,
+      ),
+    )
     .filter((d): d is string => d !== null);
 }
 
-const CODECS: Record<string, string> = { baseline: 'avc1.42e01e', 'constrained baseline': 'avc1.42e01e', main: 'avc1.4d401f', high: 'avc1.640028' };
+const CODECS: Record<string, string> = {
+  baseline: 'avc1.42e01e',
+  'constrained baseline': 'avc1.42e01e',
+  main: 'avc1.4d401f',
+  high: 'avc1.640028',
+};
 
 /** The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it. */
 export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: number | undefined): string {
@@ -66,8 +110,14 @@ export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: numbe
     const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
     const width = Math.round((srcW * height) / srcH / 2) * 2;
     const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;
-    const video = encoded ? CODECS.main! : CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!;
-    return { uri: `r${rt}/index.m3u8`, bandwidth: Math.round(kbps * 1100), width, height, codecs: `${video},mp4a.40.2` };
+    const video = encoded ? CODECS.main! : (CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!);
+    return {
+      uri: `r${rt}/index.m3u8`,
+      bandwidth: Math.round(kbps * 1100),
+      width,
+      height,
+      codecs: `${video},mp4a.40.2`,
+    };
   });
   return masterPlaylist(variants);
 }

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { StartFailureKind } from '../media/ffmpeg/process.js';
 
 /** Failures older than this no longer count towards giving up. */
@@ -42,14 +43,45 @@ export type StartFailureAction = 'fail' | 'interrupt' | 'restart';
  * without video never gets better; the media server being away (restarting) is retried; otherwise an upstream that is
  * unreadable or gone interrupts the channel. `upstreamPresent` is asked only when it matters.
  */
-export async function afterStartFailure(kind: StartFailureKind, o: { firstStartOfNewChannel: boolean; mediaDown: boolean; upstreamPresent: () => Promise<boolean> }): Promise<StartFailureAction> {
+export async function afterStartFailure(
+  kind: StartFailureKind,
+  o: { firstStartOfNewChannel: boolean; mediaDown: boolean; upstreamPresent: () => Promise<boolean> },
+): Promise<StartFailureAction> {
   if (o.firstStartOfNewChannel || kind === 'no-video') return 'fail';
   if (o.mediaDown) return 'restart';
   if (kind !== 'exited' || !(await o.upstreamPresent())) return 'interrupt';
   return 'restart';
 }
 
-/** Whether ffmpeg's errors say the media server at `host` (host:port) refused connections (it is down or restarting). */
+/**
+ * Whether ffmpeg's errors say the media server at `host` (host:port) refused connections (it is down or restarting).
+ */
 export function mediaServerRefused(stderr: readonly string[], host: string): boolean {
   return stderr.some((l) => l.includes(host) && /Connection refused|Connection reset|Broken pipe/i.test(l));
+}
+
+/**
+ * Kills ffmpeg when its output time has not moved for `stallMs` (checked every second), so the restart policy takes
+ * over; returns the function that stops watching.
+ */
+export function watchStall(
+  ff: { readonly progress: { outTimeUs: number } | null; kill(): Promise<unknown> },
+  stallMs: number,
+  log: Pick<Logger, 'warn'>,
+): () => void {
+  let lastOut = -1;
+  let lastChange = Date.now();
+  const timer = setInterval(() => {
+    const out = ff.progress?.outTimeUs ?? -1;
+    if (out !== lastOut) {
+      lastOut = out;
+      lastChange = Date.now();
+      return;
+    }
+    if (Date.now() - lastChange >= stallMs) {
+      log.warn({ stalledMs: Date.now() - lastChange }, 'ffmpeg stalled: killing it');
+      void ff.kill();
+    }
+  }, 1000);
+  return () => clearInterval(timer);
 }

@@ -13,7 +13,7 @@ import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
-import { afterStartFailure, mediaServerRefused, RestartPolicy } from './restart-policy.js';
+import { afterStartFailure, mediaServerRefused, RestartPolicy, watchStall } from './restart-policy.js';
 import type { KeyframeWatch } from './keyframes.js';
 import { RecordFileAnnouncer } from './record-files.js';
 
@@ -51,7 +51,11 @@ export class ChannelRunner {
   private channel: Channel | null = null;
   private readonly recordFiles: RecordFileAnnouncer;
 
-  constructor(private readonly deps: RunnerDeps, private readonly channelId: string, private readonly end: AbortSignal) {
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly channelId: string,
+    private readonly end: AbortSignal,
+  ) {
     this.log = deps.logger.child({ channelId });
     this.recordFiles = new RecordFileAnnouncer(deps.lifecycle, deps.config.recordsDir);
   }
@@ -61,7 +65,10 @@ export class ChannelRunner {
       return await this.runChannel();
     } finally {
       // ffmpeg has ended, however the run ended: every file it wrote is complete
-      if (this.channel) await this.recordFiles.announce(this.channel, true).catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not announced'));
+      if (this.channel)
+        await this.recordFiles
+          .announce(this.channel, true)
+          .catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not announced'));
     }
   }
 
@@ -78,7 +85,12 @@ export class ChannelRunner {
     const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
     for (let attempt = 0; ; attempt++) {
-      const ff = new FfmpegProcess({ ffmpegPath: config.ffmpegPath, args: buildRelayArgs(plan), logger: this.log, startTimeoutMs: config.startTimeoutMs });
+      const ff = new FfmpegProcess({
+        ffmpegPath: config.ffmpegPath,
+        args: buildRelayArgs(plan),
+        logger: this.log,
+        startTimeoutMs: config.startTimeoutMs,
+      });
       const t0 = Date.now();
       const e = await this.startFfmpeg(ff);
       if (e) {
@@ -86,7 +98,11 @@ export class ChannelRunner {
         const { code, message } = startFailureCode(e.kind);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
-        const action = await afterStartFailure(e.kind, { firstStartOfNewChannel: newChannel && attempt === 0, mediaDown, upstreamPresent: () => this.upstreamPresent(ch) });
+        const action = await afterStartFailure(e.kind, {
+          firstStartOfNewChannel: newChannel && attempt === 0,
+          mediaDown,
+          upstreamPresent: () => this.upstreamPresent(ch),
+        });
         if (action === 'fail') return this.fail(ch, code, message);
         if (action === 'interrupt') return this.interrupt(ch, `upstream lost: ${message}`);
         const next = await this.afterFailure(ch, policy, mediaDown);
@@ -116,7 +132,9 @@ export class ChannelRunner {
   private async startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
     const watch = new AbortController();
     try {
-      await ff.start(this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {});
+      await ff.start(
+        this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {},
+      );
       return null;
     } catch (e) {
       await ff.kill();
@@ -131,7 +149,10 @@ export class ChannelRunner {
   private async goLive(ch: Channel, ff: FfmpegProcess, t0: number): Promise<RunOutcome | null> {
     const { config, lifecycle, workerId } = this.deps;
     if (ch.hls && ch.option.rateTypes.length > 1) {
-      await writeAtomic(path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'), masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined));
+      await writeAtomic(
+        path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'),
+        masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined),
+      );
     }
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
     const moved = await lifecycle.markLive(ch, { workerId, resumed });
@@ -153,7 +174,8 @@ export class ChannelRunner {
       await this.deps.lifecycle.patch(this.channelId, { resumeOnReturn: true });
       return this.interrupt(ch, 'the media server stayed unreachable');
     }
-    if (next.action === 'fail') return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
+    if (next.action === 'fail')
+      return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
     this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
     const reason = await this.waitOrEnd(next.backoffMs);
     if (reason === null) return null;
@@ -179,7 +201,9 @@ export class ChannelRunner {
   // Sleeps, unless the channel is asked to end first (then says why).
   private async waitOrEnd(ms: number): Promise<EndReason | null> {
     let timer: NodeJS.Timeout | undefined;
-    const slept = new Promise<null>((r) => { timer = setTimeout(() => r(null), ms); });
+    const slept = new Promise<null>((r) => {
+      timer = setTimeout(() => r(null), ms);
+    });
     try {
       return await Promise.race([slept, this.endSignal()]);
     } finally {
@@ -189,38 +213,51 @@ export class ChannelRunner {
 
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
   private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
-    let lastOut = -1;
-    let lastChange = Date.now();
-    const stall = setInterval(() => {
-      const out = ff.progress?.outTimeUs ?? -1;
-      if (out !== lastOut) { lastOut = out; lastChange = Date.now(); return; }
-      if (Date.now() - lastChange >= this.deps.config.stallMs) {
-        this.log.warn({ stalledMs: Date.now() - lastChange }, 'ffmpeg stalled: killing it');
-        void ff.kill();
-      }
-    }, 1000);
-    const timer = setInterval(() => { void this.tick(ff); }, STATS_INTERVAL_MS);
+    const stopStallWatch = watchStall(ff, this.deps.config.stallMs, this.log);
+    const timer = setInterval(() => {
+      void this.tick(ff);
+    }, STATS_INTERVAL_MS);
     try {
-      const first = await Promise.race([this.endSignal().then((reason) => ({ reason })), ff.done.then((exit) => ({ exit }))]);
+      const first = await Promise.race([
+        this.endSignal().then((reason) => ({ reason })),
+        ff.done.then((exit) => ({ exit })),
+      ]);
       if ('exit' in first) {
-        this.log.warn({ exit: { code: first.exit.code, signal: first.exit.signal }, stderr: first.exit.stderrTail.slice(-5) }, 'ffmpeg died');
+        this.log.warn(
+          { exit: { code: first.exit.code, signal: first.exit.signal }, stderr: first.exit.stderrTail.slice(-5) },
+          'ffmpeg died',
+        );
         return 'died';
       }
-      if (first.reason === 'lock-lost') { await ff.kill(); return 'handover'; }
+      if (first.reason === 'lock-lost') {
+        await ff.kill();
+        return 'handover';
+      }
       await ff.close();
       if (first.reason === 'shutdown') return 'handover';
       return this.finishStop(ch);
     } finally {
       clearInterval(timer);
-      clearInterval(stall);
+      stopStallWatch();
     }
   }
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess): Promise<void> {
-    if (this.channel) void this.recordFiles.announce(this.channel, false).catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
+    if (this.channel)
+      void this.recordFiles
+        .announce(this.channel, false)
+        .catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
     const p = ff.progress;
-    const stats = p ? { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: Date.now() } : undefined;
+    const stats = p
+      ? {
+          frames: p.frame,
+          fps: p.fps,
+          speed: p.speed,
+          outTimeMs: Math.round(p.outTimeUs / 1000),
+          updatedAt: Date.now(),
+        }
+      : undefined;
     try {
       const live = await this.deps.lifecycle.patch(this.channelId, stats ? { stats } : {}, ['live']);
       if (!live && !this.local.signal.aborted) this.local.abort('stop' satisfies EndReason);

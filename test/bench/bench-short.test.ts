@@ -9,7 +9,10 @@ const run = promisify(execFile);
 
 describe('npm run bench', () => {
   it('runs every scenario in its short form, prints the relay beside its floor and writes JSON and a chart', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/suite.ts', '--short'], { timeout: 420_000, maxBuffer: 4 << 20 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/suite.ts', '--short'], {
+      timeout: 420_000,
+      maxBuffer: 4 << 20,
+    });
     expect(stdout).toMatch(/start call → first FLV video tag at a viewer\s+\d+ \/ \d+ ms\s+\d+ \/ \d+ ms/);
     expect(stdout).toMatch(/control plane with 1000 channel records: start p50\/p99 \d+\/\d+ ms/);
     const file = /results: (\S+)/.exec(stdout)![1]!;

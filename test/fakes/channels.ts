@@ -10,15 +10,36 @@ let seq = 0;
 export function testChannel(over: Partial<Channel> = {}): Channel {
   const channelId = `ch_${(++seq).toString(16).padStart(20, '0')}`;
   return {
-    channelId, sdkAppId: '1400000001', accountId: 'acc', roomId: 1001, userId: `user${seq}`, srcType: 0,
-    option: { encode: 1, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, passwordProtected: false, autoResume: false },
-    input: { kind: 'ingest', streamName: 'x' }, urls: [], hls: true, state: 'starting', createdAt: 1,
-    history: [{ state: 'starting', at: 1, reason: 'start requested' }], ...over,
+    channelId,
+    sdkAppId: '1400000001',
+    accountId: 'acc',
+    roomId: 1001,
+    userId: `user${seq}`,
+    srcType: 0,
+    option: {
+      encode: 1,
+      rateType: 0,
+      rateTypes: [0],
+      record: false,
+      recordFileType: 4,
+      waterMark: false,
+      sdkType: 1,
+      passwordProtected: false,
+      autoResume: false,
+    },
+    input: { kind: 'ingest', streamName: 'x' },
+    urls: [],
+    hls: true,
+    state: 'starting',
+    createdAt: 1,
+    history: [{ state: 'starting', at: 1, reason: 'start requested' }],
+    ...over,
   };
 }
 
 const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
-const upstreamKey = (ch: Pick<Channel, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>) => `${ch.sdkAppId}:${ch.roomId}:${ch.srcType}:${ch.userId}`;
+const upstreamKey = (ch: Pick<Channel, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>) =>
+  `${ch.sdkAppId}:${ch.roomId}:${ch.srcType}:${ch.userId}`;
 const roomKey = (ch: Pick<Channel, 'sdkAppId' | 'roomId'>) => `${ch.sdkAppId}:${ch.roomId}`;
 
 /**
@@ -69,7 +90,13 @@ export class InMemoryChannelRecords implements ChannelRecords {
     return ch ? copy(ch) : null;
   }
 
-  async transition(channelId: string, from: readonly ChannelState[], to: ChannelState | null, reason: string, patch: ChannelPatch = {}): Promise<Moved> {
+  async transition(
+    channelId: string,
+    from: readonly ChannelState[],
+    to: ChannelState | null,
+    reason: string,
+    patch: ChannelPatch = {},
+  ): Promise<Moved> {
     const ch = this.records.get(channelId);
     if (!ch) return { ok: false, state: '' };
     if (from.length > 0 && !from.includes(ch.state)) return { ok: false, state: ch.state };
@@ -110,17 +137,26 @@ export class InMemoryChannelRecords implements ChannelRecords {
   }
 
   async dueForRecycling(now: number): Promise<string[]> {
-    const due = [...this.retained].filter(([, until]) => until <= now).sort((a, b) => a[1] - b[1]).slice(0, 100).map(([id]) => id);
+    const due = [...this.retained]
+      .filter(([, until]) => until <= now)
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, 100)
+      .map(([id]) => id);
     for (const id of due) this.retained.delete(id);
     return due;
   }
 
   /** Everything held, as plain data (to compare before and after). */
   dump(): unknown {
-    const sets = (m: Map<string, Set<string>>) => Object.fromEntries([...m].filter(([, s]) => s.size).map(([k, s]) => [k, [...s].sort()]));
+    const sets = (m: Map<string, Set<string>>) =>
+      Object.fromEntries([...m].filter(([, s]) => s.size).map(([k, s]) => [k, [...s].sort()]));
     return copy({
-      records: Object.fromEntries(this.records), upstreams: Object.fromEntries(this.upstreams), rooms: sets(this.rooms),
-      accounts: sets(this.accounts), active: [...this.active].sort(), retained: Object.fromEntries(this.retained),
+      records: Object.fromEntries(this.records),
+      upstreams: Object.fromEntries(this.upstreams),
+      rooms: sets(this.rooms),
+      accounts: sets(this.accounts),
+      active: [...this.active].sort(),
+      retained: Object.fromEntries(this.retained),
     });
   }
 }
@@ -172,8 +208,14 @@ export function recordingLogger(): Logger & { warnings: unknown[][] } {
   const warnings: unknown[][] = [];
   const log = {
     warnings,
-    warn: (...a: unknown[]) => { warnings.push(a); },
-    info: () => undefined, debug: () => undefined, error: () => undefined, trace: () => undefined, fatal: () => undefined,
+    warn: (...a: unknown[]) => {
+      warnings.push(a);
+    },
+    info: () => undefined,
+    debug: () => undefined,
+    error: () => undefined,
+    trace: () => undefined,
+    fatal: () => undefined,
     child: () => log,
   };
   return log as unknown as Logger & { warnings: unknown[][] };
@@ -186,6 +228,15 @@ export function fakeLifecycle(over: Partial<LifecycleDeps> & { layout: Lifecycle
   const sink = new RecordingSink();
   const queue = new FakePushQueue();
   const logger = recordingLogger();
-  const lifecycle = new ChannelLifecycle({ records, bus, sink, queue, logger, retentionMs: 60_000, maxPerRoom: 4, ...over });
+  const lifecycle = new ChannelLifecycle({
+    records,
+    bus,
+    sink,
+    queue,
+    logger,
+    retentionMs: 60_000,
+    maxPerRoom: 4,
+    ...over,
+  });
   return { lifecycle, records, bus, sink, queue, logger };
 }

@@ -11,7 +11,12 @@ import { createLogger } from '../../src/log.js';
 export const FAKE_APP: App = { sdkAppId: '1400000001', secretKey: 'k3y', name: 'fake', accountId: 'default' };
 export const FAKE_AUTH = 'Basic ' + Buffer.from('1400000001:k3y').toString('base64');
 /** A second app, whose secret key contains ':' (HTTP Basic splits at the first one only). */
-export const FAKE_APP_COLON: App = { sdkAppId: '1400000002', secretKey: 'k3y:with:colons', name: 'fake-colon', accountId: 'default' };
+export const FAKE_APP_COLON: App = {
+  sdkAppId: '1400000002',
+  secretKey: 'k3y:with:colons',
+  name: 'fake-colon',
+  accountId: 'default',
+};
 
 /** The few Redis hash commands AppRegistry calls (hget, hsetnx, hvals, hdel), in memory: no Redis in unit tests. */
 export class MemoryHashes {
@@ -22,20 +27,26 @@ export class MemoryHashes {
     if (!h) this.hashes.set(key, (h = new Map()));
     return h;
   }
-  async hget(key: string, field: string): Promise<string | null> { return this.hashes.get(key)?.get(field) ?? null; }
+  async hget(key: string, field: string): Promise<string | null> {
+    return this.hashes.get(key)?.get(field) ?? null;
+  }
   async hsetnx(key: string, field: string, value: string): Promise<number> {
     const h = this.hash(key);
     if (h.has(field)) return 0;
     h.set(field, value);
     return 1;
   }
-  async hvals(key: string): Promise<string[]> { return [...(this.hashes.get(key)?.values() ?? [])]; }
+  async hvals(key: string): Promise<string[]> {
+    return [...(this.hashes.get(key)?.values() ?? [])];
+  }
   async hdel(key: string, ...fields: string[]): Promise<number> {
     const h = this.hashes.get(key);
     return fields.filter((f) => h?.delete(f)).length;
   }
   /** This stand-in where an ioredis client is expected (only the commands above may be called on it). */
-  asRedis(): Redis { return this as unknown as Redis; }
+  asRedis(): Redis {
+    return this as unknown as Redis;
+  }
 }
 
 /** The real AppRegistry over MemoryHashes, holding these apps (stored as AppRegistry.ensure stores them). */
@@ -52,7 +63,9 @@ export function fakeApiDeps(): ApiDeps & { starts: StartRequest[]; stops: string
   const stops: string[][] = [];
   const upstreams: Upstream[] = [];
   return {
-    starts, stops, upstreams,
+    starts,
+    stops,
+    upstreams,
     config: loadConfig({ RELAY_FILE_UPSTREAM_DIR: '/tmp/fixtures' }),
     logger: createLogger('silent', 'test'),
     apps: memoryAppRegistry(),
@@ -66,20 +79,55 @@ export function fakeApiDeps(): ApiDeps & { starts: StartRequest[]; stops: string
         return ids.map((channelId) => ({ channelId, code: 0, message: 'stopped' }));
       },
     },
-    store: { async get() { return null; }, async activeIds() { return []; } },
-    watermarks: {
-      async add() { throw new RelayError(50002, 'fake'); },
-      async get() { return null; },
-      async list() { return []; },
-      async remove() { return false; },
+    store: {
+      async get() {
+        return null;
+      },
+      async activeIds() {
+        return [];
+      },
     },
-    records: { async get() { return null; }, async files() { return []; }, async filePath() { return null; } },
+    watermarks: {
+      async add() {
+        throw new RelayError(50002, 'fake');
+      },
+      async get() {
+        return null;
+      },
+      async list() {
+        return [];
+      },
+      async remove() {
+        return false;
+      },
+    },
+    records: {
+      async get() {
+        return null;
+      },
+      async files() {
+        return [];
+      },
+      async filePath() {
+        return null;
+      },
+    },
     rooms: {
-      async list(_a, roomId) { return upstreams.filter((u) => u.roomId === roomId); },
-      async get(_a, roomId, userId, srcType) { return upstreams.find((u) => u.roomId === roomId && u.userId === userId && u.srcType === srcType) ?? null; },
-      async register(u) { upstreams.push(u); },
-      async remove() { return false; },
-      async rooms() { return [...new Set(upstreams.map((u) => u.roomId))]; },
+      async list(_a, roomId) {
+        return upstreams.filter((u) => u.roomId === roomId);
+      },
+      async get(_a, roomId, userId, srcType) {
+        return upstreams.find((u) => u.roomId === roomId && u.userId === userId && u.srcType === srcType) ?? null;
+      },
+      async register(u) {
+        upstreams.push(u);
+      },
+      async remove() {
+        return false;
+      },
+      async rooms() {
+        return [...new Set(upstreams.map((u) => u.roomId))];
+      },
     },
   };
 }

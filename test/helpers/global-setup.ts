@@ -13,7 +13,10 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env[TEST_RUN_ENV] = runId;
   await ensureFixtures();
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (!(await redisAnswers(url))) throw new Error(`the tests need Redis at ${url}: start it with \`redis-server --daemonize yes --port 6379 --save "" --appendonly no\``);
+  if (!(await redisAnswers(url)))
+    throw new Error(
+      `the tests need Redis at ${url}: start it with \`redis-server --daemonize yes --port 6379 --save "" --appendonly no\``,
+    );
   // After the suite: no ffmpeg of this run may remain. vitest only logs an error thrown by a global teardown ("error
   // during close") and exits 0, so a leftover sets the exit code itself.
   return async () => {
@@ -24,6 +27,8 @@ export default async function setup(): Promise<() => Promise<void>> {
       await sleep(100);
     }
     process.exitCode = 1;
-    console.error(`\nFAIL: ffmpeg processes left behind by the tests (${TEST_RUN_ENV}=${runId}): pids ${left.join(', ')}\n`);
+    console.error(
+      `\nFAIL: ffmpeg processes left behind by the tests (${TEST_RUN_ENV}=${runId}): pids ${left.join(', ')}\n`,
+    );
   };
 }

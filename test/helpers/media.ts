@@ -6,7 +6,11 @@ import { FFMPEG } from './stack.js';
 const run = promisify(execFile);
 
 /** One FLV tag: its type (8 audio, 9 video), timestamp (ms) and body. */
-export interface FlvTag { type: number; ts: number; body: Buffer }
+export interface FlvTag {
+  type: number;
+  ts: number;
+  body: Buffer;
+}
 
 /**
  * Feeds an FLV byte stream, chunk by chunk, and calls `onTag` for each complete tag; `onTag` returning true stops the
@@ -22,11 +26,21 @@ export function flvTags(onTag: (tag: FlvTag) => boolean | void): (chunk: Buffer)
     while (off + 11 <= buf.length) {
       const size = buf.readUIntBE(off + 1, 3);
       if (off + 11 + size + 4 > buf.length) break;
-      const tag = { type: buf[off]!, ts: buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24), body: buf.subarray(off + 11, off + 11 + size) };
+      const tag = {
+        type: buf[off]!,
+        ts: buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24),
+        body: buf.subarray(off + 11, off + 11 + size),
+      };
       off += 11 + size + 4;
-      if (onTag(tag) === true) { stopped = true; return; }
+      if (onTag(tag) === true) {
+        stopped = true;
+        return;
+      }
     }
-    if (off <= buf.length) { buf = buf.subarray(off); off = 0; }
+    if (off <= buf.length) {
+      buf = buf.subarray(off);
+      off = 0;
+    }
   };
 }
 
@@ -40,8 +54,15 @@ export class FlvWatcher {
   private readonly req: http.ClientRequest;
 
   constructor(url: string) {
-    const parse = flvTags((t) => { if (t.type === 9) this.videoTimes.push(Date.now()); });
-    this.req = http.get(url, (res) => res.on('data', (d: Buffer) => { this.bytes += d.length; parse(d); }));
+    const parse = flvTags((t) => {
+      if (t.type === 9) this.videoTimes.push(Date.now());
+    });
+    this.req = http.get(url, (res) =>
+      res.on('data', (d: Buffer) => {
+        this.bytes += d.length;
+        parse(d);
+      }),
+    );
     this.req.on('error', () => undefined);
   }
 
@@ -51,7 +72,9 @@ export class FlvWatcher {
     return t.length < 2 ? Infinity : Math.max(...t.slice(1).map((x, i) => x - t[i]!));
   }
 
-  close(): void { this.req.destroy(); }
+  close(): void {
+    this.req.destroy();
+  }
 }
 
 /** What an HTTP-FLV reader saw. */
@@ -70,14 +93,27 @@ export interface FlvSummary {
  * Reads an HTTP-FLV stream and parses its tags until `stopWhen` holds (then resolves, connection kept if `keepOpen`)
  * or the timeout passes (rejects). `closed` resolves when the server ends the response.
  */
-export function readFlv(url: string, opts: { timeoutMs?: number; stopWhen?: (s: FlvSummary) => boolean; keepOpen?: boolean } = {}):
-  Promise<{ summary: FlvSummary; closed: Promise<void>; destroy(): void }> {
+export function readFlv(
+  url: string,
+  opts: { timeoutMs?: number; stopWhen?: (s: FlvSummary) => boolean; keepOpen?: boolean } = {},
+): Promise<{ summary: FlvSummary; closed: Promise<void>; destroy(): void }> {
   const stopWhen = opts.stopWhen ?? ((s) => s.keyframe && s.aacFrames > 0);
   return new Promise((resolve, reject) => {
-    const s: FlvSummary = { status: 0, signature: '', avcSequenceHeader: false, keyframe: false, aacSequenceHeader: false, aacFrames: 0, videoTags: 0, bytes: 0 };
+    const s: FlvSummary = {
+      status: 0,
+      signature: '',
+      avcSequenceHeader: false,
+      keyframe: false,
+      aacSequenceHeader: false,
+      aacFrames: 0,
+      videoTags: 0,
+      bytes: 0,
+    };
     let done = false;
     let closedResolve: () => void = () => undefined;
-    const closed = new Promise<void>((r) => { closedResolve = r; });
+    const closed = new Promise<void>((r) => {
+      closedResolve = r;
+    });
     const parse = flvTags(({ type, body }) => {
       if (type === 9 && (body[0]! & 15) === 7) {
         s.videoTags++;
@@ -85,7 +121,8 @@ export function readFlv(url: string, opts: { timeoutMs?: number; stopWhen?: (s: 
         if (body[1] === 1 && body[0]! >> 4 === 1) s.keyframe = true;
       }
       if (type === 8 && body[0]! >> 4 === 10) {
-        if (body[1] === 0) s.aacSequenceHeader = true; else s.aacFrames++;
+        if (body[1] === 0) s.aacSequenceHeader = true;
+        else s.aacFrames++;
       }
     });
     const req = http.get(url, (res) => {
@@ -104,7 +141,13 @@ export function readFlv(url: string, opts: { timeoutMs?: number; stopWhen?: (s: 
       res.on('end', closedResolve);
       res.on('close', closedResolve);
     });
-    req.on('error', (e) => { closedResolve(); if (!done) { done = true; reject(e); } });
+    req.on('error', (e) => {
+      closedResolve();
+      if (!done) {
+        done = true;
+        reject(e);
+      }
+    });
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
@@ -127,8 +170,21 @@ export interface Decoded {
 
 /** Decodes an input (file or URL) with ffmpeg to a null sink and reports its video size, codecs, frames and duration. */
 export async function decode(input: string, opts: { frames?: number; timeoutMs?: number } = {}): Promise<Decoded> {
-  const args = ['-hide_banner', '-nostdin', '-rw_timeout', '10000000', '-i', input, ...(opts.frames ? ['-frames:v', String(opts.frames)] : []), '-f', 'null', '-'];
-  const fileArgs = /^[a-z]+:\/\//.test(input) ? args : args.filter((a, i) => !(a === '-rw_timeout' || args[i - 1] === '-rw_timeout'));
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-rw_timeout',
+    '10000000',
+    '-i',
+    input,
+    ...(opts.frames ? ['-frames:v', String(opts.frames)] : []),
+    '-f',
+    'null',
+    '-',
+  ];
+  const fileArgs = /^[a-z]+:\/\//.test(input)
+    ? args
+    : args.filter((a, i) => !(a === '-rw_timeout' || args[i - 1] === '-rw_timeout'));
   const { stderr } = await run(FFMPEG, fileArgs, { timeout: opts.timeoutMs ?? 30000, maxBuffer: 8 << 20 });
   const video = /Stream #0:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})/.exec(stderr);
   const audio = /Stream #0:\d+.*?: Audio: (\w+)/.exec(stderr);
@@ -136,7 +192,9 @@ export async function decode(input: string, opts: { frames?: number; timeoutMs?:
   const time = [...stderr.matchAll(/time=(\d+):(\d+):([\d.]+)/g)].pop();
   if (!video) throw new Error(`no video stream decoded from ${input}:\n${stderr.slice(-800)}`);
   return {
-    videoCodec: video[1]!, width: Number(video[2]), height: Number(video[3]),
+    videoCodec: video[1]!,
+    width: Number(video[2]),
+    height: Number(video[3]),
     audioCodec: audio ? audio[1]! : null,
     frames: frames ? Number(frames[1]) : 0,
     seconds: time ? Number(time[1]) * 3600 + Number(time[2]) * 60 + Number(time[3]) : 0,
@@ -185,20 +243,51 @@ export function measureFlv(url: string, seconds: number, timeoutMs = seconds * 1
     });
     const req = http.get(url, (res) => res.on('data', parse));
     req.on('error', reject);
-    const timer = setTimeout(() => { req.destroy(); reject(new Error(`FLV ${url}: not ${seconds} s of stream in time`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`FLV ${url}: not ${seconds} s of stream in time`));
+    }, timeoutMs);
   });
 }
 
 /** Decodes the first video frame of an input as 8-bit gray pixels, scaled to width x height. */
 export async function grabGray(input: string, width: number, height: number, seekSeconds = 0): Promise<Buffer> {
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(seekSeconds ? ['-ss', String(seekSeconds)] : []), '-i', input, '-frames:v', '1', '-vf', `scale=${width}:${height}`, '-f', 'rawvideo', '-pix_fmt', 'gray', '-'];
-  const { stdout } = await run(FFMPEG, args, { encoding: 'buffer', timeout: 20000, maxBuffer: 32 << 20 }) as unknown as { stdout: Buffer };
-  if (stdout.length !== width * height) throw new Error(`expected ${width * height} gray bytes from ${input}, got ${stdout.length}`);
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    ...(seekSeconds ? ['-ss', String(seekSeconds)] : []),
+    '-i',
+    input,
+    '-frames:v',
+    '1',
+    '-vf',
+    `scale=${width}:${height}`,
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'gray',
+    '-',
+  ];
+  const { stdout } = (await run(FFMPEG, args, {
+    encoding: 'buffer',
+    timeout: 20000,
+    maxBuffer: 32 << 20,
+  })) as unknown as { stdout: Buffer };
+  if (stdout.length !== width * height)
+    throw new Error(`expected ${width * height} gray bytes from ${input}, got ${stdout.length}`);
   return stdout;
 }
 
 /** Mean absolute difference of two gray frames inside a rectangle (or outside it, when `outside`). */
-export function meanDiff(a: Buffer, b: Buffer, width: number, rect: { x: number; y: number; w: number; h: number }, outside = false): number {
+export function meanDiff(
+  a: Buffer,
+  b: Buffer,
+  width: number,
+  rect: { x: number; y: number; w: number; h: number },
+  outside = false,
+): number {
   let sum = 0;
   let n = 0;
   for (let i = 0; i < a.length; i++) {

@@ -48,22 +48,46 @@ export interface Stack {
   restartMedia(): Promise<Proc>;
   /** A member publishing a fixture into the ingest, looped; resolves once the registry lists it. */
   publish(key: Omit<IngestKey, 'sdkAppId'>, file: string): Promise<FfmpegProcess>;
-  request(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  request(
+    method: string,
+    route: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
 
 function spawnProc(name: string, script: string, env: Record<string, string>, readyLine: RegExp): Promise<Proc> {
-  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', script], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
+  const child = spawn(
+    '/usr/bin/setpriv',
+    ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', script],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const proc: Proc = {
-    name, child, output,
+    name,
+    child,
+    output,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      try { process.kill(-child.pid!, signal); } catch { /* gone */ }
-      const t = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 15000);
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        /* gone */
+      }
+      const t = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 15000);
       await exited;
       clearTimeout(t);
     },
@@ -79,23 +103,35 @@ function spawnProc(name: string, script: string, env: Record<string, string>, re
     };
     child.stdout!.on('data', onLine);
     child.stderr!.on('data', onLine);
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before ready:\n${output.slice(-20).join('\n')}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${name} exited (${code}) before ready:\n${output.slice(-20).join('\n')}`)),
+    );
     setTimeout(() => reject(new Error(`${name} not ready in 30 s:\n${output.slice(-20).join('\n')}`)), 30000).unref();
   });
 }
 
 /** Starts a private relay stack; `workers` worker processes (default 1). */
-export async function startStack(opts: { workers?: number; env?: Record<string, string>; redisUrl?: string } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { workers?: number; env?: Record<string, string>; redisUrl?: string } = {},
+): Promise<Stack> {
   const prefix = `t${crypto.randomBytes(5).toString('hex')}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-test-'));
   const [apiPort, httpPort, rtmpPort] = [await freePort(), await freePort(), await freePort()];
   const secretKey = crypto.randomBytes(16).toString('hex');
   const adminToken = crypto.randomBytes(16).toString('hex');
   const env: Record<string, string> = {
-    REDIS_URL, RELAY_REDIS_PREFIX: prefix, RELAY_DATA_DIR: dataDir,
-    RELAY_API_PORT: String(apiPort), RELAY_HTTP_PORT: String(httpPort), RELAY_RTMP_PORT: String(rtmpPort),
-    RELAY_PUBLIC_HOST: '127.0.0.1', RELAY_BIND: '127.0.0.1', RELAY_DEV_APP_SECRET: secretKey, RELAY_ADMIN_TOKEN: adminToken,
-    RELAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info', RELAY_FILE_UPSTREAM_DIR: FIXTURE_DIR,
+    REDIS_URL,
+    RELAY_REDIS_PREFIX: prefix,
+    RELAY_DATA_DIR: dataDir,
+    RELAY_API_PORT: String(apiPort),
+    RELAY_HTTP_PORT: String(httpPort),
+    RELAY_RTMP_PORT: String(rtmpPort),
+    RELAY_PUBLIC_HOST: '127.0.0.1',
+    RELAY_BIND: '127.0.0.1',
+    RELAY_DEV_APP_SECRET: secretKey,
+    RELAY_ADMIN_TOKEN: adminToken,
+    RELAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
+    RELAY_FILE_UPSTREAM_DIR: FIXTURE_DIR,
     ...opts.env,
   };
   const redis = new Redis(opts.redisUrl ?? REDIS_URL, { maxRetriesPerRequest: 3 });
@@ -106,7 +142,18 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
   const api = `http://127.0.0.1:${apiPort}`;
 
   const stack: Stack = {
-    api, auth, adminAuth: `Bearer ${adminToken}`, sdkAppId: DEV_SDK_APP_ID, secretKey, httpPort, rtmpPort, prefix, dataDir, env, redis, procs,
+    api,
+    auth,
+    adminAuth: `Bearer ${adminToken}`,
+    sdkAppId: DEV_SDK_APP_ID,
+    secretKey,
+    httpPort,
+    rtmpPort,
+    prefix,
+    dataDir,
+    env,
+    redis,
+    procs,
     async startWorker(extraEnv = {}) {
       const p = await spawnProc(`worker${procs.length}`, 'cmd/worker.ts', { ...env, ...extraEnv }, /WORKER READY/);
       procs.push(p);
@@ -115,27 +162,47 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     async restartMedia() {
       const i = procs.findIndex((p) => p.name === 'media');
       const p = await spawnProc('media', 'cmd/media.ts', env, /MEDIA READY/);
-      if (i >= 0) procs[i] = p; else procs.push(p);
+      if (i >= 0) procs[i] = p;
+      else procs.push(p);
       return p;
     },
     async publish(key, file) {
       const url = ingestPublishUrl('127.0.0.1', rtmpPort, secretKey, { sdkAppId: DEV_SDK_APP_ID, ...key });
-      const ff = new FfmpegProcess({ ffmpegPath: FFMPEG, args: loopPublishArgs(file, url), logger: createLogger('silent', 'feeder'), startTimeoutMs: 10000 });
+      const ff = new FfmpegProcess({
+        ffmpegPath: FFMPEG,
+        args: loopPublishArgs(file, url),
+        logger: createLogger('silent', 'feeder'),
+        startTimeoutMs: 10000,
+      });
       feeders.push(ff);
       await ff.start();
       const field = `${key.userId}:${key.srcType}`;
-      for (let i = 0; i < 100 && !(await redis.hexists(`${prefix}:room:${DEV_SDK_APP_ID}:${key.roomId}`, field)); i++) await sleep(50);
+      for (let i = 0; i < 100 && !(await redis.hexists(`${prefix}:room:${DEV_SDK_APP_ID}:${key.roomId}`, field)); i++)
+        await sleep(50);
       return ff;
     },
     async request(method, route, body, headers = {}) {
       const res = await fetch(api + route, {
         method,
-        headers: { authorization: auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body) } : {}),
+        headers: {
+          authorization: auth,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+        ...(body !== undefined
+          ? {
+              body:
+                typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body),
+            }
+          : {}),
       });
       const text = await res.text();
       let parsed: unknown = text;
-      try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
       return { status: res.status, body: parsed };
     },
     async close() {
@@ -163,15 +230,22 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until `fn` returns a truthy value or the time is up. */
-export async function eventually<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 15000, stepMs = 100): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15000,
+  stepMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
       if (v) return v;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(stepMs);
   }
 }
@@ -189,18 +263,24 @@ function ffmpegs(): { pid: number; cmd: string; environ: string[] }[] {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (/\) Z /.test(stat)) continue;
       found.push({ pid: Number(pid), cmd, environ: fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') });
-    } catch { /* exited meanwhile, or another user's */ }
+    } catch {
+      /* exited meanwhile, or another user's */
+    }
   }
   return found;
 }
 
 /** ffmpeg processes whose command line mentions the text (e.g. a test's data dir or port). */
 export function ffmpegsMentioning(text: string): number[] {
-  return ffmpegs().filter((f) => f.cmd.includes(text)).map((f) => f.pid);
+  return ffmpegs()
+    .filter((f) => f.cmd.includes(text))
+    .map((f) => f.pid);
 }
 
 /** ffmpeg processes started by the test run `runId`: those whose environment has `RELAY_TEST_RUN=<runId>`. */
 export function ffmpegsOfRun(runId: string): number[] {
   const mark = `${TEST_RUN_ENV}=${runId}`;
-  return ffmpegs().filter((f) => f.environ.includes(mark)).map((f) => f.pid);
+  return ffmpegs()
+    .filter((f) => f.environ.includes(mark))
+    .map((f) => f.pid);
 }

@@ -15,7 +15,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const admin = (method: string, route: string, body?: unknown) => stack.request(method, `/admin/v1${route}`, body, { authorization: stack.adminAuth });
+const admin = (method: string, route: string, body?: unknown) =>
+  stack.request(method, `/admin/v1${route}`, body, { authorization: stack.adminAuth });
 
 async function newApp(accountId: string): Promise<string> {
   const r = await admin('POST', '/apps', { accountId, name: `${accountId}-app` });
@@ -25,19 +26,34 @@ async function newApp(accountId: string): Promise<string> {
 
 async function upstreams(auth: string, roomId: number, users: string[]): Promise<void> {
   for (const userId of users) {
-    const r = await stack.request('PUT', `/v1/rooms/${roomId}/upstreams`, { userId, srcType: 0, url: fixture('video-only.mp4') }, { authorization: auth });
+    const r = await stack.request(
+      'PUT',
+      `/v1/rooms/${roomId}/upstreams`,
+      { userId, srcType: 0, url: fixture('video-only.mp4') },
+      { authorization: auth },
+    );
     expect(r.body.code).toBe(0);
   }
 }
 
 const start = (auth: string, roomId: number, userId: string) =>
-  stack.request('POST', '/v1/push/start', { roomId, userId, srcType: 0, option: { encode: 5 } }, { authorization: auth });
+  stack.request(
+    'POST',
+    '/v1/push/start',
+    { roomId, userId, srcType: 0, option: { encode: 5 } },
+    { authorization: auth },
+  );
 
 describe('accounts and their channel limit', () => {
   it('the admin API needs the admin credential', async () => {
-    expect((await stack.request('GET', '/admin/v1/accounts', undefined, { authorization: 'Bearer nope-nope-nope-nope' })).body.code).toBe(1001);
+    expect(
+      (await stack.request('GET', '/admin/v1/accounts', undefined, { authorization: 'Bearer nope-nope-nope-nope' }))
+        .body.code,
+    ).toBe(1001);
     expect((await stack.request('GET', '/admin/v1/accounts')).status).toBe(401);
-    expect((await admin('GET', '/accounts')).body.accounts.map((a: { accountId: string }) => a.accountId)).toContain('default');
+    expect((await admin('GET', '/accounts')).body.accounts.map((a: { accountId: string }) => a.accountId)).toContain(
+      'default',
+    );
   });
 
   it('the limit is shared by all apps of the account: limit 3, app A uses 2, app B gets 1; a stop frees a slot at once', async () => {
@@ -57,7 +73,12 @@ describe('accounts and their channel limit', () => {
     const now = await start(b, 20, 'b2');
     expect(now.body.code).toBe(0);
     await stack.request('POST', '/v1/push/stop', { channelIds: [started[1]!.body.channelId] }, { authorization: a });
-    await stack.request('POST', '/v1/push/stop', { channelIds: [started[2]!.body.channelId, now.body.channelId] }, { authorization: b });
+    await stack.request(
+      'POST',
+      '/v1/push/stop',
+      { channelIds: [started[2]!.body.channelId, now.body.channelId] },
+      { authorization: b },
+    );
   });
 
   it('two starts racing for the last slot never both succeed', async () => {
@@ -95,7 +116,10 @@ describe('accounts and their channel limit', () => {
     const first = await start(stack.auth, 50, 'gone');
     expect(first.body.code).toBe(0);
     await feeder.close();
-    await eventually(async () => (await stack.request('GET', `/v1/push/${first.body.channelId}`)).body.channel.state === 'interrupted', 10000);
+    await eventually(
+      async () => (await stack.request('GET', `/v1/push/${first.body.channelId}`)).body.channel.state === 'interrupted',
+      10000,
+    );
     expect((await start(stack.auth, 50, 'next')).body.code).toBe(20101);
     await stack.request('POST', '/v1/push/stop', { channelIds: [first.body.channelId] });
     const next = await start(stack.auth, 50, 'next');
@@ -106,8 +130,11 @@ describe('accounts and their channel limit', () => {
 
   it('the admin CLI lists accounts as a table or JSON, and its exit codes mean something', async () => {
     const env = { ...process.env, RELAY_API_URL: stack.api, RELAY_ADMIN_TOKEN: stack.adminAuth.slice(7) };
-    const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.resolve('src/cli/admin.ts'), ...args], { env }).then(
-      (r) => ({ code: 0, out: r.stdout, err: r.stderr }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout, err: e.stderr }));
+    const cli = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', path.resolve('src/cli/admin.ts'), ...args], { env }).then(
+        (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout, err: e.stderr }),
+      );
     const tableOut = await cli('accounts', 'list');
     expect(tableOut.code).toBe(0);
     expect(tableOut.out).toMatch(/^accountId\s+name\s+state\s+channelLimit\s+channelsInUse\s+apps/);

@@ -20,15 +20,30 @@ afterAll(async () => {
 });
 
 /** Runs the CLI; resolves with its exit code and output. `onLine` sees stdout lines as they come. */
-function cli(args: string[], env: Record<string, string> = {}, onLine?: (l: string) => void): Promise<{ code: number; out: string; err: string }> {
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  onLine?: (l: string) => void,
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/relay.ts'), ...args], {
-      env: { ...process.env, RELAY_API_URL: stack.api, RELAY_SDK_APP_ID: stack.sdkAppId, RELAY_SECRET_KEY: stack.secretKey, ...env },
+      env: {
+        ...process.env,
+        RELAY_API_URL: stack.api,
+        RELAY_SDK_APP_ID: stack.sdkAppId,
+        RELAY_SECRET_KEY: stack.secretKey,
+        ...env,
+      },
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; for (const l of d.toString().split('\n')) if (l) onLine?.(l); });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      for (const l of d.toString().split('\n')) if (l) onLine?.(l);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
     child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
   });
 }
@@ -40,7 +55,9 @@ describe('RelayClient', () => {
     const ch = await client.getChannel(res.channelId);
     expect(ch.state).toBe('live');
     expect(ch.option.channelName).toBe('sdk');
-    expect(await client.stopPushStream([res.channelId])).toEqual([{ channelId: res.channelId, code: 0, message: 'stopped' }]);
+    expect(await client.stopPushStream([res.channelId])).toEqual([
+      { channelId: res.channelId, code: 0, message: 'stopped' },
+    ]);
     expect((await client.stopPushStream([res.channelId]))[0]!.code).toBe(40000412);
     expect(await client.listRooms()).toContain(1001);
   });

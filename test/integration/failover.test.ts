@@ -14,8 +14,13 @@ afterAll(async () => {
 });
 
 describe('a worker killed with SIGKILL', () => {
-  it('another worker resumes the channel within 10 s on the same URLs; the FLV viewer stays connected; HLS numbering continues; the dead worker\'s ffmpeg is gone', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+  it("another worker resumes the channel within 10 s on the same URLs; the FLV viewer stays connected; HLS numbering continues; the dead worker's ffmpeg is gone", async () => {
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 3 },
+    });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
     const [hls, flv] = [r.body.urls[0].playUrl as string, r.body.urls[1].playUrl as string];
@@ -40,7 +45,9 @@ describe('a worker killed with SIGKILL', () => {
     await sleep(2000);
     const gap = viewer.maxGapSince(killedAt);
     viewer.close();
-    console.log(`SIGKILL failover: channel live on the other worker after ${resumedMs} ms; largest gap between FLV video tags ${gap} ms`);
+    console.log(
+      `SIGKILL failover: channel live on the other worker after ${resumedMs} ms; largest gap between FLV video tags ${gap} ms`,
+    );
     expect(resumed.urls).toEqual(r.body.urls);
     expect(gap).toBeLessThan(10000);
     expect(ffmpegsMentioning(id)).toHaveLength(1);
@@ -56,13 +63,24 @@ describe('a worker killed with SIGKILL', () => {
   it('a worker stopped with SIGTERM hands over with a short gap for FLV viewers', async () => {
     await stack.startWorker();
     await sleep(3100); // the start rate limit of the previous test's member
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 2 },
+    });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
     const viewer = new FlvWatcher(r.body.urls[0].playUrl);
     await sleep(3000);
     const owner = (await stack.request('GET', `/v1/push/${id}`)).body.channel.worker as string;
-    const proc = stack.procs.find((p) => p.name.startsWith('worker') && owner.endsWith(`:${p.child.pid}`) && p.child.exitCode === null && p.child.signalCode === null)!;
+    const proc = stack.procs.find(
+      (p) =>
+        p.name.startsWith('worker') &&
+        owner.endsWith(`:${p.child.pid}`) &&
+        p.child.exitCode === null &&
+        p.child.signalCode === null,
+    )!;
     const stoppedAt = Date.now();
     await proc.stop('SIGTERM');
     await eventually(async () => {
@@ -79,7 +97,12 @@ describe('a worker killed with SIGKILL', () => {
 
   it('a worker that loses its job lock stops its ffmpeg at once: the channel never has two publishers, and goes on', async () => {
     await sleep(3100);
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 2 },
+    });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
     const first = ffmpegsMentioning(id);
@@ -103,13 +126,23 @@ describe('a worker killed with SIGKILL', () => {
     await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
   });
 
-  it('with no other worker, a SIGTERMed worker\'s channel waits in the queue and resumes when a worker appears', async () => {
-    for (const p of stack.procs.filter((x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null).slice(1)) await p.stop('SIGTERM');
+  it("with no other worker, a SIGTERMed worker's channel waits in the queue and resumes when a worker appears", async () => {
+    for (const p of stack.procs
+      .filter((x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null)
+      .slice(1))
+      await p.stop('SIGTERM');
     await sleep(3100);
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 2 },
+    });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
-    const last = stack.procs.find((x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null)!;
+    const last = stack.procs.find(
+      (x) => x.name.startsWith('worker') && x.child.exitCode === null && x.child.signalCode === null,
+    )!;
     await last.stop('SIGTERM');
     expect(ffmpegsMentioning(id)).toEqual([]);
     await sleep(1500);

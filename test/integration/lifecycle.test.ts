@@ -9,7 +9,14 @@ let stack: Stack;
 const RETENTION_MS = 14000;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { RELAY_RETENTION_MS: String(RETENTION_MS), RELAY_STALL_MS: '3000', RELAY_MAX_RESTARTS: '2', RELAY_START_RATE_LIMIT_MS: '0' } });
+  stack = await startStack({
+    env: {
+      RELAY_RETENTION_MS: String(RETENTION_MS),
+      RELAY_STALL_MS: '3000',
+      RELAY_MAX_RESTARTS: '2',
+      RELAY_START_RATE_LIMIT_MS: '0',
+    },
+  });
 });
 
 afterAll(async () => {
@@ -18,11 +25,13 @@ afterAll(async () => {
 
 type Url = { type: number; playUrl: string };
 const channel = async (id: string) => (await stack.request('GET', `/v1/push/${id}`)).body.channel;
-const waitState = (id: string, state: string, ms = 15000) => eventually(async () => ((await channel(id)).state === state ? channel(id) : null), ms);
+const waitState = (id: string, state: string, ms = 15000) =>
+  eventually(async () => ((await channel(id)).state === state ? channel(id) : null), ms);
 const urlOf = (urls: Url[], type: number) => urls.find((u) => u.type === type)!.playUrl;
 const start = (userId: string, option: Record<string, unknown> = { encode: 3 }) =>
   stack.request('POST', '/v1/push/start', { roomId: 2001, userId, srcType: 0, option });
-const lastSegmentOf = (playlist: string) => Math.max(-1, ...[...playlist.matchAll(/seg_(\d+)\.ts/g)].map((m) => Number(m[1])));
+const lastSegmentOf = (playlist: string) =>
+  Math.max(-1, ...[...playlist.matchAll(/seg_(\d+)\.ts/g)].map((m) => Number(m[1])));
 
 async function member(userId: string): Promise<FfmpegProcess> {
   return stack.publish({ roomId: 2001, userId, srcType: 0 }, fixture('alice-camera.mp4'));
@@ -51,7 +60,15 @@ describe('an upstream lost and back', () => {
     const late = await fetch(flv);
     expect(late.status).toBe(404);
     expect(await late.json()).toMatchObject({ message: expect.stringMatching(/live ended/) });
-    await expect(decode(urlOf(r.body.urls, 1).replace(/^http:\/\/([^/]+)\/hls\/(ch_\w+)\/index\.m3u8$/, `rtmp://127.0.0.1:${stack.rtmpPort}/live/$2`), { frames: 1, timeoutMs: 8000 })).rejects.toThrow();
+    await expect(
+      decode(
+        urlOf(r.body.urls, 1).replace(
+          /^http:\/\/([^/]+)\/hls\/(ch_\w+)\/index\.m3u8$/,
+          `rtmp://127.0.0.1:${stack.rtmpPort}/live/$2`,
+        ),
+        { frames: 1, timeoutMs: 8000 },
+      ),
+    ).rejects.toThrow();
     // the stream is still retained: a stop ends it at once, with ENDLIST
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
     expect(stop.body.results[0]).toMatchObject({ code: 0 });
@@ -82,7 +99,13 @@ describe('an upstream lost and back', () => {
     expect(after).not.toMatch(/#EXT-X-ENDLIST/);
     expect((await readFlv(urlOf(first.body.urls, 2))).summary.keyframe).toBe(true);
     const ch = await channel(first.body.channelId);
-    expect(ch.history.map((h: { state: string }) => h.state)).toEqual(['starting', 'live', 'interrupted', 'starting', 'live']);
+    expect(ch.history.map((h: { state: string }) => h.state)).toEqual([
+      'starting',
+      'live',
+      'interrupted',
+      'starting',
+      'live',
+    ]);
     await stack.request('POST', '/v1/push/stop', { channelIds: [first.body.channelId] });
     await feeder.close();
   });

@@ -39,7 +39,12 @@ describe('Prometheus metrics', () => {
     expect(sample(idle, 'relay_worker_load_cores')).toBe(0);
     expect(idle).not.toContain('relay_worker_capacity_cores');
 
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 3 },
+    });
     expect(r.body.code).toBe(0);
     const id = r.body.channelId as string;
     const flv = await readFlv(r.body.urls.find((u: { type: number }) => u.type === 2).playUrl, { keepOpen: true });
@@ -47,7 +52,10 @@ describe('Prometheus metrics', () => {
 
     const first = await eventually(async () => {
       const t = await scrape(api);
-      return (sample(t, 'relay_channel_frames', { channel: id }) ?? 0) > 0 && (sample(t, 'relay_channel_fps', { channel: id }) ?? 0) > 0 ? t : null;
+      return (sample(t, 'relay_channel_frames', { channel: id }) ?? 0) > 0 &&
+        (sample(t, 'relay_channel_fps', { channel: id }) ?? 0) > 0
+        ? t
+        : null;
     });
     expect(sample(first, 'relay_channels', { state: 'live' })).toBe(1);
     expect(sample(first, 'relay_channel_fps', { channel: id })).toBeGreaterThan(0);
@@ -56,7 +64,9 @@ describe('Prometheus metrics', () => {
     expect(sample(first, 'relay_queue_jobs', { state: 'active' })).toBe(1);
     await sleep(2500);
     const second = await scrape(api);
-    expect(sample(second, 'relay_channel_frames', { channel: id })!).toBeGreaterThan(sample(first, 'relay_channel_frames', { channel: id })!);
+    expect(sample(second, 'relay_channel_frames', { channel: id })!).toBeGreaterThan(
+      sample(first, 'relay_channel_frames', { channel: id })!,
+    );
 
     await scrape(media);
     await sleep(1500);

@@ -12,7 +12,9 @@ beforeAll(async () => {
   stack = await startStack({ env: { RELAY_LOG_LEVEL: 'debug' } });
   await stack.publish({ roomId: 1001, userId: 'bob', srcType: 1 }, fixture('bob-screen.mp4'));
   const r = await stack.request('POST', '/v1/push/start', {
-    roomId: 1001, userId: 'bob', srcType: 1,
+    roomId: 1001,
+    userId: 'bob',
+    srcType: 1,
     option: { encode: 3, channelPassword: PASSWORD, channelName: 'private', channelDesc: 'members only', sdkType: 2 },
   });
   expect(r.body.code, JSON.stringify(r.body)).toBe(0);
@@ -31,10 +33,16 @@ const ws = () => flv().replace('http://', 'ws://');
 function wsStatus(url: string): Promise<string> {
   return new Promise((resolve) => {
     const c = new WebSocket(url);
-    c.on('message', () => { c.close(); resolve('data'); });
+    c.on('message', () => {
+      c.close();
+      resolve('data');
+    });
     c.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
     c.on('error', (e) => resolve(e.message));
-    setTimeout(() => { c.terminate(); resolve('timeout'); }, 8000);
+    setTimeout(() => {
+      c.terminate();
+      resolve('timeout');
+    }, 8000);
   });
 }
 
@@ -80,7 +88,12 @@ describe('channel password', () => {
 
   it('the channel API returns the descriptive fields but never the password nor its hash, and no log line holds either', async () => {
     const ch = (await stack.request('GET', `/v1/push/${channelId}`)).body.channel;
-    expect(ch.option).toMatchObject({ channelName: 'private', channelDesc: 'members only', sdkType: 2, passwordProtected: true });
+    expect(ch.option).toMatchObject({
+      channelName: 'private',
+      channelDesc: 'members only',
+      sdkType: 2,
+      passwordProtected: true,
+    });
     const text = JSON.stringify(ch);
     expect(text).not.toContain(PASSWORD);
     expect(text).not.toMatch(/[0-9a-f]{64}/);

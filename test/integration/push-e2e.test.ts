@@ -34,7 +34,12 @@ async function segmentOf(playlistUrl: string): Promise<{ playlist: string; segme
 
 describe('a bypass push from start to stop', () => {
   it('HLS_AND_FLV: FLV carries an AVC sequence header, a keyframe and AAC; HLS segments decode at the upstream size; stop ends both', async () => {
-    const start = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3, channelName: 'e2e' } });
+    const start = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 3, channelName: 'e2e' },
+    });
     expect(start.status).toBe(200);
     expect(start.body.code).toBe(0);
     const { channelId, urls } = start.body;
@@ -81,19 +86,32 @@ describe('a bypass push from start to stop', () => {
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [channelId] });
     expect(stop.body).toMatchObject({ code: 0, results: [{ channelId, code: 0 }] });
     await eventually(async () => /#EXT-X-ENDLIST/.test((await fetchText(hlsUrl)) ?? ''), 10000);
-    await Promise.race([flv.closed, new Promise((_, rej) => setTimeout(() => rej(new Error('FLV viewer not disconnected after stop')), 10000))]);
+    await Promise.race([
+      flv.closed,
+      new Promise((_, rej) => setTimeout(() => rej(new Error('FLV viewer not disconnected after stop')), 10000)),
+    ]);
 
     const after = await stack.request('GET', `/v1/push/${channelId}`);
     expect(after.body.channel.state).toBe('stopped');
     expect(after.body.channel.stoppedAt).toBeGreaterThanOrEqual(after.body.channel.startedAt);
-    expect(after.body.channel.history.map((h: { state: string }) => h.state)).toEqual(['starting', 'live', 'stopping', 'stopped']);
+    expect(after.body.channel.history.map((h: { state: string }) => h.state)).toEqual([
+      'starting',
+      'live',
+      'stopping',
+      'stopped',
+    ]);
     const late = await fetch(urlOf(urls, 2));
     expect(late.status).toBe(404);
     expect(ffmpegsMentioning(channelId)).toEqual([]);
   });
 
   it('HLS_AND_RTMP: the RTMP URL plays (frames decode at the upstream size) and HLS lists segments', async () => {
-    const start = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'bob', srcType: 0, option: { encode: 6 } });
+    const start = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'bob',
+      srcType: 0,
+      option: { encode: 6 },
+    });
     expect(start.body.code).toBe(0);
     const { channelId, urls } = start.body;
     expect(urls.map((u: { type: number }) => u.type).sort()).toEqual([1, 5]);
@@ -116,9 +134,18 @@ describe('a bypass push from start to stop', () => {
   });
 
   it('a video-only upstream relays (audio is optional, video is not)', async () => {
-    const reg = await stack.request('PUT', '/v1/rooms/1001/upstreams', { userId: 'carol', srcType: 0, url: fixture('video-only.mp4') });
+    const reg = await stack.request('PUT', '/v1/rooms/1001/upstreams', {
+      userId: 'carol',
+      srcType: 0,
+      url: fixture('video-only.mp4'),
+    });
     expect(reg.body.code).toBe(0);
-    const start = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'carol', srcType: 0, option: { encode: 2 } });
+    const start = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'carol',
+      srcType: 0,
+      option: { encode: 2 },
+    });
     expect(start.body.code).toBe(0);
     const flv = await readFlv(start.body.urls[0].playUrl, { stopWhen: (s) => s.keyframe });
     expect(flv.summary.aacFrames).toBe(0);

@@ -21,11 +21,23 @@ afterAll(async () => {
 const taskDir = (taskId: number) => path.join(stack.dataDir, 'records', stack.sdkAppId, String(taskId));
 const channel = async (id: string) => (await stack.request('GET', `/v1/push/${id}`)).body.channel;
 
-interface Listed { name: string; format: string; bytes: number; durationMs: number; startedAt: number; downloadUrl: string }
+interface Listed {
+  name: string;
+  format: string;
+  bytes: number;
+  durationMs: number;
+  startedAt: number;
+  downloadUrl: string;
+}
 
 describe('recording', () => {
   it('record: true answers a recordTaskId; files named by channel, task and start time are cut at the maximum length and play end to end', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, record: true } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 5, record: true },
+    });
     expect(r.body.code, JSON.stringify(r.body)).toBe(0);
     const task = r.body.recordTaskId as number;
     expect(Number.isInteger(task)).toBe(true);
@@ -58,7 +70,12 @@ describe('recording', () => {
   });
 
   it('recordFileType 7 records MP4, FLV and HLS at once, each playable', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'bob', srcType: 0, option: { encode: 2, record: true, recordFileType: 7 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'bob',
+      srcType: 0,
+      option: { encode: 2, record: true, recordFileType: 7 },
+    });
     expect(r.body.code).toBe(0);
     await sleep(5000);
     await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
@@ -74,7 +91,12 @@ describe('recording', () => {
   });
 
   it('a channel handed to another worker keeps recording under the same task; a SIGKILLed worker leaves files that decode up to the kill', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'carol', srcType: 0, option: { encode: 5, record: true } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'carol',
+      srcType: 0,
+      option: { encode: 5, record: true },
+    });
     expect(r.body.code).toBe(0);
     const task = r.body.recordTaskId as number;
     await sleep(3000);
@@ -85,12 +107,20 @@ describe('recording', () => {
     const first = await ownerOf();
     const before = fs.readdirSync(taskDir(task)).length;
     await first.stop('SIGTERM');
-    await eventually(async () => (await channel(r.body.channelId)).history.some((h: { reason: string }) => /resumed on/.test(h.reason)), 15000);
+    await eventually(
+      async () =>
+        (await channel(r.body.channelId)).history.some((h: { reason: string }) => /resumed on/.test(h.reason)),
+      15000,
+    );
     await eventually(async () => fs.readdirSync(taskDir(task)).length > before, 10000);
     expect((await channel(r.body.channelId)).recordTaskId).toBe(task);
 
     // kill 3 s into a fresh file: its fragments up to the last keyframe (2 s GOP) must play
-    const mp4s = () => fs.readdirSync(taskDir(task)).filter((f) => f.endsWith('.mp4')).sort();
+    const mp4s = () =>
+      fs
+        .readdirSync(taskDir(task))
+        .filter((f) => f.endsWith('.mp4'))
+        .sort();
     const known = mp4s().length;
     await eventually(async () => mp4s().length > known, 10000, 50);
     const newest = mp4s().pop()!;

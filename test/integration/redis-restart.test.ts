@@ -15,7 +15,24 @@ let port: number;
 let redis: ChildProcess | null = null;
 
 async function startRedis(): Promise<void> {
-  redis = spawn(findRedisServer()!, ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+  redis = spawn(
+    findRedisServer()!,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      redisDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
   await eventually(() => redisAnswers(`redis://127.0.0.1:${port}`, 200), 10000);
 }
 
@@ -43,7 +60,12 @@ afterAll(async () => {
 
 describe('Redis restarted under a running channel', () => {
   it('the stream keeps playing for viewers, the processes reconnect, and the channel state is right afterwards', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 3 },
+    });
     expect(r.body.code).toBe(0);
     const [hls, flv] = [r.body.urls[0].playUrl as string, r.body.urls[1].playUrl as string];
     const times: number[] = [];
@@ -53,7 +75,10 @@ describe('Redis restarted under a running channel', () => {
     await stopRedis();
     await sleep(3000);
     await startRedis();
-    await eventually(async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel?.state === 'live', 20000);
+    await eventually(
+      async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel?.state === 'live',
+      20000,
+    );
     await sleep(3000);
     req.destroy();
     const after = times.filter((t) => t >= down - 500);
@@ -67,12 +92,20 @@ describe('Redis restarted under a running channel', () => {
   });
 });
 
-
 describe('the media server restarted', () => {
   it('a channel of an external upstream recovers on its own, on the same URLs', async () => {
-    const reg = await stack.request('PUT', '/v1/rooms/3001/upstreams', { userId: 'cam', srcType: 0, url: fixture('bob-camera.mp4') });
+    const reg = await stack.request('PUT', '/v1/rooms/3001/upstreams', {
+      userId: 'cam',
+      srcType: 0,
+      url: fixture('bob-camera.mp4'),
+    });
     expect(reg.body.code).toBe(0);
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 3001, userId: 'cam', srcType: 0, option: { encode: 2 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 3001,
+      userId: 'cam',
+      srcType: 0,
+      option: { encode: 2 },
+    });
     expect(r.body.code).toBe(0);
     const media = stack.procs.find((p) => p.name === 'media')!;
     await media.stop('SIGTERM');

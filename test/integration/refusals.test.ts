@@ -67,7 +67,9 @@ describe('refused starts and stops', () => {
     expect(dup.body).toMatchObject({ code: 40000415, channelId: first.body.channelId });
     const stop1 = await stack.request('POST', '/v1/push/stop', { channelIds: [first.body.channelId] });
     expect(stop1.body.results[0].code).toBe(0);
-    const stop2 = await stack.request('POST', '/v1/push/stop', { channelIds: [first.body.channelId, 'ch_00000000000000000000'] });
+    const stop2 = await stack.request('POST', '/v1/push/stop', {
+      channelIds: [first.body.channelId, 'ch_00000000000000000000'],
+    });
     expect(stop2.body.results).toEqual([
       expect.objectContaining({ channelId: first.body.channelId, code: 40000412 }),
       expect.objectContaining({ channelId: 'ch_00000000000000000000', code: 50002 }),
@@ -134,7 +136,15 @@ describe('refused starts and stops', () => {
   });
 
   it('registering hostile upstream URLs is refused with 50002', async () => {
-    for (const url of ['concat:/etc/passwd|/etc/hosts', 'file:///etc/passwd', '/etc/passwd', '../../etc/passwd', 'subfile:,,start,0,end,0,,:/etc/passwd', 'gopher://x/y', `rtmp://host/a\nb`]) {
+    for (const url of [
+      'concat:/etc/passwd|/etc/hosts',
+      'file:///etc/passwd',
+      '/etc/passwd',
+      '../../etc/passwd',
+      'subfile:,,start,0,end,0,,:/etc/passwd',
+      'gopher://x/y',
+      `rtmp://host/a\nb`,
+    ]) {
       const r = await stack.request('PUT', '/v1/rooms/3005/upstreams', { userId: 'evil', srcType: 0, url });
       expect(r.body.code, url).toBe(50002);
     }

@@ -14,19 +14,35 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 
 /** Runs cmd/relay.ts like `npm run relay` does; resolves when it prints READY or exits. */
 function runRelay(env: Record<string, string>) {
-  const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'cmd/relay.ts'], {
-    cwd: ROOT, env: { ...process.env, RELAY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    '/usr/bin/setpriv',
+    ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'cmd/relay.ts'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, RELAY_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const ready = new Promise<Record<string, any> | null>((resolve) => {
     const t = setInterval(() => {
       const m = /^READY (.*)$/m.exec(out);
-      if (m) { clearInterval(t); resolve(JSON.parse(m[1]!)); }
+      if (m) {
+        clearInterval(t);
+        resolve(JSON.parse(m[1]!));
+      }
     }, 50);
-    void exited.then(() => { clearInterval(t); resolve(null); });
+    void exited.then(() => {
+      clearInterval(t);
+      resolve(null);
+    });
   });
   return { child, ready, exited, output: () => out };
 }
@@ -34,23 +50,33 @@ function runRelay(env: Record<string, string>) {
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('error', () => resolve(true));
   });
 }
 
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 async function privateEnv() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-run-'));
   dirs.push(dataDir);
   const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
   return {
-    dataDir, ports,
+    dataDir,
+    ports,
     env: {
-      RELAY_API_PORT: String(ports.api), RELAY_HTTP_PORT: String(ports.http), RELAY_RTMP_PORT: String(ports.rtmp),
-      RELAY_DATA_DIR: dataDir, RELAY_REDIS_PREFIX: `r${crypto.randomBytes(4).toString('hex')}`, RELAY_PUBLIC_HOST: '127.0.0.1',
+      RELAY_API_PORT: String(ports.api),
+      RELAY_HTTP_PORT: String(ports.http),
+      RELAY_RTMP_PORT: String(ports.rtmp),
+      RELAY_DATA_DIR: dataDir,
+      RELAY_REDIS_PREFIX: `r${crypto.randomBytes(4).toString('hex')}`,
+      RELAY_PUBLIC_HOST: '127.0.0.1',
     },
   };
 }
@@ -74,10 +100,11 @@ describe('npm run relay', () => {
       ]);
       await eventually(async () => /curl -s -X POST/.test(run.output()), 3000);
       const res = await fetch(`${ready!.api}/v1/push/start`, {
-        method: 'POST', headers: { authorization: ready!.authorization, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: ready!.authorization, 'content-type': 'application/json' },
         body: JSON.stringify({ roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 2 } }),
       });
-      const body = await res.json() as { code: number; channelId: string; urls: { playUrl: string }[] };
+      const body = (await res.json()) as { code: number; channelId: string; urls: { playUrl: string }[] };
       channelId = body.channelId;
       expect(body.code).toBe(0);
       expect((await readFlv(body.urls[0]!.playUrl)).summary.keyframe).toBe(true);
@@ -86,11 +113,17 @@ describe('npm run relay', () => {
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);
     }
-    await eventually(async () => ffmpegsMentioning(`:${ports.rtmp}/`).length === 0 && ffmpegsMentioning(dataDir).length === 0, 5000);
+    await eventually(
+      async () => ffmpegsMentioning(`:${ports.rtmp}/`).length === 0 && ffmpegsMentioning(dataDir).length === 0,
+      5000,
+    );
     for (const p of Object.values(ports)) expect(await portFree(p), `port ${p}`).toBe(true);
     const r = new Redis(REDIS_URL);
     // the whole relay went down: its channels ended rather than waiting for a worker that will not come
-    const record = JSON.parse((await r.get(`${env.RELAY_REDIS_PREFIX}:channel:${channelId}`)) ?? '{}') as { state?: string; history?: { reason: string }[] };
+    const record = JSON.parse((await r.get(`${env.RELAY_REDIS_PREFIX}:channel:${channelId}`)) ?? '{}') as {
+      state?: string;
+      history?: { reason: string }[];
+    };
     expect(record.state).toBe('stopped');
     expect(record.history?.map((h) => h.reason)).toContain('the relay shut down');
     await r.del(...(await r.keys(`${env.RELAY_REDIS_PREFIX}:*`)), 'nothing');

@@ -12,7 +12,12 @@ let urls: { type: number; playUrl: string; rateType: number | null }[];
 beforeAll(async () => {
   stack = await startStack();
   await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
-  const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3, rateTypes: [0, 10, 20] } });
+  const r = await stack.request('POST', '/v1/push/start', {
+    roomId: 1001,
+    userId: 'alice',
+    srcType: 0,
+    option: { encode: 3, rateTypes: [0, 10, 20] },
+  });
   expect(r.body.code, JSON.stringify(r.body)).toBe(0);
   ({ channelId, urls } = r.body);
 });
@@ -21,7 +26,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const url = (type: number, rateType: number | null) => urls.find((u) => u.type === type && u.rateType === rateType)!.playUrl;
+const url = (type: number, rateType: number | null) =>
+  urls.find((u) => u.type === type && u.rateType === rateType)!.playUrl;
 
 async function decodeSegment(playlistUrl: string) {
   const text = await eventually(async () => {
@@ -41,7 +47,15 @@ async function decodeSegment(playlistUrl: string) {
 
 describe('rate tiers from one ffmpeg', () => {
   it('answers a URL per (encode × tier) plus the master playlist, and runs one ffmpeg for all tiers', () => {
-    expect(urls.map((u) => [u.type, u.rateType])).toEqual([[1, null], [1, 0], [1, 10], [1, 20], [2, 0], [2, 10], [2, 20]]);
+    expect(urls.map((u) => [u.type, u.rateType])).toEqual([
+      [1, null],
+      [1, 0],
+      [1, 10],
+      [1, 20],
+      [2, 0],
+      [2, 10],
+      [2, 20],
+    ]);
     expect(ffmpegsMentioning(channelId)).toHaveLength(1);
   });
 
@@ -49,29 +63,38 @@ describe('rate tiers from one ffmpeg', () => {
     [0, 1280, 720, null],
     [20, 960, 540, 900],
     [10, 640, 360, 550],
-  ])('tier %i decodes at %ix%i, at its bitrate (±25 %) with a keyframe every 2 s', async (rateType, width, height, kbps) => {
-    const flv = url(2, rateType);
-    const frames = await decode(flv, { frames: 10 });
-    expect([frames.width, frames.height]).toEqual([width, height]);
-    expect(frames.videoCodec).toBe('h264');
-    expect(frames.audioCodec).toBe('aac');
-    const w = await measureFlv(flv, 8);
-    if (kbps) {
-      expect(w.kbps).toBeGreaterThan(kbps * 0.75);
-      expect(w.kbps).toBeLessThan(kbps * 1.25);
-    } else {
-      // ORIGINAL is the upstream copied: the fixture's 1.5 Mbit/s video + 96 kbit/s audio
-      expect(w.kbps).toBeGreaterThan(1000);
-    }
-    const gaps = w.keyframes.slice(1).map((t, i) => t - w.keyframes[i]!);
-    expect(gaps.length).toBeGreaterThanOrEqual(2);
-    for (const g of gaps) expect(Math.abs(g - 2000)).toBeLessThanOrEqual(100);
-  });
+  ])(
+    'tier %i decodes at %ix%i, at its bitrate (±25 %) with a keyframe every 2 s',
+    async (rateType, width, height, kbps) => {
+      const flv = url(2, rateType);
+      const frames = await decode(flv, { frames: 10 });
+      expect([frames.width, frames.height]).toEqual([width, height]);
+      expect(frames.videoCodec).toBe('h264');
+      expect(frames.audioCodec).toBe('aac');
+      const w = await measureFlv(flv, 8);
+      if (kbps) {
+        expect(w.kbps).toBeGreaterThan(kbps * 0.75);
+        expect(w.kbps).toBeLessThan(kbps * 1.25);
+      } else {
+        // ORIGINAL is the upstream copied: the fixture's 1.5 Mbit/s video + 96 kbit/s audio
+        expect(w.kbps).toBeGreaterThan(1000);
+      }
+      const gaps = w.keyframes.slice(1).map((t, i) => t - w.keyframes[i]!);
+      expect(gaps.length).toBeGreaterThanOrEqual(2);
+      for (const g of gaps) expect(Math.abs(g - 2000)).toBeLessThanOrEqual(100);
+    },
+  );
 
   it('the master playlist lists every tier with BANDWIDTH, RESOLUTION and CODECS, and each variant decodes at its size', async () => {
     const master = await eventually(() => fetchText(url(1, null)), 10000);
-    const inf = [...master.matchAll(/#EXT-X-STREAM-INF:BANDWIDTH=(\d+),RESOLUTION=(\d+)x(\d+),CODECS="([^"]+)"\n(\S+)/g)];
-    expect(inf.map((m) => [m[2], m[3], m[5]])).toEqual([['1280', '720', 'r0/index.m3u8'], ['960', '540', 'r20/index.m3u8'], ['640', '360', 'r10/index.m3u8']]);
+    const inf = [
+      ...master.matchAll(/#EXT-X-STREAM-INF:BANDWIDTH=(\d+),RESOLUTION=(\d+)x(\d+),CODECS="([^"]+)"\n(\S+)/g),
+    ];
+    expect(inf.map((m) => [m[2], m[3], m[5]])).toEqual([
+      ['1280', '720', 'r0/index.m3u8'],
+      ['960', '540', 'r20/index.m3u8'],
+      ['640', '360', 'r10/index.m3u8'],
+    ]);
     expect(inf.map((m) => Number(m[1]))).toEqual([...inf.map((m) => Number(m[1]))].sort((a, b) => b - a));
     for (const m of inf) expect(m[4]).toMatch(/^avc1\.[0-9a-f]{6},mp4a\.40\.2$/);
     for (const m of inf) {

@@ -15,7 +15,18 @@ let png: Buffer;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wm-'));
   // plain white: far from the colour bars it is drawn on
-  await run(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=white:size=200x100', '-frames:v', '1', path.join(tmp, 'wm.png')]);
+  await run(FFMPEG, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'color=c=white:size=200x100',
+    '-frames:v',
+    '1',
+    path.join(tmp, 'wm.png'),
+  ]);
   png = fs.readFileSync(path.join(tmp, 'wm.png'));
   stack = await startStack();
   await stack.publish({ roomId: 1001, userId: 'bob', srcType: 0 }, fixture('bob-camera.mp4'));
@@ -38,14 +49,24 @@ describe('watermarks', () => {
     expect((await upload(flipped)).body.message).toMatch(/CRC|not a valid PNG/);
     expect((await upload(Buffer.alloc(2 * 1024 * 1024, 1))).status).toBe(413);
     const ok = await upload(png, '?corner=top-right&relativeWidth=0.25&margin=0.02');
-    expect(ok.body).toMatchObject({ code: 0, width: 200, height: 100, placement: { corner: 'top-right', relativeWidth: 0.25, margin: 0.02 } });
+    expect(ok.body).toMatchObject({
+      code: 0,
+      width: 200,
+      height: 100,
+      placement: { corner: 'top-right', relativeWidth: 0.25, margin: 0.02 },
+    });
     expect(Number.isInteger(ok.body.waterMarkId)).toBe(true);
     const list = await stack.request('GET', '/v1/watermarks');
     expect(list.body.watermarks.map((w: { waterMarkId: number }) => w.waterMarkId)).toContain(ok.body.waterMarkId);
   });
 
   it('an unknown waterMarkId is refused with 50002 and leaves nothing behind', async () => {
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'bob', srcType: 0, option: { encode: 2, waterMark: true, waterMarkId: 999999 } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'bob',
+      srcType: 0,
+      option: { encode: 2, waterMark: true, waterMarkId: 999999 },
+    });
     expect(r.body.code).toBe(50002);
     expect(r.body.message).toMatch(/waterMarkId/);
   });
@@ -53,7 +74,12 @@ describe('watermarks', () => {
   it('draws the watermark in its corner of the decoded picture and leaves the rest of the frame as it was; it cannot be deleted while in use', async () => {
     const wm = await upload(png, '?corner=top-right&relativeWidth=0.25&margin=0.02');
     await new Promise((r) => setTimeout(r, 3100)); // start rate limit of the previous attempt
-    const r = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'bob', srcType: 0, option: { encode: 2, waterMark: true, waterMarkId: wm.body.waterMarkId } });
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'bob',
+      srcType: 0,
+      option: { encode: 2, waterMark: true, waterMarkId: wm.body.waterMarkId },
+    });
     expect(r.body.code, JSON.stringify(r.body)).toBe(0);
     const flv = r.body.urls[0].playUrl;
     // ORIGINAL with a watermark is re-encoded at the upstream's own size
@@ -65,7 +91,9 @@ describe('watermarks', () => {
     // 25 % of 640 = 160 px wide, 80 px high, 2 % (12.8 px) from the top-right corner
     const box = { x: Math.round(W - 12.8 - 160) + 2, y: 13 + 2, w: 156, h: 76 };
     expect(meanDiff(marked, plain, W, box)).toBeGreaterThan(60);
-    expect(meanDiff(marked, plain, W, { x: box.x - 6, y: box.y - 6, w: box.w + 12, h: box.h + 12 }, true)).toBeLessThan(6);
+    expect(meanDiff(marked, plain, W, { x: box.x - 6, y: box.y - 6, w: box.w + 12, h: box.h + 12 }, true)).toBeLessThan(
+      6,
+    );
 
     const del = await stack.request('DELETE', `/v1/watermarks/${wm.body.waterMarkId}`);
     expect(del.status).toBe(409);

@@ -22,8 +22,18 @@ const channel = async (id: string) => (await stack.request('GET', `/v1/push/${id
 
 describe('several worker processes on one queue', () => {
   it('two channels run at once on two workers, and each stop reaches the worker that runs it', async () => {
-    const a = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 2 } });
-    const b = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'bob', srcType: 1, option: { encode: 2 } });
+    const a = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: { encode: 2 },
+    });
+    const b = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'bob',
+      srcType: 1,
+      option: { encode: 2 },
+    });
     expect(a.body.code).toBe(0);
     expect(b.body.code).toBe(0);
     const [ca, cb] = [await channel(a.body.channelId), await channel(b.body.channelId)];
@@ -51,7 +61,12 @@ describe('several worker processes on one queue', () => {
   });
 
   it('a worker stopped with SIGTERM hands its channel to the other worker, on the same URLs', async () => {
-    const a = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'carol', srcType: 0, option: { encode: 3 } });
+    const a = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'carol',
+      srcType: 0,
+      option: { encode: 3 },
+    });
     expect(a.body.code).toBe(0);
     const id = a.body.channelId;
     const owner = (await channel(id)).worker as string;
@@ -73,7 +88,12 @@ describe('several worker processes on one queue', () => {
 
   it('a stop whose control message is lost still reaches the worker through the channel record', async () => {
     await stack.publish({ roomId: 1001, userId: 'dave', srcType: 0 }, fixture('alice-camera.mp4'));
-    const a = await stack.request('POST', '/v1/push/start', { roomId: 1001, userId: 'dave', srcType: 0, option: { encode: 1 } });
+    const a = await stack.request('POST', '/v1/push/start', {
+      roomId: 1001,
+      userId: 'dave',
+      srcType: 0,
+      option: { encode: 1 },
+    });
     expect(a.body.code).toBe(0);
     const id = a.body.channelId;
     // what the API does on stop, minus the pub/sub message

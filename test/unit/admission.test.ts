@@ -14,11 +14,29 @@ import { fakeLifecycle, testChannel } from '../fakes/channels.js';
 
 const APP = { sdkAppId: '1400000001', accountId: 'acc' };
 const roots: string[] = [];
-afterEach(() => { for (const r of roots.splice(0)) fs.rmSync(r, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const r of roots.splice(0)) fs.rmSync(r, { recursive: true, force: true });
+});
 
-const upstream = (userId: string, roomId = 1001): Upstream => ({ sdkAppId: APP.sdkAppId, roomId, userId, srcType: 0, source: 'external', url: 'rtmp://cam.example/live/' + userId, registeredAt: 1 });
+const upstream = (userId: string, roomId = 1001): Upstream => ({
+  sdkAppId: APP.sdkAppId,
+  roomId,
+  userId,
+  srcType: 0,
+  source: 'external',
+  url: 'rtmp://cam.example/live/' + userId,
+  registeredAt: 1,
+});
 const WORKER: WorkerHeartbeat = { workerId: 'w1', channels: 0, concurrency: 10, load: 0, capacity: 2, at: Date.now() };
-const WATERMARK: Watermark = { waterMarkId: 3, sdkAppId: APP.sdkAppId, width: 200, height: 100, bytes: 10, placement: { corner: 'top-right', relativeWidth: 0.2, margin: 0.02 }, createdAt: 1 };
+const WATERMARK: Watermark = {
+  waterMarkId: 3,
+  sdkAppId: APP.sdkAppId,
+  width: 200,
+  height: 100,
+  bytes: 10,
+  placement: { corner: 'top-right', relativeWidth: 0.2, margin: 0.02 },
+  createdAt: 1,
+};
 
 /** A push service over fakes; `world` is what the test changes between starts, `worker` what the fake worker does with a job. */
 function setup() {
@@ -36,25 +54,49 @@ function setup() {
   };
   h.queue.onAdd = async (id) => {
     const ch = (await h.records.get(id))!;
-    if (world.worker === 'live') await h.lifecycle.markLive(ch, { workerId: 'w1', resumed: ch.startedAt !== undefined });
-    if (world.worker === 'fail') await h.lifecycle.fail(ch, { code: 40000004, message: 'the upstream has no video track' });
+    if (world.worker === 'live')
+      await h.lifecycle.markLive(ch, { workerId: 'w1', resumed: ch.startedAt !== undefined });
+    if (world.worker === 'fail')
+      await h.lifecycle.fail(ch, { code: 40000004, message: 'the upstream has no video track' });
     if (world.worker === 'hold') await h.lifecycle.patch(id, { worker: 'w1' });
   };
   const push = new PushService({
-    config, store: h.records, lifecycle: h.lifecycle, bus: h.bus, queue: h.queue, logger: h.logger,
+    config,
+    store: h.records,
+    lifecycle: h.lifecycle,
+    bus: h.bus,
+    queue: h.queue,
+    logger: h.logger,
     rooms: { list: async (_app, roomId) => world.upstreams.filter((u) => u.roomId === roomId) },
-    waiter: { until: async (id, states) => { const ch = await h.records.get(id); return { channel: ch, reached: !ch || states.includes(ch.state) }; } },
+    waiter: {
+      until: async (id, states) => {
+        const ch = await h.records.get(id);
+        return { channel: ch, reached: !ch || states.includes(ch.state) };
+      },
+    },
     rateLimit: { take: async () => (world.rateLimited ? 1200 : null) },
     workers: async () => world.workers,
     accounts: { get: async () => world.account },
     watermarks: { get: async (_app, id) => world.watermarks.get(id) ?? null, file: (_app, id) => `/wm/${id}.png` },
-    records: { root: path.join(root, 'records'), create: async (sdkAppId, channelId, fileType) => ({ recordTaskId: 1, sdkAppId, channelId, fileType, createdAt: 1 }), remove: async () => undefined },
+    records: {
+      root: path.join(root, 'records'),
+      create: async (sdkAppId, channelId, fileType) => ({
+        recordTaskId: 1,
+        sdkAppId,
+        channelId,
+        fileType,
+        createdAt: 1,
+      }),
+      remove: async () => undefined,
+    },
   });
   return { push, world, h };
 }
 
 const request = (over: Partial<StartRequest['option']> = {}): StartRequest => ({
-  roomId: 1001, userId: 'alice', srcType: 0,
+  roomId: 1001,
+  userId: 'alice',
+  srcType: 0,
   option: { ...testChannel().option, ...over },
 });
 
@@ -89,27 +131,100 @@ describe('PushService.start refuses in a fixed order, and a refused start leaves
     await other(h, { userId: 'far', accountId: 'acc', roomId: 2002 });
 
     const steps: [number, RegExp, () => Promise<void> | void][] = [
-      [1002, /account acc/, () => { world.account = { accountId: 'acc', name: 'acc', channelLimit: 1, state: 'not-enabled', createdAt: 1 }; }],
-      [20318, /not enabled/, () => { world.account!.state = 'arrears'; }],
-      [20406, /arrears/, () => { world.account!.state = 'active'; }],
-      [40000410, /room 1001/, () => { world.upstreams = [upstream('bob')]; }],
-      [40000411, /user alice/, () => { world.upstreams.push(upstream('alice')); }],
-      [40000500, /rate/i, () => { world.rateLimited = false; }],
-      [50002, /waterMarkId 3/, () => { world.watermarks.set(3, WATERMARK); }],
-      [50005, /no worker/, () => { world.workers = [WORKER]; }],
-      [40000415, new RegExp(mine.channelId), async () => { await h.lifecycle.finishStop(mine, 'stopped by request'); }],
-      [20101, /room 1001 already has 4/, async () => { await h.lifecycle.finishStop(roommates[0]!, 'stopped by request'); }],
-      [20101, /account acc has reached its limit of 1/, () => { world.account!.channelLimit = 2; }],
+      [
+        1002,
+        /account acc/,
+        () => {
+          world.account = { accountId: 'acc', name: 'acc', channelLimit: 1, state: 'not-enabled', createdAt: 1 };
+        },
+      ],
+      [
+        20318,
+        /not enabled/,
+        () => {
+          world.account!.state = 'arrears';
+        },
+      ],
+      [
+        20406,
+        /arrears/,
+        () => {
+          world.account!.state = 'active';
+        },
+      ],
+      [
+        40000410,
+        /room 1001/,
+        () => {
+          world.upstreams = [upstream('bob')];
+        },
+      ],
+      [
+        40000411,
+        /user alice/,
+        () => {
+          world.upstreams.push(upstream('alice'));
+        },
+      ],
+      [
+        40000500,
+        /rate/i,
+        () => {
+          world.rateLimited = false;
+        },
+      ],
+      [
+        50002,
+        /waterMarkId 3/,
+        () => {
+          world.watermarks.set(3, WATERMARK);
+        },
+      ],
+      [
+        50005,
+        /no worker/,
+        () => {
+          world.workers = [WORKER];
+        },
+      ],
+      [
+        40000415,
+        new RegExp(mine.channelId),
+        async () => {
+          await h.lifecycle.finishStop(mine, 'stopped by request');
+        },
+      ],
+      [
+        20101,
+        /room 1001 already has 4/,
+        async () => {
+          await h.lifecycle.finishStop(roommates[0]!, 'stopped by request');
+        },
+      ],
+      [
+        20101,
+        /account acc has reached its limit of 1/,
+        () => {
+          world.account!.channelLimit = 2;
+        },
+      ],
     ];
     for (const [code, message, fix] of steps) {
       const before = { store: h.records.dump(), events: h.bus.events.length };
-      expect(await refusal(push.start(APP, request({ waterMark: true, waterMarkId: 3 }))), `refusal ${code}`).toEqual({ code, message: expect.stringMatching(message) });
+      expect(await refusal(push.start(APP, request({ waterMark: true, waterMarkId: 3 }))), `refusal ${code}`).toEqual({
+        code,
+        message: expect.stringMatching(message),
+      });
       expect({ store: h.records.dump(), events: h.bus.events.length }).toEqual(before);
       expect(h.queue.jobs.size).toBe(0);
       await fix();
     }
     const started = await push.start(APP, request({ waterMark: true, waterMarkId: 3 }));
-    expect(await h.records.get(started.channelId)).toMatchObject({ state: 'live', watermark: { id: 3, file: '/wm/3.png' }, option: { waterMarkPosition: WATERMARK.placement } });
+    expect(await h.records.get(started.channelId)).toMatchObject({
+      state: 'live',
+      watermark: { id: 3, file: '/wm/3.png' },
+      option: { waterMarkPosition: WATERMARK.placement },
+    });
   });
 
   it('a start for an upstream whose channel is retained resumes that channel (same id and URLs)', async () => {
@@ -128,7 +243,10 @@ describe('PushService.start refuses in a fixed order, and a refused start leaves
     const { push, world, h } = setup();
     world.worker = 'fail';
     const empty = h.records.dump();
-    expect(await refusal(push.start(APP, request()))).toEqual({ code: 40000004, message: 'the upstream has no video track' });
+    expect(await refusal(push.start(APP, request()))).toEqual({
+      code: 40000004,
+      message: 'the upstream has no video track',
+    });
     expect(h.records.dump()).toEqual(empty);
     expect(h.queue.jobs.size).toBe(0);
   });

@@ -8,8 +8,13 @@ async function post(body: unknown, headers: Record<string, string> = {}, route =
   const deps = fakeApiDeps();
   const app = buildApi(deps);
   const res = await app.inject({
-    method: 'POST', url: route,
-    headers: { authorization: FAKE_AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    method: 'POST',
+    url: route,
+    headers: {
+      authorization: FAKE_AUTH,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
     ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   await app.close();
@@ -58,13 +63,35 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   it('a valid body reaches the push service with every default filled in', async () => {
     const res = await post({ ...valid, option: { encode: 5, channelName: 'n' } });
     expect(res.body).toMatchObject({ code: 0, channelId: 'ch_0123456789abcdef0123' });
-    expect(res.deps.starts[0]).toEqual({ roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 5, rateType: 0, rateTypes: [0], record: false, recordFileType: 4, waterMark: false, sdkType: 1, channelName: 'n', passwordProtected: false, autoResume: false } });
+    expect(res.deps.starts[0]).toEqual({
+      roomId: 1001,
+      userId: 'alice',
+      srcType: 0,
+      option: {
+        encode: 5,
+        rateType: 0,
+        rateTypes: [0],
+        record: false,
+        recordFileType: 4,
+        waterMark: false,
+        sdkType: 1,
+        channelName: 'n',
+        passwordProtected: false,
+        autoResume: false,
+      },
+    });
   });
 
   it('rateTypes asks for several tiers; the password is passed apart from the option, never inside it', async () => {
-    const res = await post({ ...valid, option: { encode: 3, rateTypes: [0, 10, 20], channelPassword: 'pw', record: true, recordFileType: 3 } });
+    const res = await post({
+      ...valid,
+      option: { encode: 3, rateTypes: [0, 10, 20], channelPassword: 'pw', record: true, recordFileType: 3 },
+    });
     expect(res.body.code).toBe(0);
-    expect(res.deps.starts[0]).toMatchObject({ channelPassword: 'pw', option: { rateType: 0, rateTypes: [0, 10, 20], record: true, recordFileType: 3, passwordProtected: true } });
+    expect(res.deps.starts[0]).toMatchObject({
+      channelPassword: 'pw',
+      option: { rateType: 0, rateTypes: [0, 10, 20], record: true, recordFileType: 3, passwordProtected: true },
+    });
     expect(JSON.stringify(res.deps.starts[0]!.option)).not.toContain('pw"');
   });
 
@@ -84,13 +111,20 @@ describe('push/start validation answers with the SPEC code of the field', () => 
   });
 });
 
-const basic = (userPass: string, scheme = 'Basic') => ({ authorization: `${scheme} ${Buffer.from(userPass).toString('base64')}` });
+const basic = (userPass: string, scheme = 'Basic') => ({
+  authorization: `${scheme} ${Buffer.from(userPass).toString('base64')}`,
+});
 
 /** The API with the real AppRegistry (over an in-memory hash holding FAKE_APP and FAKE_APP_COLON) starting a valid push. */
 async function startWith(headers: Record<string, string>) {
   const deps = fakeApiDeps();
   const app = buildApi(deps);
-  const res = await app.inject({ method: 'POST', url: '/v1/push/start', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(valid) });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/push/start',
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: JSON.stringify(valid),
+  });
   await app.close();
   return { status: res.statusCode, body: res.json() as { code: number }, deps };
 }
@@ -101,8 +135,16 @@ describe('authentication', () => {
     ['a Bearer token', 1001, { authorization: 'Bearer wrong' }],
     ['a wrong secret key', 1001, basic(`${FAKE_APP.sdkAppId}:nope`)],
     ['an unknown sdkAppId', 1002, basic('999:k3y')],
-    ['the secret key followed by ":" and more (the password is all after the first ":")', 1001, basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}:x`)],
-    ['only the part of a secret key with ":" before its first ":"', 1001, basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey.split(':')[0]}`)],
+    [
+      'the secret key followed by ":" and more (the password is all after the first ":")',
+      1001,
+      basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}:x`),
+    ],
+    [
+      'only the part of a secret key with ":" before its first ":"',
+      1001,
+      basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey.split(':')[0]}`),
+    ],
     ['an sdkAppId that is not digits', 1001, basic('abc:k3y')],
     ['credentials that are not base64', 1001, { authorization: 'Basic !!not-base64!!' }],
     ['credentials without ":"', 1001, basic(FAKE_APP.sdkAppId)],
@@ -114,9 +156,12 @@ describe('authentication', () => {
   });
 
   it.each([
-    ['the app\'s sdkAppId and secret key', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`)],
+    ["the app's sdkAppId and secret key", basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`)],
     ['a secret key that contains ":"', basic(`${FAKE_APP_COLON.sdkAppId}:${FAKE_APP_COLON.secretKey}`)],
-    ['the scheme in lower case ("basic", RFC 7617: case-insensitive)', basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`, 'basic')],
+    [
+      'the scheme in lower case ("basic", RFC 7617: case-insensitive)',
+      basic(`${FAKE_APP.sdkAppId}:${FAKE_APP.secretKey}`, 'basic'),
+    ],
   ])('%s is accepted', async (_n, headers) => {
     const res = await startWith(headers);
     expect(res.status).toBe(200);

@@ -32,21 +32,29 @@ for (const file of files) {
 
 describe('architecture', () => {
   it('no two folders of src import each other', () => {
-    const mutual = [...edges].flatMap(([a, tos]) => [...tos].filter((b) => a < b && edges.get(b)?.has(a)).map((b) => `${a} <-> ${b}`));
+    const mutual = [...edges].flatMap(([a, tos]) =>
+      [...tos].filter((b) => a < b && edges.get(b)?.has(a)).map((b) => `${a} <-> ${b}`),
+    );
     expect(mutual).toEqual([]);
   });
 
   it('the media plane imports nothing from the queue, the worker or the request side', () => {
-    expect([...(edges.get('media-server') ?? [])].filter((f) => ['queue', 'worker', 'api', 'webhooks'].includes(f))).toEqual([]);
+    expect(
+      [...(edges.get('media-server') ?? [])].filter((f) => ['queue', 'worker', 'api', 'webhooks'].includes(f)),
+    ).toEqual([]);
   });
 
   it('one module moves channel states', () => {
-    const callers = files.filter((f) => /\.transition\(/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(ROOT, f));
+    const callers = files
+      .filter((f) => /\.transition\(/.test(fs.readFileSync(f, 'utf8')))
+      .map((f) => path.relative(ROOT, f));
     expect(callers).toEqual(['src/channels/lifecycle.ts']);
   });
 
   it('no source file is longer than 300 lines', () => {
-    const long = files.map((f) => [path.relative(ROOT, f), fs.readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 300);
+    const long = files
+      .map((f) => [path.relative(ROOT, f), fs.readFileSync(f, 'utf8').split('\n').length] as const)
+      .filter(([, n]) => n > 300);
     expect(long).toEqual([]);
   });
 });

@@ -5,7 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { renderChart, writeChart, type ChartInput } from '../../bench/chart.js';
 
 const example: ChartInput = {
-  date: '2026-11-28T14:26:10.869Z', machine: 'AMD EPYC, 2 cores, 24 GiB, node v20.20.2', short: false, runs: 3, seconds: 20,
+  date: '2026-11-28T14:26:10.869Z',
+  machine: 'AMD EPYC, 2 cores, 24 GiB, node v20.20.2',
+  short: false,
+  runs: 3,
+  seconds: 20,
   latency: {
     runs: 20,
     relay: { apiP50: 230, flvP50: 388, flvP95: 411, hlsP50: 892, hlsP95: 1543 },
@@ -17,7 +21,9 @@ const example: ChartInput = {
     { channels: 50, stackPct: 41.6, floorPct: 40.3, ratio: 1.03, stackMiBPerChannel: 17.6, floorMiBPerChannel: 12 },
   ],
   density: {
-    target: 80, max: 120, seconds: 30,
+    target: 80,
+    max: 120,
+    seconds: 30,
     steps: [
       { channels: 80, realTime: true, minSpeed: 1.0, hlsGaps: 0, machinePct: 61 },
       { channels: 100, realTime: true, minSpeed: 1.0, hlsGaps: 0, machinePct: 74 },
@@ -26,10 +32,42 @@ const example: ChartInput = {
     ],
   },
   tiers: [
-    { key: 'original', label: 'ORIGINAL copy', stackPct: 3.2, barePlusMediaPct: 2.3, ratio: 1.39, relayFfmpegPct: 0.5, bareFfmpegPct: 0.5 },
-    { key: '550', label: '550 (360p)', stackPct: 13.2, barePlusMediaPct: 14.6, ratio: 0.9, relayFfmpegPct: 11.3, bareFfmpegPct: 12.6 },
-    { key: '900', label: '900 (540p)', stackPct: 19.9, barePlusMediaPct: 20.0, ratio: 0.99, relayFfmpegPct: 17.5, bareFfmpegPct: 17.7 },
-    { key: '0+10+20+wm', label: '0+10+20 + watermark', stackPct: 44.3, barePlusMediaPct: 40.7, ratio: 1.09, relayFfmpegPct: 41.2, bareFfmpegPct: 38.4 },
+    {
+      key: 'original',
+      label: 'ORIGINAL copy',
+      stackPct: 3.2,
+      barePlusMediaPct: 2.3,
+      ratio: 1.39,
+      relayFfmpegPct: 0.5,
+      bareFfmpegPct: 0.5,
+    },
+    {
+      key: '550',
+      label: '550 (360p)',
+      stackPct: 13.2,
+      barePlusMediaPct: 14.6,
+      ratio: 0.9,
+      relayFfmpegPct: 11.3,
+      bareFfmpegPct: 12.6,
+    },
+    {
+      key: '900',
+      label: '900 (540p)',
+      stackPct: 19.9,
+      barePlusMediaPct: 20.0,
+      ratio: 0.99,
+      relayFfmpegPct: 17.5,
+      bareFfmpegPct: 17.7,
+    },
+    {
+      key: '0+10+20+wm',
+      label: '0+10+20 + watermark',
+      stackPct: 44.3,
+      barePlusMediaPct: 40.7,
+      ratio: 1.09,
+      relayFfmpegPct: 41.2,
+      bareFfmpegPct: 38.4,
+    },
   ],
   fanOut: [
     { viewers: 1, mediaPct: 24.2, mediaMiB: 60, slowest: 0.99 },
@@ -37,7 +75,16 @@ const example: ChartInput = {
     { viewers: 200, mediaPct: 36.9, mediaMiB: 120, slowest: 0.99 },
   ],
   failover: { sigkill: { gapsMs: [3100, 4200, 5100], p50: 4200 }, sigterm: { gapsMs: [390, 395, 400], p50: 395 } },
-  controlPlane: { records: 1000, cycles: 20, startP50: 239, startP99: 250, stopP50: 11, stopP99: 16, statusP50: 2, statusP99: 8 },
+  controlPlane: {
+    records: 1000,
+    cycles: 20,
+    startP50: 239,
+    startP99: 250,
+    stopP50: 11,
+    stopP99: 16,
+    statusP50: 2,
+    statusP99: 8,
+  },
   targets: [
     { name: 'FLV start p50', target: '≤ 500 ms', value: '388 ms', met: true },
     { name: 'failover after SIGKILL p50', target: '≤ 5000 ms', value: '4200 ms', met: true },
@@ -47,10 +94,20 @@ const example: ChartInput = {
 };
 
 const count = (s: string, needle: string): number => s.split(needle).length - 1;
-const titles = ['Start latency', 'CPU of N copy channels', 'Channel density', 'CPU per transcode tier', 'Fan-out: media server CPU', 'Failover gap', 'Targets'];
+const titles = [
+  'Start latency',
+  'CPU of N copy channels',
+  'Channel density',
+  'CPU per transcode tier',
+  'Fan-out: media server CPU',
+  'Failover gap',
+  'Targets',
+];
 
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 describe('renderChart', () => {
   it('draws every panel of a full run as balanced SVG', () => {

@@ -28,7 +28,9 @@ describe('configuration', () => {
 
 describe('redaction', () => {
   it('stream signatures, tokens, passwords and URL credentials never reach a log line', () => {
-    const line = redact('ffmpeg -i rtmp://127.0.0.1:1935/ingest/1_2_u_camera?sig=abcdef0123 -f flv rtmp://h/live/ch?token=deadbeef&x=1 redis://user:pa55@h:6379 ?password=hunter2');
+    const line = redact(
+      'ffmpeg -i rtmp://127.0.0.1:1935/ingest/1_2_u_camera?sig=abcdef0123 -f flv rtmp://h/live/ch?token=deadbeef&x=1 redis://user:pa55@h:6379 ?password=hunter2',
+    );
     expect(line).not.toMatch(/abcdef0123|deadbeef|pa55|hunter2/);
     expect(line).toContain('sig=***');
     expect(line).toContain('token=***&x=1');
@@ -38,7 +40,12 @@ describe('redaction', () => {
 describe('play URLs by encode', () => {
   const ep = { publicHost: 'relay.example', httpPort: 8000, rtmpPort: 1935 };
   it.each([
-    [1, [1]], [2, [2]], [3, [1, 2]], [4, [5, 2]], [5, [5]], [6, [1, 5]],
+    [1, [1]],
+    [2, [2]],
+    [3, [1, 2]],
+    [4, [5, 2]],
+    [5, [5]],
+    [6, [1, 5]],
   ] as const)('encode %i gives URL types %j', (encode, types) => {
     const urls = playUrls(ep, 'ch_0', encode, [0]);
     expect(urls.map((u) => u.type)).toEqual(types);
@@ -47,7 +54,15 @@ describe('play URLs by encode', () => {
   it('several tiers give a URL per (encode × tier) and, for HLS, the master playlist first (rateType null)', () => {
     const id = 'ch_0123456789abcdef0123';
     const urls = playUrls(ep, id, 3, [0, 10, 20]);
-    expect(urls.map((u) => [u.type, u.rateType])).toEqual([[1, null], [1, 0], [1, 10], [1, 20], [2, 0], [2, 10], [2, 20]]);
+    expect(urls.map((u) => [u.type, u.rateType])).toEqual([
+      [1, null],
+      [1, 0],
+      [1, 10],
+      [1, 20],
+      [2, 0],
+      [2, 10],
+      [2, 20],
+    ]);
     expect(urls[0]!.playUrl).toBe(`http://relay.example:8000/hls/${id}/index.m3u8`);
     expect(urls[2]!.playUrl).toBe(`http://relay.example:8000/hls/${id}/r10/index.m3u8`);
     expect(urls[6]!.playUrl).toBe(`http://relay.example:8000/live/${id}_r20.flv`);

@@ -1,16 +1,39 @@
 import { describe, expect, it } from 'vitest';
-import { buildRelayArgs, filterGraph, inputArgs, sinkOutputArgs, teeSlave, tierOutputArgs } from '../../src/media/ffmpeg/args.js';
+import {
+  buildRelayArgs,
+  filterGraph,
+  inputArgs,
+  sinkOutputArgs,
+  teeSlave,
+  tierOutputArgs,
+} from '../../src/media/ffmpeg/args.js';
 import { classifyStartFailure, parseInputVideo } from '../../src/media/ffmpeg/process.js';
 
 describe('ffmpeg argument builders', () => {
   it('a network input is bounded by -rw_timeout, probes briefly and opens only whitelisted protocols', () => {
-    expect(inputArgs({ member: 'a/camera', url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', readTimeoutMs: 3000 })).toEqual([
-      '-protocol_whitelist', 'rtmp,tcp', '-rw_timeout', '3000000', '-analyzeduration', '1000000', '-probesize', '1000000', '-i', 'rtmp://h/ingest/x',
+    expect(
+      inputArgs({ member: 'a/camera', url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', readTimeoutMs: 3000 }),
+    ).toEqual([
+      '-protocol_whitelist',
+      'rtmp,tcp',
+      '-rw_timeout',
+      '3000000',
+      '-analyzeduration',
+      '1000000',
+      '-probesize',
+      '1000000',
+      '-i',
+      'rtmp://h/ingest/x',
     ]);
   });
 
-  it('the relay\'s own ingest is probed briefly: it sends codec headers and its GOP cache at once', () => {
-    const args = inputArgs({ member: 'a/camera', url: 'rtmp://h/ingest/x', protocolWhitelist: 'rtmp,tcp', fastProbe: true });
+  it("the relay's own ingest is probed briefly: it sends codec headers and its GOP cache at once", () => {
+    const args = inputArgs({
+      member: 'a/camera',
+      url: 'rtmp://h/ingest/x',
+      protocolWhitelist: 'rtmp,tcp',
+      fastProbe: true,
+    });
     expect(args[args.indexOf('-analyzeduration') + 1]).toBe('200000');
   });
 
@@ -26,7 +49,17 @@ describe('ffmpeg argument builders', () => {
   const enc = { maxHeight: 360, videoKbps: 486, audioKbps: 64, keyframeSeconds: 2 };
 
   it('a copied tier sends the first video and optional first audio track to each sink, unencoded', () => {
-    expect(tierOutputArgs({ sinks: [rtmp] }, null)).toEqual(['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-f', 'flv', 'rtmp://m/live/ch']);
+    expect(tierOutputArgs({ sinks: [rtmp] }, null)).toEqual([
+      '-map',
+      '0:v:0',
+      '-map',
+      '0:a:0?',
+      '-c',
+      'copy',
+      '-f',
+      'flv',
+      'rtmp://m/live/ch',
+    ]);
   });
 
   it('HLS is a sliding window of 2 s segments that never writes ENDLIST itself and continues numbering', () => {
@@ -35,14 +68,20 @@ describe('ffmpeg argument builders', () => {
     expect(at('-f')).toBe('hls');
     expect(at('-hls_time')).toBe('2');
     expect(at('-hls_list_size')).toBe('6');
-    expect(at('-hls_flags')!.split('+').sort()).toEqual(['append_list', 'delete_segments', 'omit_endlist', 'temp_file']);
+    expect(at('-hls_flags')!.split('+').sort()).toEqual([
+      'append_list',
+      'delete_segments',
+      'omit_endlist',
+      'temp_file',
+    ]);
     expect(at('-hls_segment_filename')).toBe('/d/ch/seg_%06d.ts');
     expect(args.at(-1)).toBe('/d/ch/index.m3u8');
   });
 
   it('a recording is cut at its maximum length into fragmented MP4 named by start time', () => {
     expect(teeSlave({ kind: 'record', format: 'mp4', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 5400 })).toBe(
-      '[f=segment:segment_time=5400:segment_format=mp4:segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof:reset_timestamps=1:strftime=1]/r/ch_1_7_%Y%m%d-%H%M%S.mp4');
+      '[f=segment:segment_time=5400:segment_format=mp4:segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof:reset_timestamps=1:strftime=1]/r/ch_1_7_%Y%m%d-%H%M%S.mp4',
+    );
   });
 
   it('an encoded tier is encoded once for live (x264, keyframes on segment boundaries, AAC) and teed to its sinks', () => {
@@ -58,13 +97,22 @@ describe('ffmpeg argument builders', () => {
   });
 
   it('one decode feeds every encoded tier through split, each scaled to its height but never up; copies stay out of the graph', () => {
-    const { graph, labels } = filterGraph({ sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }], tiers: [{ sinks: [rtmp] }, { encode: enc, sinks: [rtmp] }, { encode: { ...enc, maxHeight: 540 }, sinks: [rtmp] }] });
+    const { graph, labels } = filterGraph({
+      sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }],
+      tiers: [{ sinks: [rtmp] }, { encode: enc, sinks: [rtmp] }, { encode: { ...enc, maxHeight: 540 }, sinks: [rtmp] }],
+    });
     expect(labels).toEqual([null, '[v1]', '[v2]']);
-    expect(graph).toBe("[0:v:0]split=2[s1][s2];[s1]scale=-2:'min(360,ih)':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'min(540,ih)':flags=bicubic,setsar=1,format=yuv420p[v2]");
+    expect(graph).toBe(
+      "[0:v:0]split=2[s1][s2];[s1]scale=-2:'min(360,ih)':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'min(540,ih)':flags=bicubic,setsar=1,format=yuv420p[v2]",
+    );
   });
 
   it('a watermark is scaled to a fraction of the video width and overlaid before the split, in its corner', () => {
-    const plan = { sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }], watermark: { file: '/w/1.png', relativeWidth: 0.15, aspect: 0.5, corner: 'bottom-left' as const, margin: 0.02 }, tiers: [{ encode: { videoKbps: 2000, audioKbps: 128, keyframeSeconds: 2 }, sinks: [rtmp] }] };
+    const plan = {
+      sources: [{ member: 'a/camera', url: 'i', protocolWhitelist: 'file' }],
+      watermark: { file: '/w/1.png', relativeWidth: 0.15, aspect: 0.5, corner: 'bottom-left' as const, margin: 0.02 },
+      tiers: [{ encode: { videoKbps: 2000, audioKbps: 128, keyframeSeconds: 2 }, sinks: [rtmp] }],
+    };
     const { graph } = filterGraph(plan);
     expect(graph).toContain("scale2ref=w='trunc(iw*0.15/2)*2':h='trunc(ow*0.5/2)*2'");
     expect(graph).toContain("overlay=x='W*0.02':y='H-h-W*0.02'");
@@ -75,20 +123,39 @@ describe('ffmpeg argument builders', () => {
   });
 
   it('the relay command reports progress on stdout, stream info once, and puts the outputs after the inputs', () => {
-    const args = buildRelayArgs({ sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }], tiers: [{ sinks: [rtmp, hls] }] });
-    expect(args.slice(0, 7)).toEqual(['-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1']);
+    const args = buildRelayArgs({
+      sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }],
+      tiers: [{ sinks: [rtmp, hls] }],
+    });
+    expect(args.slice(0, 7)).toEqual([
+      '-hide_banner',
+      '-nostdin',
+      '-loglevel',
+      'info',
+      '-nostats',
+      '-progress',
+      'pipe:1',
+    ]);
     expect(args.indexOf('-i')).toBeLessThan(args.indexOf('rtmp://m/live/ch'));
     expect(args.indexOf('rtmp://m/live/ch')).toBeLessThan(args.indexOf('/d/ch/index.m3u8'));
-    expect(() => buildRelayArgs({ sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }], tiers: [] })).toThrow(/output/);
+    expect(() =>
+      buildRelayArgs({ sources: [{ member: 'a/camera', url: 'in', protocolWhitelist: 'file' }], tiers: [] }),
+    ).toThrow(/output/);
   });
 
   it('a plan names its sources: one is read (the watermark image comes after it); several (a mix) are refused by this builder', () => {
     const src = { member: 'a/camera', url: 'in', protocolWhitelist: 'file' };
-    const args = buildRelayArgs({ sources: [src], watermark: { file: '/w/1.png', relativeWidth: 0.1, aspect: 1, corner: 'top-left', margin: 0 }, tiers: [{ encode: { videoKbps: 900, audioKbps: 64, keyframeSeconds: 2 }, sinks: [rtmp] }] });
+    const args = buildRelayArgs({
+      sources: [src],
+      watermark: { file: '/w/1.png', relativeWidth: 0.1, aspect: 1, corner: 'top-left', margin: 0 },
+      tiers: [{ encode: { videoKbps: 900, audioKbps: 64, keyframeSeconds: 2 }, sinks: [rtmp] }],
+    });
     expect(args.filter((a) => a === '-i')).toHaveLength(2);
     expect(args[args.indexOf('-i') + 1]).toBe('in');
     expect(args[args.indexOf('-filter_complex') + 1]).toMatch(/^\[1:v\]\[0:v:0\]scale2ref/);
-    expect(() => buildRelayArgs({ sources: [src, { ...src, member: 'b/camera' }], tiers: [{ sinks: [rtmp] }] })).toThrow(/one source/);
+    expect(() =>
+      buildRelayArgs({ sources: [src, { ...src, member: 'b/camera' }], tiers: [{ sinks: [rtmp] }] }),
+    ).toThrow(/one source/);
   });
 });
 
@@ -106,8 +173,14 @@ describe('start failure classification from ffmpeg stderr', () => {
 
 describe('input stream report', () => {
   it('gives the upstream video codec, profile and size', () => {
-    expect(parseInputVideo('    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 1280x720 [SAR 1:1 DAR 16:9], 810 kb/s, 30 fps')).toEqual({ codec: 'h264', profile: 'High', width: 1280, height: 720 });
-    expect(parseInputVideo('    Stream #0:1: Video: h264 (Constrained Baseline), yuv420p(progressive), 640x360, 30 fps')).toEqual({ codec: 'h264', profile: 'Constrained Baseline', width: 640, height: 360 });
+    expect(
+      parseInputVideo(
+        '    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 1280x720 [SAR 1:1 DAR 16:9], 810 kb/s, 30 fps',
+      ),
+    ).toEqual({ codec: 'h264', profile: 'High', width: 1280, height: 720 });
+    expect(
+      parseInputVideo('    Stream #0:1: Video: h264 (Constrained Baseline), yuv420p(progressive), 640x360, 30 fps'),
+    ).toEqual({ codec: 'h264', profile: 'Constrained Baseline', width: 640, height: 360 });
     expect(parseInputVideo('    Stream #0:1(und): Audio: aac (LC), 48000 Hz, stereo')).toBeNull();
   });
 });

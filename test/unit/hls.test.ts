@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { endPlaylist } from '../../src/media/hls.js';
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
 describe('ending a playlist', () => {
   it('appends EXT-X-ENDLIST once, and reports a missing playlist', async () => {

@@ -6,7 +6,9 @@ describe('KeyframeWatch', () => {
   it('a keyframe report of the channel resolves its watch; other channels do not', async () => {
     const w = new KeyframeWatch();
     let seen = false;
-    const p = w.firstKeyframe(id, new AbortController().signal).then(() => { seen = true; });
+    const p = w.firstKeyframe(id, new AbortController().signal).then(() => {
+      seen = true;
+    });
     w.onEvent({ type: 'keyframe', channelId: 'ch_00000000000000000002', stream: 'x', at: 1 });
     await Promise.resolve();
     expect(seen).toBe(false);

@@ -46,13 +46,24 @@ async function seed(h: Harness, state: ChannelState, over: Partial<Channel> = {}
 
 function files(dir: string): Record<string, string> {
   if (!fs.existsSync(dir)) return {};
-  return Object.fromEntries(fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
-    .map((e) => { const f = path.join(e.parentPath, e.name); return [f, fs.readFileSync(f, 'utf8')]; }));
+  return Object.fromEntries(
+    fs
+      .readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => {
+        const f = path.join(e.parentPath, e.name);
+        return [f, fs.readFileSync(f, 'utf8')];
+      }),
+  );
 }
 
 describe('NEXT_STATES', () => {
   it('every state is the target of exactly one named move, and final states lead nowhere', () => {
-    expect(Object.values(MOVES).map((m) => m.to).sort()).toEqual([...CHANNEL_STATES].sort());
+    expect(
+      Object.values(MOVES)
+        .map((m) => m.to)
+        .sort(),
+    ).toEqual([...CHANNEL_STATES].sort());
     for (const s of FINAL_STATES) expect(NEXT_STATES[s]).toEqual([]);
   });
   it('statesBefore reads the table backwards', () => {
@@ -61,43 +72,54 @@ describe('NEXT_STATES', () => {
   });
 });
 
-const cases = CHANNEL_STATES.flatMap((from) => Object.entries(MOVES).map(([move, m]) => {
-  const legal = canMove(from, m.to);
-  return { title: `${move} from ${from} ${legal ? `moves to ${m.to}` : 'is refused'}`, from, move, to: m.to, legal };
-}));
+const cases = CHANNEL_STATES.flatMap((from) =>
+  Object.entries(MOVES).map(([move, m]) => {
+    const legal = canMove(from, m.to);
+    return { title: `${move} from ${from} ${legal ? `moves to ${m.to}` : 'is refused'}`, from, move, to: m.to, legal };
+  }),
+);
 
 describe('every move from every state', () => {
-  it.each(cases.filter((c) => c.legal).map((c) => [c.title, c] as const))('%s, and publishes once', async (_t, { from, move, to }) => {
-    const h = fakeLifecycle({ layout });
-    const ch = await seed(h, from);
-    const moved = await MOVES[move]!.run(h.lifecycle, ch);
-    expect(moved).toEqual({ ok: true, state: to });
-    const after = (await h.records.get(ch.channelId))!;
-    expect(after.state).toBe(to);
-    expect(after.history.at(-1)?.state).toBe(to);
-    expect(h.bus.events).toEqual([expect.objectContaining({ channelId: ch.channelId, state: to })]);
-    const hook = webhookTypeOf(to, false);
-    expect(h.sink.emitted.map((e) => e.type)).toEqual(hook ? [hook] : []);
-  });
+  it.each(cases.filter((c) => c.legal).map((c) => [c.title, c] as const))(
+    '%s, and publishes once',
+    async (_t, { from, move, to }) => {
+      const h = fakeLifecycle({ layout });
+      const ch = await seed(h, from);
+      const moved = await MOVES[move]!.run(h.lifecycle, ch);
+      expect(moved).toEqual({ ok: true, state: to });
+      const after = (await h.records.get(ch.channelId))!;
+      expect(after.state).toBe(to);
+      expect(after.history.at(-1)?.state).toBe(to);
+      expect(h.bus.events).toEqual([expect.objectContaining({ channelId: ch.channelId, state: to })]);
+      const hook = webhookTypeOf(to, false);
+      expect(h.sink.emitted.map((e) => e.type)).toEqual(hook ? [hook] : []);
+    },
+  );
 
-  it.each(cases.filter((c) => !c.legal).map((c) => [c.title, c] as const))('%s: nothing changes, nothing is published', async (_t, { from, move }) => {
-    const h = fakeLifecycle({ layout });
-    const ch = await seed(h, from);
-    const before = { store: h.records.dump(), files: files(layout.hlsDir) };
-    const moved = await MOVES[move]!.run(h.lifecycle, ch);
-    expect(moved).toEqual({ ok: false, state: from });
-    expect({ store: h.records.dump(), files: files(layout.hlsDir) }).toEqual(before);
-    expect(h.bus.events).toEqual([]);
-    expect(h.sink.emitted).toEqual([]);
-    expect(h.queue.jobs.size).toBe(0);
-  });
+  it.each(cases.filter((c) => !c.legal).map((c) => [c.title, c] as const))(
+    '%s: nothing changes, nothing is published',
+    async (_t, { from, move }) => {
+      const h = fakeLifecycle({ layout });
+      const ch = await seed(h, from);
+      const before = { store: h.records.dump(), files: files(layout.hlsDir) };
+      const moved = await MOVES[move]!.run(h.lifecycle, ch);
+      expect(moved).toEqual({ ok: false, state: from });
+      expect({ store: h.records.dump(), files: files(layout.hlsDir) }).toEqual(before);
+      expect(h.bus.events).toEqual([]);
+      expect(h.sink.emitted).toEqual([]);
+      expect(h.queue.jobs.size).toBe(0);
+    },
+  );
 
-  it.each(Object.keys(MOVES))('%s of a channel that does not exist answers state "" and publishes nothing', async (move) => {
-    const h = fakeLifecycle({ layout });
-    const moved = await MOVES[move]!.run(h.lifecycle, testChannel({ state: 'interrupted' }));
-    expect(moved).toEqual({ ok: false, state: '' });
-    expect(h.bus.events).toEqual([]);
-  });
+  it.each(Object.keys(MOVES))(
+    '%s of a channel that does not exist answers state "" and publishes nothing',
+    async (move) => {
+      const h = fakeLifecycle({ layout });
+      const moved = await MOVES[move]!.run(h.lifecycle, testChannel({ state: 'interrupted' }));
+      expect(moved).toEqual({ ok: false, state: '' });
+      expect(h.bus.events).toEqual([]);
+    },
+  );
 });
 
 describe('what each move does besides the state', () => {
@@ -128,9 +150,17 @@ describe('what each move does besides the state', () => {
     const fresh = await seed(h, 'starting');
     await h.lifecycle.fail(fresh, { code: 40000004, message: 'no video' });
     expect(fs.existsSync(channelHlsRoot(fresh.channelId, layout))).toBe(false);
-    expect(await h.records.get(fresh.channelId)).toMatchObject({ state: 'failed', error: { code: 40000004, message: 'no video' } });
-    expect(h.bus.events).toEqual([{ channelId: fresh.channelId, state: 'failed', code: 40000004, message: 'no video' }]);
-    expect(h.sink.emitted[0]).toMatchObject({ type: 'push.failed', data: { state: 'failed', code: 40000004, reason: 'no video' } });
+    expect(await h.records.get(fresh.channelId)).toMatchObject({
+      state: 'failed',
+      error: { code: 40000004, message: 'no video' },
+    });
+    expect(h.bus.events).toEqual([
+      { channelId: fresh.channelId, state: 'failed', code: 40000004, message: 'no video' },
+    ]);
+    expect(h.sink.emitted[0]).toMatchObject({
+      type: 'push.failed',
+      data: { state: 'failed', code: 40000004, reason: 'no video' },
+    });
     const live = await seed(h, 'live');
     await h.lifecycle.fail(live, { code: 6012, message: 'too many restarts' });
     for (const f of channelPlaylists(live, layout)) expect(fs.readFileSync(f, 'utf8')).toMatch(/#EXT-X-ENDLIST/);
@@ -176,7 +206,9 @@ describe('what each move does besides the state', () => {
     const ch = await seed(h, 'interrupted');
     await seed(h, 'live');
     const before = h.records.dump();
-    await expect(h.lifecycle.resume(ch, 'resumed')).rejects.toSatisfy((e) => e instanceof RelayError && e.code === 20101);
+    await expect(h.lifecycle.resume(ch, 'resumed')).rejects.toSatisfy(
+      (e) => e instanceof RelayError && e.code === 20101,
+    );
     expect(h.records.dump()).toEqual(before);
     expect(h.queue.jobs.size).toBe(0);
   });
@@ -237,6 +269,8 @@ describe('what each move does besides the state', () => {
     const ch = await seed(h, 'stopping');
     expect((await h.lifecycle.finishStop(ch, 'stopped by request')).ok).toBe(true);
     expect(h.bus.events).toHaveLength(1);
-    expect(h.logger.warnings).toEqual([[expect.objectContaining({ channelId: ch.channelId, type: 'push.stopped' }), 'webhook event not queued']]);
+    expect(h.logger.warnings).toEqual([
+      [expect.objectContaining({ channelId: ch.channelId, type: 'push.stopped' }), 'webhook event not queued'],
+    ]);
   });
 });

@@ -13,7 +13,15 @@ describe('request paths', () => {
   });
 
   it.each([
-    undefined, '', 'live/x.flv', '/live/%00.flv', '/live/%E2%98%83.flv', '/hls/../../etc/passwd', '/hls/a/..', '/a b', '/a\\b',
+    undefined,
+    '',
+    'live/x.flv',
+    '/live/%00.flv',
+    '/live/%E2%98%83.flv',
+    '/hls/../../etc/passwd',
+    '/hls/a/..',
+    '/a b',
+    '/a\\b',
     'http://host/live/x.flv',
   ])('%j is malformed', (raw) => {
     expect(parsePath(raw)).toBeNull();

@@ -6,7 +6,18 @@ const ID = 'ch_0123456789abcdef0123';
 const json = (v: unknown) => JSON.stringify(v);
 
 /** Text that is not a message of any topic. */
-const FOREIGN = ['', 'not json', '{', 'null', '42', '"text"', '[]', json([{ channelId: ID }]), json({}), json({ hello: 'world' })];
+const FOREIGN = [
+  '',
+  'not json',
+  '{',
+  'null',
+  '42',
+  '"text"',
+  '[]',
+  json([{ channelId: ID }]),
+  json({}),
+  json({ hello: 'world' }),
+];
 
 describe('channel events', () => {
   it.each(CHANNEL_STATES.map((state) => ({ state })))('an event of state $state parses', ({ state }) => {
@@ -19,17 +30,25 @@ describe('channel events', () => {
   });
 
   it('ill-typed optional fields are dropped, the event is kept', () => {
-    expect(parseChannelEvent(json({ channelId: ID, state: 'live', code: '6012', message: 7, resumed: 'yes' }))).toEqual({ channelId: ID, state: 'live' });
-    expect(parseChannelEvent(json({ channelId: ID, state: 'failed', code: 1.5 }))).toEqual({ channelId: ID, state: 'failed' });
+    expect(parseChannelEvent(json({ channelId: ID, state: 'live', code: '6012', message: 7, resumed: 'yes' }))).toEqual(
+      { channelId: ID, state: 'live' },
+    );
+    expect(parseChannelEvent(json({ channelId: ID, state: 'failed', code: 1.5 }))).toEqual({
+      channelId: ID,
+      state: 'failed',
+    });
   });
 
   it.each(FOREIGN)('%j is no channel event', (raw) => {
     expect(parseChannelEvent(raw)).toBeNull();
   });
 
-  it.each(['ch_x', 'ch_0123456789ABCDEF0123', `${ID}0`, 'ch_0123456789abcdef012', '', 42])('channel id %j is refused', (channelId) => {
-    expect(parseChannelEvent(json({ channelId, state: 'live' }))).toBeNull();
-  });
+  it.each(['ch_x', 'ch_0123456789ABCDEF0123', `${ID}0`, 'ch_0123456789abcdef012', '', 42])(
+    'channel id %j is refused',
+    (channelId) => {
+      expect(parseChannelEvent(json({ channelId, state: 'live' }))).toBeNull();
+    },
+  );
 
   it.each(['paused', 'LIVE', '', null, 1])('state %j is refused', (state) => {
     expect(parseChannelEvent(json({ channelId: ID, state }))).toBeNull();
@@ -38,7 +57,14 @@ describe('channel events', () => {
 
 describe('media events', () => {
   const keyframe = { type: 'keyframe', channelId: ID, stream: `${ID}_r10`, at: 1_700_000_000_000 };
-  const member = { type: 'member-published', sdkAppId: '1400000001', roomId: 1001, userId: 'alice', srcType: 0, at: 1_700_000_000_000 };
+  const member = {
+    type: 'member-published',
+    sdkAppId: '1400000001',
+    roomId: 1001,
+    userId: 'alice',
+    srcType: 0,
+    at: 1_700_000_000_000,
+  };
 
   it('a keyframe event parses', () => {
     expect(parseMediaEvent(json(keyframe))).toEqual(keyframe);
@@ -89,13 +115,21 @@ describe('control messages', () => {
     expect(parseControlMessage(raw)).toBeNull();
   });
 
-  it.each([['start', ID], ['STOP', ID], ['stop', 'ch_short'], ['stop', undefined]])('type %j for channel %j is refused', (type, channelId) => {
+  it.each([
+    ['start', ID],
+    ['STOP', ID],
+    ['stop', 'ch_short'],
+    ['stop', undefined],
+  ])('type %j for channel %j is refused', (type, channelId) => {
     expect(parseControlMessage(json({ type, channelId }))).toBeNull();
   });
 });
 
 describe('member labels', () => {
-  it.each([[0, 'alice/camera'], [1, 'alice/screen']] as const)('srcType %i reads %s', (srcType, label) => {
+  it.each([
+    [0, 'alice/camera'],
+    [1, 'alice/screen'],
+  ] as const)('srcType %i reads %s', (srcType, label) => {
     expect(memberLabel({ userId: 'alice', srcType })).toBe(label);
   });
 });

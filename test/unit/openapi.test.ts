@@ -9,10 +9,14 @@ import { fakeApiDeps } from '../fakes/index.js';
 /** Builds the API with every route (admin too) and collects the routes it registers. */
 async function appWithRoutes() {
   const routes: { method: string; url: string }[] = [];
-  const deps = { ...fakeApiDeps(), admin: { adminToken: 'a'.repeat(16), accounts: {}, apps: {} } as unknown as AdminDeps };
+  const deps = {
+    ...fakeApiDeps(),
+    admin: { adminToken: 'a'.repeat(16), accounts: {}, apps: {} } as unknown as AdminDeps,
+  };
   const app = buildApi(deps);
   app.addHook('onRoute', (r) => {
-    for (const m of [r.method].flat()) if (m !== 'HEAD' && !r.url.startsWith('/docs')) routes.push({ method: m.toLowerCase(), url: r.url });
+    for (const m of [r.method].flat())
+      if (m !== 'HEAD' && !r.url.startsWith('/docs')) routes.push({ method: m.toLowerCase(), url: r.url });
   });
   await app.ready();
   return { app, routes };
@@ -23,7 +27,8 @@ function* schemasWithExamples(node: unknown): Generator<{ schema: Record<string,
   if (!node || typeof node !== 'object') return;
   const o = node as Record<string, unknown>;
   if (o.schema && o.examples && typeof o.examples === 'object' && !Array.isArray(o.examples)) {
-    for (const ex of Object.values(o.examples as Record<string, { value: unknown }>)) yield { schema: o.schema as Record<string, unknown>, example: ex.value };
+    for (const ex of Object.values(o.examples as Record<string, { value: unknown }>))
+      yield { schema: o.schema as Record<string, unknown>, example: ex.value };
   }
   if (o.type && 'example' in o) yield { schema: o, example: o.example };
   if (o.type && Array.isArray(o.examples)) for (const example of o.examples) yield { schema: o, example };
@@ -38,8 +43,12 @@ describe('the OpenAPI document', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(doc.openapi).toMatch(/^3\./);
-    const documented = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
-    const expected = routes.filter((r) => r.url !== '/healthz').map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')}`);
+    const documented = new Set(
+      Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)),
+    );
+    const expected = routes
+      .filter((r) => r.url !== '/healthz')
+      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')}`);
     expect(expected.length).toBeGreaterThan(15);
     for (const r of expected) expect(documented.has(r), `${r} missing from the OpenAPI document`).toBe(true);
     expect(documented.has('post /v1/push/start')).toBe(true);
@@ -61,7 +70,8 @@ describe('the OpenAPI document', () => {
   it('serves an interactive page at /docs', async () => {
     const { app } = await appWithRoutes();
     let res = await app.inject({ method: 'GET', url: '/docs' });
-    for (let i = 0; i < 3 && res.statusCode >= 300 && res.statusCode < 400; i++) res = await app.inject({ method: 'GET', url: new URL(String(res.headers.location), 'http://x/docs/').pathname });
+    for (let i = 0; i < 3 && res.statusCode >= 300 && res.statusCode < 400; i++)
+      res = await app.inject({ method: 'GET', url: new URL(String(res.headers.location), 'http://x/docs/').pathname });
     await app.close();
     expect(res.statusCode).toBe(200);
     expect(res.body).toMatch(/swagger/i);

@@ -14,7 +14,18 @@ import type { Channel } from '../../src/channels/types.js';
 function png(width: number, height: number): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'png-'));
   try {
-    execFileSync(loadConfig({}).ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=blue:size=${width}x${height}`, '-frames:v', '1', path.join(dir, 'a.png')]);
+    execFileSync(loadConfig({}).ffmpegPath, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `color=c=blue:size=${width}x${height}`,
+      '-frames:v',
+      '1',
+      path.join(dir, 'a.png'),
+    ]);
     return fs.readFileSync(path.join(dir, 'a.png'));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -29,7 +40,14 @@ describe('PNG checks', () => {
   it.each([
     ['a text file', Buffer.from('hello world, not an image at all, really not')],
     ['a truncated file', good.subarray(0, good.length - 12)],
-    ['a file with a flipped byte', (() => { const b = Buffer.from(good); b[b.length - 20] = b[b.length - 20]! ^ 0x55; return b; })()],
+    [
+      'a file with a flipped byte',
+      (() => {
+        const b = Buffer.from(good);
+        b[b.length - 20] = b[b.length - 20]! ^ 0x55;
+        return b;
+      })(),
+    ],
     ['a JPEG-like header', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), good.subarray(4)])],
   ])('%s is refused with a reason', (_n, buf) => {
     expect(inspectPng(buf)).toHaveProperty('error');
@@ -53,7 +71,9 @@ describe('channel password', () => {
     expect(hashChannelPassword('ch_2', 's3cret')).not.toBe(hash);
   });
   it('a served playlist carries the token on every URI line and nowhere else', () => {
-    expect(tokenisePlaylist('#EXTM3U\n#EXTINF:2,\nseg_1.ts\nr0/index.m3u8\n', 'abc')).toBe('#EXTM3U\n#EXTINF:2,\nseg_1.ts?token=abc\nr0/index.m3u8?token=abc\n');
+    expect(tokenisePlaylist('#EXTM3U\n#EXTINF:2,\nseg_1.ts\nr0/index.m3u8\n', 'abc')).toBe(
+      '#EXTM3U\n#EXTINF:2,\nseg_1.ts?token=abc\nr0/index.m3u8?token=abc\n',
+    );
   });
 });
 
@@ -67,9 +87,16 @@ describe('tiers, recordings and the master playlist', () => {
   });
 
   it('record file types map to sinks by their bits', () => {
-    expect(recordSinks('/r', 'ch_1', 7, 4, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(['record:mp4']);
-    expect(recordSinks('/r', 'ch_1', 7, 7, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(['record:mp4', 'record:flv', 'record-hls']);
-    expect(recordSinks('/r', 'ch_1', 7, 3, 60, 2)).toEqual([{ kind: 'record', format: 'flv', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 60 }, { kind: 'record-hls', dir: '/r/hls', segmentSeconds: 2 }]);
+    expect(recordSinks('/r', 'ch_1', 7, 4, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(
+      ['record:mp4'],
+    );
+    expect(recordSinks('/r', 'ch_1', 7, 7, 5400, 2).map((s) => s.kind + ('format' in s ? `:${s.format}` : ''))).toEqual(
+      ['record:mp4', 'record:flv', 'record-hls'],
+    );
+    expect(recordSinks('/r', 'ch_1', 7, 3, 60, 2)).toEqual([
+      { kind: 'record', format: 'flv', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 60 },
+      { kind: 'record-hls', dir: '/r/hls', segmentSeconds: 2 },
+    ]);
   });
 
   it('the master lists tiers best first, never larger than the upstream', () => {
@@ -85,15 +112,24 @@ describe('tiers, recordings and the master playlist', () => {
 
 describe('channel cost', () => {
   const costs = loadConfig({}).costs;
-  it('adds each tier\'s kind, and a watermark\'s decode and the re-encoded ORIGINAL', async () => {
+  it("adds each tier's kind, and a watermark's decode and the re-encoded ORIGINAL", async () => {
     const { channelCost } = await import('../../src/channels/cost.js');
-    const ch = (rateTypes: number[], wm = false) => ({ option: { rateTypes }, ...(wm ? { watermark: { id: 1, file: 'x', width: 1, height: 1 } } : {}) }) as unknown as Channel;
+    const ch = (rateTypes: number[], wm = false) =>
+      ({
+        option: { rateTypes },
+        ...(wm ? { watermark: { id: 1, file: 'x', width: 1, height: 1 } } : {}),
+      }) as unknown as Channel;
     expect(channelCost(ch([0]), costs)).toBe(costs.copy);
     expect(channelCost(ch([10, 20]), costs)).toBeCloseTo(costs.rate550 + costs.rate900);
-    expect(channelCost(ch([0, 10, 20], true), costs)).toBeCloseTo(costs.watermark + costs.originalEncode + costs.rate550 + costs.rate900);
+    expect(channelCost(ch([0, 10, 20], true), costs)).toBeCloseTo(
+      costs.watermark + costs.originalEncode + costs.rate550 + costs.rate900,
+    );
   });
   it('capacity and costs are configurable and checked', () => {
-    expect(loadConfig({ RELAY_WORKER_CAPACITY: '1.5', RELAY_COST_900: '0.3' })).toMatchObject({ workerCapacity: 1.5, costs: { rate900: 0.3 } });
+    expect(loadConfig({ RELAY_WORKER_CAPACITY: '1.5', RELAY_COST_900: '0.3' })).toMatchObject({
+      workerCapacity: 1.5,
+      costs: { rate900: 0.3 },
+    });
     expect(() => loadConfig({ RELAY_COST_COPY: 'cheap' })).toThrow(/RELAY_COST_COPY/);
   });
 });

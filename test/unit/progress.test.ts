@@ -16,8 +16,17 @@ describe('ffmpeg output parsing', () => {
   it('a progress block becomes one Progress when its progress= line arrives', () => {
     const got: Progress[] = [];
     const p = new ProgressParser((x) => got.push(x));
-    for (const l of ['frame=60', 'fps=29.97', 'out_time_us=2000000', 'total_size=N/A', 'speed=1.01x', 'progress=continue']) p.line(l);
-    for (const l of ['frame=90', 'fps=30', 'out_time_ms=3000000', 'speed=N/A', 'total_size=1024', 'progress=end']) p.line(l);
+    for (const l of [
+      'frame=60',
+      'fps=29.97',
+      'out_time_us=2000000',
+      'total_size=N/A',
+      'speed=1.01x',
+      'progress=continue',
+    ])
+      p.line(l);
+    for (const l of ['frame=90', 'fps=30', 'out_time_ms=3000000', 'speed=N/A', 'total_size=1024', 'progress=end'])
+      p.line(l);
     expect(got).toEqual([
       { frame: 60, fps: 29.97, outTimeUs: 2000000, speed: 1.01, ended: false },
       { frame: 90, fps: 30, outTimeUs: 3000000, speed: 0, totalSize: 1024, ended: true },

@@ -11,7 +11,15 @@ describe('ingest stream names', () => {
     expect(parseIngestStreamName(ingestStreamName(k))).toEqual(k);
   });
 
-  it.each(['', 'x', '1400000001_0_alice_camera', '1400000001_1001_alice_mic', '1400000001_1001__camera', 'abc_1001_alice_camera', '1_99999999999_a_camera'])('%j is not an ingest name', (name) => {
+  it.each([
+    '',
+    'x',
+    '1400000001_0_alice_camera',
+    '1400000001_1001_alice_mic',
+    '1400000001_1001__camera',
+    'abc_1001_alice_camera',
+    '1_99999999999_a_camera',
+  ])('%j is not an ingest name', (name) => {
     expect(parseIngestStreamName(name)).toBeNull();
   });
 
@@ -36,12 +44,35 @@ describe('external upstream URLs', () => {
   });
 
   it('a file inside the allowed folder is looped; an SDP file may open RTP over UDP', () => {
-    expect(resolveUpstreamInput('cam.mp4', dir)).toEqual({ url: path.join(dir, 'cam.mp4'), protocolWhitelist: 'file', isFile: true });
-    expect(resolveUpstreamInput(`file://${dir}/sfu.sdp`, dir)).toEqual({ url: `${dir}/sfu.sdp`, protocolWhitelist: 'file,udp,rtp', isFile: false });
+    expect(resolveUpstreamInput('cam.mp4', dir)).toEqual({
+      url: path.join(dir, 'cam.mp4'),
+      protocolWhitelist: 'file',
+      isFile: true,
+    });
+    expect(resolveUpstreamInput(`file://${dir}/sfu.sdp`, dir)).toEqual({
+      url: `${dir}/sfu.sdp`,
+      protocolWhitelist: 'file,udp,rtp',
+      isFile: false,
+    });
   });
 
-  it.each(['concat:a.mp4|b.mp4', 'subfile:,,start,0,end,0,,:/etc/passwd', 'pipe:0', 'data:video/mp4;base64,AA', 'file:///etc/passwd', '/etc/passwd', '../secrets.mp4', 'gopher://h/x', 'rtmp://h/a b', 'x'.repeat(2049)])('%j is refused with 50002', (url) => {
+  it.each([
+    'concat:a.mp4|b.mp4',
+    'subfile:,,start,0,end,0,,:/etc/passwd',
+    'pipe:0',
+    'data:video/mp4;base64,AA',
+    'file:///etc/passwd',
+    '/etc/passwd',
+    '../secrets.mp4',
+    'gopher://h/x',
+    'rtmp://h/a b',
+    'x'.repeat(2049),
+  ])('%j is refused with 50002', (url) => {
     expect(() => resolveUpstreamInput(url, dir)).toThrow(RelayError);
-    try { resolveUpstreamInput(url, dir); } catch (e) { expect((e as RelayError).code).toBe(50002); }
+    try {
+      resolveUpstreamInput(url, dir);
+    } catch (e) {
+      expect((e as RelayError).code).toBe(50002);
+    }
   });
 });

@@ -7,7 +7,15 @@
   const $ = (id) => document.getElementById(id);
   const video = $('video');
   const tierSelect = $('tier');
-  const STATE_TEXT = { starting: 'starting', live: 'live', interrupted: 'interrupted', stopping: 'ended', stopped: 'ended', failed: 'ended', recycled: 'ended' };
+  const STATE_TEXT = {
+    starting: 'starting',
+    live: 'live',
+    interrupted: 'interrupted',
+    stopping: 'ended',
+    stopped: 'ended',
+    failed: 'ended',
+    recycled: 'ended',
+  };
   const TIER_NAME = { 0: 'original', 10: '550 kbit/s', 20: '900 kbit/s' };
   const CHANNEL_IN_PATH = /\/(?:hls|live)\/(ch_[0-9a-f]{20})(?:[/_.]|$)/;
 
@@ -18,20 +26,26 @@
   let pollTimer = null;
   let fragKbps = null;
 
-  const set = (id, text) => { $(id).textContent = text; };
+  const set = (id, text) => {
+    $(id).textContent = text;
+  };
   function message(text, isError = false) {
     set('message', text);
     $('message').className = isError ? 'error' : '';
   }
-  function showPassword(show = true) { $('password-row').hidden = !show; }
+  function showPassword(show = true) {
+    $('password-row').hidden = !show;
+  }
 
   /** The URL with `pwd` set (or left out when there is none). */
   function withPwd(url, pwd) {
     const u = new URL(url);
-    if (pwd) u.searchParams.set('pwd', pwd); else u.searchParams.delete('pwd');
+    if (pwd) u.searchParams.set('pwd', pwd);
+    else u.searchParams.delete('pwd');
     return u.toString();
   }
-  const kindOf = (url) => (/\.m3u8$/i.test(new URL(url).pathname) ? 'hls' : /\.flv$/i.test(new URL(url).pathname) ? 'flv' : null);
+  const kindOf = (url) =>
+    /\.m3u8$/i.test(new URL(url).pathname) ? 'hls' : /\.flv$/i.test(new URL(url).pathname) ? 'flv' : null;
   const httpOf = (url) => url.replace(/^ws(s?):/i, 'http$1:');
 
   function showState() {
@@ -44,8 +58,14 @@
   }
 
   function stopEngines() {
-    if (hls) { hls.destroy(); hls = null; }
-    if (flv) { flv.destroy(); flv = null; }
+    if (hls) {
+      hls.destroy();
+      hls = null;
+    }
+    if (flv) {
+      flv.destroy();
+      flv = null;
+    }
     video.removeAttribute('src');
     video.load();
     fragKbps = null;
@@ -73,7 +93,10 @@
 
   /** Takes a status answer in; false when the channel is unknown or has ended (then nothing is to be played). */
   function applyStatus(s, st) {
-    if (st.code === -1) { message(`status not reachable at ${s.origin}`, true); return true; }
+    if (st.code === -1) {
+      message(`status not reachable at ${s.origin}`, true);
+      return true;
+    }
     if (st.code !== 0) {
       if (s.seenStatus) s.ended = true;
       else message(st.code === 404 ? `no such channel: ${s.channelId}` : `status answered ${st.code}`, true);
@@ -104,11 +127,27 @@
     const channel = $('channel').value.trim();
     let pwd = $('password').value;
     let url = null;
-    const s = { channelId: null, origin: location.origin, pwd: '', status: null, url: null, ended: false, seenStatus: false };
+    const s = {
+      channelId: null,
+      origin: location.origin,
+      pwd: '',
+      status: null,
+      url: null,
+      ended: false,
+      seenStatus: false,
+    };
     if (raw) {
-      try { url = new URL(raw, location.href); } catch { return message('that is not a URL', true); }
+      try {
+        url = new URL(raw, location.href);
+      } catch {
+        return message('that is not a URL', true);
+      }
       if (!kindOf(url.toString())) return message('paste an HLS (.m3u8) or FLV (.flv) play URL', true);
-      if (!pwd && url.searchParams.get('pwd')) { pwd = url.searchParams.get('pwd'); $('password').value = pwd; showPassword(); }
+      if (!pwd && url.searchParams.get('pwd')) {
+        pwd = url.searchParams.get('pwd');
+        $('password').value = pwd;
+        showPassword();
+      }
       s.channelId = CHANNEL_IN_PATH.exec(url.pathname)?.[1] ?? null;
       s.origin = new URL(httpOf(url.toString())).origin;
       url = url.toString();
@@ -163,17 +202,25 @@
 
   function refused(status, body) {
     const s = session;
-    if (status === 401) { showPassword(); message('password required: enter it and press Play', true); }
-    else if (status === 403) { showPassword(); message('wrong password', true); $('password').select(); }
-    else if (status === 404 && /ended/.test(body?.message || '')) { s.ended = true; message('the live has ended'); }
-    else message(`${status || 'network error'}: ${body?.message || 'cannot play this URL'}`, true);
+    if (status === 401) {
+      showPassword();
+      message('password required: enter it and press Play', true);
+    } else if (status === 403) {
+      showPassword();
+      message('wrong password', true);
+      $('password').select();
+    } else if (status === 404 && /ended/.test(body?.message || '')) {
+      s.ended = true;
+      message('the live has ended');
+    } else message(`${status || 'network error'}: ${body?.message || 'cannot play this URL'}`, true);
     showState();
   }
 
   async function play(url, my) {
     const full = withPwd(url, session.pwd);
     let answer;
-    for (let tries = 0; ; tries++) { // a channel just started may have no HLS playlist for a few seconds
+    for (let tries = 0; ; tries++) {
+      // a channel just started may have no HLS playlist for a few seconds
       answer = await probe(full);
       if (my !== gen) return;
       if (answer.status !== 404 || !/playlist yet/.test(answer.body?.message || '') || tries >= 15) break;
@@ -184,18 +231,29 @@
     session.url = url;
     set('source', url);
     message('');
-    if (kindOf(url) === 'hls') playHls(full); else playFlv(full, url);
+    if (kindOf(url) === 'hls') playHls(full);
+    else playFlv(full, url);
     video.play().catch(() => undefined);
   }
 
   function playHls(url) {
     if (window.Hls && Hls.isSupported()) {
       hls = new Hls({ liveSyncDurationCount: 3 });
-      hls.on(Hls.Events.MANIFEST_PARSED, () => fillTiers(hls.levels.map((l, i) => ({
-        value: String(i), bitrate: l.bitrate, label: `${l.height ? `${l.height}p` : `level ${i}`}${l.bitrate ? ` · ${Math.round(l.bitrate / 1000)} kbit/s` : ''}`,
-      })).sort((a, b) => b.bitrate - a.bitrate), '-1')); // best first, as the master playlist lists them
+      hls.on(Hls.Events.MANIFEST_PARSED, () =>
+        fillTiers(
+          hls.levels
+            .map((l, i) => ({
+              value: String(i),
+              bitrate: l.bitrate,
+              label: `${l.height ? `${l.height}p` : `level ${i}`}${l.bitrate ? ` · ${Math.round(l.bitrate / 1000)} kbit/s` : ''}`,
+            }))
+            .sort((a, b) => b.bitrate - a.bitrate),
+          '-1',
+        ),
+      ); // best first, as the master playlist lists them
       hls.on(Hls.Events.FRAG_LOADED, (_e, d) => {
-        if (d.frag.duration > 0 && d.frag.stats.loaded > 0) fragKbps = (d.frag.stats.loaded * 8) / d.frag.duration / 1000;
+        if (d.frag.duration > 0 && d.frag.stats.loaded > 0)
+          fragKbps = (d.frag.stats.loaded * 8) / d.frag.duration / 1000;
       });
       hls.on(Hls.Events.ERROR, (_e, d) => {
         if (!d.fatal) return;
@@ -214,18 +272,28 @@
   }
 
   function playFlv(full, url) {
-    if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback) return message('this browser cannot play FLV (no MSE)', true);
-    flv = mpegts.createPlayer({ type: 'flv', isLive: true, url: full }, { enableStashBuffer: false, liveBufferLatencyChasing: true });
+    if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback)
+      return message('this browser cannot play FLV (no MSE)', true);
+    flv = mpegts.createPlayer(
+      { type: 'flv', isLive: true, url: full },
+      { enableStashBuffer: false, liveBufferLatencyChasing: true },
+    );
     flv.on(mpegts.Events.ERROR, (type, detail, info) => {
       if (info && (info.code === 401 || info.code === 403)) return refused(info.code, null);
       message(`FLV error: ${type} ${detail}${info?.msg ? ` (${info.msg})` : ''}`, true);
     });
-    flv.on(mpegts.Events.LOADING_COMPLETE, () => { if (session) { session.ended = true; showState(); } });
+    flv.on(mpegts.Events.LOADING_COMPLETE, () => {
+      if (session) {
+        session.ended = true;
+        showState();
+      }
+    });
     flv.attachMediaElement(video);
     flv.load();
     // Tiers of FLV are separate streams: the selector switches between the channel's FLV URLs (WS-FLV kept as ws).
     const toWs = (u) => (/^wss?:/i.test(url) ? u.replace(/^http/, 'ws') : u);
-    const tiers = (session.status?.urls || []).filter((u) => u.type === 2 && u.rateType !== null)
+    const tiers = (session.status?.urls || [])
+      .filter((u) => u.type === 2 && u.rateType !== null)
       .map((u) => ({ value: toWs(u.playUrl), label: TIER_NAME[u.rateType] || `rate ${u.rateType}` }));
     const here = new URL(url).pathname;
     fillTiers(tiers, tiers.find((t) => new URL(t.value).pathname === here)?.value);
@@ -235,13 +303,17 @@
   function fillTiers(tiers, selected) {
     tierSelect.textContent = '';
     const options = hls && tiers.length ? [{ value: '-1', label: 'auto' }, ...tiers] : tiers;
-    for (const t of options.length ? options : [{ value: '', label: '–' }]) tierSelect.add(new Option(t.label, t.value));
+    for (const t of options.length ? options : [{ value: '', label: '–' }])
+      tierSelect.add(new Option(t.label, t.value));
     if (selected !== undefined) tierSelect.value = selected;
     tierSelect.disabled = tiers.length < 2;
   }
 
   tierSelect.addEventListener('change', () => {
-    if (hls) { hls.currentLevel = Number(tierSelect.value); return; }
+    if (hls) {
+      hls.currentLevel = Number(tierSelect.value);
+      return;
+    }
     if (flv && session && tierSelect.value) {
       const my = ++gen;
       const s = session;
@@ -260,7 +332,8 @@
       const level = hls.levels[hls.currentLevel];
       kbps = fragKbps || level?.bitrate / 1000 || hls.bandwidthEstimate / 1000 || null;
       latency = Number.isFinite(hls.latency) && hls.latency > 0 ? hls.latency : null;
-      if (hls.autoLevelEnabled && level && tierSelect.options[0]?.value === '-1') tierSelect.options[0].text = `auto (${level.height}p)`;
+      if (hls.autoLevelEnabled && level && tierSelect.options[0]?.value === '-1')
+        tierSelect.options[0].text = `auto (${level.height}p)`;
     } else if (flv) {
       const speed = flv.statisticsInfo?.speed;
       kbps = speed ? speed * 8 : null;
@@ -272,14 +345,25 @@
     showState();
   }, 1000);
 
-  video.addEventListener('ended', () => { if (session) { session.ended = true; showState(); } });
-  $('form').addEventListener('submit', (e) => { e.preventDefault(); void start(); });
+  video.addEventListener('ended', () => {
+    if (session) {
+      session.ended = true;
+      showState();
+    }
+  });
+  $('form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void start();
+  });
 
   // Links: ?url=… or ?channel=…&pwd=…&protocol=…
   const q = new URLSearchParams(location.search);
   if (q.get('url')) $('url').value = q.get('url');
   if (q.get('channel')) $('channel').value = q.get('channel');
-  if (q.get('pwd')) { $('password').value = q.get('pwd'); showPassword(); }
+  if (q.get('pwd')) {
+    $('password').value = q.get('pwd');
+    showPassword();
+  }
   if (['hls', 'flv', 'ws'].includes(q.get('protocol'))) $('protocol').value = q.get('protocol');
   if (q.get('url') || q.get('channel')) void start();
 })();

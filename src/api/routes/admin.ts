@@ -21,31 +21,50 @@ export interface AdminDeps {
 }
 
 const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
-const AccountBody = Type.Object({
-  accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
-  name: Type.Optional(Type.String({ maxLength: 100 })),
-  channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-  state: Type.Optional(State),
-}, { additionalProperties: false });
-const AccountPatch = Type.Object({
-  name: Type.Optional(Type.String({ maxLength: 100 })),
-  channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
-  state: Type.Optional(State),
-}, { additionalProperties: false, minProperties: 1 });
-const AppBody = Type.Object({
-  accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
-  name: Type.Optional(Type.String({ maxLength: 100 })),
-  sdkAppId: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
-}, { additionalProperties: false });
+const AccountBody = Type.Object(
+  {
+    accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    state: Type.Optional(State),
+  },
+  { additionalProperties: false },
+);
+const AccountPatch = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    state: Type.Optional(State),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+const AppBody = Type.Object(
+  {
+    accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    sdkAppId: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
+  },
+  { additionalProperties: false },
+);
 const IdParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
 
-/** Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer <RELAY_ADMIN_TOKEN>`. */
+/**
+ * Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer
+ * <RELAY_ADMIN_TOKEN>`.
+ */
 export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.addHook('onRequest', async (req) => {
-      if (!deps.adminToken) throw new RelayError(1001, 'the admin API is disabled', { status: 403, hint: 'set RELAY_ADMIN_TOKEN on the API process' });
-      if (!isAdmin(req.headers.authorization, deps.adminToken)) throw new RelayError(1001, 'admin credential missing or wrong', { hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>' });
+      if (!deps.adminToken)
+        throw new RelayError(1001, 'the admin API is disabled', {
+          status: 403,
+          hint: 'set RELAY_ADMIN_TOKEN on the API process',
+        });
+      if (!isAdmin(req.headers.authorization, deps.adminToken))
+        throw new RelayError(1001, 'admin credential missing or wrong', {
+          hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
+        });
     });
 
     /** An account with its channels in use and its apps (`apps`: every app, read once by the caller). */
@@ -64,19 +83,33 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       const [accounts, apps] = await Promise.all([deps.accounts.list(), deps.apps.list()]);
       return { code: 0, message: 'ok', accounts: await Promise.all(accounts.map((a) => withUsage(a, apps))) };
     });
-    r.get('/accounts/:id', { schema: { params: IdParams } }, async (req) => ({ code: 0, message: 'ok', account: await withUsage(await accountOrThrow(req.params.id), await deps.apps.list()) }));
+    r.get('/accounts/:id', { schema: { params: IdParams } }, async (req) => ({
+      code: 0,
+      message: 'ok',
+      account: await withUsage(await accountOrThrow(req.params.id), await deps.apps.list()),
+    }));
     r.post('/accounts', { schema: { body: AccountBody } }, async (req, reply) => {
-      if (await deps.accounts.get(req.body.accountId)) throw new RelayError(50002, `account ${req.body.accountId} exists`, { status: 409 });
+      if (await deps.accounts.get(req.body.accountId))
+        throw new RelayError(50002, `account ${req.body.accountId} exists`, { status: 409 });
       const acc = await deps.accounts.ensure(req.body);
       void reply.status(201);
       return { code: 0, message: 'ok', account: acc };
     });
-    r.patch('/accounts/:id', { schema: { params: IdParams, body: AccountPatch } }, async (req) => ({ code: 0, message: 'ok', account: await deps.accounts.update(req.params.id, req.body) }));
+    r.patch('/accounts/:id', { schema: { params: IdParams, body: AccountPatch } }, async (req) => ({
+      code: 0,
+      message: 'ok',
+      account: await deps.accounts.update(req.params.id, req.body),
+    }));
 
     r.get('/workers', async () => ({ code: 0, message: 'ok', workers: await liveWorkers(deps.redis, deps.keys) }));
-    r.get('/apps', async () => ({ code: 0, message: 'ok', apps: (await deps.apps.list()).map(({ sdkAppId, name, accountId }) => ({ sdkAppId, name, accountId })) }));
+    r.get('/apps', async () => ({
+      code: 0,
+      message: 'ok',
+      apps: (await deps.apps.list()).map(({ sdkAppId, name, accountId }) => ({ sdkAppId, name, accountId })),
+    }));
     r.post('/apps', { schema: { body: AppBody } }, async (req, reply) => {
-      if (!(await deps.accounts.get(req.body.accountId))) throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
+      if (!(await deps.accounts.get(req.body.accountId)))
+        throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
       const sdkAppId = req.body.sdkAppId ?? String(1400000000 + crypto.randomInt(1, 99_999_999));
       if (await deps.apps.get(sdkAppId)) throw new RelayError(50002, `app ${sdkAppId} exists`, { status: 409 });
       const created = await deps.apps.ensure(sdkAppId, req.body.name ?? sdkAppId, undefined, req.body.accountId);
@@ -85,7 +118,8 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       return { code: 0, message: 'ok', app: created, authorization: authorizationFor(created) };
     });
     r.delete('/apps/:id', { schema: { params: IdParams } }, async (req) => {
-      if (!(await deps.apps.remove(req.params.id))) throw new RelayError(1002, `no app ${req.params.id}`, { status: 404 });
+      if (!(await deps.apps.remove(req.params.id)))
+        throw new RelayError(1002, `no app ${req.params.id}`, { status: 404 });
       return { code: 0, message: 'ok' };
     });
   };

@@ -9,11 +9,16 @@ import type { RecordTask } from '../../records/index.js';
 import type { WatermarkPlacement } from '../../channels/types.js';
 import type { ApiDeps } from '../app.js';
 
-const WatermarkQuery = Type.Object({
-  corner: Type.Optional(Type.Union(['top-left', 'top-right', 'bottom-left', 'bottom-right'].map((c) => Type.Literal(c)))),
-  relativeWidth: Type.Optional(Type.String({ pattern: '^0?\\.[0-9]{1,4}$|^1(\\.0+)?$' })),
-  margin: Type.Optional(Type.String({ pattern: '^0?\\.[0-9]{1,4}$|^0$' })),
-}, { additionalProperties: false });
+const WatermarkQuery = Type.Object(
+  {
+    corner: Type.Optional(
+      Type.Union(['top-left', 'top-right', 'bottom-left', 'bottom-right'].map((c) => Type.Literal(c))),
+    ),
+    relativeWidth: Type.Optional(Type.String({ pattern: '^0?\\.[0-9]{1,4}$|^1(\\.0+)?$' })),
+    margin: Type.Optional(Type.String({ pattern: '^0?\\.[0-9]{1,4}$|^0$' })),
+  },
+  { additionalProperties: false },
+);
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,10}$' }) });
 const FileParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,10}$' }), '*': Type.String({ maxLength: 200 }) });
 const ChannelParams = Type.Object({ channelId: Type.String({ maxLength: 64 }) });
@@ -22,30 +27,49 @@ const ChannelParams = Type.Object({ channelId: Type.String({ maxLength: 64 }) })
 export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
-    r.addContentTypeParser('image/png', { parseAs: 'buffer', bodyLimit: MAX_WATERMARK_BYTES }, (_req, body, done) => done(null, body));
+    r.addContentTypeParser('image/png', { parseAs: 'buffer', bodyLimit: MAX_WATERMARK_BYTES }, (_req, body, done) =>
+      done(null, body),
+    );
 
     r.post('/watermarks', { schema: { querystring: WatermarkQuery } }, async (req) => {
-      if (!Buffer.isBuffer(req.body)) throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', { status: 415 });
+      if (!Buffer.isBuffer(req.body))
+        throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', { status: 415 });
       const q = req.query;
       const placement: WatermarkPlacement = {
         corner: (q.corner as WatermarkPlacement['corner'] | undefined) ?? DEFAULT_PLACEMENT.corner,
         relativeWidth: q.relativeWidth !== undefined ? Number(q.relativeWidth) : DEFAULT_PLACEMENT.relativeWidth,
         margin: q.margin !== undefined ? Number(q.margin) : DEFAULT_PLACEMENT.margin,
       };
-      if (placement.relativeWidth <= 0 || placement.margin >= 0.5) throw new RelayError(50002, 'relativeWidth must be in (0, 1] and margin in [0, 0.5)');
+      if (placement.relativeWidth <= 0 || placement.margin >= 0.5)
+        throw new RelayError(50002, 'relativeWidth must be in (0, 1] and margin in [0, 0.5)');
       const wm = await deps.watermarks.add(req.app.sdkAppId, req.body, placement);
       return { code: 0, message: 'ok', ...wm };
     });
 
-    r.get('/watermarks', async (req) => ({ code: 0, message: 'ok', watermarks: await deps.watermarks.list(req.app.sdkAppId) }));
+    r.get('/watermarks', async (req) => ({
+      code: 0,
+      message: 'ok',
+      watermarks: await deps.watermarks.list(req.app.sdkAppId),
+    }));
 
     r.delete('/watermarks/:id', { schema: { params: IdParams } }, async (req) => {
       const id = Number(req.params.id);
-      if (!(await deps.watermarks.get(req.app.sdkAppId, id))) throw new RelayError(50002, `no watermark ${id}`, { status: 404 });
+      if (!(await deps.watermarks.get(req.app.sdkAppId, id)))
+        throw new RelayError(50002, `no watermark ${id}`, { status: 404 });
       for (const channelId of await deps.store.activeIds()) {
         const ch = await deps.store.get(channelId);
-        if (ch && ch.sdkAppId === req.app.sdkAppId && ch.watermark?.id === id && ch.state !== 'stopped' && ch.state !== 'failed') {
-          throw new RelayError(50002, `watermark ${id} is used by running channel ${channelId}`, { status: 409, hint: 'stop the channel first', details: { channelId } });
+        if (
+          ch &&
+          ch.sdkAppId === req.app.sdkAppId &&
+          ch.watermark?.id === id &&
+          ch.state !== 'stopped' &&
+          ch.state !== 'failed'
+        ) {
+          throw new RelayError(50002, `watermark ${id} is used by running channel ${channelId}`, {
+            status: 409,
+            hint: 'stop the channel first',
+            details: { channelId },
+          });
         }
       }
       await deps.watermarks.remove(req.app.sdkAppId, id);
@@ -54,9 +78,15 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
 
     const listing = async (task: RecordTask, base: string) => {
       const files = await deps.records.files(task);
-      return { code: 0, message: 'ok', task, files: files.map((f) => ({ ...f, downloadUrl: `${base}/v1/records/${task.recordTaskId}/files/${f.name}` })) };
+      return {
+        code: 0,
+        message: 'ok',
+        task,
+        files: files.map((f) => ({ ...f, downloadUrl: `${base}/v1/records/${task.recordTaskId}/files/${f.name}` })),
+      };
     };
-    const baseUrl = (host: string | undefined) => `http://${host ?? `${deps.config.publicHost}:${deps.config.apiPort}`}`;
+    const baseUrl = (host: string | undefined) =>
+      `http://${host ?? `${deps.config.publicHost}:${deps.config.apiPort}`}`;
 
     r.get('/records/:id', { schema: { params: IdParams } }, async (req) => {
       const task = await deps.records.get(req.app.sdkAppId, Number(req.params.id));
@@ -68,7 +98,11 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
       const ch = CHANNEL_ID_PATTERN.test(req.params.channelId) ? await deps.store.get(req.params.channelId) : null;
       if (!ch || ch.sdkAppId !== req.app.sdkAppId) throw new RelayError(50002, 'no such channel', { status: 404 });
       const task = ch.recordTaskId !== undefined ? await deps.records.get(req.app.sdkAppId, ch.recordTaskId) : null;
-      if (!task) throw new RelayError(50002, `channel ${ch.channelId} does not record`, { status: 404, hint: 'start with option.record: true' });
+      if (!task)
+        throw new RelayError(50002, `channel ${ch.channelId} does not record`, {
+          status: 404,
+          hint: 'start with option.record: true',
+        });
       return listing(task, baseUrl(req.headers.host));
     });
 
@@ -76,7 +110,13 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
       const task = await deps.records.get(req.app.sdkAppId, Number(req.params.id));
       const file = task ? await deps.records.filePath(task, req.params['*']) : null;
       if (!file) throw new RelayError(50002, 'no such record file', { status: 404 });
-      const type = file.endsWith('.mp4') ? 'video/mp4' : file.endsWith('.flv') ? 'video/x-flv' : file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t';
+      const type = file.endsWith('.mp4')
+        ? 'video/mp4'
+        : file.endsWith('.flv')
+          ? 'video/x-flv'
+          : file.endsWith('.m3u8')
+            ? 'application/vnd.apple.mpegurl'
+            : 'video/mp2t';
       const st = await fs.promises.stat(file);
       return reply.header('Content-Type', type).header('Content-Length', st.size).send(fs.createReadStream(file));
     });

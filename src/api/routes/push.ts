@@ -13,7 +13,13 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.post('/push/start', { schema: { body: StartBody }, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;
-      const res = await deps.push.start(req.app, { roomId, userId, srcType, option: resolveOption(option), ...(option.channelPassword !== undefined ? { channelPassword: option.channelPassword } : {}) });
+      const res = await deps.push.start(req.app, {
+        roomId,
+        userId,
+        srcType,
+        option: resolveOption(option),
+        ...(option.channelPassword !== undefined ? { channelPassword: option.channelPassword } : {}),
+      });
       return { code: 0, message: 'ok', ...res };
     });
     r.post('/push/stop', { schema: { body: StopBody } }, async (req) => {
@@ -23,7 +29,11 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
     r.get('/push/:channelId', { schema: { params: ChannelParams } }, async (req) => {
       const { channelId } = req.params;
       const ch = CHANNEL_ID_PATTERN.test(channelId) ? await deps.store.get(channelId) : null;
-      if (!ch || ch.sdkAppId !== req.app.sdkAppId) throw new RelayError(50002, `no such channel ${channelId.slice(0, 64)}`, { status: 404, hint: 'check the channelId returned by push/start' });
+      if (!ch || ch.sdkAppId !== req.app.sdkAppId)
+        throw new RelayError(50002, `no such channel ${channelId.slice(0, 64)}`, {
+          status: 404,
+          hint: 'check the channelId returned by push/start',
+        });
       return { code: 0, message: 'ok', channel: publicChannel(ch) };
     });
   };

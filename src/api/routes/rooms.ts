@@ -10,12 +10,21 @@ import type { ApiDeps } from '../app.js';
 function roomIdOf(raw: string): number {
   const n = Number(raw);
   if (n === 0) throw new RelayError(40000007);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_ROOM_ID) throw new RelayError(50002, 'roomId must be an integer from 1 to 4294967294');
+  if (!Number.isInteger(n) || n < 1 || n > MAX_ROOM_ID)
+    throw new RelayError(50002, 'roomId must be an integer from 1 to 4294967294');
   return n;
 }
 
 function view(u: Upstream): Record<string, unknown> {
-  return { userId: u.userId, srcType: u.srcType, srcTypeName: SRC_TYPE_NAMES[u.srcType], source: u.source, ...(u.url ? { url: redact(u.url) } : {}), registeredAt: u.registeredAt, stats: u.stats ?? null };
+  return {
+    userId: u.userId,
+    srcType: u.srcType,
+    srcTypeName: SRC_TYPE_NAMES[u.srcType],
+    source: u.source,
+    ...(u.url ? { url: redact(u.url) } : {}),
+    registeredAt: u.registeredAt,
+    stats: u.stats ?? null,
+  };
 }
 
 /** Room upstream registry: GET /v1/rooms, GET /v1/rooms/{roomId}, PUT/DELETE upstreams, ingest publish URLs. */
@@ -36,8 +45,20 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
       const { userId, srcType, url } = req.body;
       resolveUpstreamInput(url, deps.config.fileUpstreamDir);
       const existing = await deps.rooms.get(req.app.sdkAppId, roomId, userId, srcType);
-      if (existing?.source === 'ingest') throw new RelayError(50002, `${userId}/${SRC_TYPE_NAMES[srcType]} is publishing to the ingest; it cannot be replaced by a URL`);
-      const up: Upstream = { sdkAppId: req.app.sdkAppId, roomId, userId, srcType, source: 'external', url, registeredAt: Date.now() };
+      if (existing?.source === 'ingest')
+        throw new RelayError(
+          50002,
+          `${userId}/${SRC_TYPE_NAMES[srcType]} is publishing to the ingest; it cannot be replaced by a URL`,
+        );
+      const up: Upstream = {
+        sdkAppId: req.app.sdkAppId,
+        roomId,
+        userId,
+        srcType,
+        source: 'external',
+        url,
+        registeredAt: Date.now(),
+      };
       await deps.rooms.register(up);
       return { code: 0, message: 'ok', upstream: view(up) };
     });
@@ -46,7 +67,11 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
       const roomId = roomIdOf(req.params.roomId);
       const srcType = Number(req.params.srcType) as SrcType;
       const removed = await deps.rooms.remove(req.app.sdkAppId, roomId, req.params.userId, srcType, 'external');
-      if (!removed) throw new RelayError(40000411, `no registered upstream ${req.params.userId}/${SRC_TYPE_NAMES[srcType]} in room ${roomId}`);
+      if (!removed)
+        throw new RelayError(
+          40000411,
+          `no registered upstream ${req.params.userId}/${SRC_TYPE_NAMES[srcType]} in room ${roomId}`,
+        );
       return { code: 0, message: 'ok' };
     });
 
@@ -54,7 +79,11 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
       const roomId = roomIdOf(req.params.roomId);
       const srcType = Number(req.query.srcType ?? 0) as SrcType;
       const key = { sdkAppId: req.app.sdkAppId, roomId, userId: req.query.userId, srcType };
-      return { code: 0, message: 'ok', publishUrl: ingestPublishUrl(deps.config.publicHost, deps.config.rtmpPort, req.app.secretKey, key) };
+      return {
+        code: 0,
+        message: 'ok',
+        publishUrl: ingestPublishUrl(deps.config.publicHost, deps.config.rtmpPort, req.app.secretKey, key),
+      };
     });
   };
 }

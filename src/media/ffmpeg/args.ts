@@ -1,12 +1,9 @@
 import path from 'node:path';
 
 /**
- * A relay ffmpeg as sources and sinks: it reads its *sources* (a member's upstream each; ffmpeg input i is
- * sources[i]), makes from them the picture and sound every tier starts from, encodes or copies each *tier*, and writes
- * each tier to its *sinks* (the media server over RTMP, a live HLS window, recordings). A channel relays one source
- * today; a mix reads up to four, and external push destinations are further sinks — both fit this shape.
+ * A relay ffmpeg reads its *sources* (ffmpeg input i is sources[i]), makes each *tier* from them and writes it to the
+ * tier's *sinks*. One source today; a mix reads up to four, and push destinations are further sinks.
  */
-
 /** One source: where ffmpeg reads one member's upstream. */
 export interface SourceSpec {
   /** Whose upstream it is, for logs and layouts: `<userId>/<camera|screen>`. */
@@ -26,13 +23,30 @@ export interface SourceSpec {
 }
 
 /** A live HLS window. */
-export interface HlsSink { kind: 'hls'; dir: string; segmentSeconds: number; listSize: number }
+export interface HlsSink {
+  kind: 'hls';
+  dir: string;
+  segmentSeconds: number;
+  listSize: number;
+}
 /** RTMP publish into the media server. */
-export interface RtmpSink { kind: 'rtmp'; url: string }
+export interface RtmpSink {
+  kind: 'rtmp';
+  url: string;
+}
 /** Recording into files of at most `maxSeconds`, named by the strftime `pattern` (a path without extension). */
-export interface RecordFileSink { kind: 'record'; format: 'mp4' | 'flv'; pattern: string; maxSeconds: number }
+export interface RecordFileSink {
+  kind: 'record';
+  format: 'mp4' | 'flv';
+  pattern: string;
+  maxSeconds: number;
+}
 /** Recording as an HLS playlist that keeps every segment (ENDLIST is added on stop). */
-export interface RecordHlsSink { kind: 'record-hls'; dir: string; segmentSeconds: number }
+export interface RecordHlsSink {
+  kind: 'record-hls';
+  dir: string;
+  segmentSeconds: number;
+}
 /** Where one tier's stream goes. */
 export type Sink = RtmpSink | HlsSink | RecordFileSink | RecordHlsSink;
 
@@ -85,7 +99,14 @@ export function inputArgs(i: SourceSpec): readonly string[] {
   const args = ['-protocol_whitelist', i.protocolWhitelist];
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');
   else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
-  args.push('-analyzeduration', i.fastProbe ? '200000' : '1000000', '-probesize', i.fastProbe ? '500000' : '1000000', '-i', i.url);
+  args.push(
+    '-analyzeduration',
+    i.fastProbe ? '200000' : '1000000',
+    '-probesize',
+    i.fastProbe ? '500000' : '1000000',
+    '-i',
+    i.url,
+  );
   return args;
 }
 
@@ -98,20 +119,36 @@ function sinkMuxer(s: Sink): { format: string; options: [string, string][]; targ
       // append_list continues numbering when a channel resumes; omit_endlist leaves ENDLIST to an explicit stop.
       return {
         format: 'hls',
-        options: [['hls_time', String(s.segmentSeconds)], ['hls_list_size', String(s.listSize)], ['hls_flags', HLS_LIVE_FLAGS], ['hls_segment_filename', path.join(s.dir, 'seg_%06d.ts')]],
+        options: [
+          ['hls_time', String(s.segmentSeconds)],
+          ['hls_list_size', String(s.listSize)],
+          ['hls_flags', HLS_LIVE_FLAGS],
+          ['hls_segment_filename', path.join(s.dir, 'seg_%06d.ts')],
+        ],
         target: path.join(s.dir, 'index.m3u8'),
       };
     case 'record-hls':
       return {
         format: 'hls',
-        options: [['hls_time', String(s.segmentSeconds)], ['hls_list_size', '0'], ['hls_flags', 'append_list+omit_endlist'], ['hls_segment_filename', path.join(s.dir, 'rec_%06d.ts')]],
+        options: [
+          ['hls_time', String(s.segmentSeconds)],
+          ['hls_list_size', '0'],
+          ['hls_flags', 'append_list+omit_endlist'],
+          ['hls_segment_filename', path.join(s.dir, 'rec_%06d.ts')],
+        ],
         target: path.join(s.dir, 'index.m3u8'),
       };
     case 'record':
       // Fragmented MP4 stays playable up to the last fragment even if the worker is killed mid-file.
       return {
         format: 'segment',
-        options: [['segment_time', String(s.maxSeconds)], ['segment_format', s.format], ...(s.format === 'mp4' ? [['segment_format_options', FRAG_MP4] as [string, string]] : []), ['reset_timestamps', '1'], ['strftime', '1']],
+        options: [
+          ['segment_time', String(s.maxSeconds)],
+          ['segment_format', s.format],
+          ...(s.format === 'mp4' ? [['segment_format_options', FRAG_MP4] as [string, string]] : []),
+          ['reset_timestamps', '1'],
+          ['strftime', '1'],
+        ],
         target: `${s.pattern}.${s.format}`,
       };
   }
@@ -133,10 +170,36 @@ export function teeSlave(s: Sink): string {
 export function encoderArgs(e: EncodeSpec): readonly string[] {
   const kbps = e.videoKbps;
   return [
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-profile:v', 'main',
-    '-b:v', `${kbps}k`, '-maxrate', `${Math.round(kbps * 1.2)}k`, '-bufsize', `${kbps * 2}k`,
-    '-force_key_frames', `expr:gte(t,n_forced*${e.keyframeSeconds})`, '-sc_threshold', '0', '-g', '600',
-    '-c:a', 'aac', '-b:a', `${e.audioKbps}k`, '-ar', '48000', '-ac', '2',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-tune',
+    'zerolatency',
+    '-pix_fmt',
+    'yuv420p',
+    '-profile:v',
+    'main',
+    '-b:v',
+    `${kbps}k`,
+    '-maxrate',
+    `${Math.round(kbps * 1.2)}k`,
+    '-bufsize',
+    `${kbps * 2}k`,
+    '-force_key_frames',
+    `expr:gte(t,n_forced*${e.keyframeSeconds})`,
+    '-sc_threshold',
+    '0',
+    '-g',
+    '600',
+    '-c:a',
+    'aac',
+    '-b:a',
+    `${e.audioKbps}k`,
+    '-ar',
+    '48000',
+    '-ac',
+    '2',
   ];
 }
 
@@ -174,17 +237,38 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
 /** The output arguments of one tier: copies go to each sink directly; an encoded tier is encoded once and teed. */
 export function tierOutputArgs(t: TierSpec, label: string | null): readonly string[] {
   if (!t.encode) return t.sinks.flatMap((s) => [...TRACK_MAPS, '-c', 'copy', ...sinkOutputArgs(s)]);
-  return ['-map', label!, '-map', '0:a:0?', ...encoderArgs(t.encode), '-flags', '+global_header', '-f', 'tee', t.sinks.map(teeSlave).join('|')];
+  return [
+    '-map',
+    label!,
+    '-map',
+    '0:a:0?',
+    ...encoderArgs(t.encode),
+    '-flags',
+    '+global_header',
+    '-f',
+    'tee',
+    t.sinks.map(teeSlave).join('|'),
+  ];
 }
 
-/** The whole command line of a relay ffmpeg; stream info goes to stderr once, progress to stdout as key=value blocks. */
+/**
+ * The whole command line of a relay ffmpeg; stream info goes to stderr once, progress to stdout as key=value blocks.
+ */
 export function buildRelayArgs(plan: RelayPlan): readonly string[] {
-  if (plan.sources.length !== 1) throw new Error(`a relay reads one source; composing ${plan.sources.length} (a mix) has no filter graph here`);
-  if (plan.tiers.length === 0 || plan.tiers.some((t) => t.sinks.length === 0)) throw new Error('every tier of a relay needs at least one output');
+  if (plan.sources.length !== 1)
+    throw new Error(`a relay reads one source; composing ${plan.sources.length} (a mix) has no filter graph here`);
+  if (plan.tiers.length === 0 || plan.tiers.some((t) => t.sinks.length === 0))
+    throw new Error('every tier of a relay needs at least one output');
   if (plan.watermark && plan.tiers.some((t) => !t.encode)) throw new Error('a watermark needs every tier encoded');
   const { graph, labels } = filterGraph(plan);
   return [
-    '-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats', '-progress', 'pipe:1',
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'info',
+    '-nostats',
+    '-progress',
+    'pipe:1',
     ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
     ...(graph ? ['-filter_complex', graph] : []),
@@ -194,5 +278,22 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
 
 /** A member's stand-in: a media file replayed in a loop at native rate and published, as is, to an RTMP URL. */
 export function loopPublishArgs(file: string, rtmpUrl: string): readonly string[] {
-  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', rtmpUrl];
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-progress',
+    'pipe:1',
+    '-re',
+    '-stream_loop',
+    '-1',
+    '-i',
+    file,
+    '-c',
+    'copy',
+    '-f',
+    'flv',
+    rtmpUrl,
+  ];
 }

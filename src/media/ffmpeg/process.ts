@@ -10,7 +10,11 @@ export type StartFailureKind = 'no-video' | 'timeout' | 'unreadable' | 'exited';
 
 /** A failure to start (distinct from a later death, which is the `exit` event). */
 export class FfmpegStartError extends Error {
-  constructor(readonly kind: StartFailureKind, message: string, readonly stderrTail: readonly string[]) {
+  constructor(
+    readonly kind: StartFailureKind,
+    message: string,
+    readonly stderrTail: readonly string[],
+  ) {
     super(message);
     this.name = 'FfmpegStartError';
   }
@@ -47,7 +51,13 @@ const live = new Set<ChildProcess>();
 
 // Last resort when the owning process exits without closing its children: signal each process group.
 process.once('exit', () => {
-  for (const c of live) if (c.pid) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* already gone */ }
+  for (const c of live)
+    if (c.pid)
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
 });
 
 /** The upstream's video as ffmpeg reported it when it opened the input. */
@@ -69,8 +79,18 @@ export function parseInputVideo(line: string): InputVideo | null {
 /** Classifies ffmpeg's error output of a failed start. */
 export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
   const text = stderr.join('\n');
-  if (/Stream map '0:v:0' matches no streams|does not contain any stream|Output file #\d+ does not contain any stream/i.test(text)) return 'no-video';
-  if (/Invalid data found|moov atom not found|No such file|could not find codec parameters|Protocol not found|not in whitelist|Input\/output error|Connection refused|End of file/i.test(text)) return 'unreadable';
+  if (
+    /Stream map '0:v:0' matches no streams|does not contain any stream|Output file #\d+ does not contain any stream/i.test(
+      text,
+    )
+  )
+    return 'no-video';
+  if (
+    /Invalid data found|moov atom not found|No such file|could not find codec parameters|Protocol not found|not in whitelist|Input\/output error|Connection refused|End of file/i.test(
+      text,
+    )
+  )
+    return 'unreadable';
   return 'exited';
 }
 
@@ -119,7 +139,11 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       : [ffmpegPath, [...args]];
     logger.debug({ cmd: redact([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
     // TZ=UTC: recording file names carry their start time in UTC (strftime)
-    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
+    const child = spawn(cmd, argv, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TZ: 'UTC' },
+    });
     this.child = child;
     live.add(child);
 
@@ -158,19 +182,33 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
         clearTimeout(timer);
         this.off('progress', onProgress);
         this.off('exit', onExit);
-        if (e) reject(e); else resolve();
+        if (e) reject(e);
+        else resolve();
       };
-      const onProgress = (p: Progress) => { if (p.frame > 0 || p.outTimeUs > 0) settle(); };
-      opts.flowing?.then(() => settle(), () => undefined);
+      const onProgress = (p: Progress) => {
+        if (p.frame > 0 || p.outTimeUs > 0) settle();
+      };
+      opts.flowing?.then(
+        () => settle(),
+        () => undefined,
+      );
       const onExit = () => {
         const kind = classifyStartFailure(this.stderr);
-        settle(new FfmpegStartError(kind, `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`, this.stderrTail));
+        settle(
+          new FfmpegStartError(
+            kind,
+            `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`,
+            this.stderrTail,
+          ),
+        );
       };
       const timer = setTimeout(() => {
         settle(new FfmpegStartError('timeout', `no media within ${this.opts.startTimeoutMs} ms`, this.stderrTail));
         void this.close();
       }, this.opts.startTimeoutMs);
-      child.once('error', (e) => settle(new FfmpegStartError('exited', `cannot run ffmpeg at ${ffmpegPath}: ${e.message}`, [])));
+      child.once('error', (e) =>
+        settle(new FfmpegStartError('exited', `cannot run ffmpeg at ${ffmpegPath}: ${e.message}`, [])),
+      );
       this.on('progress', onProgress);
       this.on('exit', onExit);
     });
@@ -208,6 +246,10 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private signal(sig: NodeJS.Signals): void {
     const pid = this.child?.pid;
     if (!pid) return;
-    try { process.kill(-pid, sig); } catch { /* group already gone */ }
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* group already gone */
+    }
   }
 }

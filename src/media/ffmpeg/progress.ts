@@ -13,7 +13,10 @@ export interface Progress {
 /** Splits a byte stream into lines, carrying partial lines across chunks; lines longer than `max` are cut. */
 export class LineSplitter {
   private rest = '';
-  constructor(private readonly onLine: (line: string) => void, private readonly max = 4096) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly max = 4096,
+  ) {}
 
   push(chunk: Buffer | string): void {
     const text = this.rest + chunk.toString();
