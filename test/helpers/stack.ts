@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/dev/redis.js';
+import { freePorts } from '../../src/dev/redis.js';
 import { DEV_SDK_APP_ID } from '../../src/tenants/apps.js';
 import { authorizationFor } from '../../src/auth/index.js';
 import { ingestPublishUrl, type IngestKey } from '../../src/rooms/ingest.js';
@@ -116,7 +116,7 @@ export async function startStack(
 ): Promise<Stack> {
   const prefix = `t${crypto.randomBytes(5).toString('hex')}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-test-'));
-  const [apiPort, httpPort, rtmpPort] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, httpPort, rtmpPort] = (await freePorts(3)) as [number, number, number];
   const secretKey = crypto.randomBytes(16).toString('hex');
   const adminToken = crypto.randomBytes(16).toString('hex');
   const env: Record<string, string> = {

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/dev/redis.js';
+import { freePort, freePorts } from '../../src/dev/redis.js';
 import { readFlv } from '../helpers/media.js';
 import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
 
@@ -66,7 +66,8 @@ afterAll(() => {
 async function privateEnv() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-run-'));
   dirs.push(dataDir);
-  const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
+  const [api, http, rtmp] = (await freePorts(3)) as [number, number, number];
+  const ports = { api, http, rtmp };
   return {
     dataDir,
     ports,
