@@ -11,6 +11,7 @@ import { buildRelayArgs } from '../../src/media/ffmpeg/args.js';
 import { playUrls } from '../../src/channels/urls.js';
 import type { Channel } from '../../src/channels/types.js';
 import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
+import { resolveOption } from '../../src/channels/options.js';
 
 /** A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out). */
 export async function floorChannel(
@@ -27,17 +28,7 @@ export async function floorChannel(
     roomId,
     userId,
     srcType: 0,
-    option: {
-      encode: 3,
-      rateType: 0,
-      rateTypes: [0],
-      record: false,
-      recordFileType: 4,
-      waterMark: false,
-      sdkType: 1,
-      passwordProtected: false,
-      autoResume: false,
-    },
+    option: resolveOption({ encode: 3 }),
     input: { kind: 'ingest', streamName: `${stack.sdkAppId}_${roomId}_${userId}_camera` },
     urls: playUrls({ publicHost: '127.0.0.1', httpPort: stack.httpPort, rtmpPort: stack.rtmpPort }, channelId, 3, [0]),
     hls: true,

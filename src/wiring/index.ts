@@ -1,4 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { connectRedis, Keys } from '../redis/index.js';
@@ -10,12 +12,18 @@ import { PushService, redisStartRateLimit } from '../channels/service.js';
 import { ChannelLifecycle } from '../channels/lifecycle.js';
 import { AutoResume } from '../channels/auto-resume.js';
 import { MessageBus } from '../channels/messages.js';
-import { pushQueue } from '../queue/index.js';
+import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
 import { internalSecret } from '../auth/index.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
-import { startWebhookDelivery, WebhookOutbox, webhookQueue, WebhookRegistry } from '../webhooks/index.js';
+import {
+  startWebhookDelivery,
+  WebhookOutbox,
+  webhookQueue,
+  WebhookRegistry,
+  type WebhookEvent,
+} from '../webhooks/index.js';
 import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
@@ -25,6 +33,34 @@ import { PushWorker } from '../worker/index.js';
 /** A running part of the relay. */
 export interface Part {
   close(): Promise<void>;
+}
+
+/**
+ * The message bus and the one owner of channel state of a process that changes channels (API, worker). With a push
+ * queue the lifecycle can resume channels (the control plane); without one it cannot (workers).
+ */
+function channelPlane(
+  config: RelayConfig,
+  redis: Redis,
+  subscriber: Redis,
+  keys: Keys,
+  store: ChannelStore,
+  hooksQueue: Queue<WebhookEvent>,
+  logger: Logger,
+  queue?: Queue<PushJobData, PushJobResult>,
+): { bus: MessageBus; lifecycle: ChannelLifecycle } {
+  const bus = new MessageBus(redis, subscriber, keys);
+  const lifecycle = new ChannelLifecycle({
+    records: store,
+    bus,
+    sink: new WebhookOutbox(hooksQueue),
+    layout: config,
+    retentionMs: config.retentionMs,
+    maxPerRoom: config.maxChannelsPerRoom,
+    ...(queue ? { queue } : {}),
+    logger,
+  });
+  return { bus, lifecycle };
 }
 
 /** Starts the control-plane API; resolves with its base URL. */
@@ -52,18 +88,8 @@ export async function startApi(
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
-  const bus = new MessageBus(redis, subscriber, keys);
+  const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
-  const lifecycle = new ChannelLifecycle({
-    records: store,
-    bus,
-    sink: new WebhookOutbox(hooksQueue),
-    layout: config,
-    retentionMs: config.retentionMs,
-    maxPerRoom: config.maxChannelsPerRoom,
-    queue,
-    logger,
-  });
   const push = new PushService({
     config,
     store,
@@ -129,17 +155,8 @@ export async function startWorker(
   const keys = new Keys(config.redisPrefix);
   const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-worker-webhooks' }), config);
   const store = new ChannelStore(redis, keys);
-  const bus = new MessageBus(redis, subscriber, keys);
   // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
-  const lifecycle = new ChannelLifecycle({
-    records: store,
-    bus,
-    sink: new WebhookOutbox(hooksQueue),
-    layout: config,
-    retentionMs: config.retentionMs,
-    maxPerRoom: config.maxChannelsPerRoom,
-    logger,
-  });
+  const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger);
   const secret = await internalSecret(redis, keys);
   const worker = new PushWorker({
     config,

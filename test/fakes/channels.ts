@@ -4,6 +4,7 @@ import type { ChannelEvent, MessageBus } from '../../src/channels/messages.js';
 import { FINAL_STATES, type Channel, type ChannelState } from '../../src/channels/types.js';
 import type { WebhookEventType } from '../../src/webhooks/index.js';
 import type { Logger } from '../../src/log.js';
+import { resolveOption } from '../../src/channels/options.js';
 
 let seq = 0;
 /** A channel record as the push service admits it (single tier, HLS), with a new id and user each time. */
@@ -16,17 +17,7 @@ export function testChannel(over: Partial<Channel> = {}): Channel {
     roomId: 1001,
     userId: `user${seq}`,
     srcType: 0,
-    option: {
-      encode: 1,
-      rateType: 0,
-      rateTypes: [0],
-      record: false,
-      recordFileType: 4,
-      waterMark: false,
-      sdkType: 1,
-      passwordProtected: false,
-      autoResume: false,
-    },
+    option: resolveOption({ encode: 1 }),
     input: { kind: 'ingest', streamName: 'x' },
     urls: [],
     hls: true,
