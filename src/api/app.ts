@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
@@ -69,6 +69,12 @@ export function buildApi(deps: ApiDeps): Api {
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    // URLs the router refuses before any route (a parameter over maxParamLength, bad percent-encoding) answer in
+    // the SPEC's shape too, without echoing the URL back.
+    frameworkErrors: (err, _req, reply) => {
+      const body = new RelayError(50002, `malformed request URL (${err.code})`, { hint: 'check the ids in the path' });
+      void (reply as unknown as FastifyReply).code(400).send(body.toBody());
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('app', null as unknown as App);

@@ -28,10 +28,10 @@ export function startValidationError(issue: ValidationIssue | undefined, body: u
     '/roomId': roomId === 0 || roomId === '0' ? 40000007 : 50002,
   };
   const code = byField[field] ?? 50002;
-  if (code === 40000003 && field === '/option' && issue.keyword !== 'required')
-    return new RelayError(50002, `option must be an object: ${detail}`);
   if (issue.keyword === 'additionalProperties')
     return new RelayError(50002, `unknown field ${field}/${String(issue.params.additionalProperty)}`);
+  if (code === 40000003 && field === '/option' && issue.keyword !== 'required')
+    return new RelayError(50002, `option must be an object: ${detail}`);
   return new RelayError(code, `${new RelayError(code).message}: ${detail}`);
 }
 

@@ -179,6 +179,27 @@ describe('push/stop and other routes', () => {
     expect(ok.body.code).toBe(0);
   });
 
+  it('a path parameter longer than the router takes is 50002 in the SPEC shape, without the URL echoed back', async () => {
+    const app = buildApi(fakeApiDeps());
+    const long = 'ch_' + 'a'.repeat(5000);
+    const res = await app.inject({ method: 'GET', url: `/v1/push/${long}`, headers: { authorization: FAKE_AUTH } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 50002, hint: expect.any(String) });
+    expect(res.body).not.toContain('aaaaaaaaaa');
+  });
+
+  it('an unknown field inside option is named, not reported as a non-object option', async () => {
+    const app = buildApi(fakeApiDeps());
+    const body = { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3, bogus: true } };
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/push/start',
+      headers: { authorization: FAKE_AUTH },
+      payload: body,
+    });
+    expect(res.json()).toMatchObject({ code: 50002, message: 'unknown field /option/bogus' });
+  });
+
   it('an unknown route answers 404 with a code and a hint', async () => {
     const app = buildApi(fakeApiDeps());
     const res = await app.inject({ method: 'GET', url: '/v2/nothing', headers: { authorization: FAKE_AUTH } });
