@@ -1,4 +1,7 @@
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+
+const inflate = promisify(zlib.inflate) as (buf: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
 
 /** What a PNG's header says. */
 export interface PngInfo {
@@ -27,11 +30,35 @@ function crc32(buf: Buffer): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** Adam7 passes: x offset, y offset, x step, y step (PNG spec, section 8.2). */
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/** Bytes the image data inflates to: each scanline (of each Adam7 pass when interlaced) is a filter byte and pixels. */
+export function rawImageBytes(info: PngInfo, interlaced: boolean): number {
+  const bits = CHANNELS[info.colorType]! * info.bitDepth;
+  const lines = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bits) / 8)) : 0);
+  if (!interlaced) return lines(info.width, info.height);
+  return ADAM7.reduce(
+    (n, [x0, y0, dx, dy]) => n + lines(Math.ceil((info.width - x0) / dx), Math.ceil((info.height - y0) / dy)),
+    0,
+  );
+}
+
 /**
- * Checks that a buffer is a whole, well-formed PNG: signature, every chunk's CRC, an IHDR first and an IEND last, and
- * image data that inflates to the size the header promises. Returns its header, or a reason it is not one.
+ * Checks that a buffer is a whole, well-formed PNG: signature, every chunk's CRC, an IHDR first and an IEND last, a
+ * size within `maxSide` pixels a side, and image data that inflates to exactly the size the header promises. The
+ * inflate runs off the event loop and stops one byte past that size, so a decompression bomb costs neither memory
+ * nor time. Returns the header, or a reason the file is refused.
  */
-export function inspectPng(buf: Buffer): PngInfo | { error: string } {
+export async function inspectPng(buf: Buffer, maxSide = Infinity): Promise<PngInfo | { error: string }> {
   if (buf.length < 8 + 25 + 12 || !buf.subarray(0, 8).equals(SIGNATURE)) return { error: 'not a PNG (bad signature)' };
   let off = 8;
   let info: PngInfo | null = null;
@@ -58,17 +85,18 @@ export function inspectPng(buf: Buffer): PngInfo | { error: string } {
     off += 12 + len;
   }
   if (!info || !ended) return { error: 'no IEND chunk: the file is incomplete' };
-  const channels = CHANNELS[info.colorType];
-  if (!channels || info.width === 0 || info.height === 0)
-    return { error: 'unsupported PNG colour type or empty image' };
+  if (!CHANNELS[info.colorType] || ![1, 2, 4, 8, 16].includes(info.bitDepth) || info.width === 0 || info.height === 0)
+    return { error: 'unsupported PNG colour type or bit depth, or an empty image' };
+  if (info.width > maxSide || info.height > maxSide) return { error: `larger than ${maxSide}x${maxSide} pixels` };
+  const expected = rawImageBytes(info, interlaced);
   let raw: Buffer;
   try {
-    raw = zlib.inflateSync(Buffer.concat(idat));
-  } catch {
+    raw = await inflate(Buffer.concat(idat), { maxOutputLength: expected + 1 });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      return { error: 'image data inflates past the size the header promises' };
     return { error: 'image data does not decompress' };
   }
-  const stride = Math.ceil((info.width * channels * info.bitDepth) / 8);
-  if (!interlaced && raw.length !== info.height * (stride + 1))
-    return { error: 'image data size does not match the header' };
+  if (raw.length !== expected) return { error: 'image data size does not match the header' };
   return info;
 }

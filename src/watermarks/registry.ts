@@ -50,13 +50,11 @@ export class WatermarkRegistry {
   async add(sdkAppId: string, png: Buffer, placement: WatermarkPlacement = DEFAULT_PLACEMENT): Promise<Watermark> {
     if (png.length > MAX_WATERMARK_BYTES)
       throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
-    const info = inspectPng(png);
+    const info = await inspectPng(png, MAX_WATERMARK_SIDE);
     if ('error' in info)
       throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, {
-        hint: 'upload a complete PNG file with Content-Type: image/png',
+        hint: `upload a complete PNG file of at most ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels with Content-Type: image/png`,
       });
-    if (info.width > MAX_WATERMARK_SIDE || info.height > MAX_WATERMARK_SIDE)
-      throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels`);
     const id = await this.redis.incr(this.keys.watermarkSeq());
     const file = this.file(sdkAppId, id);
     await fs.mkdir(path.dirname(file), { recursive: true });

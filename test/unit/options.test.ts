@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inspectPng } from '../../src/watermarks/png.js';
+import zlib from 'node:zlib';
+import { inspectPng, rawImageBytes } from '../../src/watermarks/png.js';
 import { checkPlay, hashChannelPassword, playTokenOf, tokenisePlaylist } from '../../src/channels/password.js';
 import { bestFirst, tierEncoding } from '../../src/channels/tiers.js';
 import { recordSinks } from '../../src/records/index.js';
@@ -34,8 +35,8 @@ function png(width: number, height: number): Buffer {
 
 describe('PNG checks', () => {
   const good = png(64, 32);
-  it('a whole PNG gives its size', () => {
-    expect(inspectPng(good)).toMatchObject({ width: 64, height: 32 });
+  it('a whole PNG gives its size', async () => {
+    expect(await inspectPng(good)).toMatchObject({ width: 64, height: 32 });
   });
   it.each([
     ['a text file', Buffer.from('hello world, not an image at all, really not')],
@@ -49,8 +50,52 @@ describe('PNG checks', () => {
       })(),
     ],
     ['a JPEG-like header', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), good.subarray(4)])],
-  ])('%s is refused with a reason', (_n, buf) => {
-    expect(inspectPng(buf)).toHaveProperty('error');
+  ])('%s is refused with a reason', async (_n, buf) => {
+    expect(await inspectPng(buf)).toHaveProperty('error');
+  });
+
+  // A PNG of the given header whose image data is `raw` deflated.
+  const built = (w: number, h: number, raw: Buffer, interlace = 0) => {
+    const chunk = (type: string, data: Buffer) => {
+      const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(zlib.crc32(td));
+      return Buffer.concat([len, td, crc]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(w, 0);
+    ihdr.writeUInt32BE(h, 4);
+    ihdr.set([8, 6, 0, 0, interlace], 8);
+    const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return Buffer.concat([
+      sig,
+      chunk('IHDR', ihdr),
+      chunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+  };
+
+  it('a decompression bomb (16x16 header, 256 MiB of data) is refused quickly, without inflating it', async () => {
+    const bomb = built(16, 16, Buffer.alloc(256 << 20));
+    const t0 = Date.now();
+    expect(await inspectPng(bomb)).toEqual({ error: 'image data inflates past the size the header promises' });
+    expect(Date.now() - t0).toBeLessThan(5000); // inflating it all takes far longer; generous for a busy machine
+  });
+
+  it('interlaced PNGs are checked against the size of their seven passes', async () => {
+    const rows = (w: number, h: number) => h * (1 + w * 4);
+    const passes = rows(2, 2) + rows(1, 2) + rows(3, 1) + rows(2, 3) + rows(5, 2) + rows(4, 5) + rows(9, 4); // 81 pixels
+    expect(rawImageBytes({ width: 9, height: 9, bitDepth: 8, colorType: 6 }, true)).toBe(passes);
+    expect(await inspectPng(built(9, 9, Buffer.alloc(passes), 1))).toMatchObject({ width: 9, height: 9 });
+    expect(await inspectPng(built(9, 9, Buffer.alloc(passes + 4096), 1))).toHaveProperty('error');
+  });
+
+  it('a header larger than the limit is refused before its data is inflated', async () => {
+    expect(await inspectPng(built(5000, 10, Buffer.alloc(10)), 4096)).toEqual({
+      error: 'larger than 4096x4096 pixels',
+    });
   });
 });
 
