@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { RelayError, isErrorCode } from '../errors/index.js';
+import { assertEgressAllowed } from '../egress/index.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { resolveUpstreamInput, SRC_TYPE_NAMES } from '../rooms/model.js';
 import { ingestStreamName } from '../rooms/ingest.js';
@@ -94,6 +95,9 @@ export class PushService {
             ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
           }
         : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
+    // checked again at each start: the host of a registered URL may resolve elsewhere now (DNS rebinding)
+    if (input.kind === 'external' && !input.protocolWhitelist.startsWith('file'))
+      await assertEgressAllowed(input.url, config.egress, 'upstream url');
     let option = req.option;
     let watermark: Channel['watermark'];
     if (option.waterMark) {

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { ALLOW_SETTING, parseEgressAllow, type EgressPolicy } from '../egress/index.js';
 
 /** Named defaults of every setting; each can be overridden by the environment variable of the same name. */
 export const DEFAULTS = {
@@ -31,6 +32,8 @@ export const DEFAULTS = {
 
 /** Resolved configuration shared by every process of the relay. */
 export interface RelayConfig {
+  /** Internal hosts and networks tenants' URLs may reach after all (RELAY_UPSTREAM_ALLOW; README "Security"). */
+  egress: EgressPolicy;
   apiPort: number;
   httpPort: number;
   rtmpPort: number;
@@ -180,7 +183,14 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     );
   const startTimeoutMs = int(env, 'RELAY_START_TIMEOUT_MS', 1000, 120000);
   const apiWaitMs = int(env, 'RELAY_API_WAIT_MS', 1000, 180000);
+  let egress: EgressPolicy;
+  try {
+    egress = parseEgressAllow(str(env, ALLOW_SETTING, ''));
+  } catch (e) {
+    throw new ConfigError(ALLOW_SETTING, (e as Error).message.replace(`${ALLOW_SETTING}: `, ''));
+  }
   return {
+    egress,
     apiPort,
     httpPort,
     rtmpPort,

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { RelayConfig } from '../config/index.js';
@@ -7,6 +7,7 @@ import { redact } from '../log.js';
 import type { Keys } from '../redis/index.js';
 import { bullPrefix } from '../queue/index.js';
 import { RelayError } from '../errors/index.js';
+import { assertEgressAllowed, type EgressPolicy } from '../egress/index.js';
 import type { AppRegistry } from '../tenants/apps.js';
 
 /** Events an app's callback URL receives. */
@@ -84,9 +85,11 @@ export class WebhookRegistry {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Where callback URLs may point (no internal addresses unless allow-listed). */
+    readonly egress: EgressPolicy,
   ) {}
 
-  /** Sets an app's callback URL (http or https). */
+  /** Sets an app's callback URL (http or https, on a public address: the egress policy). */
   async set(sdkAppId: string, url: string): Promise<void> {
     let u: URL;
     try {
@@ -96,6 +99,7 @@ export class WebhookRegistry {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:')
       throw new RelayError(50002, 'callback url must be http:// or https://');
+    await assertEgressAllowed(url, this.egress, 'callback url');
     await this.redis.hset(this.keys.webhooks(), sdkAppId, url);
   }
 
@@ -126,8 +130,13 @@ export function startWebhookDelivery(
       const url = await hooks.get(ev.sdkAppId);
       const app = await apps.get(ev.sdkAppId);
       if (!url || !app) return { skipped: true };
+      // checked again at each delivery: the host may resolve elsewhere now than when the URL was set
+      await assertEgressAllowed(url, hooks.egress, 'callback url').catch((e: Error) => {
+        throw new UnrecoverableError(e.message);
+      });
       const body = JSON.stringify(ev);
       const res = await fetch(url, {
+        redirect: 'error', // a redirect could lead anywhere, the egress policy included
         method: 'POST',
         headers: {
           'content-type': 'application/json',

@@ -75,7 +75,7 @@ export async function startApi(
   const store = new ChannelStore(redis, keys);
   const rooms = new RoomRegistry(redis, keys);
   const apps = new AppRegistry(redis, keys);
-  const hooks = new WebhookRegistry(redis, keys);
+  const hooks = new WebhookRegistry(redis, keys, config.egress);
   const delivery = startWebhookDelivery(
     redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }),
     config.redisPrefix,

@@ -132,6 +132,8 @@ export async function startStack(
     RELAY_ADMIN_TOKEN: adminToken,
     RELAY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
     RELAY_FILE_UPSTREAM_DIR: FIXTURE_DIR,
+    // upstream and webhook stand-ins of the tests listen on loopback, which the egress policy refuses by default
+    RELAY_UPSTREAM_ALLOW: '127.0.0.1',
     ...opts.env,
   };
   const redis = new Redis(opts.redisUrl ?? REDIS_URL, { maxRetriesPerRequest: 3 });

@@ -42,7 +42,11 @@ const WATERMARK: Watermark = {
 function setup() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'admission-'));
   roots.push(root);
-  const config = { ...loadConfig({ RELAY_DATA_DIR: root }), maxChannelsPerRoom: 4, startRateLimitMs: 3000 };
+  const config = {
+    ...loadConfig({ RELAY_DATA_DIR: root, RELAY_UPSTREAM_ALLOW: 'cam.example' }),
+    maxChannelsPerRoom: 4,
+    startRateLimitMs: 3000,
+  };
   const h = fakeLifecycle({ layout: config, maxPerRoom: config.maxChannelsPerRoom });
   const world = {
     account: { accountId: 'acc', name: 'acc', channelLimit: 10, state: 'active', createdAt: 1 } as Account | null,

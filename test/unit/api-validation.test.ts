@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
 import { FAKE_APP, FAKE_APP_COLON, FAKE_AUTH, fakeApiDeps } from '../fakes/index.js';
+import { loadConfig } from '../../src/config/index.js';
 
 const valid = { roomId: 1001, userId: 'alice', srcType: 0, option: { encode: 3 } };
 
@@ -215,5 +216,31 @@ describe('push/stop and other routes', () => {
     await app.close();
     expect(zero.json().code).toBe(40000007);
     expect(empty.json().code).toBe(40000410);
+  });
+});
+
+describe('egress policy at the API', () => {
+  it.each([
+    'http://169.254.169.254/latest/x.m3u8',
+    'http://2852039166/x.m3u8',
+    'rtmp://192.168.1.10/live/x',
+    'http://[::1]:9/x',
+  ])('registering the upstream %s is refused with 50002 and nothing is registered', async (url) => {
+    const deps = fakeApiDeps();
+    const app = buildApi(deps);
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/v1/rooms/8801/upstreams',
+      headers: { authorization: FAKE_AUTH },
+      payload: { userId: 'cam1', srcType: 0, url },
+    });
+    await app.close();
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 50002, hint: expect.stringContaining('RELAY_UPSTREAM_ALLOW') });
+    expect(deps.upstreams).toEqual([]);
+  });
+
+  it('a bad RELAY_UPSTREAM_ALLOW stops start-up with a message naming it', () => {
+    expect(() => loadConfig({ RELAY_UPSTREAM_ALLOW: '10.0.0.0/99' })).toThrow(/RELAY_UPSTREAM_ALLOW/);
   });
 });

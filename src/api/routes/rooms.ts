@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RelayError } from '../../errors/index.js';
+import { assertEgressAllowed } from '../../egress/index.js';
 import { MAX_ROOM_ID, resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType, type Upstream } from '../../rooms/model.js';
 import { ingestPublishUrl } from '../../rooms/ingest.js';
 import { redact } from '../../log.js';
@@ -43,7 +44,10 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
     r.put('/rooms/:roomId/upstreams', { schema: { params: RoomParams, body: UpstreamBody } }, async (req) => {
       const roomId = roomIdOf(req.params.roomId);
       const { userId, srcType, url } = req.body;
-      resolveUpstreamInput(url, deps.config.fileUpstreamDir);
+      const input = resolveUpstreamInput(url, deps.config.fileUpstreamDir);
+      // files are the operator's (inside RELAY_FILE_UPSTREAM_DIR); network URLs must stay off internal addresses
+      if (!input.protocolWhitelist.startsWith('file'))
+        await assertEgressAllowed(url, deps.config.egress, 'upstream url');
       const existing = await deps.rooms.get(req.app.sdkAppId, roomId, userId, srcType);
       if (existing?.source === 'ingest')
         throw new RelayError(
