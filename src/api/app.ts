@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 import { dashboard } from './dashboard.js';
+import { isAdmin, metricsRefusal } from '../auth/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
@@ -113,9 +114,12 @@ export function buildApi(deps: ApiDeps): Api {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
-      reply.header('Content-Type', metrics.contentType).send(await metrics.metrics()),
-    );
+    app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+      // it lists every tenant's channel ids: operators only
+      const token = deps.config.adminToken;
+      if (!token || !isAdmin(req.headers.authorization, token)) return reply.status(401).send(metricsRefusal(token));
+      return reply.header('Content-Type', metrics.contentType).send(await metrics.metrics());
+    });
   }
   void app.register(
     async (v1) => {

@@ -44,6 +44,35 @@ export function parseBasic(header: string | undefined): { user: string; password
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/**
+ * Whether an Authorization header carries the admin token: `Bearer <token>`, or Basic with the token as password
+ * (browsers).
+ */
+export function isAdmin(header: string | undefined, token: string): boolean {
+  const bearer = /^Bearer\s+(\S+)$/.exec(header ?? '');
+  if (bearer) return safeEqual(bearer[1]!, token);
+  const basic = parseBasic(header);
+  return basic !== null && safeEqual(basic.password, token);
+}
+
+/**
+ * The body of a refused `/metrics` scrape: metrics list every tenant's channel ids, so they need the admin token
+ * (Prometheus: `authorization: {credentials: <token>}`), and are closed when no admin token is set.
+ */
+export function metricsRefusal(adminToken: string | null): { code: number; message: string; hint: string } {
+  return adminToken
+    ? {
+        code: 1001,
+        message: 'metrics need the admin credential',
+        hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
+      }
+    : {
+        code: 1001,
+        message: 'metrics are closed: no admin token is set',
+        hint: 'set RELAY_ADMIN_TOKEN and scrape with it as a bearer token',
+      };
+}
+
 /** A new random secret key for an app: 24 random bytes, base64url. */
 export function newSecretKey(): string {
   return crypto.randomBytes(24).toString('base64url');

@@ -10,6 +10,7 @@ import { servePlayer } from '../web/static.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
+import { isAdmin, metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
@@ -65,7 +66,7 @@ export function upgradeChannelOf(rawUrl: string | undefined): string | null {
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
-  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs'>;
+  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs' | 'adminToken'>;
   channels: Pick<ChannelStore, 'get'>;
   metrics: MediaMetrics;
   context: NmsContext;
@@ -121,6 +122,10 @@ export class MediaHttp {
       case 'healthz':
         return sendJson(res, 200, { ok: true });
       case 'metrics': {
+        // it lists every tenant's channel ids (the play keys of channels without a password): operators only
+        const { adminToken } = this.deps.config;
+        if (!adminToken || !isAdmin(req.headers.authorization, adminToken))
+          return sendJson(res, 401, METRICS_REFUSAL(adminToken));
         const text = await metrics.registry.metrics();
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
         res.end(text);

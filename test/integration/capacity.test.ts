@@ -37,7 +37,7 @@ describe('CPU-cost admission', () => {
     expect(second.body.hint).toMatch(/retry/);
     const copy = await start('c', { encode: 2 });
     expect(copy.body.code).toBe(0);
-    const metrics = await (await fetch(`${stack.api}/metrics`)).text();
+    const metrics = await (await fetch(`${stack.api}/metrics`, { headers: { authorization: stack.adminAuth } })).text();
     expect(metrics).toMatch(/relay_worker_load_cores\{worker="[^"]+"\} 0\.35\d*/);
     expect(metrics).toMatch(/relay_worker_capacity\{worker="[^"]+"\} 0\.4\n/);
     await stack.request('POST', '/v1/push/stop', { channelIds: [hd.body.channelId] });

@@ -26,9 +26,21 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-const scrape = async (url: string) => (await fetch(url)).text();
+const scrape = async (url: string) => (await fetch(url, { headers: { authorization: stack.adminAuth } })).text();
 
 describe('Prometheus metrics', () => {
+  it('need the admin credential on both ports: without it 401 and no channel id', async () => {
+    for (const url of [`${stack.api}/metrics`, `http://127.0.0.1:${stack.httpPort}/metrics`]) {
+      for (const authorization of [undefined, 'Bearer not-the-token', stack.auth]) {
+        const res = await fetch(url, authorization ? { headers: { authorization } } : {});
+        const text = await res.text();
+        expect(res.status, `${url} with ${authorization ?? 'no credential'}`).toBe(401);
+        expect(text).not.toContain('ch_');
+        expect(JSON.parse(text)).toMatchObject({ code: 1001, hint: expect.stringContaining('RELAY_ADMIN_TOKEN') });
+      }
+    }
+  });
+
   it('move with a running channel: channels by state, fps and frames, workers, queue; viewers and bitrate at the media server', async () => {
     const api = `${stack.api}/metrics`;
     const media = `http://127.0.0.1:${stack.httpPort}/metrics`;

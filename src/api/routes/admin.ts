@@ -9,7 +9,7 @@ import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../te
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../queue/heartbeat.js';
-import { isAdmin } from '../dashboard.js';
+import { isAdmin } from '../../auth/index.js';
 
 /** What the admin API needs. */
 export interface AdminDeps {
