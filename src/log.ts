@@ -1,41 +1,61 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Query parameters and header fields whose values are secrets. */
-const SECRET_PARAMS = /([?&](?:sig|sign|token|key|secret|password|pwd|ph|auth|txSecret)=)[^&\s"']*/gi;
+/** Query parameters and header fields whose values are secrets (S3/presigned, OAuth, API keys, SRT passphrases). */
+const SECRET_PARAMS =
+  /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
+/** The last path segment of an rtmp(s) URL with an application before it: the stream key on most CDNs. */
+const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'?#]+\/)([^\s"'/?#]+)/gi;
+/** The relay's own stream names, which are not secrets: `/live/ch_…[_rN]` and `/ingest/<sdkAppId>_<room>_<user>_<type>`. */
+const OWN_STREAM =
+  /^\/(?:live\/ch_[0-9a-f]{20}(?:_r\d{1,3})?|ingest\/\d{1,20}_\d{1,10}_[A-Za-z0-9_-]{1,32}_(?:camera|screen))$/;
+
+function redactStreamKey(match: string, origin: string, app: string, key: string): string {
+  return OWN_STREAM.test(`${app}${key}`) ? match : `${origin}${app}***`;
+}
 
 /** Removes stream keys, signatures and passwords from a URL or a line of text (e.g. an ffmpeg command line). */
 export function redact(text: string): string {
-  return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***');
+  return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(RTMP_STREAM_KEY, redactStreamKey);
 }
 
-/** The process logger: JSON lines, secrets redacted by field name. */
-export function createLogger(level: string, name: string): Logger {
-  return pino({
-    name,
-    level,
-    redact: {
-      paths: [
-        'authorization',
-        '*.authorization',
-        'req.headers.authorization',
-        'headers.authorization',
-        'secret',
-        '*.secret',
-        'secretKey',
-        '*.secretKey',
-        'password',
-        '*.password',
-        'channelPassword',
-        '*.channelPassword',
-        'option.channelPassword',
-        '*.option.channelPassword',
-        'token',
-        '*.token',
-      ],
-      censor: '***',
-    },
-  });
+/** Fields whose whole value is a secret. */
+const SECRET_FIELDS = [
+  'secret',
+  'secretKey',
+  'password',
+  'channelPassword',
+  'token',
+  'accessToken',
+  'access_token',
+  'apiKey',
+  'apikey',
+  'api_key',
+  'passphrase',
+  'streamKey',
+];
+/** Fields that hold a URL or a command line: logged with their secrets redacted. */
+const URL_FIELDS = ['url', 'upstreamUrl', 'cmd'];
+
+function censor(value: unknown, path: string[]): unknown {
+  const field = path[path.length - 1] ?? '';
+  if (URL_FIELDS.includes(field)) return typeof value === 'string' ? redact(value) : value;
+  return '***';
+}
+
+/** The process logger: JSON lines, secrets redacted by field name and inside URLs. */
+export function createLogger(level: string, name: string, destination?: DestinationStream): Logger {
+  const fields = [...SECRET_FIELDS, ...URL_FIELDS];
+  const paths = [
+    'authorization',
+    '*.authorization',
+    'req.headers.authorization',
+    'headers.authorization',
+    'option.channelPassword',
+    '*.option.channelPassword',
+    ...fields.flatMap((f) => [f, `*.${f}`]),
+  ];
+  return pino({ name, level, redact: { paths, censor } }, destination);
 }

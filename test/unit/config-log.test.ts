@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/index.js';
-import { redact } from '../../src/log.js';
+import { Writable } from 'node:stream';
+import { createLogger, redact } from '../../src/log.js';
 import { parseStreamName, playUrls } from '../../src/channels/urls.js';
 
 describe('configuration', () => {
@@ -34,6 +35,61 @@ describe('redaction', () => {
     expect(line).not.toMatch(/abcdef0123|deadbeef|pa55|hunter2/);
     expect(line).toContain('sig=***');
     expect(line).toContain('token=***&x=1');
+  });
+
+  it.each([
+    [
+      'https://b.s3.amazonaws.com/o?X-Amz-Credential=AKIA1/x&X-Amz-Signature=5ec7e7&X-Amz-Date=1',
+      'X-Amz-Signature=***&',
+    ],
+    ['https://h/x.m3u8?access_token=ya29secret', 'access_token=***'],
+    ['https://h/x.m3u8?apikey=k3y5ecret&a=1', 'apikey=***&a=1'],
+    ['https://h/x.m3u8?api_key=k3y5ecret', 'api_key=***'],
+    ['srt://h:9000?mode=caller&passphrase=longpa55phrase&latency=200', 'passphrase=***&latency=200'],
+  ])('query secrets are redacted: %s', (url, kept) => {
+    const out = redact(`ffmpeg -i ${url} -f null -`);
+    expect(out).not.toMatch(/5ec7e7|AKIA1|ya29secret|k3y5ecret|longpa55phrase/);
+    expect(out).toContain(kept);
+  });
+
+  it("the stream key of an rtmp(s) URL (its last path segment) is redacted; the relay's own names stay readable", () => {
+    const out = redact(
+      '-f flv rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl -f flv rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Ab?s_bl=1 rtmp://h/app',
+    );
+    expect(out).not.toMatch(/abcd-efgh-ijkl|FB-123-0-Ab/);
+    expect(out).toContain('rtmp://a.rtmp.youtube.com/live2/*** ');
+    expect(out).toContain('rtmps://live-api-s.facebook.com:443/rtmp/***?s_bl=1');
+    expect(out).toContain('rtmp://h/app');
+    const own = [
+      'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123_r10?token=***',
+      'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123',
+      'rtmp://127.0.0.1:1935/ingest/1400000001_1234_user-1_a_camera?token=***',
+    ];
+    for (const u of own) expect(redact(u)).toBe(u);
+  });
+
+  it('the logger censors secret fields and redacts URLs and command lines in logged objects', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const log = createLogger('info', 't', sink);
+    log.info(
+      {
+        passphrase: 'p1',
+        apiKey: 'p2',
+        access_token: 'p3',
+        upstream: { url: 'rtmp://a.rtmp.youtube.com/live2/p4-key', api_key: 'p5' },
+        cmd: 'ffmpeg -i srt://h:1?passphrase=p6',
+      },
+      'x',
+    );
+    const line = lines.join('');
+    expect(line).not.toMatch(/p[1-6]\b|p4-key/);
+    expect(JSON.parse(line)).toMatchObject({ upstream: { url: 'rtmp://a.rtmp.youtube.com/live2/***' } });
   });
 });
 
