@@ -58,6 +58,19 @@ export function webhookQueue(
   });
 }
 
+/**
+ * The id of an event. A recording file's `record.file_ready` has one id derived from the app, the recording task and
+ * the file name, so announcing it again (a worker restart or handover announces a task's files anew) is deduplicated by
+ * the queue's job id while the first job is kept, and receivers see one id for one file. Other events are each new.
+ */
+export function eventIdOf(type: WebhookEventType, sdkAppId: string, data: Record<string, unknown>): string {
+  if (type === 'record.file_ready' && data.recordTaskId !== undefined && typeof data.name === 'string') {
+    const key = JSON.stringify([type, sdkAppId, String(data.recordTaskId), data.name]);
+    return `ev_${crypto.createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
+  }
+  return `ev_${crypto.randomBytes(10).toString('hex')}`;
+}
+
 /** Puts events on the webhook queue; a slow or dead receiver never holds up the caller. */
 export class WebhookOutbox {
   constructor(private readonly queue: Pick<Queue<WebhookEvent>, 'add'>) {}
@@ -69,7 +82,7 @@ export class WebhookOutbox {
     data: Record<string, unknown> = {},
   ): Promise<void> {
     const ev: WebhookEvent = {
-      eventId: `ev_${crypto.randomBytes(10).toString('hex')}`,
+      eventId: eventIdOf(type, ch.sdkAppId, data),
       type,
       time: Date.now(),
       sdkAppId: ch.sdkAppId,
