@@ -29,6 +29,11 @@ export class AccountRegistry {
 
   /** Creates an account unless it exists; returns the stored one. */
   async ensure(a: Partial<Account> & { accountId: string }): Promise<Account> {
+    return (await this.create(a)) ?? (await this.get(a.accountId))!;
+  }
+
+  /** Creates an account; null when one of that id exists (one write wins, concurrent creates included). */
+  async create(a: Partial<Account> & { accountId: string }): Promise<Account | null> {
     if (!ACCOUNT_ID_PATTERN.test(a.accountId)) throw new RelayError(50002, 'accountId is 1-40 letters, digits, _ or -');
     const acc: Account = {
       name: a.accountId,
@@ -37,8 +42,7 @@ export class AccountRegistry {
       createdAt: Date.now(),
       ...a,
     };
-    await this.redis.hsetnx(this.keys.accounts(), a.accountId, JSON.stringify(acc));
-    return (await this.get(a.accountId))!;
+    return (await this.redis.hsetnx(this.keys.accounts(), a.accountId, JSON.stringify(acc))) === 1 ? acc : null;
   }
 
   /** One account, or null. */

@@ -32,12 +32,23 @@ export class AppRegistry {
 
   /** Registers an app unless it exists; returns the stored app (an existing secret is kept). */
   async ensure(sdkAppId: string, name: string, secretKey?: string, accountId = DEFAULT_ACCOUNT_ID): Promise<App> {
-    if (!SDK_APP_ID.test(sdkAppId)) throw new RelayError(50002, `sdkAppId must be 1-20 digits, got ${sdkAppId}`);
-    const app: App = { sdkAppId, name, accountId, secretKey: secretKey ?? newSecretKey() };
-    await this.redis.hsetnx(this.keys.apps(), sdkAppId, JSON.stringify(app));
+    const created = await this.create(sdkAppId, name, secretKey, accountId);
+    if (created) return created;
     const stored = await this.get(sdkAppId);
     if (!stored) throw new Error(`app ${sdkAppId} vanished after registration`);
     return stored;
+  }
+
+  /** Registers an app; null when one of that id exists (one write wins, concurrent registrations included). */
+  async create(
+    sdkAppId: string,
+    name: string,
+    secretKey?: string,
+    accountId = DEFAULT_ACCOUNT_ID,
+  ): Promise<App | null> {
+    if (!SDK_APP_ID.test(sdkAppId)) throw new RelayError(50002, `sdkAppId must be 1-20 digits, got ${sdkAppId}`);
+    const app: App = { sdkAppId, name, accountId, secretKey: secretKey ?? newSecretKey() };
+    return (await this.redis.hsetnx(this.keys.apps(), sdkAppId, JSON.stringify(app))) === 1 ? app : null;
   }
 
   /** The app of that id, or null. */

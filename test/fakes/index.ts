@@ -21,6 +21,11 @@ export const FAKE_APP_COLON: App = {
 /** The few Redis hash commands AppRegistry calls (hget, hsetnx, hvals, hdel), in memory: no Redis in unit tests. */
 export class MemoryHashes {
   private readonly hashes = new Map<string, Map<string, string>>();
+  /** `latencyMs`: each command waits that long first, as a Redis round trip does, so concurrent callers interleave. */
+  constructor(private readonly latencyMs = 0) {}
+  private async trip(): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+  }
   /** The hash of a key (created empty); tests may fill it directly. */
   hash(key: string): Map<string, string> {
     let h = this.hashes.get(key);
@@ -28,18 +33,22 @@ export class MemoryHashes {
     return h;
   }
   async hget(key: string, field: string): Promise<string | null> {
+    await this.trip();
     return this.hashes.get(key)?.get(field) ?? null;
   }
   async hsetnx(key: string, field: string, value: string): Promise<number> {
+    await this.trip();
     const h = this.hash(key);
     if (h.has(field)) return 0;
     h.set(field, value);
     return 1;
   }
   async hvals(key: string): Promise<string[]> {
+    await this.trip();
     return [...(this.hashes.get(key)?.values() ?? [])];
   }
   async hdel(key: string, ...fields: string[]): Promise<number> {
+    await this.trip();
     const h = this.hashes.get(key);
     return fields.filter((f) => h?.delete(f)).length;
   }

@@ -17,7 +17,7 @@ export interface AdminDeps {
   redis: Redis;
   keys: Keys;
   accounts: AccountRegistry;
-  apps: Pick<AppRegistry, 'ensure' | 'get' | 'list' | 'remove'>;
+  apps: Pick<AppRegistry, 'create' | 'get' | 'list' | 'remove'>;
 }
 
 const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
@@ -89,9 +89,13 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       account: await withUsage(await accountOrThrow(req.params.id), await deps.apps.list()),
     }));
     r.post('/accounts', { schema: { body: AccountBody } }, async (req, reply) => {
-      if (await deps.accounts.get(req.body.accountId))
-        throw new RelayError(50002, `account ${req.body.accountId} exists`, { status: 409 });
-      const acc = await deps.accounts.ensure(req.body);
+      // the write decides: of concurrent creates of one id, only the one whose write happened answers 201
+      const acc = await deps.accounts.create(req.body);
+      if (!acc)
+        throw new RelayError(50002, `account ${req.body.accountId} exists`, {
+          status: 409,
+          hint: `change it with PATCH /admin/v1/accounts/${req.body.accountId}, or choose another accountId`,
+        });
       void reply.status(201);
       return { code: 0, message: 'ok', account: acc };
     });
@@ -111,8 +115,12 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       if (!(await deps.accounts.get(req.body.accountId)))
         throw new RelayError(1002, `no account ${req.body.accountId}`, { status: 404 });
       const sdkAppId = req.body.sdkAppId ?? String(1400000000 + crypto.randomInt(1, 99_999_999));
-      if (await deps.apps.get(sdkAppId)) throw new RelayError(50002, `app ${sdkAppId} exists`, { status: 409 });
-      const created = await deps.apps.ensure(sdkAppId, req.body.name ?? sdkAppId, undefined, req.body.accountId);
+      const created = await deps.apps.create(sdkAppId, req.body.name ?? sdkAppId, undefined, req.body.accountId);
+      if (!created)
+        throw new RelayError(50002, `app ${sdkAppId} exists`, {
+          status: 409,
+          hint: 'choose another sdkAppId, or leave it out to have one made',
+        });
       void reply.status(201);
       // the only time the secret key is shown
       return { code: 0, message: 'ok', app: created, authorization: authorizationFor(created) };
