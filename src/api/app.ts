@@ -159,10 +159,14 @@ function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
         status: 415,
         hint: 'send Content-Type: application/json',
       });
+    case 'FST_STATIC_FORBIDDEN_PATH': // a dot segment under /docs/static: nothing is there
+      return new RelayError(50002, 'not found', { status: 404, hint: 'the API description is at /docs' });
     default:
       break;
   }
   if (err instanceof SyntaxError || err.statusCode === 400) return new RelayError(50002, err.message);
+  if (err.statusCode !== undefined && err.statusCode > 400 && err.statusCode < 500)
+    return new RelayError(50002, err.message, { status: err.statusCode });
   if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT/i.test(err.message))
     return new RelayError(50006, 'back end timed out: the state store is unreachable');
   return new RelayError(50006, 'internal error', { status: 500, hint: 'retry; if it persists, check the relay logs' });
