@@ -170,6 +170,12 @@ export class MediaHttp {
           config.liveEndedAfterMs,
         );
         if (refusal) return sendJson(res, refusal.status, refusal.body);
+        // node-media-server would subscribe a HEAD as a viewer and never end it: answered here, headers only
+        if (req.method === 'HEAD') {
+          res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': 'video/x-flv', 'Cache-Control': 'no-cache' });
+          res.end();
+          return;
+        }
         this.nms.request(req, res);
         return;
       }

@@ -147,6 +147,32 @@ describe('the media server guard', () => {
     expect(refused.headers.get('access-control-allow-origin')).toBe('*');
   });
 
+  it('HEAD on an FLV URL answers at once: 200 with the FLV headers and no body when live, 404 otherwise', async () => {
+    const head = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${stack.httpPort}${path}`, {
+        method: 'HEAD',
+        headers: { origin: 'https://player.example' },
+        signal: AbortSignal.timeout(3000),
+      });
+      return { res, body: await res.text() };
+    };
+    const live = await head(`/live/${channelId}.flv`);
+    expect(live.res.status).toBe(200);
+    expect(live.res.headers.get('content-type')).toBe('video/x-flv');
+    expect(live.res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(live.body).toBe('');
+    const unknown = await head('/live/ch_00000000000000000000.flv');
+    expect(unknown.res.status).toBe(404);
+    expect(unknown.res.headers.get('access-control-allow-origin')).toBe('*');
+    expect((await head('/live/abc.flv')).res.status).toBe(404);
+    // a GET still plays after the HEADs
+    const ctl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${stack.httpPort}/live/${channelId}.flv`, { signal: ctl.signal });
+    const first = await res.body!.getReader().read();
+    expect(Buffer.from(first.value!).toString('latin1', 0, 3)).toBe('FLV');
+    ctl.abort();
+  });
+
   it('only signed members publish to the ingest, only workers publish channels, and nobody plays the raw ingest', async () => {
     const base = `rtmp://127.0.0.1:${stack.rtmpPort}`;
     expect(await tryPublish(`${base}/ingest/1400000001_1001_eve_camera`)).toBe(false);
