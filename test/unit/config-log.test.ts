@@ -66,6 +66,12 @@ describe('redaction', () => {
       'rtmp://127.0.0.1:1935/ingest/1400000001_1234_user-1_a_camera?token=***',
     ];
     for (const u of own) expect(redact(u)).toBe(u);
+    // ffmpeg's error lines (read by the restart policy) keep their shape
+    expect(redact('rtmp://a.rtmp.youtube.com:1935/live2/abcd-efgh: Connection refused')).toBe(
+      'rtmp://a.rtmp.youtube.com:1935/live2/***: Connection refused',
+    );
+    const ownLine = 'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123_r0: Broken pipe';
+    expect(redact(ownLine)).toBe(ownLine);
   });
 
   it('the logger censors secret fields and redacts URLs and command lines in logged objects', () => {
