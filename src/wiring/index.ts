@@ -117,7 +117,7 @@ export async function startApi(
     metrics,
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
-    admin: { adminToken: config.adminToken, accounts, apps, redis, keys },
+    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push } },
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
