@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 import { dashboard } from './dashboard.js';
 import { isAdmin, metricsRefusal } from '../auth/index.js';
+import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
 import { RelayError } from '../errors/index.js';
@@ -167,7 +168,6 @@ function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
   if (err instanceof SyntaxError || err.statusCode === 400) return new RelayError(50002, err.message);
   if (err.statusCode !== undefined && err.statusCode > 400 && err.statusCode < 500)
     return new RelayError(50002, err.message, { status: err.statusCode });
-  if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT/i.test(err.message))
-    return new RelayError(50006, 'back end timed out: the state store is unreachable');
+  if (isRedisUnavailable(err)) return new RelayError(50006, 'back end timed out: the state store is unreachable');
   return new RelayError(50006, 'internal error', { status: 500, hint: 'retry; if it persists, check the relay logs' });
 }

@@ -225,7 +225,7 @@ export class PushService {
   /**
    * Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown).
    */
-  async stop(sdkAppId: string, channelIds: readonly string[]): Promise<StopResult[]> {
+  async stop(sdkAppId: string | null, channelIds: readonly string[]): Promise<StopResult[]> {
     const ids = [...new Set(channelIds)];
     return Promise.all(
       ids.map((id) =>
@@ -238,10 +238,12 @@ export class PushService {
     );
   }
 
-  private async stopOne(sdkAppId: string, channelId: string): Promise<StopResult> {
+  private async stopOne(sdkAppId: string | null, channelId: string): Promise<StopResult> {
     const { store, lifecycle } = this.d;
     const ch = await store.get(channelId);
-    if (!ch || ch.sdkAppId !== sdkAppId) return { channelId, code: 50002, message: 'no such channel' };
+    // an app stops its own channels; the operator (sdkAppId null) any channel
+    if (!ch || (sdkAppId !== null && ch.sdkAppId !== sdkAppId))
+      return { channelId, code: 50002, message: 'no such channel' };
     if (FINAL_STATES.includes(ch.state)) return { channelId, code: 40000412, message: `already stopped (${ch.state})` };
     if (ch.state === 'interrupted' && (await lifecycle.finishStop(ch, 'stopped by request while interrupted')).ok)
       return { channelId, code: 0, message: 'stopped' };

@@ -207,6 +207,11 @@ export class ChannelStore implements ChannelRecords {
   async activeIds(): Promise<string[]> {
     return this.redis.smembers(this.keys.activeChannels());
   }
+
+  /** Ids of interrupted channels kept for their retention time. */
+  async retainedIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.retainedChannels(), 0, -1);
+  }
 }
 
 // cjson turns empty arrays into {}; give the record its declared shape back.

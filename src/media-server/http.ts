@@ -10,6 +10,7 @@ import { servePlayer } from '../web/static.js';
 import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
+import { isRedisUnavailable } from '../redis/index.js';
 import { isAdmin, metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 
@@ -90,7 +91,13 @@ export class MediaHttp {
       request: (req, res) => {
         this.onRequest(req, res).catch((e: Error) => {
           this.deps.logger.warn({ err: e.message }, 'media request failed');
-          sendJson(res, 500, { code: 500, message: 'internal error', hint: 'retry' });
+          if (isRedisUnavailable(e))
+            sendJson(res, 503, {
+              code: 50006,
+              message: 'the state store is unreachable',
+              hint: 'retry in a few seconds',
+            });
+          else sendJson(res, 500, { code: 500, message: 'internal error', hint: 'retry' });
         });
       },
       upgrade: (req, socket, head) => {

@@ -1,13 +1,47 @@
 import { Redis } from 'ioredis';
 
-/** Opens an ioredis connection suited to BullMQ (no per-command retry limit, reconnects forever). */
-export function connectRedis(url: string, name: string): Redis {
+/** How long a command of a fail-fast connection may take before it fails (ms). */
+export const FAIL_FAST_COMMAND_MS = 2000;
+
+/**
+ * Opens an ioredis connection that reconnects forever. The default suits BullMQ workers and subscribers (commands
+ * wait through an outage). `failFast` suits request handlers (API, media routes): while Redis is away a command
+ * fails at once, and one that gets no answer fails after FAIL_FAST_COMMAND_MS, so a caller answers 50006/503 instead
+ * of hanging for the whole outage. Wait for `ready` (redisReady) before the first command of a fail-fast connection.
+ */
+export function connectRedis(url: string, name: string, opts: { failFast?: boolean } = {}): Redis {
   return new Redis(url, {
     connectionName: name,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
+    ...(opts.failFast ? { enableOfflineQueue: false, commandTimeout: FAIL_FAST_COMMAND_MS } : {}),
   });
+}
+
+/** Options for a duplicate of a fail-fast connection that must wait through outages (BullMQ workers, blocking reads). */
+export const PATIENT: { enableOfflineQueue: true; commandTimeout: undefined } = {
+  enableOfflineQueue: true,
+  commandTimeout: undefined,
+};
+
+/** Resolves once the connection is ready for commands. */
+export async function redisReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('Redis did not become ready within 10 s')), 10_000);
+    redis.once('ready', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Whether an error means Redis could not be reached or did not answer in time. */
+export function isRedisUnavailable(e: unknown): boolean {
+  return /ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT|Stream isn't writeable|Command timed out/i.test(
+    (e as Error)?.message ?? '',
+  );
 }
 
 /** Whether a Redis answers PING at the URL within the timeout. */

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { connectRedis, Keys } from '../redis/index.js';
+import { connectRedis, Keys, PATIENT, redisReady } from '../redis/index.js';
 import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
@@ -68,7 +68,8 @@ export async function startApi(
   config: RelayConfig,
   logger: Logger,
 ): Promise<Part & { url: string; apps: AppRegistry }> {
-  const redis = connectRedis(config.redisUrl, 'relay-api');
+  const redis = connectRedis(config.redisUrl, 'relay-api', { failFast: true });
+  await redisReady(redis);
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
   const keys = new Keys(config.redisPrefix);
   const hooksQueue = webhookQueue(redis.duplicate({ connectionName: 'relay-api-webhooks' }), config);
@@ -77,7 +78,7 @@ export async function startApi(
   const apps = new AppRegistry(redis, keys);
   const hooks = new WebhookRegistry(redis, keys, config.egress);
   const delivery = startWebhookDelivery(
-    redis.duplicate({ connectionName: 'relay-api-webhook-delivery' }),
+    redis.duplicate({ connectionName: 'relay-api-webhook-delivery', ...PATIENT }),
     config.redisPrefix,
     apps,
     hooks,
@@ -117,7 +118,7 @@ export async function startApi(
     metrics,
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
-    admin: { adminToken: config.adminToken, accounts, apps, redis, keys },
+    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push } },
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -183,7 +184,8 @@ export async function startWorker(
 
 /** Starts the media server (node-media-server + HLS files). */
 export async function startMedia(config: RelayConfig, logger: Logger): Promise<Part> {
-  const redis = connectRedis(config.redisUrl, 'relay-media');
+  const redis = connectRedis(config.redisUrl, 'relay-media', { failFast: true });
+  await redisReady(redis);
   const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
   const keys = new Keys(config.redisPrefix);
   const bus = new MessageBus(redis, subscriber, keys);

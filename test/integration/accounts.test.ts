@@ -161,4 +161,37 @@ describe('accounts and their channel limit', () => {
     const names = ((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name);
     expect(names).toEqual(expect.arrayContaining(['push', 'webhooks']));
   });
+
+  it('operators list any tenant channel, stop them, and cannot delete an app under its channels', async () => {
+    expect((await admin('POST', '/accounts', { accountId: 'orphans', channelLimit: 5 })).status).toBe(201);
+    const created = await admin('POST', '/apps', { accountId: 'orphans', name: 'orphans-app' });
+    const { sdkAppId } = created.body.app as { sdkAppId: string };
+    const auth = created.body.authorization as string;
+    await upstreams(auth, 9101, ['o1', 'o2']);
+    const ids = [];
+    for (const user of ['o1', 'o2']) {
+      const r = await start(auth, 9101, user);
+      expect(r.body.code, JSON.stringify(r.body)).toBe(0);
+      ids.push(r.body.channelId as string);
+    }
+    const listed = await admin('GET', `/channels?sdkAppId=${sdkAppId}`);
+    expect(listed.body.channels.map((c: { channelId: string }) => c.channelId).sort()).toEqual([...ids].sort());
+    expect(listed.body.channels[0]).toMatchObject({ sdkAppId, accountId: 'orphans', state: 'live' });
+    expect((await admin('GET', '/channels?accountId=orphans&state=stopped')).body.channels).toEqual([]);
+
+    const refused = await admin('DELETE', `/apps/${sdkAppId}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 50002, channelIds: expect.arrayContaining(ids) });
+    expect((await admin('GET', '/apps')).body.apps.map((a: { sdkAppId: string }) => a.sdkAppId)).toContain(sdkAppId);
+
+    // the operator stops one channel of the tenant, then deletes the app with the other still running
+    const stopped = await admin('POST', '/channels/stop', { channelIds: [ids[0]] });
+    expect(stopped.body.results).toEqual([{ channelId: ids[0], code: 0, message: 'stopped' }]);
+    const deleted = await admin('DELETE', `/apps/${sdkAppId}?stopChannels=true`);
+    expect(deleted.body).toMatchObject({ code: 0, stopped: [{ channelId: ids[1], code: 0 }] });
+    const after = await stack.request('GET', `/v1/push/${ids[1]}`, undefined, { authorization: auth });
+    expect(after.body.code).toBe(1002); // the app is gone
+    const usage = await admin('GET', '/accounts/orphans');
+    expect(usage.body.account.channelsInUse).toBe(0);
+  });
 });

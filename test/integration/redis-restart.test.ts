@@ -73,7 +73,26 @@ describe('Redis restarted under a running channel', () => {
     await sleep(2000);
     const down = Date.now();
     await stopRedis();
-    await sleep(3000);
+    // while Redis is away, requests answer at once (50006 / 503) instead of hanging for the outage
+    const timed = async (f: () => Promise<{ status: number; code: unknown }>) => {
+      const t0 = Date.now();
+      return { ...(await f()), ms: Date.now() - t0 };
+    };
+    const [api, playlist] = await Promise.all([
+      timed(async () => {
+        const res = await stack.request('GET', `/v1/push/${r.body.channelId}`);
+        return { status: res.status, code: res.body.code };
+      }),
+      timed(async () => {
+        const res = await fetch(hls);
+        return { status: res.status, code: ((await res.json()) as { code: number }).code };
+      }),
+    ]);
+    console.log(`Redis down: API answered in ${api.ms} ms, HLS playlist in ${playlist.ms} ms`);
+    expect(api).toMatchObject({ status: 503, code: 50006 });
+    expect(playlist).toMatchObject({ status: 503, code: 50006 });
+    expect(Math.max(api.ms, playlist.ms)).toBeLessThan(2900); // bounded by the 2 s command timeout, not the outage
+    await sleep(Math.max(0, down + 3000 - Date.now()));
     await startRedis();
     await eventually(
       async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel?.state === 'live',

@@ -10,6 +10,8 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../queue/heartbeat.js';
 import { isAdmin } from '../../auth/index.js';
+import type { FastifyInstance } from 'fastify';
+import { adminChannelRoutes, tenantChannels, type AdminChannelDeps } from './admin-channels.js';
 
 /** What the admin API needs. */
 export interface AdminDeps {
@@ -18,6 +20,8 @@ export interface AdminDeps {
   keys: Keys;
   accounts: AccountRegistry;
   apps: Pick<AppRegistry, 'create' | 'get' | 'list' | 'remove'>;
+  /** Channels of every tenant (list, stop); absent where the admin API is tested alone. */
+  channels?: AdminChannelDeps;
 }
 
 const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
@@ -47,6 +51,10 @@ const AppBody = Type.Object(
   { additionalProperties: false },
 );
 const IdParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
+const DeleteAppQuery = Type.Object(
+  { stopChannels: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+  { additionalProperties: false },
+);
 
 /**
  * Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer
@@ -125,10 +133,29 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
       // the only time the secret key is shown
       return { code: 0, message: 'ok', app: created, authorization: authorizationFor(created) };
     });
-    r.delete('/apps/:id', { schema: { params: IdParams } }, async (req) => {
-      if (!(await deps.apps.remove(req.params.id)))
-        throw new RelayError(1002, `no app ${req.params.id}`, { status: 404 });
-      return { code: 0, message: 'ok' };
+    // An app with channels is not deleted under them (they would run on, counted against the account, with nobody
+    // able to stop them): the operator stops them first, or asks for it with ?stopChannels=true.
+    r.delete('/apps/:id', { schema: { params: IdParams, querystring: DeleteAppQuery } }, async (req, reply) => {
+      if (!(await deps.apps.get(req.params.id))) throw new RelayError(1002, `no app ${req.params.id}`, { status: 404 });
+      const held = deps.channels ? await tenantChannels(deps.channels.store, { sdkAppId: req.params.id }) : [];
+      if (held.length && req.query.stopChannels !== 'true') {
+        const channelIds = held.map((ch) => ch.channelId);
+        throw new RelayError(50002, `app ${req.params.id} has ${held.length} channels that hold resources`, {
+          status: 409,
+          hint: 'stop them first (POST /admin/v1/channels/stop), or delete with ?stopChannels=true',
+          details: { channelIds },
+        });
+      }
+      const stopped = held.length
+        ? await deps.channels!.push.stop(
+            null,
+            held.map((ch) => ch.channelId),
+          )
+        : [];
+      await deps.apps.remove(req.params.id);
+      void reply.status(200);
+      return { code: 0, message: 'ok', stopped };
     });
+    if (deps.channels) adminChannelRoutes(r as unknown as FastifyInstance, deps.channels);
   };
 }
