@@ -99,12 +99,7 @@ export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance
 }
 
 /** A media packet as nms's parsers hand it to a session (flags: 0/2 audio/video header, 1/3/4 frames, 5 metadata). */
-interface NmsPacket {
-  codec_type: number;
-  flags: number;
-  dts: number;
-  pts: number;
-}
+type NmsPacket = { codec_type: number; flags: number; dts: number; pts: number };
 
 /** The internals of an nms session (RTMP, HTTP-FLV or WS-FLV) that hardening reaches into (pinned 4.4.3). */
 interface RawSession extends NmsSession {
@@ -201,19 +196,34 @@ function hardenSession(s: RawSession, logger: Logger): void {
 
 /**
  * Puts the relay's handlers in front of node-media-server's HTTP server: `guard` receives nms's own handlers (to pass
- * the requests it accepts on) and returns the handlers that get every request and upgrade.
+ * the requests it accepts on) and returns the handlers that get every request and upgrade. A throw out of nms's
+ * handlers (an FLV or WS-FLV session failing as it starts) ends that request, logged, never the process.
  */
-export function guardHttp(nms: NmsInstance, guard: (nmsHandlers: HttpHandlers) => HttpHandlers): void {
+export function guardHttp(nms: NmsInstance, logger: Logger, guard: (nmsHandlers: HttpHandlers) => HttpHandlers): void {
   const http = nms.httpServer.httpServer;
   if (!http) throw new Error('node-media-server created no HTTP server');
   const request = http.listeners('request')[0] as RequestListener;
   const upgrades = http.listeners('upgrade') as UpgradeListener[];
   http.removeAllListeners('request');
   http.removeAllListeners('upgrade');
+  const failed = (e: unknown, req: IncomingMessage, socket: Duplex) => {
+    logger.warn({ url: req.url?.slice(0, 200), err: (e as Error)?.message }, 'media request failed, closed it');
+    socket.destroy();
+  };
   const handlers = guard({
-    request,
+    request: (req, res) => {
+      try {
+        request(req, res);
+      } catch (e) {
+        failed(e, req, res.socket ?? req.socket);
+      }
+    },
     upgrade: (req, socket, head) => {
-      for (const l of upgrades) l(req, socket, head);
+      try {
+        for (const l of upgrades) l(req, socket, head);
+      } catch (e) {
+        failed(e, req, socket);
+      }
     },
   });
   http.on('request', handlers.request);
