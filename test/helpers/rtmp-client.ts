@@ -110,6 +110,3 @@ export const AVC_SEQUENCE_HEADER = Buffer.from(
   '17000000000164000dffe100196764000dacd94141fb0110000003001000000303c0f142996001000668ebe3cb22c0',
   'hex',
 );
-
-/** An H.264 end-of-sequence tag body, keyframe type: what ffmpeg's FLV muxer writes at the end of an H.264 stream. */
-export const AVC_END_OF_SEQUENCE = Buffer.from('1702000000', 'hex');

@@ -4,11 +4,14 @@
  * connect with a malformed tcUrl. Each publish goes in as a worker's would (a
  * signed token), with a bare RTMP client that sends exactly those messages.
  */
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { publishToken, tokenFor } from '../../src/auth/index.js';
-import { AVC_END_OF_SEQUENCE, AVC_SEQUENCE_HEADER, RawRtmpPublisher } from '../helpers/rtmp-client.js';
-import { eventually, sleep, startStack, type Proc, type Stack } from '../helpers/stack.js';
+import { flvTags, type FlvTag } from '../helpers/media.js';
+import { AVC_SEQUENCE_HEADER, RawRtmpPublisher } from '../helpers/rtmp-client.js';
+import { eventually, FFMPEG, sleep, startStack, type Proc, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 let media: Proc;
@@ -37,7 +40,25 @@ function channelPath(): { name: string; query: string } {
   return { name, query: `${name}?token=${tokenFor(secret, publishToken(`/live/${name}`))}` };
 }
 
-/** The media server still accepts a publish and relays its frames (the first keyframe is announced on `media`). */
+/** What the relay's ffmpeg publishes when its upstream yields a video header and no frames (H.264 encode, FLV). */
+async function zeroFrameRun(): Promise<FlvTag[]> {
+  const { stdout } = await promisify(execFile)(
+    FFMPEG,
+    ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-frames:v', '0'].concat([
+      '-c:v',
+      'libx264',
+      '-f',
+      'flv',
+      'pipe:1',
+    ]),
+    { encoding: 'buffer' },
+  );
+  const tags: FlvTag[] = [];
+  flvTags((t) => void tags.push(t))(stdout);
+  return tags;
+}
+
+/** The media server still accepts a publish and keeps its connection. */
 async function stillServes(): Promise<void> {
   const { query } = channelPath();
   const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query);
@@ -51,11 +72,16 @@ async function stillServes(): Promise<void> {
 
 describe('media process against hostile publishers', () => {
   it('survives a publisher that reconnects again and again, each run ending on timestamp 0x7FFFFFFF', async () => {
+    const tags = await zeroFrameRun();
+    // a video header at 0, then the end-of-sequence tag (keyframe type) at 0x7FFFFFFF
+    expect(tags.filter((t) => t.type === 9).map((t) => [t.ts, t.body.subarray(0, 2).toString('hex')])).toEqual([
+      [0, '1700'],
+      [0x7fffffff, '1702'],
+    ]);
     const { query } = channelPath();
     for (let run = 0; run < 5; run++) {
       const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query);
-      p.send(9, 0, AVC_SEQUENCE_HEADER);
-      p.send(9, 0x7fffffff, AVC_END_OF_SEQUENCE);
+      for (const t of tags) p.send(t.type, t.ts, t.body);
       await sleep(200);
       await p.end();
       await sleep(200);
