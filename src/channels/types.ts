@@ -145,6 +145,8 @@ export interface Channel {
   cost?: number;
   /** ffmpeg restarts of the current run (crash or stall), for the API and metrics. */
   restarts?: number;
+  /** Starts of the channel's run (its job picked up) in the current window; cleared once a run stays live. */
+  runStarts?: { count: number; since: number };
   /** Id of the worker that runs it (hostname:pid). */
   worker?: string;
   stats?: ChannelStats;

@@ -25,6 +25,7 @@ export const DEFAULTS = {
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
   RELAY_MAX_RESTARTS: 5,
+  RELAY_MAX_RUN_STARTS: 5,
   RELAY_WEBHOOK_ATTEMPTS: 8,
   RELAY_WEBHOOK_BACKOFF_MS: 1000,
   RELAY_LOG_LEVEL: 'info',
@@ -62,6 +63,8 @@ export interface RelayConfig {
   stallMs: number;
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
+  /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
+  maxRunStarts: number;
   ffmpegPath: string;
   /** Channels one worker process runs at once. */
   workerConcurrency: number;
@@ -208,6 +211,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
+    maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),
     webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),
     webhookBackoffMs: int(env, 'RELAY_WEBHOOK_BACKOFF_MS', 10, 600_000),
     ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),

@@ -68,7 +68,7 @@ export class MediaServer {
     );
     const metrics = new MediaMetrics(context);
     // Only requests the relay understands reach node-media-server: it crashes on some malformed FLV names.
-    guardHttp(nms, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
+    guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
     const ingest = new Ingest({ ...deps, context });
     nms.on('prePublish', (s) => {

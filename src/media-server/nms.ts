@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as TcpServer } from 'node:net';
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
+import { Timeline } from './timeline.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,24 +94,136 @@ export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance
   // Its store would re-raise SIGINT/SIGTERM to kill the process; shutdown is ours to run (close() flushes the store).
   nms.store.options.signals = false;
   const context = require('node-media-server/src/core/context.js') as NmsContext;
+  hardenSessions(context, logger);
   return { nms, context };
+}
+
+/** A media packet as nms's parsers hand it to a session (flags: 0/2 audio/video header, 1/3/4 frames, 5 metadata). */
+type NmsPacket = { codec_type: number; flags: number; dts: number; pts: number };
+
+/** The internals of an nms session (RTMP, HTTP-FLV or WS-FLV) that hardening reaches into (pinned 4.4.3). */
+interface RawSession extends NmsSession {
+  socket?: EventEmitter & { destroy(): void };
+  req?: EventEmitter;
+  res?: EventEmitter;
+  rtmp?: { onPacketCallback: (p: NmsPacket) => void };
+  flv?: { onPacketCallback: (p: NmsPacket) => void };
+  onData?: (data: Buffer) => void;
+  onPacket?: (p: NmsPacket) => void;
+  sendBuffer?: (b: Buffer) => void;
+  broadcast?: { _dtsOffset: Record<number, number> };
+  relayFailed?: boolean;
+}
+
+/** The timestamps each broadcast sends out (kept across its publishers). */
+const timelines = new WeakMap<object, Timeline>();
+
+/**
+ * No publisher, upstream or viewer may throw out of node-media-server (an uncaught throw ends the whole media
+ * process): every session it registers gets its input handler and its writes wrapped, so an error closes that session
+ * and is logged; and its media packets are retimed on their broadcast's `Timeline`, replacing nms's resume offset
+ * (which adds the last timestamp of each previous publish, so a publisher whose runs end at 0x7FFFFFFF overflowed the
+ * 32-bit timestamp of nms's RTMP writer after three reconnects).
+ */
+function hardenSessions(context: NmsContext, logger: Logger): void {
+  const sessions = context.sessions as Map<string, RawSession>;
+  const set = sessions.set.bind(sessions);
+  sessions.set = (id, s) => {
+    hardenSession(s, logger);
+    return set(id, s);
+  };
+}
+
+function failSession(s: RawSession, logger: Logger, e: unknown): void {
+  if (s.relayFailed) return;
+  s.relayFailed = true;
+  logger.warn(
+    { path: s.streamPath, ip: s.ip, protocol: s.protocol, publisher: s.isPublisher, err: (e as Error)?.message },
+    'media session failed, closed it',
+  );
+  try {
+    if (s.socket) s.socket.destroy();
+    else s.close();
+  } catch {
+    /* already gone */
+  }
+}
+
+function hardenSession(s: RawSession, logger: Logger): void {
+  const onData = s.onData;
+  if (onData) {
+    const guarded = (data: Buffer) => {
+      if (s.relayFailed) return;
+      try {
+        onData(data);
+      } catch (e) {
+        failSession(s, logger, e);
+      }
+    };
+    for (const emitter of [s.socket, s.req, s.res])
+      for (const ev of ['data', 'message'])
+        if (emitter?.listeners(ev).includes(onData)) {
+          emitter.removeListener(ev, onData);
+          emitter.on(ev, guarded);
+        }
+  }
+  const send = s.sendBuffer;
+  if (send)
+    s.sendBuffer = (b) => {
+      if (s.relayFailed) return;
+      try {
+        send(b);
+      } catch (e) {
+        failSession(s, logger, e);
+      }
+    };
+  const onPacket = s.onPacket;
+  if (!onPacket) return;
+  const retimed = (p: NmsPacket) => {
+    const b = s.broadcast;
+    if (b) {
+      b._dtsOffset = {};
+      let t = timelines.get(b);
+      if (!t) timelines.set(b, (t = new Timeline()));
+      const dts = t.next(s.id, p.flags === 1 || p.flags === 3 || p.flags === 4, p.dts);
+      p.pts += dts - p.dts;
+      p.dts = dts;
+    }
+    onPacket(p);
+  };
+  for (const parser of [s.rtmp, s.flv]) if (parser?.onPacketCallback === onPacket) parser.onPacketCallback = retimed;
 }
 
 /**
  * Puts the relay's handlers in front of node-media-server's HTTP server: `guard` receives nms's own handlers (to pass
- * the requests it accepts on) and returns the handlers that get every request and upgrade.
+ * the requests it accepts on) and returns the handlers that get every request and upgrade. A throw out of nms's
+ * handlers (an FLV or WS-FLV session failing as it starts) ends that request, logged, never the process.
  */
-export function guardHttp(nms: NmsInstance, guard: (nmsHandlers: HttpHandlers) => HttpHandlers): void {
+export function guardHttp(nms: NmsInstance, logger: Logger, guard: (nmsHandlers: HttpHandlers) => HttpHandlers): void {
   const http = nms.httpServer.httpServer;
   if (!http) throw new Error('node-media-server created no HTTP server');
   const request = http.listeners('request')[0] as RequestListener;
   const upgrades = http.listeners('upgrade') as UpgradeListener[];
   http.removeAllListeners('request');
   http.removeAllListeners('upgrade');
+  const failed = (e: unknown, req: IncomingMessage, socket: Duplex) => {
+    logger.warn({ url: req.url?.slice(0, 200), err: (e as Error)?.message }, 'media request failed, closed it');
+    socket.destroy();
+  };
   const handlers = guard({
-    request,
+    request: (req, res) => {
+      try {
+        request(req, res);
+      } catch (e) {
+        failed(e, req, res.socket ?? req.socket);
+      }
+    },
     upgrade: (req, socket, head) => {
-      for (const l of upgrades) l(req, socket, head);
+      try {
+        for (const l of upgrades) l(req, socket, head);
+      } catch (e) {
+        failed(e, req, socket);
+      }
     },
   });
   http.on('request', handlers.request);

@@ -13,6 +13,8 @@ import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { ChannelRunner, type EndReason, type RunnerDeps } from './runner.js';
 import { KeyframeWatch } from './keyframes.js';
+import { countStart, crashLoopFailure, STEADY_MS } from './crash-loop.js';
+import type { Channel } from '../channels/types.js';
 
 const HEARTBEAT_MS = 2000;
 
@@ -115,6 +117,7 @@ export class PushWorker {
       await job.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
+    if (ch && (await this.crashLooping(ch))) return { state: 'failed' };
     const ctl = new AbortController();
     this.running.set(channelId, { ctl, cost, sdkAppId: ch?.sdkAppId ?? null });
     void this.beat();
@@ -133,8 +136,12 @@ export class PushWorker {
       channelId,
       ctl.signal,
     );
+    // A run that stays live this long (or hands over in order) is no crash loop: its count starts again.
+    const clear = () => this.deps.lifecycle.patch(channelId, { runStarts: null }, ['live']).catch(() => undefined);
+    const steady = setTimeout(() => void clear(), STEADY_MS);
     try {
       const outcome = await runner.run();
+      if (outcome === 'handover' && ctl.signal.reason === 'shutdown') await clear();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
         // Give the job back so another worker resumes the channel at once.
         await job.moveToWait(token);
@@ -142,9 +149,26 @@ export class PushWorker {
       }
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
+      clearTimeout(steady);
       this.running.delete(channelId);
       void this.beat();
     }
+  }
+
+  /**
+   * Counts this start of the channel's run in its record before anything runs, so a run that kills its worker (or the
+   * whole relay) is still counted; past `maxRunStarts` within the window the channel fails (6012) instead of running.
+   */
+  private async crashLooping(ch: Channel): Promise<boolean> {
+    if (ch.state !== 'starting' && ch.state !== 'live') return false;
+    const starts = countStart(ch.runStarts, Date.now());
+    const failure = crashLoopFailure(starts, this.deps.config.maxRunStarts);
+    if (!failure) {
+      await this.deps.lifecycle.patch(ch.channelId, { runStarts: starts }, ['starting', 'live']);
+      return false;
+    }
+    this.deps.logger.warn({ channelId: ch.channelId, starts }, failure.message);
+    return (await this.deps.lifecycle.fail(ch, failure)).ok;
   }
 
   private end(channelId: string, reason: EndReason): void {
