@@ -94,6 +94,9 @@ export class ChannelLifecycle {
   /** Ends a channel (stopping|starting|live|interrupted → stopped): ENDLIST on its playlists, slots freed. */
   async finishStop(ch: ChannelRef, reason: string): Promise<Moved> {
     const cur = await this.d.records.get(ch.channelId);
+    // A run whose ffmpeg outlived the stop (a second runner after a lost job lock) may have rewritten a playlist
+    // since it was ended: end it again, so a stopped channel's playlists always end. Nothing else moves.
+    if (cur?.state === 'stopped') await endPlaylists(channelPlaylists(cur, this.d.layout));
     if (!cur || !canMove(cur.state, 'stopped')) return { ok: false, state: cur?.state ?? '' };
     // ENDLIST before the state: whoever sees `stopped` (an API stop answer, a viewer) finds the playlists ended.
     await endPlaylists(channelPlaylists(cur, this.d.layout));

@@ -268,7 +268,7 @@ export class ChannelRunner {
 
   // A move this run wanted did not happen: a stop won meanwhile (finish it), or the channel is someone else's.
   private afterLostMove(ch: Channel, moved: Moved): Promise<RunOutcome> | RunOutcome {
-    return moved.state === 'stopping' ? this.finishStop(ch) : 'gone';
+    return moved.state === 'stopping' || moved.state === 'stopped' ? this.finishStop(ch) : 'gone';
   }
 
   private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {

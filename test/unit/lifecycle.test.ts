@@ -39,7 +39,8 @@ async function seed(h: Harness, state: ChannelState, over: Partial<Channel> = {}
   if (FINAL_STATES.includes(state)) await h.records.release(ch);
   for (const f of channelPlaylists(rec, layout)) {
     fs.mkdirSync(path.dirname(f), { recursive: true });
-    fs.writeFileSync(f, '#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n');
+    // a stopped channel's playlists were ended by its stop
+    fs.writeFileSync(f, `#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n${state === 'stopped' ? '#EXT-X-ENDLIST\n' : ''}`);
   }
   return (await h.records.get(ch.channelId))!;
 }
@@ -110,6 +111,18 @@ describe('every move from every state', () => {
       expect(h.queue.jobs.size).toBe(0);
     },
   );
+
+  it('finishStop of a stopped channel whose playlist a late ffmpeg rewrote ends it again, moving and publishing nothing', async () => {
+    const h = fakeLifecycle({ layout });
+    const ch = await seed(h, 'stopped');
+    const [playlist] = channelPlaylists(ch, layout);
+    fs.writeFileSync(playlist!, '#EXTM3U\n#EXTINF:2.0,\nseg_000001.ts\n#EXTINF:1.4,\nseg_000002.ts\n');
+    const store = h.records.dump();
+    expect(await h.lifecycle.finishStop(ch, 'stopped by request')).toEqual({ ok: false, state: 'stopped' });
+    expect(fs.readFileSync(playlist!, 'utf8')).toMatch(/seg_000002\.ts\n#EXT-X-ENDLIST\n$/);
+    expect(h.records.dump()).toEqual(store);
+    expect(h.bus.events).toEqual([]);
+  });
 
   it.each(Object.keys(MOVES))(
     '%s of a channel that does not exist answers state "" and publishes nothing',
