@@ -59,3 +59,25 @@ export function createLogger(level: string, name: string, destination?: Destinat
   ];
   return pino({ name, level, redact: { paths, censor } }, destination);
 }
+
+/**
+ * At most one log line per key a window (1 s by default): a storm of one event (refused publishes of a misconfigured
+ * encoder retrying, a flood) costs a line a window, which carries how many events of that key it stands for.
+ */
+export class LogThrottle {
+  private readonly seen = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly windowMs = 1000) {}
+
+  /** Null when this one is not to be logged; else how many of the same were left unlogged since the last line. */
+  take(key: string, now: number): number | null {
+    const cur = this.seen.get(key);
+    if (cur && now - cur.at < this.windowMs) {
+      cur.suppressed++;
+      return null;
+    }
+    if (this.seen.size > 1000) this.seen.clear(); // reasons are few; a flood of distinct ones must not grow this
+    this.seen.set(key, { at: now, suppressed: 0 });
+    return cur?.suppressed ?? 0;
+  }
+}

@@ -31,7 +31,7 @@ export interface MediaServerDeps {
   /** Where ingest members are registered while they publish. */
   rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeAllIngest' | 'updateStats'>;
   /** App secrets, for the signature of ingest publishes. */
-  apps: Pick<AppRegistry, 'get'>;
+  apps: Pick<AppRegistry, 'get' | 'list'>;
   /** Channel events in (`events`), media facts out (`media`). */
   bus: Pick<MessageBus, 'publish' | 'subscribe'>;
   /** The internal secret workers sign their publishes and ingest reads with. */

@@ -8,10 +8,12 @@ import { verifySignature } from '../auth/index.js';
 import { broadcastsOf, closeViewers, refuseSession, type NmsContext, type NmsSession } from './nms.js';
 
 const STATS_INTERVAL_MS = 2000;
+/** How often the in-memory copy of the app secrets is refreshed from the registry. */
+const SECRETS_REFRESH_MS = 2000;
 
 /** Dependencies of the ingest. */
 export interface IngestDeps {
-  apps: Pick<AppRegistry, 'get'>;
+  apps: Pick<AppRegistry, 'get' | 'list'>;
   rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeAllIngest' | 'updateStats'>;
   bus: Pick<MessageBus, 'publish'>;
   context: NmsContext;
@@ -24,6 +26,12 @@ export interface IngestDeps {
  */
 export class Ingest {
   private statsTimer: NodeJS.Timeout | null = null;
+  private secretsTimer: NodeJS.Timeout | null = null;
+  /**
+   * App secrets, kept in memory so that a publish is checked while node-media-server asks (before it accepts any
+   * media): an unsigned publisher never holds a member's stream key, not even for the moment a Redis read takes.
+   */
+  private secrets = new Map<string, string>();
   private readonly lastInBytes = new Map<string, number>();
   /** Whether the last stats write failed (a Redis outage is logged once, not every interval). */
   private statsFailing = false;
@@ -34,8 +42,13 @@ export class Ingest {
     return this.deps.logger;
   }
 
-  /** Clears the registrations of a previous run and starts the periodic stats. */
+  /** Clears the registrations of a previous run, loads the app secrets and starts the periodic stats and refresh. */
   async start(): Promise<void> {
+    await this.refreshSecrets();
+    this.secretsTimer = setInterval(() => {
+      this.refreshSecrets().catch((e: Error) => this.log.debug({ err: e.message }, 'app secrets not refreshed'));
+    }, SECRETS_REFRESH_MS);
+    this.secretsTimer.unref();
     // Members registered by a previous run of this server are gone with it; they register again when they publish.
     const stale = await this.deps.rooms.removeAllIngest();
     if (stale) this.log.info({ stale }, 'cleared ingest registrations of the previous run');
@@ -48,7 +61,13 @@ export class Ingest {
   /** Stops the periodic stats. */
   close(): void {
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.secretsTimer) clearInterval(this.secretsTimer);
     this.statsTimer = null;
+    this.secretsTimer = null;
+  }
+
+  private async refreshSecrets(): Promise<void> {
+    this.secrets = new Map((await this.deps.apps.list()).map((a) => [a.sdkAppId, a.secretKey]));
   }
 
   private refuse(s: NmsSession, why: string): void {
@@ -62,19 +81,38 @@ export class Ingest {
     // A member that leaves is removed at once: no publish grace on the ingest.
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
     if (broadcast) broadcast.publishGraceMs = 0;
+    const known = this.secrets.get(key.sdkAppId);
+    if (known !== undefined) {
+      // the usual case, decided before node-media-server goes on with the publish
+      if (!verifySignature(known, ingestStreamName(key), s.streamQuery?.sig))
+        return this.refuse(s, 'ingest publish with a missing or wrong sig');
+      void this.register(s, key);
+      return;
+    }
+    // An app this process has not seen yet (created in the last seconds, or none): read it from the registry.
     void this.deps.apps
       .get(key.sdkAppId)
       .then(async (app) => {
         if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig))
           return this.refuse(s, 'ingest publish with a missing or wrong sig');
-        await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
-        this.log.info(
-          { sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType },
-          'upstream registered from ingest',
-        );
-        await this.announce(key);
+        this.secrets.set(app.sdkAppId, app.secretKey);
+        await this.register(s, key);
       })
       .catch((e: Error) => this.refuse(s, `ingest check failed: ${e.message}`));
+  }
+
+  // A signed publish: the member joins its room and the control side hears of it.
+  private async register(s: NmsSession, key: IngestKey): Promise<void> {
+    try {
+      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+    } catch (e) {
+      return this.refuse(s, `ingest registration failed: ${(e as Error).message}`);
+    }
+    this.log.info(
+      { sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType },
+      'upstream registered from ingest',
+    );
+    await this.announce(key);
   }
 
   // The member is registered either way; a lost announcement only means its channel does not resume by itself.

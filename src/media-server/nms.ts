@@ -3,7 +3,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Server as TcpServer } from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log.js';
+import { LogThrottle, type Logger } from '../log.js';
 import { Timeline } from './timeline.js';
 
 const require = createRequire(import.meta.url);
@@ -254,16 +254,19 @@ export function* broadcastsOf(context: NmsContext, app: string): Generator<[name
     if (streamPath.startsWith(prefix)) yield [streamPath.slice(prefix.length), b];
 }
 
+const refusalLog = new LogThrottle();
 /**
- * Refuses a session from inside a pre-event: nms has no reject API, closing the session is the way. Marks it so its
- * later events (post-events still fire) are ignored; an empty broadcast ends at once instead of waiting out the grace.
- * Logs the refusal (`refused: <why>`).
+ * Refuses a session from inside a pre-event (nms has no reject API: the session is closed and marked so its later
+ * events are ignored; an empty broadcast ends at once). Logged (`refused: <why>`) at most once a second per reason,
+ * with `suppressed`: how many more since.
  */
 export function refuseSession(context: NmsContext, logger: Logger, s: NmsSession, why: string): void {
   s.relayRejected = true;
   const b = context.broadcasts.get(s.streamPath);
-  if (b && b.publisher === null) b.publishGraceMs = 0;
-  logger.warn({ path: s.streamPath, ip: s.ip, protocol: s.protocol, publisher: s.isPublisher }, `refused: ${why}`);
+  if (b?.publisher === null) b.publishGraceMs = 0;
+  const suppressed = refusalLog.take(why, Date.now());
+  const where = { path: s.streamPath, ip: s.ip, protocol: s.protocol, publisher: s.isPublisher };
+  if (suppressed !== null) logger.warn({ ...where, ...(suppressed ? { suppressed } : {}) }, `refused: ${why}`);
   s.close();
 }
 
