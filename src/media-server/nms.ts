@@ -256,9 +256,8 @@ export function* broadcastsOf(context: NmsContext, app: string): Generator<[name
 
 const refusalLog = new LogThrottle();
 /**
- * Refuses a session from inside a pre-event (nms has no reject API: the session is closed and marked so its later
- * events are ignored; an empty broadcast ends at once). Logged (`refused: <why>`) at most once a second per reason,
- * with `suppressed`: how many more since.
+ * Refuses a session in a pre-event (nms has no reject API: closed, marked so its later events are ignored; an empty
+ * broadcast ends at once). Logged at most once a second per reason, with `suppressed`: how many more since.
  */
 export function refuseSession(context: NmsContext, logger: Logger, s: NmsSession, why: string): void {
   s.relayRejected = true;
