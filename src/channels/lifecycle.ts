@@ -69,16 +69,31 @@ export interface LifecycleDeps {
 export class ChannelLifecycle {
   constructor(private readonly d: LifecycleDeps) {}
 
-  private move(channelId: string, to: ChannelState, reason: string, patch: ChannelPatch = {}): Promise<Moved> {
-    return this.d.records.transition(channelId, statesBefore(to), to, reason, patch);
+  private move(channelId: string, to: ChannelState, reason: string, patch: ChannelPatch = {}, gen?: number) {
+    return this.d.records.transition(channelId, statesBefore(to), to, reason, patch, gen);
   }
 
-  /** Media flows on `workerId` (starting|live → live); `resumed` after an interruption or a worker change. */
-  async markLive(ch: Channel, run: { workerId: string; resumed: boolean }): Promise<Moved> {
-    const moved = await this.move(ch.channelId, 'live', run.resumed ? `resumed on ${run.workerId}` : 'media flowing', {
-      worker: run.workerId,
-      ...(ch.startedAt ? {} : { startedAt: Date.now() }),
-    });
+  /**
+   * A runner begins the channel: its run generation goes up by one (starting|live|stopping), which fences every
+   * older runner (moves given its `gen` are refused as `fenced`). Returns the new generation; null without a record.
+   */
+  beginRun(channelId: string): Promise<number | null> {
+    return this.d.records.beginRun(channelId);
+  }
+
+  /**
+   * Media flows on `workerId` (starting|live → live); `resumed` after an interruption or a worker change. With `gen`
+   * (as every move below that takes one): only while the channel's run generation is still `gen`.
+   */
+  async markLive(ch: Channel, run: { workerId: string; resumed: boolean; gen?: number }): Promise<Moved> {
+    const reason = run.resumed ? `resumed on ${run.workerId}` : 'media flowing';
+    const moved = await this.move(
+      ch.channelId,
+      'live',
+      reason,
+      { worker: run.workerId, ...(ch.startedAt ? {} : { startedAt: Date.now() }) },
+      run.gen,
+    );
     if (moved.ok)
       await this.announce(ch, { channelId: ch.channelId, state: 'live', ...(run.resumed ? { resumed: true } : {}) });
     return moved;
@@ -92,15 +107,16 @@ export class ChannelLifecycle {
   }
 
   /** Ends a channel (stopping|starting|live|interrupted → stopped): ENDLIST on its playlists, slots freed. */
-  async finishStop(ch: ChannelRef, reason: string): Promise<Moved> {
+  async finishStop(ch: ChannelRef, reason: string, gen?: number): Promise<Moved> {
     const cur = await this.d.records.get(ch.channelId);
-    // A run whose ffmpeg outlived the stop (a second runner after a lost job lock) may have rewritten a playlist
+    // A run whose ffmpeg outlived the stop (a stale runner, its ffmpeg stopped late) may have rewritten a playlist
     // since it was ended: end it again, so a stopped channel's playlists always end. Nothing else moves.
     if (cur?.state === 'stopped') await endPlaylists(channelPlaylists(cur, this.d.layout));
     if (!cur || !canMove(cur.state, 'stopped')) return { ok: false, state: cur?.state ?? '' };
+    if (isStale(cur, gen)) return { ok: false, state: cur.state, fenced: true };
     // ENDLIST before the state: whoever sees `stopped` (an API stop answer, a viewer) finds the playlists ended.
     await endPlaylists(channelPlaylists(cur, this.d.layout));
-    const moved = await this.move(cur.channelId, 'stopped', reason, { stoppedAt: Date.now() });
+    const moved = await this.move(cur.channelId, 'stopped', reason, { stoppedAt: Date.now() }, gen);
     if (!moved.ok) return moved;
     await this.d.records.release(cur);
     await this.announce(cur, { channelId: cur.channelId, state: 'stopped' });
@@ -111,14 +127,15 @@ export class ChannelLifecycle {
    * A start or a run cannot go on (starting|live|stopping → failed). A channel never live leaves no HLS files; one
    * that was live keeps its playlists, ended.
    */
-  async fail(ch: ChannelRef, error: { code: number; message: string }): Promise<Moved> {
+  async fail(ch: ChannelRef, error: { code: number; message: string }, gen?: number): Promise<Moved> {
     const cur = await this.d.records.get(ch.channelId);
     if (!cur || !canMove(cur.state, 'failed')) return { ok: false, state: cur?.state ?? '' };
+    if (isStale(cur, gen)) return { ok: false, state: cur.state, fenced: true };
     // Files first, for the same reason as in finishStop: a refused start's answer finds nothing left.
     if (cur.startedAt === undefined)
       await fs.rm(channelHlsRoot(cur.channelId, this.d.layout), { recursive: true, force: true });
     else await endPlaylists(channelPlaylists(cur, this.d.layout));
-    const moved = await this.move(cur.channelId, 'failed', error.message, { error, stoppedAt: Date.now() });
+    const moved = await this.move(cur.channelId, 'failed', error.message, { error, stoppedAt: Date.now() }, gen);
     if (!moved.ok) return moved;
     await this.d.records.release(cur);
     await this.announce(cur, { channelId: cur.channelId, state: 'failed', code: error.code, message: error.message });
@@ -129,10 +146,11 @@ export class ChannelLifecycle {
    * The upstream is gone (live|starting → interrupted): the channel keeps its id, URLs and playlist (no ENDLIST) for
    * the retention time.
    */
-  async interrupt(ch: ChannelRef & Pick<Channel, 'roomId'>, reason: string): Promise<Moved> {
+  async interrupt(ch: ChannelRef & Pick<Channel, 'roomId'>, reason: string, gen?: number): Promise<Moved> {
     const now = Date.now();
     const until = now + this.d.retentionMs;
-    const moved = await this.move(ch.channelId, 'interrupted', reason, { interruptedAt: now, retainUntil: until });
+    const patch = { interruptedAt: now, retainUntil: until };
+    const moved = await this.move(ch.channelId, 'interrupted', reason, patch, gen);
     if (!moved.ok) return moved;
     await this.d.records.retain(ch, until);
     await this.announce(ch, { channelId: ch.channelId, state: 'interrupted', message: reason });
@@ -142,6 +160,7 @@ export class ChannelLifecycle {
   /**
    * Takes an interrupted channel back (interrupted → starting) and queues its job again; its outputs continue on the
    * same URLs (HLS numbering goes on, with a discontinuity). Throws 20101 when its room has no free slot meanwhile.
+   * Fenced by the run generation `ch` was read with: nothing moves when a run has begun since.
    */
   async resume(ch: Channel, reason: string): Promise<Moved> {
     if (!canMove(ch.state, 'starting')) return { ok: false, state: ch.state };
@@ -151,11 +170,8 @@ export class ChannelLifecycle {
       throw new RelayError(20101, `room ${ch.roomId} already has ${maxPerRoom} bypass channels`, {
         hint: "stop one of the room's channels first",
       });
-    const moved = await this.move(ch.channelId, 'starting', reason, {
-      interruptedAt: null,
-      retainUntil: null,
-      restarts: 0,
-    });
+    const patch = { interruptedAt: null, retainUntil: null, restarts: 0 };
+    const moved = await this.move(ch.channelId, 'starting', reason, patch, ch.runGen ?? 0);
     if (!moved.ok) {
       // Another resume won: the slots are its own now. A channel that ended meanwhile gets back what unretain took.
       if (moved.state === '' || FINAL_STATES.includes(moved.state)) await records.release(ch);
@@ -192,6 +208,11 @@ export class ChannelLifecycle {
    */
   async patch(channelId: string, fields: ChannelPatch, onlyIn: readonly ChannelState[] = []): Promise<boolean> {
     return (await this.d.records.transition(channelId, onlyIn, null, '', fields)).ok;
+  }
+
+  /** patch() for a runner: only while the channel's run generation is `gen` (else `fenced`, nothing written). */
+  patchRun(channelId: string, gen: number, fields: ChannelPatch, onlyIn: readonly ChannelState[] = []): Promise<Moved> {
+    return this.d.records.transition(channelId, onlyIn, null, '', fields, gen);
   }
 
   /** Queues the webhook of a complete recording file. */
@@ -241,4 +262,9 @@ export class ChannelLifecycle {
         this.d.logger.warn({ channelId: ch.channelId, type, err: e.message }, 'webhook event not queued'),
       );
   }
+}
+
+/** Whether a move given run generation `gen` comes from a stale runner (never without a `gen`). */
+export function isStale(ch: Pick<Channel, 'runGen'>, gen: number | undefined): boolean {
+  return gen !== undefined && (ch.runGen ?? 0) !== gen;
 }

@@ -13,6 +13,8 @@ export type ChannelPatch = { [K in keyof Channel]?: Channel[K] | null };
 export interface Moved {
   ok: boolean;
   state: ChannelState | '';
+  /** Refused because the caller's run generation is no longer the channel's (a newer runner owns it). */
+  fenced?: boolean;
 }
 
 /** The identity fields that locate a channel's slots (upstream, room, account). */
@@ -32,7 +34,8 @@ export interface ChannelRecords {
   get(channelId: string): Promise<Channel | null>;
   /**
    * Moves a channel to `to` if its state is one of `from` (any state when `from` is empty), merging `patch` and
-   * appending the move to its history; `to` null only patches. Only ChannelLifecycle calls it.
+   * appending the move to its history; `to` null only patches. With `gen`, only while the channel's `runGen` is
+   * `gen` (else nothing changes and the answer says `fenced`). Only ChannelLifecycle calls it.
    */
   transition(
     channelId: string,
@@ -40,7 +43,13 @@ export interface ChannelRecords {
     to: ChannelState | null,
     reason: string,
     patch?: ChannelPatch,
+    gen?: number,
   ): Promise<Moved>;
+  /**
+   * Begins a run of the channel: raises its `runGen` by one when it is starting, live or stopping, in one step.
+   * Returns the generation it has then (unchanged in other states), or null when there is no record.
+   */
+  beginRun(channelId: string): Promise<number | null>;
   /** Frees the channel's upstream, room and account slots and its retention; `remove` also deletes the record. */
   release(ch: ChannelSlots, remove?: boolean): Promise<void>;
   /** Moves an interrupted channel out of its room's slots and the active set into retention until `until` (ms). */

@@ -33,11 +33,13 @@ redis.call('SADD', KEYS[5], ARGV[1])
 return {0, ARGV[1]}
 `;
 
-// Compare-and-set of the state plus a patch of fields, with the transition appended to the history.
+// Compare-and-set of the state plus a patch of fields, with the transition appended to the history; with a run
+// generation (ARGV[6]), only while the record's runGen is that one (fencing: a stale runner moves nothing).
 const TRANSITION = `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {0, ''} end
 local ch = cjson.decode(raw)
+if ARGV[6] ~= '' and (tonumber(ch.runGen) or 0) ~= tonumber(ARGV[6]) then return {2, ch.state} end
 local allowed = cjson.decode(ARGV[1])
 local ok = #allowed == 0
 for _, s in ipairs(allowed) do if s == ch.state then ok = true end end
@@ -50,6 +52,18 @@ if ARGV[3] ~= '' then
 end
 redis.call('SET', KEYS[1], cjson.encode(ch))
 return {1, ch.state}
+`;
+
+// A runner begins: the channel's run generation goes up by one (while it is to be run), so older runners are fenced.
+const BEGIN_RUN = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return -1 end
+local ch = cjson.decode(raw)
+local gen = tonumber(ch.runGen) or 0
+if ch.state ~= 'starting' and ch.state ~= 'live' and ch.state ~= 'stopping' then return gen end
+ch.runGen = gen + 1
+redis.call('SET', KEYS[1], cjson.encode(ch))
+return gen + 1
 `;
 
 // An interrupted channel leaves its room slot and the active set but keeps its upstream (same id and URLs on a new
@@ -144,6 +158,7 @@ export class ChannelStore implements ChannelRecords {
     to: ChannelState | null,
     reason: string,
     patch: ChannelPatch = {},
+    gen?: number,
   ): Promise<Moved> {
     const res = (await this.redis.eval(
       TRANSITION,
@@ -154,8 +169,15 @@ export class ChannelStore implements ChannelRecords {
       to ?? '',
       reason,
       String(Date.now()),
+      gen === undefined ? '' : String(gen),
     )) as [number, string];
-    return { ok: res[0] === 1, state: res[1] as ChannelState | '' };
+    return { ok: res[0] === 1, state: res[1] as ChannelState | '', ...(res[0] === 2 ? { fenced: true } : {}) };
+  }
+
+  async beginRun(channelId: string): Promise<number | null> {
+    if (!CHANNEL_ID_PATTERN.test(channelId)) return null;
+    const gen = (await this.redis.eval(BEGIN_RUN, 1, this.keys.channel(channelId))) as number;
+    return gen < 0 ? null : gen;
   }
 
   async release(ch: ChannelSlots, remove = false): Promise<void> {

@@ -149,6 +149,11 @@ export interface Channel {
   runStarts?: { count: number; since: number };
   /** Id of the worker that runs it (hostname:pid). */
   worker?: string;
+  /**
+   * Generation of the channel's run (fencing token): raised by one, atomically, each time a runner begins the channel.
+   * A runner's moves and its ffmpeg's internal URLs carry it; those of an older generation are refused.
+   */
+  runGen?: number;
   stats?: ChannelStats;
   history: ChannelTransition[];
 }

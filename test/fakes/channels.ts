@@ -87,9 +87,11 @@ export class InMemoryChannelRecords implements ChannelRecords {
     to: ChannelState | null,
     reason: string,
     patch: ChannelPatch = {},
+    gen?: number,
   ): Promise<Moved> {
     const ch = this.records.get(channelId);
     if (!ch) return { ok: false, state: '' };
+    if (gen !== undefined && (ch.runGen ?? 0) !== gen) return { ok: false, state: ch.state, fenced: true };
     if (from.length > 0 && !from.includes(ch.state)) return { ok: false, state: ch.state };
     for (const [k, v] of Object.entries(copy(patch))) {
       if (v === null) delete (ch as unknown as Record<string, unknown>)[k];
@@ -100,6 +102,14 @@ export class InMemoryChannelRecords implements ChannelRecords {
       ch.history.push({ state: to, at: Date.now(), reason });
     }
     return { ok: true, state: ch.state };
+  }
+
+  async beginRun(channelId: string): Promise<number | null> {
+    const ch = this.records.get(channelId);
+    if (!ch) return null;
+    if (!['starting', 'live', 'stopping'].includes(ch.state)) return ch.runGen ?? 0;
+    ch.runGen = (ch.runGen ?? 0) + 1;
+    return ch.runGen;
   }
 
   async release(ch: ChannelSlots, remove = false): Promise<void> {
