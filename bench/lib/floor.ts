@@ -13,7 +13,10 @@ import type { Channel } from '../../src/channels/types.js';
 import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
 import { resolveOption } from '../../src/channels/options.js';
 
-/** A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out). */
+/**
+ * A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out); its arguments
+ * carry single-use run tokens: spawn it at once, once.
+ */
 export async function floorChannel(
   stack: Stack,
   userId: string,
@@ -34,11 +37,13 @@ export async function floorChannel(
     hls: true,
     state: 'live',
     createdAt: Date.now(),
+    runGen: 1,
     history: [],
   };
   await stack.redis.set(`${stack.prefix}:channel:${channelId}`, JSON.stringify(ch));
   const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
-  const plan = planFor(ch, cfg, secret);
+  // single-use tokens of run 1, valid for 30 s: spawn the ffmpeg at once
+  const plan = planFor(ch, cfg, { secret, gen: 1 });
   for (const s of plan.tiers.flatMap((t) => t.sinks)) if (s.kind === 'hls') fs.mkdirSync(s.dir, { recursive: true });
   return { ch, args: buildRelayArgs(plan) };
 }

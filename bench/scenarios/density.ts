@@ -3,15 +3,14 @@
  * advances its output by ≥ 0.98 s per wall-clock second, and no HLS playlist skips a segment, restarts
  * (discontinuity) or stops growing. Steps up from `from` by `step` until a step fails or `to` is reached.
  *
- * Upstreams: a few members publish into the ingest, and every channel relays one of them through an external RTMP
- * URL registered as its own member's upstream — real relays read upstreams that live elsewhere, so one publisher per
- * channel on this machine would only measure the bench's feeders.
+ * Upstreams: a few members publish into the ingest, each relayed by a source channel (RTMP out), and every measured
+ * channel relays one of those through an external RTMP URL (the source channel's public RTMP play URL) registered as
+ * its own member's upstream — real relays read upstreams that live elsewhere, so one publisher per channel on this
+ * machine would only measure the bench's feeders. (The ingest itself is read with single-use tokens only.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixture } from '../../test/helpers/stack.js';
-import { tokenFor, readToken } from '../../src/auth/index.js';
-import { INGEST_APP } from '../../src/rooms/ingest.js';
 import { measure, percentile } from '../lib/proc.js';
 import { allInState, sleep, startPush, stopPush, type Bench } from '../lib/context.js';
 
@@ -52,14 +51,16 @@ export async function density(
   opts: { from: number; to: number; step: number; seconds: number; target: number },
 ): Promise<DensityResult> {
   const { stack } = b;
-  const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
   const sources: string[] = [];
+  const sourceIds: string[] = [];
   for (let k = 0; k < PUBLISHERS; k++) {
     const key = { roomId: 4990 + Math.floor(k / 4), userId: `src${k}`, srcType: 0 as const };
     await stack.publish(key, fixture('alice-camera.mp4'));
-    const streamPath = `/${INGEST_APP}/${stack.sdkAppId}_${key.roomId}_${key.userId}_camera`;
-    sources.push(`rtmp://127.0.0.1:${stack.rtmpPort}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`);
+    const src = await startPush(stack, { ...key, option: { encode: 5 } });
+    sourceIds.push(src.channelId);
+    sources.push(src.urls.find((u) => u.type === 5)!.playUrl);
   }
+  await allInState(stack, sourceIds, 'live', 60_000);
   for (let i = 0; i < opts.to; i++) {
     const m = member(i);
     const r = await stack.request('PUT', `/v1/rooms/${m.roomId}/upstreams`, {
@@ -189,6 +190,7 @@ export async function density(
     }
     if (!steps.at(-1)?.realTime) break;
   }
+  await stopPush(stack, sourceIds);
   return {
     target: opts.target,
     max: Math.max(0, ...steps.filter((s) => s.realTime).map((s) => s.channels)),

@@ -1,7 +1,7 @@
 /**
  * Every secret check and signature of the relay in one place: app credentials (HTTP Basic), constant-time compares,
- * the internal secret shared by the relay's processes, and the signed tokens of internal URLs (worker publish,
- * ingest read) and of the built-in ingest (`sig`).
+ * the internal secret shared by the relay's processes, and the signatures of the built-in ingest (`sig`). The
+ * single-use tokens of internal URLs (worker publish, ingest read) are in run-tokens.ts.
  */
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -86,19 +86,4 @@ export async function internalSecret(redis: Redis, keys: Keys): Promise<string> 
   const secret = await redis.get(keys.internalSecret());
   if (!secret) throw new Error('internal secret missing from Redis');
   return secret;
-}
-
-/** What a worker signs (with the internal secret) to publish a channel: `publish:/live/<channelId>`. */
-export function publishToken(streamPath: string): string {
-  return `publish:${streamPath}`;
-}
-
-/** What a worker signs to read a member's upstream from the ingest: `read:/ingest/<name>`. */
-export function readToken(streamPath: string): string {
-  return `read:${streamPath}`;
-}
-
-/** The signed query value for a token. */
-export function tokenFor(secret: string, token: string): string {
-  return sign(secret, token);
 }

@@ -4,10 +4,12 @@ import type { ChannelStore } from '../channels/store.js';
 import type { ChannelEvent, MessageBus } from '../channels/messages.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { checkPlay } from '../channels/password.js';
+import { FINAL_STATES } from '../channels/types.js';
 import { INGEST_APP } from '../rooms/ingest.js';
-import { publishToken, readToken, verifySignature } from '../auth/index.js';
+import { RunTokenGate } from '../auth/run-tokens.js';
 import { playDecision } from './access.js';
 import { broadcastsOf, closeViewers, onFirstKeyframe, refuseSession, type NmsContext, type NmsSession } from './nms.js';
+import { dropSession, holdOutput, takeOverPublish } from './sessions.js';
 
 /** How long viewers of a channel wait for its publisher to come back (worker failover) before the broadcast ends. */
 const LIVE_PUBLISH_GRACE_MS = 10_000;
@@ -23,19 +25,31 @@ export interface RtmpDeps {
   logger: Logger;
 }
 
+/** A worker's session (channel publish or ingest read): the channel and run generation of its token. */
+interface RunSession {
+  channelId: string;
+  gen: number;
+}
+
 /**
- * Who may publish and play RTMP: workers publish channels with a signed token, workers read the ingest with one,
- * viewers play channels (with the password when there is one). Announces each channel stream's first keyframe, and
- * disconnects a channel's viewers when the channel ends.
+ * Who may publish and play RTMP: a channel's current run publishes its streams and reads its member from the ingest,
+ * each connection with a single-use run token (auth/run-tokens.ts) checked while node-media-server asks; viewers play
+ * channels (with the password when there is one). Sessions of an older run of a channel are refused or dropped as
+ * soon as a newer run shows itself, and each run is confirmed against the channel record. Announces each channel
+ * stream's first keyframe, and disconnects a channel's viewers when the channel ends.
  */
 export class RtmpAccess {
-  /** Password hash (or null) of each channel published here, from the worker's publish. */
+  /** Password hash (or null) of each channel whose current run publishes here, from its record. */
   private readonly passwords = new Map<string, string | null>();
   /** When each channel published here lost its upstream (until it is live again). */
   private readonly interruptedAt = new Map<string, number>();
+  private readonly gate: RunTokenGate;
+  private readonly runs = new WeakMap<NmsSession, RunSession>();
   private unsubscribe: (() => Promise<void>) | null = null;
 
-  constructor(private readonly deps: RtmpDeps) {}
+  constructor(private readonly deps: RtmpDeps) {
+    this.gate = new RunTokenGate(deps.secret);
+  }
 
   /** Starts following channel events. */
   async start(): Promise<void> {
@@ -52,17 +66,21 @@ export class RtmpAccess {
     refuseSession(this.deps.context, this.deps.logger, s, why);
   }
 
-  /** A publish to the live application: only a worker's signed publish of a channel stream. */
+  /**
+   * A publish to the live application: only a channel stream, with a run token of that channel (a newer or the same
+   * run as its current publisher, which then gives way).
+   */
   onPublish(s: NmsSession): void {
     const stream = parseStreamName(s.streamName);
-    if (!stream || !verifySignature(this.deps.secret, publishToken(s.streamPath), s.streamQuery?.token))
-      return this.refuse(s, 'publish to a channel without a valid worker token');
-    // The worker's signed publish carries the password hash: known before the first frame, so RTMP plays check it
-    // synchronously.
-    const ph = s.streamQuery?.ph;
-    this.passwords.set(stream.channelId, typeof ph === 'string' && /^[0-9a-f]{64}$/.test(ph) ? ph : null);
+    if (!stream) return this.refuse(s, 'publish to a stream that is not a channel');
+    const run = this.gate.admit('publish', s.streamPath, s.streamQuery, Date.now(), stream.channelId);
+    if (!run.ok) return this.refuse(s, `channel publish: ${run.why}`);
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
+    const current = broadcast?.publisher ? this.runs.get(broadcast.publisher) : undefined;
+    if (current && current.gen > run.gen) return this.refuse(s, 'channel publish: an older run than the publisher');
+    this.admitRun(s, run, true);
     if (!broadcast) return;
+    takeOverPublish(this.deps.context, this.deps.logger, broadcast, s, 'its channel is published by a newer run');
     broadcast.publishGraceMs = LIVE_PUBLISH_GRACE_MS;
     // The worker's start answers the moment viewers can play, without waiting for ffmpeg's next progress report.
     onFirstKeyframe(broadcast, () => {
@@ -77,10 +95,12 @@ export class RtmpAccess {
     });
   }
 
-  /** A play: a worker's signed read of the ingest, or a viewer of a channel (RTMP checked here, FLV in http.ts). */
+  /** A play: a run's read of the ingest, or a viewer of a channel (RTMP checked here, FLV in http.ts). */
   onPlay(s: NmsSession): void {
-    if (s.streamApp === INGEST_APP && verifySignature(this.deps.secret, readToken(s.streamPath), s.streamQuery?.token))
-      return;
+    if (s.streamApp === INGEST_APP) {
+      const run = this.gate.admit('read', s.streamPath, s.streamQuery, Date.now());
+      return run.ok ? this.admitRun(s, run, false) : this.refuse(s, `ingest read: ${run.why}`);
+    }
     const stream = s.streamApp === LIVE_APP ? parseStreamName(s.streamName) : null;
     if (!stream) return this.refuse(s, 'play of a stream that is not a channel');
     // HTTP-FLV and WS-FLV were checked before reaching node-media-server; RTMP is checked here.
@@ -93,7 +113,9 @@ export class RtmpAccess {
         this.refuse(s, 'live ended: the upstream was lost');
       return;
     }
-    // Not published since this server started: nothing flows until it is, so the record can be checked meanwhile.
+    // Its password is not known here yet (no run published since this server started, or the record is being read):
+    // nothing of the stream reaches this viewer until the record says it may play.
+    const held = holdOutput(s, (why) => this.refuse(s, why));
     void playDecision(
       this.deps.channels,
       stream.channelId,
@@ -101,10 +123,42 @@ export class RtmpAccess {
       true,
       this.deps.config.liveEndedAfterMs,
     )
-      .then(({ refusal }) => {
-        if (refusal) this.refuse(s, refusal.body.message);
-      })
-      .catch((e: Error) => this.refuse(s, `channel check failed: ${e.message}`));
+      .then(({ refusal }) => (refusal ? held.refuse(refusal.body.message) : held.release()))
+      .catch((e: Error) => held.refuse(`channel check failed: ${e.message}`));
+  }
+
+  // An admitted run session: a newer run than any seen drops the older runs' sessions; the record confirms it.
+  private admitRun(s: NmsSession, run: RunSession & { raised: boolean }, publish: boolean): void {
+    this.runs.set(s, { channelId: run.channelId, gen: run.gen });
+    if (run.raised) this.dropStale(run.channelId, run.gen);
+    void this.confirmRun(s, run, publish);
+  }
+
+  // Drops the sessions of a channel's runs older than `gen` (their worker stalled or lost the channel).
+  private dropStale(channelId: string, gen: number): void {
+    for (const s of this.deps.context.sessions.values()) {
+      const r = this.runs.get(s);
+      if (r?.channelId === channelId && r.gen < gen)
+        dropSession(this.deps.logger, s, `run ${r.gen} of the channel is stale (current ${gen})`);
+    }
+  }
+
+  // The channel record has the last word: a session of another run than its current one, or of an ended channel, goes.
+  private async confirmRun(s: NmsSession, run: RunSession, publish: boolean): Promise<void> {
+    const ch = await this.deps.channels.get(run.channelId).catch((e: Error) => {
+      this.deps.logger.debug({ channelId: run.channelId, err: e.message }, 'run not confirmed: record unreadable');
+      return undefined;
+    });
+    if (ch === undefined) return;
+    const current = ch?.runGen ?? 0;
+    if (ch && current > run.gen) {
+      this.gate.raise(run.channelId, current);
+      this.dropStale(run.channelId, current);
+    }
+    if (!ch || FINAL_STATES.includes(ch.state) || current !== run.gen)
+      return dropSession(this.deps.logger, s, `not the current run of its channel (${run.gen}, record ${current})`);
+    // known before the first RTMP play is decided synchronously; until then plays are held (onPlay)
+    if (publish) this.passwords.set(run.channelId, ch.passwordHash ?? null);
   }
 
   // A stopped or failed channel disconnects its viewers at once instead of leaving them waiting for a publisher.
@@ -114,6 +168,7 @@ export class RtmpAccess {
     if (ev.state !== 'stopped' && ev.state !== 'failed' && ev.state !== 'recycled') return;
     this.passwords.delete(ev.channelId);
     this.interruptedAt.delete(ev.channelId);
+    this.gate.forget(ev.channelId);
     for (const [name, b] of broadcastsOf(this.deps.context, LIVE_APP)) {
       if (parseStreamName(name)?.channelId !== ev.channelId) continue;
       b.publishGraceMs = 0;

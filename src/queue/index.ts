@@ -18,6 +18,11 @@ export function bullPrefix(redisPrefix: string): string {
   return `${redisPrefix}:bull`;
 }
 
+/** The Redis key of a push job's lock (its value is the token of the processor that holds the job). */
+export function jobLockKey(redisPrefix: string, jobId: string): string {
+  return `${bullPrefix(redisPrefix)}:${PUSH_QUEUE}:${jobId}:lock`;
+}
+
 /**
  * Lock and stall settings chosen for jobs that run for hours and must fail over fast: the lock is renewed every 1.5 s,
  * so a worker that dies (SIGKILL) loses its jobs 1.5–3 s later when the lock expires; a surviving worker looks for

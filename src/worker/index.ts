@@ -8,7 +8,14 @@ import { Keys } from '../redis/index.js';
 import type { ChannelRecords } from '../channels/records.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import type { MessageBus } from '../channels/messages.js';
-import { bullPrefix, PUSH_QUEUE, PUSH_WORKER_SETTINGS, type PushJobData, type PushJobResult } from '../queue/index.js';
+import {
+  bullPrefix,
+  jobLockKey,
+  PUSH_QUEUE,
+  PUSH_WORKER_SETTINGS,
+  type PushJobData,
+  type PushJobResult,
+} from '../queue/index.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { ChannelRunner, type EndReason, type RunnerDeps } from './runner.js';
@@ -24,7 +31,7 @@ export interface PushWorkerDeps {
   /** Commands connection: heartbeats go through it and BullMQ's worker duplicates it. */
   redis: Redis;
   store: Pick<ChannelRecords, 'get'>;
-  lifecycle: RunnerDeps['lifecycle'] & Pick<ChannelLifecycle, 'requestStop' | 'startRecycler'>;
+  lifecycle: RunnerDeps['lifecycle'] & Pick<ChannelLifecycle, 'beginRun' | 'patch' | 'requestStop' | 'startRecycler'>;
   rooms: Pick<RoomRegistry, 'get'>;
   /** Control messages and the media server's keyframe reports arrive on it. */
   bus: Pick<MessageBus, 'subscribe'>;
@@ -33,13 +40,24 @@ export interface PushWorkerDeps {
   logger: Logger;
 }
 
-/** A channel this worker runs. */
+/** A run of a channel on this worker. */
 interface Running {
   ctl: AbortController;
   /** Expected cores. */
   cost: number;
   sdkAppId: string | null;
+  /** The token its job was taken with: the job lock's value while this run holds the job. */
+  token: string | undefined;
+  /** Resolves once the runner has ended (its ffmpeg gone). */
+  ended: Promise<void>;
+  /** Resolves once the job's processor has returned. */
+  finished: Promise<void>;
 }
+
+/** How long a new run of a channel waits for the older run it supersedes on this worker to end. */
+const SUPERSEDE_WAIT_MS = 15_000;
+/** How long the check of a job lock after a failed renewal may take before the run is ended anyway. */
+const LOCK_CHECK_MS = 1000;
 
 /** Takes push jobs from the queue and runs one ffmpeg per channel, up to the configured concurrency. */
 export class PushWorker {
@@ -76,7 +94,7 @@ export class PushWorker {
     });
     // Another worker may now own these jobs: stop publishing at once rather than publish twice.
     this.worker.on('lockRenewalFailed', (ids) => {
-      for (const id of ids) this.end(id, 'lock-lost');
+      for (const id of ids) void this.lockLost(id);
     });
     this.worker.on('error', (e) => logger.warn({ err: e.message }, 'queue worker error'));
     await this.worker.waitUntilReady();
@@ -102,25 +120,77 @@ export class PushWorker {
     await this.deps.redis.hset(this.keys.workers(), this.id, JSON.stringify(hb)).catch(() => undefined);
   }
 
-  /** Cores the running channels are expected to use. */
-  private load(): number {
-    return Math.round([...this.running.values()].reduce((sum, r) => sum + r.cost, 0) * 10_000) / 10_000;
+  /** Cores the running channels (but `except`) are expected to use. */
+  private load(except?: Running): number {
+    const runs = [...this.running.values()].filter((r) => r !== except);
+    return Math.round(runs.reduce((sum, r) => sum + r.cost, 0) * 10_000) / 10_000;
   }
 
   private async process(job: Job<PushJobData, PushJobResult>, token: string | undefined): Promise<PushJobResult> {
     const { channelId } = job.data;
     // CPU-cost admission: take a channel only while the sum of costs stays within capacity (one always fits), so an
-    // overloaded worker never makes all its channels fall behind real time; another worker (or later) takes it.
+    // overloaded worker never makes all its channels fall behind real time; another worker (or later) takes it. A run
+    // of the same channel still here (this job taken again after a stall) is about to end and does not count.
     const ch = await this.deps.store.get(channelId);
     const cost = ch ? channelCost(ch, this.deps.config.costs) : 0;
-    if (this.running.size > 0 && this.load() + cost > this.deps.config.workerCapacity + 1e-9 && token) {
+    const prev = this.running.get(channelId);
+    const others = this.running.size - (prev ? 1 : 0);
+    if (others > 0 && this.load(prev) + cost > this.deps.config.workerCapacity + 1e-9 && token) {
       await job.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
     if (ch && (await this.crashLooping(ch))) return { state: 'failed' };
+    // Fencing: from here on every move of an older run of the channel (on this worker or another) is refused, and the
+    // media server refuses its ffmpeg once this run's tokens reach it.
+    const gen = await this.deps.lifecycle.beginRun(channelId);
+    if (gen === null) return { state: 'gone' };
     const ctl = new AbortController();
-    this.running.set(channelId, { ctl, cost, sdkAppId: ch?.sdkAppId ?? null });
+    let runEnded = () => undefined as void;
+    let processed = () => undefined as void;
+    const entry: Running = {
+      ctl,
+      cost,
+      sdkAppId: ch?.sdkAppId ?? null,
+      token,
+      ended: new Promise<void>((r) => (runEnded = r)),
+      finished: new Promise<void>((r) => (processed = r)),
+    };
+    const older = this.running.get(channelId);
+    this.running.set(channelId, entry);
     void this.beat();
+    try {
+      // One runner per channel here: the older one (and its ffmpeg) ends before this one starts.
+      if (older) await this.supersede(channelId, older);
+      return await this.runOnce(job, token, entry, gen);
+    } finally {
+      runEnded();
+      // A superseded processor returns only after its successor: BullMQ tracks a job's lock by the job's id, so its
+      // return would also stop the renewal of the successor's lock.
+      for (let next = this.running.get(channelId); next && next !== entry; next = this.running.get(channelId))
+        await next.finished;
+      if (this.running.get(channelId) === entry) this.running.delete(channelId);
+      processed();
+      void this.beat();
+    }
+  }
+
+  // Ends the older run of a channel taken again here, and waits (bounded) until its ffmpeg is gone.
+  private async supersede(channelId: string, older: Running): Promise<void> {
+    this.deps.logger.warn({ channelId }, 'channel taken again while its older run lives: ending the older run first');
+    older.ctl.abort('superseded' satisfies EndReason);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([older.ended, new Promise<void>((r) => (timer = setTimeout(r, SUPERSEDE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private async runOnce(
+    job: Job<PushJobData, PushJobResult>,
+    token: string | undefined,
+    entry: Running,
+    gen: number,
+  ): Promise<PushJobResult> {
+    const { channelId } = job.data;
+    const { ctl } = entry;
     const { config, store, lifecycle, rooms, secret } = this.deps;
     const runner = new ChannelRunner(
       {
@@ -134,10 +204,11 @@ export class PushWorker {
         workerId: this.id,
       },
       channelId,
+      gen,
       ctl.signal,
     );
     // A run that stays live this long (or hands over in order) is no crash loop: its count starts again.
-    const clear = () => this.deps.lifecycle.patch(channelId, { runStarts: null }, ['live']).catch(() => undefined);
+    const clear = () => lifecycle.patchRun(channelId, gen, { runStarts: null }, ['live']).catch(() => undefined);
     const steady = setTimeout(() => void clear(), STEADY_MS);
     try {
       const outcome = await runner.run();
@@ -150,8 +221,6 @@ export class PushWorker {
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
       clearTimeout(steady);
-      this.running.delete(channelId);
-      void this.beat();
     }
   }
 
@@ -168,11 +237,28 @@ export class PushWorker {
       return false;
     }
     this.deps.logger.warn({ channelId: ch.channelId, starts }, failure.message);
-    return (await this.deps.lifecycle.fail(ch, failure)).ok;
+    return (await this.deps.lifecycle.fail(ch, failure, ch.runGen ?? 0)).ok;
   }
 
-  private end(channelId: string, reason: EndReason): void {
-    const ctl = this.running.get(channelId)?.ctl;
+  /**
+   * A job lock could not be renewed: its run ends (another worker may own the channel now) — unless this worker has
+   * taken the job again since (a stall of this process) and that newer run holds the lock with its own token.
+   */
+  private async lockLost(channelId: string): Promise<void> {
+    const run = this.running.get(channelId);
+    if (!run) return;
+    let timer: NodeJS.Timeout | undefined;
+    const holder = await Promise.race([
+      this.deps.redis.get(jobLockKey(this.deps.config.redisPrefix, channelId)).catch(() => null),
+      new Promise<null>((r) => (timer = setTimeout(() => r(null), LOCK_CHECK_MS))),
+    ]);
+    clearTimeout(timer);
+    if (run.token !== undefined && holder === run.token) return;
+    this.end(channelId, 'lock-lost', run);
+  }
+
+  private end(channelId: string, reason: EndReason, run = this.running.get(channelId)): void {
+    const ctl = run?.ctl;
     if (ctl && !ctl.signal.aborted) {
       this.deps.logger.info({ channelId, reason }, 'ending channel');
       ctl.abort(reason);

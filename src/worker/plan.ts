@@ -9,32 +9,45 @@ import type { RelayPlan, Sink, SourceSpec, TierSpec } from '../media/ffmpeg/args
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { InputVideo } from '../media/ffmpeg/process.js';
 import { masterPlaylist, type Variant } from '../media/hls.js';
-import { publishToken, readToken, tokenFor } from '../auth/index.js';
+import { runTokenQuery } from '../auth/run-tokens.js';
 
-/** Where the worker reads a channel's member: the ingest (signed read) or the registered external URL. */
-export function sourceOf(ch: Channel, cfg: RelayConfig, secret: string): SourceSpec {
+/** Who signs the internal URLs of a plan: the internal secret and the run generation (the channel's `runGen`). */
+export interface RunAuth {
+  secret: string;
+  gen: number;
+}
+
+/**
+ * Where the worker reads a channel's member: the ingest (with a single-use read token of this run, minted now) or
+ * the registered external URL.
+ */
+export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpec {
   const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
   if (ch.input.kind === 'external')
     return { member, url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
   const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
-  const url = `rtmp://${cfg.mediaInternalHost}:${cfg.rtmpPort}${streamPath}?token=${tokenFor(secret, readToken(streamPath))}`;
-  return { member, url, protocolWhitelist: 'rtmp,tcp', fastProbe: true };
+  const query = runTokenQuery(run.secret, 'read', streamPath, { channelId: ch.channelId, gen: run.gen });
+  return {
+    member,
+    url: `rtmp://${cfg.mediaInternalHost}:${cfg.rtmpPort}${streamPath}?${query}`,
+    protocolWhitelist: 'rtmp,tcp',
+    fastProbe: true,
+  };
 }
 
 /**
- * The ffmpeg plan of a channel: its source (the member's upstream, read once), and per tier the sinks — RTMP into the
- * media server, the live HLS window, and recordings on the best tier.
+ * The ffmpeg plan of one attempt of a channel's run: its source (the member's upstream, read once), and per tier the
+ * sinks — RTMP into the media server, the live HLS window, and recordings on the best tier. Its internal URLs carry
+ * run tokens minted by this call (single use, RUN_TOKEN_TTL_MS): make a new plan for each ffmpeg.
  */
-export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
+export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan {
   const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
   const best = bestFirst(ch.option.rateTypes)[0];
   const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
     const livePath = `/${LIVE_APP}/${s.streamName}`;
-    // ph: the password hash travels with the worker's signed publish, so the media server knows it before any frame
-    const rtmp: Sink = {
-      kind: 'rtmp',
-      url: `rtmp://${host}${livePath}?token=${tokenFor(secret, publishToken(livePath))}${ch.passwordHash ? `&ph=${ch.passwordHash}` : ''}`,
-    };
+    // No password hash here: the media server reads it from the channel record (argv is visible to local users).
+    const query = runTokenQuery(run.secret, 'publish', livePath, { channelId: ch.channelId, gen: run.gen });
+    const rtmp: Sink = { kind: 'rtmp', url: `rtmp://${host}${livePath}?${query}` };
     const sinks: Sink[] = [rtmp];
     if (ch.hls)
       sinks.push({
@@ -66,7 +79,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
   const wm = ch.watermark;
   const place = ch.option.waterMarkPosition;
   return {
-    sources: [sourceOf(ch, cfg, secret)],
+    sources: [sourceOf(ch, cfg, run)],
     tiers,
     ...(wm && place
       ? {

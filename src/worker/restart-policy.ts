@@ -1,5 +1,7 @@
 import type { Logger } from '../log.js';
 import type { StartFailureKind } from '../media/ffmpeg/process.js';
+import type { Channel } from '../channels/types.js';
+import type { RoomRegistry } from '../rooms/registry.js';
 
 /** Failures older than this no longer count towards giving up. */
 export const RESTART_WINDOW_MS = 60_000;
@@ -51,6 +53,13 @@ export async function afterStartFailure(
   if (o.mediaDown) return 'restart';
   if (kind !== 'exited' || !(await o.upstreamPresent())) return 'interrupt';
   return 'restart';
+}
+
+/** Whether the member still publishes (ingest); an external URL is assumed there until ffmpeg cannot read it. */
+export async function upstreamPresent(rooms: Pick<RoomRegistry, 'get'>, ch: Channel): Promise<boolean> {
+  if (ch.input.kind !== 'ingest') return true;
+  const up = await rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
+  return up?.source === 'ingest';
 }
 
 /**

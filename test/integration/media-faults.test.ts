@@ -1,14 +1,14 @@
 /**
  * No publisher may take the media process down: a publisher whose every run ends on a huge timestamp (what ffmpeg's
  * FLV muxer writes when an upstream had a video header and no frames: an end-of-sequence tag at 0x7FFFFFFF), a
- * connect with a malformed tcUrl. Each publish goes in as a worker's would (a
- * signed token), with a bare RTMP client that sends exactly those messages.
+ * connect with a malformed tcUrl. Each publish goes in as a worker's would (a channel record in its run 1 and a
+ * single-use run token per connection), with a bare RTMP client that sends exactly those messages.
  */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { publishToken, tokenFor } from '../../src/auth/index.js';
+import { runTokenQuery } from '../../src/auth/run-tokens.js';
 import { flvTags, type FlvTag } from '../helpers/media.js';
 import { AVC_SEQUENCE_HEADER, RawRtmpPublisher } from '../helpers/rtmp-client.js';
 import { eventually, FFMPEG, sleep, startStack, type Proc, type Stack } from '../helpers/stack.js';
@@ -35,9 +35,13 @@ beforeEach(async () => {
 
 const alive = (): boolean => media.child.exitCode === null && media.child.signalCode === null;
 
-function channelPath(): { name: string; query: string } {
+/** A live channel record in its run 1, and a new publish of it (a fresh single-use token) at each `query()`. */
+async function channelPath(): Promise<{ name: string; query: () => string }> {
   const name = `ch_${crypto.randomBytes(10).toString('hex')}`;
-  return { name, query: `${name}?token=${tokenFor(secret, publishToken(`/live/${name}`))}` };
+  const record = { channelId: name, state: 'live', runGen: 1, history: [], urls: [], createdAt: Date.now() };
+  await stack.redis.set(`${stack.prefix}:channel:${name}`, JSON.stringify(record));
+  const query = () => `${name}?${runTokenQuery(secret, 'publish', `/live/${name}`, { channelId: name, gen: 1 })}`;
+  return { name, query };
 }
 
 /** What the relay's ffmpeg publishes when its upstream yields a video header and no frames (H.264 encode, FLV). */
@@ -60,8 +64,8 @@ async function zeroFrameRun(): Promise<FlvTag[]> {
 
 /** The media server still accepts a publish and keeps its connection. */
 async function stillServes(): Promise<void> {
-  const { query } = channelPath();
-  const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query);
+  const { query } = await channelPath();
+  const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query());
   p.send(9, 0, AVC_SEQUENCE_HEADER);
   p.send(9, 0, Buffer.from('1701000000000000', 'hex'));
   await sleep(300);
@@ -78,9 +82,9 @@ describe('media process against hostile publishers', () => {
       [0, '1700'],
       [0x7fffffff, '1702'],
     ]);
-    const { query } = channelPath();
+    const { query } = await channelPath();
     for (let run = 0; run < 5; run++) {
-      const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query);
+      const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query());
       for (const t of tags) p.send(t.type, t.ts, t.body);
       await sleep(200);
       await p.end();
@@ -93,9 +97,9 @@ describe('media process against hostile publishers', () => {
   });
 
   it('survives timestamps at the top of the 32-bit range across reconnects', async () => {
-    const { query } = channelPath();
+    const { query } = await channelPath();
     for (let run = 0; run < 3; run++) {
-      const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query);
+      const p = await RawRtmpPublisher.publish(stack.rtmpPort, 'live', query());
       p.send(9, 0, AVC_SEQUENCE_HEADER);
       p.send(9, 0xfffffff0, Buffer.from('1701000000000000', 'hex'));
       p.send(8, 0xffffffff, Buffer.from('af01', 'hex'));

@@ -10,6 +10,14 @@ export interface Progress {
   ended: boolean;
 }
 
+/** The figures of a progress block as the relay reports them (frames, fps, speed, output time in ms), at `now`. */
+export function progressFigures(
+  p: Progress,
+  now: number,
+): { frames: number; fps: number; speed: number; outTimeMs: number; updatedAt: number } {
+  return { frames: p.frame, fps: p.fps, speed: p.speed, outTimeMs: Math.round(p.outTimeUs / 1000), updatedAt: now };
+}
+
 /** Splits a byte stream into lines, carrying partial lines across chunks; lines longer than `max` are cut. */
 export class LineSplitter {
   private rest = '';
