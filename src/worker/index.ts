@@ -21,6 +21,7 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import { ChannelRunner, type EndReason, type RunnerDeps } from './runner.js';
 import { KeyframeWatch } from './keyframes.js';
 import { countStart, crashLoopFailure, STEADY_MS } from './crash-loop.js';
+import { keepJobLock, withTimeout } from './job-lock.js';
 import type { Channel } from '../channels/types.js';
 
 const HEARTBEAT_MS = 2000;
@@ -50,8 +51,6 @@ interface Running {
   token: string | undefined;
   /** Resolves once the runner has ended (its ffmpeg gone). */
   ended: Promise<void>;
-  /** Resolves once the job's processor has returned. */
-  finished: Promise<void>;
 }
 
 /** How long a new run of a channel waits for the older run it supersedes on this worker to end. */
@@ -146,15 +145,8 @@ export class PushWorker {
     if (gen === null) return { state: 'gone' };
     const ctl = new AbortController();
     let runEnded = () => undefined as void;
-    let processed = () => undefined as void;
-    const entry: Running = {
-      ctl,
-      cost,
-      sdkAppId: ch?.sdkAppId ?? null,
-      token,
-      ended: new Promise<void>((r) => (runEnded = r)),
-      finished: new Promise<void>((r) => (processed = r)),
-    };
+    const ended = new Promise<void>((r) => (runEnded = r));
+    const entry: Running = { ctl, cost, sdkAppId: ch?.sdkAppId ?? null, token, ended };
     const older = this.running.get(channelId);
     this.running.set(channelId, entry);
     void this.beat();
@@ -164,12 +156,7 @@ export class PushWorker {
       return await this.runOnce(job, token, entry, gen);
     } finally {
       runEnded();
-      // A superseded processor returns only after its successor: BullMQ tracks a job's lock by the job's id, so its
-      // return would also stop the renewal of the successor's lock.
-      for (let next = this.running.get(channelId); next && next !== entry; next = this.running.get(channelId))
-        await next.finished;
       if (this.running.get(channelId) === entry) this.running.delete(channelId);
-      processed();
       void this.beat();
     }
   }
@@ -178,9 +165,7 @@ export class PushWorker {
   private async supersede(channelId: string, older: Running): Promise<void> {
     this.deps.logger.warn({ channelId }, 'channel taken again while its older run lives: ending the older run first');
     older.ctl.abort('superseded' satisfies EndReason);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([older.ended, new Promise<void>((r) => (timer = setTimeout(r, SUPERSEDE_WAIT_MS)))]);
-    clearTimeout(timer);
+    await withTimeout(older.ended, SUPERSEDE_WAIT_MS, undefined);
   }
 
   private async runOnce(
@@ -210,6 +195,9 @@ export class PushWorker {
     // A run that stays live this long (or hands over in order) is no crash loop: its count starts again.
     const clear = () => lifecycle.patchRun(channelId, gen, { runStarts: null }, ['live']).catch(() => undefined);
     const steady = setTimeout(() => void clear(), STEADY_MS);
+    const lockDuration = PUSH_WORKER_SETTINGS.lockDuration!;
+    const lost = () => this.end(channelId, 'lock-lost', entry);
+    const stopKeeping = token ? keepJobLock(job, token, lockDuration, lost) : () => undefined;
     try {
       const outcome = await runner.run();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown') await clear();
@@ -220,6 +208,7 @@ export class PushWorker {
       }
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
+      stopKeeping();
       clearTimeout(steady);
     }
   }
@@ -247,12 +236,8 @@ export class PushWorker {
   private async lockLost(channelId: string): Promise<void> {
     const run = this.running.get(channelId);
     if (!run) return;
-    let timer: NodeJS.Timeout | undefined;
-    const holder = await Promise.race([
-      this.deps.redis.get(jobLockKey(this.deps.config.redisPrefix, channelId)).catch(() => null),
-      new Promise<null>((r) => (timer = setTimeout(() => r(null), LOCK_CHECK_MS))),
-    ]);
-    clearTimeout(timer);
+    const lock = this.deps.redis.get(jobLockKey(this.deps.config.redisPrefix, channelId)).catch(() => null);
+    const holder = await withTimeout(lock, LOCK_CHECK_MS, null);
     if (run.token !== undefined && holder === run.token) return;
     this.end(channelId, 'lock-lost', run);
   }
