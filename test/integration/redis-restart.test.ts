@@ -107,9 +107,9 @@ describe('Redis restarted under a running channel', () => {
     expect(gap).toBeLessThan(15000);
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
     expect(stop.body.results[0].code).toBe(0);
-    // Ended within seconds, not always at the answer: after an outage that outlived the job lock, a second runner of
-    // the channel may exist for a moment (issue 10, item 4: fencing) and its ffmpeg rewrite the playlist after the
-    // stop ended it; that runner's own stop ends it again.
+    // Ended within seconds, not always at the answer: after an outage that outlived the job lock, a stale run's ffmpeg
+    // may live a moment longer (until its runner sees the lock lost or the run fenced) and rewrite the playlist after
+    // the stop ended it; that runner's own (fenced) stop ends it again.
     await eventually(async () => /#EXT-X-ENDLIST/.test((await fetchText(hls)) ?? ''), 20000);
   });
 });
