@@ -33,6 +33,12 @@ export const ERRORS = {
     hint: 'stop unused channels or raise the limit',
     retryable: false,
   },
+  20102: {
+    status: 409,
+    message: 'recording storage over the account quota',
+    hint: "delete old recordings of the account's apps or raise its storageQuotaMB (admin API), or start without record",
+    retryable: false,
+  },
   20318: {
     status: 403,
     message: 'live service not enabled for the account',
@@ -59,6 +65,12 @@ export const ERRORS = {
     retryable: true,
   },
   50006: { status: 503, message: 'back end timed out', hint: 'the state store did not answer: retry', retryable: true },
+  50007: {
+    status: 507,
+    message: "insufficient storage: the relay's disk is full or below its free-space threshold",
+    hint: 'retry later or without record; operators: free disk space (RELAY_MIN_FREE_MB sets the threshold)',
+    retryable: true,
+  },
   40000001: {
     status: 400,
     message: 'no request body',
