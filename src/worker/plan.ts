@@ -23,7 +23,7 @@ export function sourceOf(ch: Channel, cfg: RelayConfig, secret: string): SourceS
 
 /**
  * The ffmpeg plan of a channel: its source (the member's upstream, read once), and per tier the sinks — RTMP into the
- * media server, the live HLS window, and recordings on the best tier.
+ * media server, the live HLS window, and recordings on the best tier (none once recording stopped: `recordStopped`).
  */
 export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPlan {
   const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
@@ -43,7 +43,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, secret: string): RelayPla
         segmentSeconds: cfg.hlsSegmentSeconds,
         listSize: cfg.hlsListSize,
       });
-    if (ch.recordTaskId !== undefined && s.rateType === best) {
+    if (ch.recordTaskId !== undefined && !ch.recordStopped && s.rateType === best) {
       sinks.push(
         ...recordSinks(
           taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId),

@@ -15,10 +15,12 @@ import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, watchStall } from './restart-policy.js';
 import type { KeyframeWatch } from './keyframes.js';
-import { RecordFileAnnouncer } from './record-files.js';
+import { isDiskFull } from '../records/disk.js';
+import type { StoragePolicy } from '../records/storage.js';
+import { RunRecording } from './recording.js';
+import { endSignal, waitOrEnd, type EndReason } from './end-signal.js';
 
-/** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
-export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
+export type { EndReason } from './end-signal.js';
 
 /** What the runner needs from its worker. */
 export interface RunnerDeps {
@@ -32,6 +34,8 @@ export interface RunnerDeps {
   /** Shared secret signing internal URLs. */
   secret: string;
   workerId: string;
+  /** Account storage quotas of running recordings; none: not checked. */
+  storage?: Pick<StoragePolicy, 'overQuota'>;
 }
 
 /** How a run ended. */
@@ -48,8 +52,7 @@ export class ChannelRunner {
   private readonly log: Logger;
   /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
   private readonly local = new AbortController();
-  private channel: Channel | null = null;
-  private readonly recordFiles: RecordFileAnnouncer;
+  private recording: RunRecording | null = null;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -57,33 +60,33 @@ export class ChannelRunner {
     private readonly end: AbortSignal,
   ) {
     this.log = deps.logger.child({ channelId });
-    this.recordFiles = new RecordFileAnnouncer(deps.lifecycle, deps.config.recordsDir);
   }
 
   async run(): Promise<RunOutcome> {
     try {
       return await this.runChannel();
     } finally {
-      // ffmpeg has ended, however the run ended: every file it wrote is complete
-      if (this.channel)
-        await this.recordFiles
-          .announce(this.channel, true)
-          .catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not announced'));
+      // ffmpeg has ended, however the run ended: its files are finalised (unless another run may write them now)
+      await this.recording
+        ?.finish(this.end.reason !== 'lock-lost')
+        .catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not finalised'));
     }
   }
 
   private async runChannel(): Promise<RunOutcome> {
     const { store, config } = this.deps;
     const ch = await store.get(this.channelId);
-    this.channel = ch;
     if (!ch || FINAL_STATES.includes(ch.state) || ch.state === 'interrupted') return 'gone';
     if (ch.state === 'stopping') return this.finishStop(ch);
+    const rec = new RunRecording({ ...this.deps, logger: this.log }, ch, (c) => planFor(c, config, this.deps.secret));
+    this.recording = rec;
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
-    const plan = planFor(ch, config, this.deps.secret);
+    let plan = rec.plan;
     for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
     const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
+    let replanned = false; // ffmpeg ended to run again without recording: no failure, no restart counted
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
@@ -95,6 +98,12 @@ export class ChannelRunner {
       const e = await this.startFfmpeg(ff);
       if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        if (isDiskFull(e.stderrTail)) {
+          const failure = await rec.diskFull(newChannel && attempt === 0);
+          if (failure) return this.fail(ch, failure.code, failure.message);
+          plan = (await rec.replan()) ?? plan;
+          continue;
+        }
         const { code, message } = startFailureCode(e.kind);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
@@ -112,15 +121,24 @@ export class ChannelRunner {
       if (attempt === 0) {
         const live = await this.goLive(ch, ff, t0);
         if (live) return live;
-      } else {
+      } else if (!replanned) {
         restarts++;
         await this.deps.lifecycle.patch(this.channelId, { restarts }, ['live']);
         this.log.info({ restarts }, 'ffmpeg restarted');
       }
-      const ended = await this.supervise(ch, ff);
+      replanned = false;
+      const ended = await this.supervise(ch, ff, rec);
       if (ended !== 'died') return ended;
       const now = await store.get(this.channelId);
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
+      // a full disk (no retry: it does not empty itself), or a recording stopped for its quota: run without it
+      const failure = isDiskFull(ff.stderrTail) ? await rec.diskFull(false) : null;
+      if (failure) return this.fail(ch, failure.code, failure.message);
+      const without = await rec.replan();
+      if (without) {
+        [plan, replanned] = [without, true];
+        continue;
+      }
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
       const next = await this.afterFailure(ch, policy, false);
@@ -177,7 +195,7 @@ export class ChannelRunner {
     if (next.action === 'fail')
       return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
     this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
-    const reason = await this.waitOrEnd(next.backoffMs);
+    const reason = await waitOrEnd(next.backoffMs, this.signals);
     if (reason === null) return null;
     return reason === 'stop' ? this.finishStop(ch) : 'handover';
   }
@@ -189,39 +207,22 @@ export class ChannelRunner {
     return up?.source === 'ingest';
   }
 
-  private endSignal(): Promise<EndReason> {
-    return new Promise<EndReason>((resolve) => {
-      for (const signal of [this.end, this.local.signal]) {
-        if (signal.aborted) resolve(signal.reason as EndReason);
-        signal.addEventListener('abort', () => resolve(signal.reason as EndReason), { once: true });
-      }
-    });
-  }
-
-  // Sleeps, unless the channel is asked to end first (then says why).
-  private async waitOrEnd(ms: number): Promise<EndReason | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const slept = new Promise<null>((r) => {
-      timer = setTimeout(() => r(null), ms);
-    });
-    try {
-      return await Promise.race([slept, this.endSignal()]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private get signals(): AbortSignal[] {
+    return [this.end, this.local.signal];
   }
 
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
-  private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
+  private async supervise(ch: Channel, ff: FfmpegProcess, rec: RunRecording): Promise<RunOutcome | 'died'> {
     const stopStallWatch = watchStall(ff, this.deps.config.stallMs, this.log);
     const timer = setInterval(() => {
-      void this.tick(ff);
+      void this.tick(ff, rec);
     }, STATS_INTERVAL_MS);
     try {
       const first = await Promise.race([
-        this.endSignal().then((reason) => ({ reason })),
+        endSignal(this.signals).then((reason) => ({ reason })),
         ff.done.then((exit) => ({ exit })),
       ]);
+      if ('exit' in first && first.exit.expected) return 'died'; // ended to run again (recording stopped)
       if ('exit' in first) {
         this.log.warn(
           { exit: { code: first.exit.code, signal: first.exit.signal }, stderr: first.exit.stderrTail.slice(-5) },
@@ -243,11 +244,13 @@ export class ChannelRunner {
   }
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
-  private async tick(ff: FfmpegProcess): Promise<void> {
-    if (this.channel)
-      void this.recordFiles
-        .announce(this.channel, false)
-        .catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
+  private async tick(ff: FfmpegProcess, rec: RunRecording): Promise<void> {
+    void rec.announce().catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
+    // the account reached its storage quota: ffmpeg ends its files (SIGINT) and runs again without recording
+    void rec.quotaReached().then(
+      (reached) => (reached ? ff.close() : undefined),
+      (e: Error) => this.log.debug({ err: e.message }, 'storage quota not checked'),
+    );
     const p = ff.progress;
     const stats = p
       ? {
@@ -279,7 +282,10 @@ export class ChannelRunner {
   }
 
   private async finishStop(ch: Channel): Promise<RunOutcome> {
-    if (!(await this.deps.lifecycle.finishStop(ch, 'stopped by request')).ok) return 'gone';
+    const moved = await this.deps.lifecycle.finishStop(ch, 'stopped by request');
+    if (moved.state === '')
+      this.log.error('the channel record is gone from Redis (Redis lost its data?): ffmpeg ended');
+    if (!moved.ok) return 'gone';
     this.log.info('channel stopped');
     return 'stopped';
   }
