@@ -8,7 +8,7 @@ import { isAdmin, metricsRefusal } from '../auth/index.js';
 import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
-import { RelayError } from '../errors/index.js';
+import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
 import { pushRoutes } from './routes/push.js';
@@ -99,7 +99,9 @@ export function buildApi(deps: ApiDeps): Api {
       info: {
         title: 'Bypass live relay API',
         version: '1',
-        description: "Start and stop bypass pushes of room members' upstreams; rooms, watermarks, recordings; admin.",
+        description:
+          "Start and stop bypass pushes of room members' upstreams; rooms, watermarks, recordings; admin.\n\n" +
+          errorTable(),
       },
       components: {
         securitySchemes: {
@@ -137,6 +139,18 @@ export function buildApi(deps: ApiDeps): Api {
   if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
   if (deps.dashboardQueues) void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null));
   return app;
+}
+
+/** The error codes as a Markdown table for the OpenAPI description: every refusal is `{code, message, hint}`. */
+export function errorTable(): string {
+  const rows = Object.entries(ERRORS).map(([code, e]) => `| ${code} | ${e.status} | ${e.message} | ${e.hint} |`);
+  return [
+    'Every refusal is `{code, message, hint}`:',
+    '',
+    '| code | HTTP | meaning | hint |',
+    '|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 // Every failure leaves as {code, message, hint}: SPEC codes for ours, the closest SPEC code for fastify's own.

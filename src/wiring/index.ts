@@ -27,6 +27,7 @@ import {
 import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
+import { StoragePolicy } from '../records/storage.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
 
@@ -63,6 +64,15 @@ function channelPlane(
   return { bus, lifecycle };
 }
 
+/** Free-space admission and account storage quotas over the data folders (README "Security": disk policy). */
+function storagePolicy(config: RelayConfig, apps: AppRegistry, accounts: AccountRegistry): StoragePolicy {
+  return new StoragePolicy({
+    ...config,
+    appsOf: async (accountId) => (await apps.list()).filter((a) => a.accountId === accountId).map((a) => a.sdkAppId),
+    account: (accountId) => accounts.get(accountId),
+  });
+}
+
 /** Starts the control-plane API; resolves with its base URL. */
 export async function startApi(
   config: RelayConfig,
@@ -85,9 +95,10 @@ export async function startApi(
     logger,
   );
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
-  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
+  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir, config.minFreeMB);
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
+  const storage = storagePolicy(config, apps, accounts);
   await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
@@ -102,6 +113,7 @@ export async function startApi(
     accounts,
     watermarks,
     records,
+    storage,
     logger,
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
@@ -118,7 +130,7 @@ export async function startApi(
     metrics,
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
-    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push } },
+    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -167,6 +179,7 @@ export async function startWorker(
     rooms: new RoomRegistry(redis, keys),
     bus,
     secret,
+    storage: storagePolicy(config, new AppRegistry(redis, keys), new AccountRegistry(redis, keys)),
     logger,
   });
   await worker.start();
