@@ -22,6 +22,7 @@ import type { PushService } from '../channels/service.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { RelayConfig } from '../config/index.js';
+import type { BootMarker } from '../redis/boot.js';
 
 /** Everything the HTTP API needs; built by the entry point, faked or real in tests. */
 export interface ApiDeps {
@@ -40,6 +41,8 @@ export interface ApiDeps {
   dashboardQueues?: Queue[];
   /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
   admin?: AdminDeps;
+  /** Whether Redis lost its data under this process (shown by /healthz); absent in tests of the API alone. */
+  boot?: Pick<BootMarker, 'status'>;
   logger: Logger;
 }
 
@@ -114,7 +117,11 @@ export function buildApi(deps: ApiDeps): Api {
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    code: 0,
+    ok: true,
+    ...(deps.boot ? { redis: deps.boot.status() } : {}),
+  }));
   const metrics = deps.metrics;
   if (metrics) {
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {

@@ -120,3 +120,15 @@ export function controlPlaneMetrics(
   );
   return registry;
 }
+
+/** `relay_redis_data_losses`: times this process found that Redis had lost its data (its boot marker gone). */
+export function addBootMetric(registry: Registry, status: () => { dataLosses: number }): void {
+  new Gauge({
+    name: 'relay_redis_data_losses',
+    help: 'Times this API process found that Redis had lost its data (boot marker missing or changed) since it started',
+    registers: [registry],
+    collect() {
+      this.set(status().dataLosses);
+    },
+  });
+}

@@ -72,6 +72,8 @@ export interface MediaHttpDeps {
   metrics: MediaMetrics;
   context: NmsContext;
   logger: Logger;
+  /** Whether Redis lost its data under this process, for /healthz. */
+  boot?: { status(): { dataLosses: number; lastDataLossAt: number | null } } | undefined;
 }
 
 /**
@@ -127,7 +129,7 @@ export class MediaHttp {
     const { config, channels, metrics } = this.deps;
     switch (route.kind) {
       case 'healthz':
-        return sendJson(res, 200, { ok: true });
+        return sendJson(res, 200, { ok: true, ...(this.deps.boot ? { redis: this.deps.boot.status() } : {}) });
       case 'metrics': {
         // it lists every tenant's channel ids (the play keys of channels without a password): operators only
         const { adminToken } = this.deps.config;

@@ -12,6 +12,7 @@ import { MediaMetrics } from './metrics.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
+import type { BootMarker } from '../redis/boot.js';
 import {
   closeAllSessions,
   createNms,
@@ -36,6 +37,8 @@ export interface MediaServerDeps {
   bus: Pick<MessageBus, 'publish' | 'subscribe'>;
   /** The internal secret workers sign their publishes and ingest reads with. */
   secret: string;
+  /** What this process knows of Redis losing its data (shown by /healthz); absent in tests of the media server alone. */
+  boot?: Pick<BootMarker, 'status'>;
 }
 
 /**
@@ -90,6 +93,11 @@ export class MediaServer {
     }
     logger.info({ http: config.httpPort, rtmp: config.rtmpPort }, 'media server listening');
     return server;
+  }
+
+  /** Registers the members publishing into the ingest again (after Redis lost its data); returns how many. */
+  reregisterMembers(): Promise<number> {
+    return this.ingest.reregister();
   }
 
   /** Stops the listeners and the subscriptions. */

@@ -14,9 +14,10 @@ import { AutoResume } from '../channels/auto-resume.js';
 import { MessageBus } from '../channels/messages.js';
 import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
-import { internalSecret } from '../auth/index.js';
+import { internalSecret, restoreInternalSecret } from '../auth/index.js';
+import { BootMarker } from '../redis/boot.js';
 import { buildApi } from '../api/app.js';
-import { controlPlaneMetrics } from '../api/metrics.js';
+import { addBootMetric, controlPlaneMetrics } from '../api/metrics.js';
 import {
   startWebhookDelivery,
   WebhookOutbox,
@@ -64,6 +65,14 @@ function channelPlane(
   return { bus, lifecycle };
 }
 
+/** The restore hook of the internal secret a process signs with (README "Security": a Redis that lost its data). */
+function keepSecret(redis: Redis, keys: Keys, secret: string, logger: Logger): () => Promise<void> {
+  return async () => {
+    if (!(await restoreInternalSecret(redis, keys, secret)))
+      logger.error("the internal secret in Redis is not this process's (another process made a new one): restart it");
+  };
+}
+
 /** Free-space admission and account storage quotas over the data folders (README "Security": disk policy). */
 function storagePolicy(config: RelayConfig, apps: AppRegistry, accounts: AccountRegistry): StoragePolicy {
   return new StoragePolicy({
@@ -77,7 +86,7 @@ function storagePolicy(config: RelayConfig, apps: AppRegistry, accounts: Account
 export async function startApi(
   config: RelayConfig,
   logger: Logger,
-): Promise<Part & { url: string; apps: AppRegistry }> {
+): Promise<Part & { url: string; apps: AppRegistry; boot: BootMarker }> {
   const redis = connectRedis(config.redisUrl, 'relay-api', { failFast: true });
   await redisReady(redis);
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
@@ -99,7 +108,10 @@ export async function startApi(
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
   const storage = storagePolicy(config, apps, accounts);
-  await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
+  const defaultAccount = () => accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
+  await defaultAccount();
+  const boot = new BootMarker(redis, keys, logger).onLoss('the default account', defaultAccount);
+  await boot.start();
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
   const push = new PushService({
@@ -119,6 +131,7 @@ export async function startApi(
     workers: () => liveWorkers(redis, keys),
   });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
+  addBootMetric(metrics, () => boot.status());
   const api = buildApi({
     config,
     apps,
@@ -130,6 +143,7 @@ export async function startApi(
     metrics,
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
+    boot,
     admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
     logger,
   });
@@ -143,7 +157,9 @@ export async function startApi(
   return {
     url,
     apps,
+    boot,
     async close() {
+      boot.close();
       stopRecycler();
       await autoResume.close();
       await api.close();
@@ -171,6 +187,11 @@ export async function startWorker(
   // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger);
   const secret = await internalSecret(redis, keys);
+  const boot = new BootMarker(redis, keys, logger).onLoss(
+    'the internal secret',
+    keepSecret(redis, keys, secret, logger),
+  );
+  await boot.start();
   const worker = new PushWorker({
     config,
     redis,
@@ -186,6 +207,7 @@ export async function startWorker(
   return {
     worker,
     async close() {
+      boot.close();
       await worker.close(onClose);
       await bus.close();
       await hooksQueue.close();
@@ -202,6 +224,8 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
   const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
   const keys = new Keys(config.redisPrefix);
   const bus = new MessageBus(redis, subscriber, keys);
+  const secret = await internalSecret(redis, keys);
+  const boot = new BootMarker(redis, keys, logger);
   const media = await MediaServer.start({
     config,
     logger,
@@ -209,10 +233,16 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     channels: new ChannelStore(redis, keys),
     rooms: new RoomRegistry(redis, keys),
     apps: new AppRegistry(redis, keys),
-    secret: await internalSecret(redis, keys),
+    secret,
+    boot,
   });
+  boot
+    .onLoss('the internal secret', keepSecret(redis, keys, secret, logger))
+    .onLoss('the ingest members', () => media.reregisterMembers());
+  await boot.start();
   return {
     async close() {
+      boot.close();
       await media.close();
       await bus.close();
       redis.disconnect();

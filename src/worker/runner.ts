@@ -283,8 +283,7 @@ export class ChannelRunner {
 
   private async finishStop(ch: Channel): Promise<RunOutcome> {
     const moved = await this.deps.lifecycle.finishStop(ch, 'stopped by request');
-    if (moved.state === '')
-      this.log.error('the channel record is gone from Redis (Redis lost its data?): ffmpeg ended');
+    if (moved.state === '') this.log.error('the channel record is gone from Redis (its data lost?): ffmpeg ended');
     if (!moved.ok) return 'gone';
     this.log.info('channel stopped');
     return 'stopped';
