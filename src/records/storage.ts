@@ -73,25 +73,25 @@ export class StoragePolicy {
 
   constructor(private readonly d: StoragePolicyDeps) {}
 
-  /** Bytes of the recordings of an app (`records/<sdkAppId>/`), measured at most every 5 s. */
-  appBytes(sdkAppId: string, now = Date.now()): Promise<number> {
+  /** Bytes of the recordings of an app (`records/<sdkAppId>/`), measured again when older than `maxAgeMs` (5 s). */
+  appBytes(sdkAppId: string, maxAgeMs = USAGE_CACHE_MS, now = Date.now()): Promise<number> {
     const hit = this.cache.get(sdkAppId);
-    if (hit && now - hit.at < USAGE_CACHE_MS) return hit.bytes;
+    if (hit && now - hit.at < maxAgeMs) return hit.bytes;
     const bytes = treeBytes(path.join(this.d.recordsDir, sdkAppId));
     this.cache.set(sdkAppId, { at: now, bytes });
     return bytes;
   }
 
-  /** Bytes of the recordings of all the account's apps. */
-  async usageBytes(accountId: string): Promise<number> {
+  /** Bytes of the recordings of all the account's apps (measures older than `maxAgeMs` taken again). */
+  async usageBytes(accountId: string, maxAgeMs = USAGE_CACHE_MS): Promise<number> {
     const apps = await this.d.appsOf(accountId);
-    return (await Promise.all(apps.map((a) => this.appBytes(a)))).reduce((s, b) => s + b, 0);
+    return (await Promise.all(apps.map((a) => this.appBytes(a, maxAgeMs)))).reduce((s, b) => s + b, 0);
   }
 
   /** The account against its quota. */
-  async quota(account: QuotaAccount): Promise<QuotaState> {
+  async quota(account: QuotaAccount, maxAgeMs = USAGE_CACHE_MS): Promise<QuotaState> {
     if (account.storageQuotaMB === undefined || account.storageQuotaMB === null) return quotaState(0, null);
-    return quotaState(await this.usageBytes(account.accountId), account.storageQuotaMB);
+    return quotaState(await this.usageBytes(account.accountId, maxAgeMs), account.storageQuotaMB);
   }
 
   /**
@@ -116,11 +116,14 @@ export class StoragePolicy {
     await assertFreeSpace([{ dir: this.d.watermarksDir, what: 'watermark images' }], this.d.minFreeMB);
   }
 
-  /** For a running recording: the account's state when it is over its quota, else null (also without a quota). */
+  /**
+   * For a running recording (checked every few seconds): the account's state, measured now, when it is over its quota;
+   * else null (also without a quota).
+   */
   async overQuota(accountId: string): Promise<QuotaState | null> {
     const account = await this.d.account?.(accountId);
     if (!account) return null;
-    const q = await this.quota(account);
+    const q = await this.quota(account, 0);
     return q.over ? q : null;
   }
 }

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { recordingHasMedia } from '../../src/records/media-check.js';
 import { decode, readFlv } from '../helpers/media.js';
 import { eventually, FFMPEG, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
@@ -185,8 +185,26 @@ describe.skipIf(cannotMount)('a full disk', () => {
 
     await admin('PATCH', '/admin/v1/accounts/default', { storageQuotaMB: 1 });
     const r = await start('alice', { encode: 2, record: true, recordFileType: 4 });
-    expect(r.body.code, JSON.stringify(r.body)).toBe(0);
     const id = r.body.channelId as string;
+    try {
+      await quotaReached(r, id);
+    } finally {
+      await stop(id);
+      await admin('PATCH', '/admin/v1/accounts/default', { storageQuotaMB: null });
+    }
+    const files = (await stack.request('GET', `/v1/records/${r.body.recordTaskId}`)).body.files as { name: string }[];
+    expect(files.length).toBeGreaterThan(0);
+    const dir = path.join(records(), stack.sdkAppId, String(r.body.recordTaskId));
+    let seconds = 0;
+    for (const f of files) seconds += (await decode(path.join(dir, f.name))).seconds;
+    expect(seconds).toBeGreaterThan(3); // what was recorded until the quota plays
+  });
+
+  /** A channel recording against a 1 MiB quota: its recording stops, it stays live, and its files grow no more. */
+  async function quotaReached(r: { body: Record<string, any> }, id: string): Promise<void> {
+    const admin = (method: string, route: string) =>
+      stack.request(method, route, undefined, { authorization: stack.adminAuth });
+    expect(r.body.code, JSON.stringify(r.body)).toBe(0);
     const t0 = Date.now();
     const ch = await eventually(async () => {
       const c = await channel(id);
@@ -209,19 +227,15 @@ describe.skipIf(cannotMount)('a full disk', () => {
     await sleep(3000);
     expect(bytes()).toBe(before);
     expect((await channel(id)).state).toBe('live');
-    await stop(id);
-    const files = (await stack.request('GET', `/v1/records/${r.body.recordTaskId}`)).body.files as { name: string }[];
-    expect(files.length).toBeGreaterThan(0);
-    for (const f of files) expect((await decode(path.join(dir, f.name))).seconds).toBeGreaterThan(0.5);
-    await admin('PATCH', '/admin/v1/accounts/default', { storageQuotaMB: null });
-  });
+  }
 
   it('a recording that fills its disk stops with 50007 while the channel stays live (no retries); no file without media is kept, listed or announced; its HLS recording ends', async () => {
     mountTmpfs(records(), '4m');
+    let started: string | undefined;
     try {
       const r = await start('alice', { encode: 3, record: true, recordFileType: 7 });
       expect(r.body.code, JSON.stringify(r.body)).toBe(0);
-      const id = r.body.channelId as string;
+      const id = (started = r.body.channelId as string);
       const task = r.body.recordTaskId as number;
       const t0 = Date.now();
       const ch = await eventually(
@@ -276,6 +290,7 @@ describe.skipIf(cannotMount)('a full disk', () => {
       await eventually(async () => new Set(announced()).size === files.length, 15000);
       expect(new Set(announced())).toEqual(new Set(files));
     } finally {
+      if (started) await stop(started); // already stopped unless the test failed: then the next tests find alice free
       unmount(records());
     }
   });
@@ -288,6 +303,7 @@ describe.skipIf(cannotMount)('a full disk', () => {
       const r = await start('alice', { encode: 1 });
       expect(r.body.code, JSON.stringify(r.body)).toBe(0);
       const id = r.body.channelId as string;
+      onTestFinished(() => stop(id).then(() => undefined));
       const ch = await eventually(async () => {
         const c = await channel(id);
         return c.state === 'failed' ? c : null;
