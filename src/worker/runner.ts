@@ -16,6 +16,7 @@ import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, watchStall } from './restart-policy.js';
 import type { KeyframeWatch } from './keyframes.js';
 import { RecordFileAnnouncer } from './record-files.js';
+import { runEgress, type RunEgress } from './egress.js';
 
 /** Why a running channel is asked to end: an API stop, a worker shutdown (hand over), or a lost job lock. */
 export type EndReason = 'stop' | 'shutdown' | 'lock-lost';
@@ -50,6 +51,7 @@ export class ChannelRunner {
   private readonly local = new AbortController();
   private channel: Channel | null = null;
   private readonly recordFiles: RecordFileAnnouncer;
+  private egress: RunEgress | null = null;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -64,6 +66,7 @@ export class ChannelRunner {
     try {
       return await this.runChannel();
     } finally {
+      await this.egress?.close();
       // ffmpeg has ended, however the run ended: every file it wrote is complete
       if (this.channel)
         await this.recordFiles
@@ -80,14 +83,15 @@ export class ChannelRunner {
     if (ch.state === 'stopping') return this.finishStop(ch);
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
-    const plan = planFor(ch, config, this.deps.secret);
-    for (const dir of planDirs(plan)) await fs.mkdir(dir, { recursive: true });
+    const egress = (this.egress = await runEgress(planFor(ch, config, this.deps.secret), config, this.log));
+    for (const dir of planDirs(egress.plan)) await fs.mkdir(dir, { recursive: true });
     const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
-        args: buildRelayArgs(plan),
+        args: buildRelayArgs(egress.plan),
+        env: egress.env,
         logger: this.log,
         startTimeoutMs: config.startTimeoutMs,
       });
@@ -95,6 +99,8 @@ export class ChannelRunner {
       const e = await this.startFfmpeg(ff);
       if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
+        if (refused) return this.fail(ch, 50002, refused);
         const { code, message } = startFailureCode(e.kind);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
@@ -119,6 +125,8 @@ export class ChannelRunner {
       }
       const ended = await this.supervise(ch, ff);
       if (ended !== 'died') return ended;
+      const refused = egress.takeRefusal();
+      if (refused) return this.fail(ch, 50002, refused);
       const now = await store.get(this.channelId);
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
       await sleep(UPSTREAM_SETTLE_MS);
