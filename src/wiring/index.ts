@@ -15,6 +15,7 @@ import { MessageBus } from '../channels/messages.js';
 import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
 import { internalSecret } from '../auth/index.js';
+import { CredentialThrottle } from '../auth/throttle.js';
 import { buildApi } from '../api/app.js';
 import { controlPlaneMetrics } from '../api/metrics.js';
 import {
@@ -119,6 +120,7 @@ export async function startApi(
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
     admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push } },
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -197,6 +199,7 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     rooms: new RoomRegistry(redis, keys),
     apps: new AppRegistry(redis, keys),
     secret: await internalSecret(redis, keys),
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
   });
   return {
     async close() {
