@@ -4,7 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 import { dashboard } from './dashboard.js';
-import { isAdmin, metricsRefusal } from '../auth/index.js';
+import { metricsRefusal } from '../auth/index.js';
+import { claimedApp, CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
@@ -43,6 +44,8 @@ export interface ApiDeps {
   admin?: AdminDeps;
   /** Whether Redis lost its data under this process (shown by /healthz); absent in tests of the API alone. */
   boot?: Pick<BootMarker, 'status'>;
+  /** Failed credential attempts (apps and admin), counted in Redis for every API process; in memory when absent. */
+  throttle?: CredentialThrottle;
   logger: Logger;
 }
 
@@ -82,10 +85,13 @@ export function buildApi(deps: ApiDeps): Api {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const throttle = deps.throttle ?? new CredentialThrottle();
   app.decorateRequest('app', null as unknown as App);
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const relay = toRelayError(err, req);
     if (relay.status >= 500 && !(err instanceof RelayError)) req.log.error({ err }, 'request failed');
+    const retryAfterMs = relay.details.retryAfterMs;
+    if (typeof retryAfterMs === 'number') void reply.header('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
     void reply.status(relay.status).send(relay.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -127,14 +133,17 @@ export function buildApi(deps: ApiDeps): Api {
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
       // it lists every tenant's channel ids: operators only
       const token = deps.config.adminToken;
-      if (!token || !isAdmin(req.headers.authorization, token)) return reply.status(401).send(metricsRefusal(token));
+      const { message, hint } = metricsRefusal(token);
+      await guardAdmin(throttle, req.ip, req.headers.authorization, token, new RelayError(1001, message, { hint }));
       return reply.header('Content-Type', metrics.contentType).send(await metrics.metrics());
     });
   }
   void app.register(
     async (v1) => {
       v1.addHook('onRequest', async (req) => {
-        req.app = await deps.apps.authenticate(req.headers.authorization);
+        const header = req.headers.authorization;
+        const who = { address: req.ip, sdkAppId: claimedApp(header) };
+        req.app = await throttle.guard(who, header, () => deps.apps.authenticate(header));
       });
       await v1.register(pushRoutes(deps));
       await v1.register(roomRoutes(deps));
@@ -143,8 +152,9 @@ export function buildApi(deps: ApiDeps): Api {
     },
     { prefix: '/v1' },
   );
-  if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
-  if (deps.dashboardQueues) void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null));
+  if (deps.admin) void app.register(adminRoutes(deps.admin, throttle), { prefix: '/admin/v1' });
+  if (deps.dashboardQueues)
+    void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null, throttle));
   return app;
 }
 

@@ -17,8 +17,8 @@ export const ERRORS = {
   },
   1002: {
     status: 401,
-    message: 'account does not exist: unknown sdkAppId',
-    hint: 'check the user data: the sdkAppId is not registered on this relay',
+    message: 'account does not exist',
+    hint: "check the user data: the app's account or the account asked for is not registered on this relay",
     retryable: false,
   },
   6012: {

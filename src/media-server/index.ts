@@ -9,6 +9,7 @@ import type { MessageBus } from '../channels/messages.js';
 import { LIVE_APP } from '../channels/urls.js';
 import { INGEST_APP } from '../rooms/ingest.js';
 import { MediaMetrics } from './metrics.js';
+import type { CredentialThrottle } from '../auth/throttle.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
@@ -37,8 +38,10 @@ export interface MediaServerDeps {
   bus: Pick<MessageBus, 'publish' | 'subscribe'>;
   /** The internal secret workers sign their publishes and ingest reads with. */
   secret: string;
-  /** What this process knows of Redis losing its data (shown by /healthz); absent in tests of the media server alone. */
+  /** What this process knows of Redis losing its data (for /healthz); absent in tests of the media server alone. */
   boot?: Pick<BootMarker, 'status'>;
+  /** Failed admin tokens at /metrics (shared counts in Redis); in memory when absent. */
+  throttle?: CredentialThrottle;
 }
 
 /**

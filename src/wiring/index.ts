@@ -15,6 +15,7 @@ import { MessageBus } from '../channels/messages.js';
 import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
 import { internalSecret, restoreInternalSecret } from '../auth/index.js';
+import { CredentialThrottle } from '../auth/throttle.js';
 import { BootMarker } from '../redis/boot.js';
 import { buildApi } from '../api/app.js';
 import { addBootMetric, controlPlaneMetrics } from '../api/metrics.js';
@@ -145,6 +146,7 @@ export async function startApi(
     dashboardQueues: [queue, hooksQueue],
     boot,
     admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -235,6 +237,7 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     apps: new AppRegistry(redis, keys),
     secret,
     boot,
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
   });
   boot
     .onLoss('the internal secret', keepSecret(redis, keys, secret, logger))

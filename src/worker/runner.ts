@@ -10,15 +10,16 @@ import { FINAL_STATES } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { channelHlsRoot } from '../channels/layout.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
-import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
+import { FfmpegProcess } from '../media/ffmpeg/process.js';
 import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, watchStall } from './restart-policy.js';
-import type { KeyframeWatch } from './keyframes.js';
+import { startFlowing, type KeyframeWatch } from './keyframes.js';
 import { isDiskFull } from '../records/disk.js';
 import type { StoragePolicy } from '../records/storage.js';
 import { RunRecording } from './recording.js';
 import { endSignal, waitOrEnd, type EndReason } from './end-signal.js';
+import { runEgress, type RunEgress } from './egress.js';
 
 export type { EndReason } from './end-signal.js';
 
@@ -53,6 +54,7 @@ export class ChannelRunner {
   /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
   private readonly local = new AbortController();
   private recording: RunRecording | null = null;
+  private egress: RunEgress | null = null;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -66,6 +68,7 @@ export class ChannelRunner {
     try {
       return await this.runChannel();
     } finally {
+      await this.egress?.close();
       // ffmpeg has ended, however the run ended: its files are finalised (unless another run may write them now)
       await this.recording
         ?.finish(this.end.reason !== 'lock-lost')
@@ -78,8 +81,10 @@ export class ChannelRunner {
     const ch = await store.get(this.channelId);
     if (!ch || FINAL_STATES.includes(ch.state) || ch.state === 'interrupted') return 'gone';
     if (ch.state === 'stopping') return this.finishStop(ch);
-    const rec = new RunRecording({ ...this.deps, logger: this.log }, ch, (c) => planFor(c, config, this.deps.secret));
-    this.recording = rec;
+    const egress = (this.egress = await runEgress(planFor(ch, config, this.deps.secret), config, this.log));
+    // the run's plans keep the egress's sources; their recording outputs go once recording stops
+    const planOf = (c: Channel) => ({ ...planFor(c, config, this.deps.secret), sources: egress.plan.sources });
+    const rec = (this.recording = new RunRecording({ ...this.deps, logger: this.log }, ch, planOf));
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
     let plan = rec.plan;
@@ -91,13 +96,16 @@ export class ChannelRunner {
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
         args: buildRelayArgs(plan),
+        env: egress.env,
         logger: this.log,
         startTimeoutMs: config.startTimeoutMs,
       });
       const t0 = Date.now();
-      const e = await this.startFfmpeg(ff);
+      const e = await startFlowing(ff, this.channelId, this.deps.keyframes);
       if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
+        if (refused) return this.fail(ch, 50002, refused);
         if (isDiskFull(e.stderrTail)) {
           const failure = await rec.diskFull(newChannel && attempt === 0);
           if (failure) return this.fail(ch, failure.code, failure.message);
@@ -129,6 +137,8 @@ export class ChannelRunner {
       replanned = false;
       const ended = await this.supervise(ch, ff, rec);
       if (ended !== 'died') return ended;
+      const refused = egress.takeRefusal();
+      if (refused) return this.fail(ch, 50002, refused);
       const now = await store.get(this.channelId);
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
       // a full disk (no retry: it does not empty itself), or a recording stopped for its quota: run without it
@@ -143,23 +153,6 @@ export class ChannelRunner {
       if (!(await this.upstreamPresent(ch))) return this.interrupt(ch, 'upstream lost: the member stopped publishing');
       const next = await this.afterFailure(ch, policy, false);
       if (next) return next;
-    }
-  }
-
-  // Starts ffmpeg; media flows on its first progress report or the media server's first keyframe, whichever is first.
-  private async startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
-    const watch = new AbortController();
-    try {
-      await ff.start(
-        this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {},
-      );
-      return null;
-    } catch (e) {
-      await ff.kill();
-      if (!(e instanceof FfmpegStartError)) throw e;
-      return e;
-    } finally {
-      watch.abort();
     }
   }
 

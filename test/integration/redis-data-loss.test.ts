@@ -101,9 +101,10 @@ describe('Redis restarted without its data', () => {
     const mediaHealth = (await (await fetch(`http://127.0.0.1:${stack.httpPort}/healthz`)).json()) as typeof health;
     expect(mediaHealth.redis.dataLosses).toBe(1);
 
-    // what is gone is refused clearly: an app nobody configured (1002), the channel record (404), and its ffmpeg ends
+    // what is gone is refused clearly: an app nobody configured (1001, as an unknown app), the channel record (404),
+    // and the vanished channel's ffmpeg ends
     const gone = await stack.request('GET', '/v1/rooms', undefined, { authorization: other.authorization });
-    expect(gone.body.code).toBe(1002);
+    expect(gone.body.code).toBe(1001);
     expect((await stack.request('GET', `/v1/push/${lost}`)).status).toBe(404);
     await eventually(async () => ffmpegsMentioning(lost).length === 0, 15000);
     // the app comes back when re-created

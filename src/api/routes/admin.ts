@@ -9,7 +9,7 @@ import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../te
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../queue/heartbeat.js';
-import { isAdmin } from '../../auth/index.js';
+import { guardAdmin, type CredentialThrottle } from '../../auth/throttle.js';
 import type { FastifyInstance } from 'fastify';
 import { adminChannelRoutes, tenantChannels, type AdminChannelDeps } from './admin-channels.js';
 import type { StoragePolicy } from '../../records/storage.js';
@@ -68,9 +68,9 @@ const DeleteAppQuery = Type.Object(
 
 /**
  * Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer
- * <RELAY_ADMIN_TOKEN>`.
+ * <RELAY_ADMIN_TOKEN>`; failed tokens are throttled per client address (`throttle`: 1001 with HTTP 429).
  */
-export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
+export function adminRoutes(deps: AdminDeps, throttle: CredentialThrottle): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.addHook('onRequest', async (req) => {
@@ -79,10 +79,10 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
           status: 403,
           hint: 'set RELAY_ADMIN_TOKEN on the API process',
         });
-      if (!isAdmin(req.headers.authorization, deps.adminToken))
-        throw new RelayError(1001, 'admin credential missing or wrong', {
-          hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
-        });
+      const refused = new RelayError(1001, 'admin credential missing or wrong', {
+        hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
+      });
+      await guardAdmin(throttle, req.ip, req.headers.authorization, deps.adminToken, refused);
     });
 
     /**
