@@ -11,6 +11,10 @@ const logger = entryLogger(config, 'api');
 await requireRedis(config);
 const api = await startApi(config, logger);
 const devSecret = process.env.RELAY_DEV_APP_SECRET;
-if (devSecret) await api.apps.ensure(DEV_SDK_APP_ID, 'development', devSecret);
+if (devSecret) {
+  const devApp = () => api.apps.ensure(DEV_SDK_APP_ID, 'development', devSecret);
+  await devApp();
+  api.boot.onLoss('the development app', devApp); // configured here: it comes back after Redis lost its data
+}
 console.log(`API READY ${api.url}`);
 onShutdown(logger, () => api.close());

@@ -58,6 +58,7 @@ try {
   parts.push(api);
   worker = await startWorker(config, logger, 'stop');
   const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
+  api.boot.onLoss('the development app', () => api.apps.ensure(app.sdkAppId, app.name, app.secretKey));
   const redis = connectRedis(config.redisUrl, 'relay-sample');
   parts.push({
     close: async () => {

@@ -4,11 +4,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 import { dashboard } from './dashboard.js';
-import { isAdmin, metricsRefusal } from '../auth/index.js';
+import { metricsRefusal } from '../auth/index.js';
+import { claimedApp, CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../log.js';
-import { RelayError } from '../errors/index.js';
+import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
 import { pushRoutes } from './routes/push.js';
@@ -22,6 +23,7 @@ import type { PushService } from '../channels/service.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { RelayConfig } from '../config/index.js';
+import type { BootMarker } from '../redis/boot.js';
 
 /** Everything the HTTP API needs; built by the entry point, faked or real in tests. */
 export interface ApiDeps {
@@ -40,6 +42,10 @@ export interface ApiDeps {
   dashboardQueues?: Queue[];
   /** The admin API (accounts, apps); absent in tests of the control-plane API alone. */
   admin?: AdminDeps;
+  /** Whether Redis lost its data under this process (shown by /healthz); absent in tests of the API alone. */
+  boot?: Pick<BootMarker, 'status'>;
+  /** Failed credential attempts (apps and admin), counted in Redis for every API process; in memory when absent. */
+  throttle?: CredentialThrottle;
   logger: Logger;
 }
 
@@ -79,10 +85,13 @@ export function buildApi(deps: ApiDeps): Api {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const throttle = deps.throttle ?? new CredentialThrottle();
   app.decorateRequest('app', null as unknown as App);
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const relay = toRelayError(err, req);
     if (relay.status >= 500 && !(err instanceof RelayError)) req.log.error({ err }, 'request failed');
+    const retryAfterMs = relay.details.retryAfterMs;
+    if (typeof retryAfterMs === 'number') void reply.header('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
     void reply.status(relay.status).send(relay.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -99,7 +108,9 @@ export function buildApi(deps: ApiDeps): Api {
       info: {
         title: 'Bypass live relay API',
         version: '1',
-        description: "Start and stop bypass pushes of room members' upstreams; rooms, watermarks, recordings; admin.",
+        description:
+          "Start and stop bypass pushes of room members' upstreams; rooms, watermarks, recordings; admin.\n\n" +
+          errorTable(),
       },
       components: {
         securitySchemes: {
@@ -112,20 +123,27 @@ export function buildApi(deps: ApiDeps): Api {
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ code: 0, ok: true }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    code: 0,
+    ok: true,
+    ...(deps.boot ? { redis: deps.boot.status() } : {}),
+  }));
   const metrics = deps.metrics;
   if (metrics) {
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
       // it lists every tenant's channel ids: operators only
       const token = deps.config.adminToken;
-      if (!token || !isAdmin(req.headers.authorization, token)) return reply.status(401).send(metricsRefusal(token));
+      const { message, hint } = metricsRefusal(token);
+      await guardAdmin(throttle, req.ip, req.headers.authorization, token, new RelayError(1001, message, { hint }));
       return reply.header('Content-Type', metrics.contentType).send(await metrics.metrics());
     });
   }
   void app.register(
     async (v1) => {
       v1.addHook('onRequest', async (req) => {
-        req.app = await deps.apps.authenticate(req.headers.authorization);
+        const header = req.headers.authorization;
+        const who = { address: req.ip, sdkAppId: claimedApp(header) };
+        req.app = await throttle.guard(who, header, () => deps.apps.authenticate(header));
       });
       await v1.register(pushRoutes(deps));
       await v1.register(roomRoutes(deps));
@@ -134,9 +152,22 @@ export function buildApi(deps: ApiDeps): Api {
     },
     { prefix: '/v1' },
   );
-  if (deps.admin) void app.register(adminRoutes(deps.admin), { prefix: '/admin/v1' });
-  if (deps.dashboardQueues) void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null));
+  if (deps.admin) void app.register(adminRoutes(deps.admin, throttle), { prefix: '/admin/v1' });
+  if (deps.dashboardQueues)
+    void app.register(dashboard(deps.dashboardQueues, deps.admin?.adminToken ?? null, throttle));
   return app;
+}
+
+/** The error codes as a Markdown table for the OpenAPI description: every refusal is `{code, message, hint}`. */
+export function errorTable(): string {
+  const rows = Object.entries(ERRORS).map(([code, e]) => `| ${code} | ${e.status} | ${e.message} | ${e.hint} |`);
+  return [
+    'Every refusal is `{code, message, hint}`:',
+    '',
+    '| code | HTTP | meaning | hint |',
+    '|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 // Every failure leaves as {code, message, hint}: SPEC codes for ours, the closest SPEC code for fastify's own.

@@ -1,4 +1,4 @@
-import { Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
@@ -28,7 +28,9 @@ type Snapshot = Record<
 /**
  * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
  * frames and restarts, queue depth and failures, and each worker's channels against its concurrency and its load
- * (cores) against its capacity (cores).
+ * (cores) against its capacity (cores); and the API process's own (prom-client's defaults): event-loop lag in seconds
+ * (`nodejs_eventloop_lag_seconds`, and `_p50/_p90/_p99/_max…` of the delays since the previous scrape), `process_*`
+ * CPU and memory, heap and GC.
  */
 export function controlPlaneMetrics(
   store: ChannelStore,
@@ -81,6 +83,7 @@ export function controlPlaneMetrics(
   }
 
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, labelNames: string[], key: keyof Snapshot) =>
     new Gauge({
       name,
@@ -119,4 +122,16 @@ export function controlPlaneMetrics(
     'workerCapacity',
   );
   return registry;
+}
+
+/** `relay_redis_data_losses`: times this process found that Redis had lost its data (its boot marker gone). */
+export function addBootMetric(registry: Registry, status: () => { dataLosses: number }): void {
+  new Gauge({
+    name: 'relay_redis_data_losses',
+    help: 'Times this API process found that Redis had lost its data (boot marker missing or changed) since it started',
+    registers: [registry],
+    collect() {
+      this.set(status().dataLosses);
+    },
+  });
 }

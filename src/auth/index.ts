@@ -87,3 +87,13 @@ export async function internalSecret(redis: Redis, keys: Keys): Promise<string> 
   if (!secret) throw new Error('internal secret missing from Redis');
   return secret;
 }
+
+/**
+ * After Redis lost its data: puts this process's internal secret back (SET NX), so that processes starting now read
+ * the one the running media server and workers sign with. Answers false when Redis holds another secret (a process
+ * that started in the moment before put a new one): signatures between them fail until one of them restarts.
+ */
+export async function restoreInternalSecret(redis: Redis, keys: Keys, secret: string): Promise<boolean> {
+  await redis.set(keys.internalSecret(), secret, 'NX');
+  return (await redis.get(keys.internalSecret())) === secret;
+}

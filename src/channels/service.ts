@@ -12,6 +12,7 @@ import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { MessageBus } from './messages.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import { taskDir, type RecordStore } from '../records/index.js';
+import type { StoragePolicy } from '../records/storage.js';
 import {
   admissionRefusal,
   assertWorkerRoom,
@@ -48,6 +49,8 @@ export interface PushServiceDeps {
   accounts: Pick<AccountRegistry, 'get'>;
   watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
+  /** Free-space admission and storage quotas of starts with recording (50007, 20102); none: not checked. */
+  storage?: Pick<StoragePolicy, 'assertCanRecord'>;
   logger: Logger;
 }
 
@@ -83,6 +86,7 @@ export class PushService {
           : `user ${req.userId} has no upstream in room ${req.roomId}`,
       );
     }
+    if (req.option.record) await this.d.storage?.assertCanRecord(account, encodeHasHls(req.option.encode));
     if (config.startRateLimitMs > 0) {
       const retryAfterMs = await this.d.rateLimit.take(sdkAppId, req.roomId, req.userId, config.startRateLimitMs);
       if (retryAfterMs !== null) throw new RelayError(40000500, undefined, { details: { retryAfterMs } });

@@ -126,6 +126,11 @@ export interface Channel {
   hls: boolean;
   /** Recording task of the channel (record: true); its files keep this id across worker handovers. */
   recordTaskId?: number;
+  /**
+   * Why the channel stopped recording while it stays live (50007 disk full, 20102 account storage quota reached), and
+   * when (ms); no run of the channel records again.
+   */
+  recordStopped?: { code: number; message: string; at: number };
   /** sha256 of `<channelId>:<password>`; viewers present the password or a token derived from it. Never returned. */
   passwordHash?: string;
   /** The watermark image used (copied at start, so deleting the registry entry later cannot break a resume). */

@@ -14,6 +14,8 @@ export interface ChannelView {
   option: ResolvedPushOption;
   urls: PlayUrl[];
   recordTaskId: number | null;
+  /** Set when recording stopped while the channel went on (50007 disk full, 20102 storage quota reached). */
+  recordStopped: { code: number; message: string; at: number } | null;
   waterMarkId: number | null;
   /** Where the worker reads: the ingest stream name, or the external URL with its secrets redacted. */
   upstream: { source: 'ingest'; streamName: string } | { source: 'external'; url: string };
@@ -46,6 +48,7 @@ export function publicChannel(ch: Channel): ChannelView {
     option: ch.option,
     urls: ch.urls,
     recordTaskId: ch.recordTaskId ?? null,
+    recordStopped: ch.recordStopped ?? null,
     waterMarkId: ch.watermark?.id ?? null,
     upstream:
       ch.input.kind === 'ingest'

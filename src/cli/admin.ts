@@ -1,9 +1,9 @@
 /**
  * Operators' CLI over the admin API: `npm run admin -- <command>`.
  *
- *   accounts list                                   accounts and their channels in use
- *   accounts create <accountId> [--limit N] [--state active|not-enabled|arrears] [--name NAME]
- *   accounts set <accountId> [--limit N] [--state S] [--name NAME]
+ *   accounts list                                   accounts, their channels and recording storage (MiB) in use
+ *   accounts create <accountId> [--limit N] [--quota MIB|none] [--state active|not-enabled|arrears] [--name NAME]
+ *   accounts set <accountId> [--limit N] [--quota MIB|none] [--state S] [--name NAME]
  *   apps list
  *   apps create --account <accountId> [--name NAME] [--sdk-app-id ID]   prints the secret key once
  *   apps delete <sdkAppId>
@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const USAGE =
-  'usage: admin accounts list | accounts create <id> [--limit N] [--state S] [--name NAME] | accounts set <id> [--limit N] [--state S] [--name NAME] | apps list | apps create --account <id> [--name NAME] [--sdk-app-id ID] | apps delete <sdkAppId>  [--json]';
+  'usage: admin accounts list | accounts create <id> [--limit N] [--quota MIB|none] [--state S] [--name NAME] | accounts set <id> [--limit N] [--quota MIB|none] [--state S] [--name NAME] | apps list | apps create --account <id> [--name NAME] [--sdk-app-id ID] | apps delete <sdkAppId>  [--json]';
 
 interface Parsed {
   words: string[];
@@ -46,8 +46,11 @@ export function commandRequest(p: Parsed): { method: string; path: string; body?
   const str = (k: string) => (typeof p.flags[k] === 'string' ? (p.flags[k] as string) : undefined);
   const limit = str('limit');
   if (limit !== undefined && !/^\d+$/.test(limit)) return '--limit must be a whole number';
+  const quota = str('quota');
+  if (quota !== undefined && !/^(\d+|none)$/.test(quota)) return '--quota must be a whole number of MiB or none';
   const fields = {
     ...(limit !== undefined ? { channelLimit: Number(limit) } : {}),
+    ...(quota !== undefined ? { storageQuotaMB: quota === 'none' ? null : Number(quota) } : {}),
     ...(str('state') ? { state: str('state') } : {}),
     ...(str('name') ? { name: str('name') } : {}),
   };
@@ -90,8 +93,10 @@ function human(body: Record<string, any>): string {
       body.accounts.map((a: Record<string, unknown>) => ({
         ...a,
         apps: (a.apps as { sdkAppId: string }[]).map((x) => x.sdkAppId).join(','),
+        storageQuotaMB: a.storageQuotaMB ?? 'none',
+        storageUsedMB: typeof a.storageUsedBytes === 'number' ? (a.storageUsedBytes / 1048576).toFixed(1) : '-',
       })),
-      ['accountId', 'name', 'state', 'channelLimit', 'channelsInUse', 'apps'],
+      ['accountId', 'name', 'state', 'channelLimit', 'channelsInUse', 'apps', 'storageQuotaMB', 'storageUsedMB'],
     );
   if (Array.isArray(body.apps)) return table(body.apps, ['sdkAppId', 'name', 'accountId']);
   if (body.app)

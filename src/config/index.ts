@@ -21,6 +21,7 @@ export const DEFAULTS = {
   RELAY_MAX_CHANNELS_PER_ROOM: 4,
   RELAY_START_RATE_LIMIT_MS: 3000,
   RELAY_RECORD_MAX_SECONDS: 5400,
+  RELAY_MIN_FREE_MB: 1024,
   RELAY_RETENTION_MS: 3_600_000,
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
@@ -55,6 +56,11 @@ export interface RelayConfig {
   watermarksDir: string;
   /** A recording file is cut after this many seconds (the managed service cuts at 90 min). */
   recordMaxSeconds: number;
+  /**
+   * Free space (MiB) the records and HLS folders must keep for a start with recording, and the watermarks folder for
+   * an upload; below it they are refused with 50007. 0 turns the check off (a full disk is still reported as 50007).
+   */
+  minFreeMB: number;
   /** How long an interrupted channel keeps its id and URLs (SPEC: 1 hour). */
   retentionMs: number;
   /** FLV/RTMP viewers joining this long after the upstream was lost are told the live has ended (SPEC: 7 s). */
@@ -207,6 +213,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     recordsDir: path.join(dataDir, 'records'),
     watermarksDir: path.join(dataDir, 'watermarks'),
     recordMaxSeconds: int(env, 'RELAY_RECORD_MAX_SECONDS', 2, 86400),
+    minFreeMB: int(env, 'RELAY_MIN_FREE_MB', 0, 16_777_216),
     retentionMs: int(env, 'RELAY_RETENTION_MS', 1000, 7 * 86_400_000),
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),

@@ -107,6 +107,45 @@ export const systemResolver: Resolver = async (host) =>
   (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /**
+ * Resolves a host (a name, or an address literal without brackets) once and returns its addresses, every one checked:
+ * throws RelayError 50002 (hint naming RELAY_UPSTREAM_ALLOW) when it does not resolve or any address is internal and
+ * not allowed. A host name the policy allows is resolved but not checked. Connect to the returned addresses only (the
+ * egress proxy does), so a second lookup cannot answer differently (DNS rebinding). `what` names it in messages.
+ */
+export async function resolveAllowed(
+  host: string,
+  policy: EgressPolicy,
+  what: string,
+  resolve: Resolver = systemResolver,
+): Promise<string[]> {
+  host = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (!host) throw new RelayError(50002, `${what} has no host`);
+  let addresses: string[];
+  try {
+    addresses = await resolve(host);
+  } catch {
+    throw new RelayError(50002, `${what}: host ${host} does not resolve`, {
+      hint: 'use a host name that resolves in public DNS',
+    });
+  }
+  if (addresses.length === 0) throw new RelayError(50002, `${what}: host ${host} does not resolve`);
+  if (policy.hosts.has(host)) return addresses;
+  for (const a of addresses) {
+    const family = net.isIP(a) === 6 ? 'ipv6' : 'ipv4';
+    if (isInternalAddress(a) && !policy.nets.check(a, family)) {
+      throw new RelayError(
+        50002,
+        `${what} points at an internal address (${host} → ${a}), which tenants may not reach`,
+        {
+          hint: `an operator may allow it with ${ALLOW_SETTING} (host names, addresses or networks, comma separated)`,
+        },
+      );
+    }
+  }
+  return addresses;
+}
+
+/**
  * Refuses (RelayError 50002, with a hint naming RELAY_UPSTREAM_ALLOW) a URL whose host is, or resolves to, an internal
  * address the policy does not allow, or does not resolve at all. `what` names the URL in the message ("upstream url").
  */
@@ -122,28 +161,6 @@ export async function assertEgressAllowed(
   } catch {
     throw new RelayError(50002, `${what} is not a valid URL`);
   }
-  host = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (!host) throw new RelayError(50002, `${what} has no host`);
-  if (policy.hosts.has(host)) return;
-  let addresses: string[];
-  try {
-    addresses = await resolve(host);
-  } catch {
-    throw new RelayError(50002, `${what}: host ${host} does not resolve`, {
-      hint: 'use a host name that resolves in public DNS',
-    });
-  }
-  if (addresses.length === 0) throw new RelayError(50002, `${what}: host ${host} does not resolve`);
-  for (const a of addresses) {
-    const family = net.isIP(a) === 6 ? 'ipv6' : 'ipv4';
-    if (isInternalAddress(a) && !policy.nets.check(a, family)) {
-      throw new RelayError(
-        50002,
-        `${what} points at an internal address (${host} → ${a}), which tenants may not reach`,
-        {
-          hint: `an operator may allow it with ${ALLOW_SETTING} (host names, addresses or networks, comma separated)`,
-        },
-      );
-    }
-  }
+  if (policy.hosts.has(host.toLowerCase())) return;
+  await resolveAllowed(host, policy, what, resolve);
 }

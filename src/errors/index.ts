@@ -17,8 +17,8 @@ export const ERRORS = {
   },
   1002: {
     status: 401,
-    message: 'account does not exist: unknown sdkAppId',
-    hint: 'check the user data: the sdkAppId is not registered on this relay',
+    message: 'account does not exist',
+    hint: "check the user data: the app's account or the account asked for is not registered on this relay",
     retryable: false,
   },
   6012: {
@@ -31,6 +31,12 @@ export const ERRORS = {
     status: 409,
     message: 'channel count over the limit',
     hint: 'stop unused channels or raise the limit',
+    retryable: false,
+  },
+  20102: {
+    status: 409,
+    message: 'recording storage over the account quota',
+    hint: "delete old recordings of the account's apps or raise its storageQuotaMB (admin API), or start without record",
     retryable: false,
   },
   20318: {
@@ -59,6 +65,12 @@ export const ERRORS = {
     retryable: true,
   },
   50006: { status: 503, message: 'back end timed out', hint: 'the state store did not answer: retry', retryable: true },
+  50007: {
+    status: 507,
+    message: "insufficient storage: the relay's disk is full or below its free-space threshold",
+    hint: 'retry later or without record; operators: free disk space (RELAY_MIN_FREE_MB sets the threshold)',
+    retryable: true,
+  },
   40000001: {
     status: 400,
     message: 'no request body',

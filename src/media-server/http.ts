@@ -11,7 +11,9 @@ import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
 import { isRedisUnavailable } from '../redis/index.js';
-import { isAdmin, metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
+import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
+import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
+import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
@@ -72,6 +74,10 @@ export interface MediaHttpDeps {
   metrics: MediaMetrics;
   context: NmsContext;
   logger: Logger;
+  /** Whether Redis lost its data under this process, for /healthz. */
+  boot?: { status(): { dataLosses: number; lastDataLossAt: number | null } } | undefined;
+  /** Failed admin tokens at /metrics, counted per client address (in Redis, shared with the API); in memory when absent. */
+  throttle?: CredentialThrottle;
 }
 
 /**
@@ -80,10 +86,14 @@ export interface MediaHttpDeps {
  * health check are served here.
  */
 export class MediaHttp {
+  private readonly throttle: CredentialThrottle;
+
   constructor(
     private readonly deps: MediaHttpDeps,
     private readonly nms: HttpHandlers,
-  ) {}
+  ) {
+    this.throttle = deps.throttle ?? new CredentialThrottle();
+  }
 
   /** The handlers that take node-media-server's place on its HTTP server. */
   handlers(): HttpHandlers {
@@ -127,12 +137,20 @@ export class MediaHttp {
     const { config, channels, metrics } = this.deps;
     switch (route.kind) {
       case 'healthz':
-        return sendJson(res, 200, { ok: true });
+        return sendJson(res, 200, { ok: true, ...(this.deps.boot ? { redis: this.deps.boot.status() } : {}) });
       case 'metrics': {
         // it lists every tenant's channel ids (the play keys of channels without a password): operators only
         const { adminToken } = this.deps.config;
-        if (!adminToken || !isAdmin(req.headers.authorization, adminToken))
-          return sendJson(res, 401, METRICS_REFUSAL(adminToken));
+        const { message, hint } = METRICS_REFUSAL(adminToken);
+        const wrong = new RelayError(1001, message, { hint });
+        const address = req.socket.remoteAddress ?? '';
+        const refused = await guardAdmin(this.throttle, address, req.headers.authorization, adminToken, wrong).then(
+          () => null,
+          (e: RelayError) => e,
+        );
+        if (refused?.details.retryAfterMs)
+          res.setHeader('Retry-After', Math.ceil(Number(refused.details.retryAfterMs) / 1000));
+        if (refused) return sendJson(res, refused.status, refused.toBody());
         const text = await metrics.registry.metrics();
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
         res.end(text);

@@ -9,9 +9,11 @@ import type { MessageBus } from '../channels/messages.js';
 import { LIVE_APP } from '../channels/urls.js';
 import { INGEST_APP } from '../rooms/ingest.js';
 import { MediaMetrics } from './metrics.js';
+import type { CredentialThrottle } from '../auth/throttle.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
+import type { BootMarker } from '../redis/boot.js';
 import {
   closeAllSessions,
   createNms,
@@ -36,6 +38,10 @@ export interface MediaServerDeps {
   bus: Pick<MessageBus, 'publish' | 'subscribe'>;
   /** The internal secret workers sign their publishes and ingest reads with. */
   secret: string;
+  /** What this process knows of Redis losing its data (for /healthz); absent in tests of the media server alone. */
+  boot?: Pick<BootMarker, 'status'>;
+  /** Failed admin tokens at /metrics (shared counts in Redis); in memory when absent. */
+  throttle?: CredentialThrottle;
 }
 
 /**
@@ -90,6 +96,11 @@ export class MediaServer {
     }
     logger.info({ http: config.httpPort, rtmp: config.rtmpPort }, 'media server listening');
     return server;
+  }
+
+  /** Registers the members publishing into the ingest again (after Redis lost its data); returns how many. */
+  reregisterMembers(): Promise<number> {
+    return this.ingest.reregister();
   }
 
   /** Stops the listeners and the subscriptions. */

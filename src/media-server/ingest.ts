@@ -66,6 +66,22 @@ export class Ingest {
     this.secretsTimer = null;
   }
 
+  /**
+   * Registers every member publishing now again (after Redis lost its data, their room entries are gone while they
+   * still publish here); returns how many.
+   */
+  async reregister(): Promise<number> {
+    let n = 0;
+    for (const [name, b] of broadcastsOf(this.deps.context, INGEST_APP)) {
+      const key = b.publisher && !b.publisher.relayRejected ? parseIngestStreamName(name) : null;
+      if (!key) continue;
+      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+      n++;
+    }
+    if (n) this.log.info({ members: n }, 'ingest members registered again');
+    return n;
+  }
+
   private async refreshSecrets(): Promise<void> {
     this.secrets = new Map((await this.deps.apps.list()).map((a) => [a.sdkAppId, a.secretKey]));
   }

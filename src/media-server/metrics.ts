@@ -1,14 +1,20 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import type { NmsContext } from './nms.js';
 
-/** Media-side metrics: viewers per channel and protocol, bitrate published per stream, HLS requests. */
+/**
+ * Media-side metrics: viewers per channel and protocol, bitrate published per stream, HLS requests; and the media
+ * process's own (prom-client's defaults): event-loop lag in seconds (`nodejs_eventloop_lag_seconds`, and
+ * `_p50/_p90/_p99/_max…` of the delays since the previous scrape: every viewer waits on this one loop), `process_*` CPU
+ * and memory, heap and GC.
+ */
 export class MediaMetrics {
   readonly registry = new Registry();
   private readonly hls: Counter<'channel' | 'kind'>;
   private readonly last = new Map<string, { bytes: number; at: number }>();
 
   constructor(context: NmsContext) {
+    collectDefaultMetrics({ register: this.registry });
     const viewers = new Gauge({
       name: 'relay_channel_viewers',
       help: 'Connected viewers per channel and protocol (rtmp; flv counts HTTP-FLV and WS-FLV)',

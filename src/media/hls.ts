@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 /**
  * Ends a playlist with #EXT-X-ENDLIST (ffmpeg runs with omit_endlist so that a worker handoff never ends playback;
  * only an explicit stop or a final failure does). Written to a temp file and renamed, so a player never reads half a
- * playlist. Returns false when there is no playlist.
+ * playlist; on a disk too full for the temp file, appended in place. Returns false when there is no playlist or it
+ * could not be written (a full disk never stops the state change that ends it).
  */
 export async function endPlaylist(file: string): Promise<boolean> {
   let text: string;
@@ -14,8 +15,17 @@ export async function endPlaylist(file: string): Promise<boolean> {
   }
   if (/#EXT-X-ENDLIST\s*$/.test(text)) return true;
   const tmp = `${file}.end.tmp`;
-  await fs.writeFile(tmp, text.replace(/\s*$/, '\n') + '#EXT-X-ENDLIST\n');
-  await fs.rename(tmp, file);
+  try {
+    await fs.writeFile(tmp, text.replace(/\s*$/, '\n') + '#EXT-X-ENDLIST\n');
+    await fs.rename(tmp, file);
+  } catch {
+    await fs.rm(tmp, { force: true });
+    try {
+      await fs.appendFile(file, `${text.endsWith('\n') ? '' : '\n'}#EXT-X-ENDLIST\n`);
+    } catch {
+      return false;
+    }
+  }
   return true;
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { Sink } from '../media/ffmpeg/args.js';
+import { recordingHasMedia } from './media-check.js';
 
 /** Record file types as the SDK numbers them: HLS=1, FLV=2, MP4=4 and their sums. */
 export type RecordFileType = 1 | 2 | 3 | 4 | 5 | 6 | 7;
@@ -84,7 +85,10 @@ export class RecordStore {
     await this.redis.del(this.keys.recordTask(taskId));
   }
 
-  /** The files of a task, oldest first; the HLS recording counts as one file (its playlist). */
+  /**
+   * The files of a task, oldest first; the HLS recording counts as one file (its playlist). Files without media (a
+   * run that met a full disk, or a file just opened) are not listed, nor a playlist without segments.
+   */
   async files(task: RecordTask): Promise<RecordFile[]> {
     const dir = taskDir(this.root, task.sdkAppId, task.recordTaskId);
     let names: string[];
@@ -96,7 +100,7 @@ export class RecordStore {
     const out: RecordFile[] = [];
     for (const name of names) {
       const m = FILE_NAME.exec(name);
-      if (!m) continue;
+      if (!m || !(await recordingHasMedia(path.join(dir, name)))) continue;
       const st = await fs.stat(path.join(dir, name));
       const [d, t] = [m[3]!, m[4]!];
       const startedAt = Date.UTC(
@@ -120,14 +124,15 @@ export class RecordStore {
     try {
       const [st, text] = await Promise.all([fs.stat(playlist), fs.readFile(playlist, 'utf8')]);
       const seconds = [...text.matchAll(/#EXTINF:([\d.]+)/g)].reduce((s, x) => s + Number(x[1]), 0);
-      out.push({
-        name: 'hls/index.m3u8',
-        format: 'hls',
-        bytes: st.size,
-        startedAt: task.createdAt,
-        endedAt: st.mtimeMs,
-        durationMs: Math.round(seconds * 1000),
-      });
+      if (/^[^#\s]/m.test(text))
+        out.push({
+          name: 'hls/index.m3u8',
+          format: 'hls',
+          bytes: st.size,
+          startedAt: task.createdAt,
+          endedAt: st.mtimeMs,
+          durationMs: Math.round(seconds * 1000),
+        });
     } catch {
       /* no HLS recording */
     }

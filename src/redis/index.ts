@@ -83,6 +83,10 @@ export class Keys {
   accountChannels(accountId: string): string {
     return `${this.prefix}:account-channels:${accountId}`;
   }
+  /** The boot marker: an id set once per deployment; missing or changed means Redis lost its data (BootMarker). */
+  boot(): string {
+    return `${this.prefix}:boot`;
+  }
   /** Shared internal secret used to sign worker publishes and ingest reads. */
   internalSecret(): string {
     return `${this.prefix}:internal-secret`;

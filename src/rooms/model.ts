@@ -37,14 +37,21 @@ export interface UpstreamStats {
   updatedAt: number;
 }
 
+/**
+ * What ffmpeg may open for an http(s) upstream: HLS playlists name https segments from http ones and the reverse,
+ * AES-128 segments are read through `crypto`, and HTTPS reaches the egress proxy through `httpproxy` (CONNECT). No
+ * file, concat, subfile, data or hls protocol: a playlist cannot make ffmpeg read anything else.
+ */
+export const HTTP_PROTOCOLS = 'http,https,tcp,tls,crypto,httpproxy';
+
 const NETWORK_SCHEMES: Record<string, string> = {
   rtmp: 'rtmp,tcp',
   rtmps: 'rtmps,rtmp,tcp,tls',
   rtsp: 'rtsp,rtp,udp,tcp',
   rtsps: 'rtsp,rtp,udp,tcp,tls',
   srt: 'srt,udp',
-  http: 'http,tcp',
-  https: 'https,http,tcp,tls',
+  http: HTTP_PROTOCOLS,
+  https: HTTP_PROTOCOLS,
 };
 
 /** How ffmpeg may read an external upstream: the URL and the only protocols it may open. */

@@ -11,6 +11,11 @@ export interface Account {
   name: string;
   /** Live and retained channels of all the account's apps together. */
   channelLimit: number;
+  /**
+   * Recording storage of all the account's apps together, in MiB; null or absent: unlimited. Starts with recording
+   * are refused with 20102 once usage reaches it, and running recordings stop (README "Security": disk policy).
+   */
+  storageQuotaMB?: number | null;
   state: AccountState;
   createdAt: number;
 }
@@ -38,6 +43,7 @@ export class AccountRegistry {
     const acc: Account = {
       name: a.accountId,
       channelLimit: DEFAULT_CHANNEL_LIMIT,
+      storageQuotaMB: null,
       state: 'active',
       createdAt: Date.now(),
       ...a,
@@ -58,8 +64,11 @@ export class AccountRegistry {
       .sort((x, y) => x.accountId.localeCompare(y.accountId));
   }
 
-  /** Changes the limit or state of an account. */
-  async update(accountId: string, patch: Partial<Pick<Account, 'channelLimit' | 'state' | 'name'>>): Promise<Account> {
+  /** Changes the channel limit, storage quota, state or name of an account. */
+  async update(
+    accountId: string,
+    patch: Partial<Pick<Account, 'channelLimit' | 'state' | 'name' | 'storageQuotaMB'>>,
+  ): Promise<Account> {
     const cur = await this.get(accountId);
     if (!cur) throw new RelayError(50002, `no account ${accountId}`, { status: 404 });
     const next = { ...cur, ...patch };

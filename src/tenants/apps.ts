@@ -17,6 +17,10 @@ export interface App {
 }
 
 const SDK_APP_ID = /^\d{1,20}$/;
+/** What a caller with an unknown sdkAppId or a wrong secret key is told: the same words for both. */
+export const BAD_CREDENTIALS = 'permission error: unknown sdkAppId or wrong secret key';
+/** Compared against when the app does not exist, so that answer takes the time a wrong key takes. */
+const UNKNOWN_APP_KEY = newSecretKey();
 
 // Apps registered before accounts existed belong to the default account.
 function withAccount(app: App): App {
@@ -69,7 +73,11 @@ export class AppRegistry {
     return (await this.redis.hdel(this.keys.apps(), sdkAppId)) > 0;
   }
 
-  /** Checks an Authorization header; returns the app or throws 1001 (missing/bad credentials) / 1002 (unknown app). */
+  /**
+   * Checks an Authorization header; returns the app or throws 1001 (HTTP 401). An unknown sdkAppId and a wrong secret
+   * key answer alike — same code, message and hint, and both compare a key — so a caller cannot tell which app ids
+   * exist. (1002 "account does not exist" is kept for an app whose account is gone, after authentication.)
+   */
   async authenticate(header: string | undefined): Promise<App> {
     if (!/^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.test(header ?? ''))
       throw new RelayError(
@@ -79,9 +87,8 @@ export class AppRegistry {
     const creds = parseBasic(header);
     if (!creds || !SDK_APP_ID.test(creds.user)) throw new RelayError(1001, 'permission error: malformed credentials');
     const app = await this.get(creds.user);
-    if (!app) throw new RelayError(1002);
-    if (!safeEqual(creds.password, app.secretKey))
-      throw new RelayError(1001, 'permission error: wrong secret key for this sdkAppId');
+    if (!safeEqual(creds.password, app?.secretKey ?? UNKNOWN_APP_KEY) || !app)
+      throw new RelayError(1001, BAD_CREDENTIALS);
     return app;
   }
 }

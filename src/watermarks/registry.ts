@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import { RelayError } from '../errors/index.js';
 import { inspectPng } from './png.js';
+import { assertFreeSpace, diskFullRefusal, isDiskFullError } from '../records/disk.js';
 
 /** Where a watermark goes (README "Watermarks"). */
 export interface WatermarkPlacement {
@@ -39,6 +40,8 @@ export class WatermarkRegistry {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly dir: string,
+    /** Free space (MiB) the folder must keep for an upload (RELAY_MIN_FREE_MB); 0: not checked. */
+    private readonly minFreeMB = 0,
   ) {}
 
   /** Path of a watermark's PNG. */
@@ -46,7 +49,10 @@ export class WatermarkRegistry {
     return path.join(this.dir, sdkAppId, `${id}.png`);
   }
 
-  /** Validates and stores a PNG; returns its entry with a new numeric waterMarkId. */
+  /**
+   * Validates and stores a PNG; returns its entry with a new numeric waterMarkId. Throws 50002 for a bad image, 50007
+   * (HTTP 507) when the folder's disk is below the free-space threshold or full; nothing is left of a refused upload.
+   */
   async add(sdkAppId: string, png: Buffer, placement: WatermarkPlacement = DEFAULT_PLACEMENT): Promise<Watermark> {
     if (png.length > MAX_WATERMARK_BYTES)
       throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
@@ -55,11 +61,17 @@ export class WatermarkRegistry {
       throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, {
         hint: `upload a complete PNG file of at most ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels with Content-Type: image/png`,
       });
+    await assertFreeSpace([{ dir: this.dir, what: 'watermark images' }], this.minFreeMB);
     const id = await this.redis.incr(this.keys.watermarkSeq());
     const file = this.file(sdkAppId, id);
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(`${file}.tmp`, png);
-    await fs.rename(`${file}.tmp`, file);
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(`${file}.tmp`, png);
+      await fs.rename(`${file}.tmp`, file);
+    } catch (e) {
+      await fs.rm(`${file}.tmp`, { force: true });
+      throw isDiskFullError(e) ? diskFullRefusal('watermark images') : e;
+    }
     const wm: Watermark = {
       waterMarkId: id,
       sdkAppId,

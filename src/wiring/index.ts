@@ -14,9 +14,11 @@ import { AutoResume } from '../channels/auto-resume.js';
 import { MessageBus } from '../channels/messages.js';
 import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
-import { internalSecret } from '../auth/index.js';
+import { internalSecret, restoreInternalSecret } from '../auth/index.js';
+import { CredentialThrottle } from '../auth/throttle.js';
+import { BootMarker } from '../redis/boot.js';
 import { buildApi } from '../api/app.js';
-import { controlPlaneMetrics } from '../api/metrics.js';
+import { addBootMetric, controlPlaneMetrics } from '../api/metrics.js';
 import {
   startWebhookDelivery,
   WebhookOutbox,
@@ -27,6 +29,7 @@ import {
 import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
+import { StoragePolicy } from '../records/storage.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
 
@@ -63,11 +66,28 @@ function channelPlane(
   return { bus, lifecycle };
 }
 
+/** The restore hook of the internal secret a process signs with (README "Security": a Redis that lost its data). */
+function keepSecret(redis: Redis, keys: Keys, secret: string, logger: Logger): () => Promise<void> {
+  return async () => {
+    if (!(await restoreInternalSecret(redis, keys, secret)))
+      logger.error("the internal secret in Redis is not this process's (another process made a new one): restart it");
+  };
+}
+
+/** Free-space admission and account storage quotas over the data folders (README "Security": disk policy). */
+function storagePolicy(config: RelayConfig, apps: AppRegistry, accounts: AccountRegistry): StoragePolicy {
+  return new StoragePolicy({
+    ...config,
+    appsOf: async (accountId) => (await apps.list()).filter((a) => a.accountId === accountId).map((a) => a.sdkAppId),
+    account: (accountId) => accounts.get(accountId),
+  });
+}
+
 /** Starts the control-plane API; resolves with its base URL. */
 export async function startApi(
   config: RelayConfig,
   logger: Logger,
-): Promise<Part & { url: string; apps: AppRegistry }> {
+): Promise<Part & { url: string; apps: AppRegistry; boot: BootMarker }> {
   const redis = connectRedis(config.redisUrl, 'relay-api', { failFast: true });
   await redisReady(redis);
   const subscriber = connectRedis(config.redisUrl, 'relay-api-sub');
@@ -85,10 +105,14 @@ export async function startApi(
     logger,
   );
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
-  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir);
+  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir, config.minFreeMB);
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
-  await accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
+  const storage = storagePolicy(config, apps, accounts);
+  const defaultAccount = () => accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
+  await defaultAccount();
+  const boot = new BootMarker(redis, keys, logger).onLoss('the default account', defaultAccount);
+  await boot.start();
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
   const push = new PushService({
@@ -102,11 +126,13 @@ export async function startApi(
     accounts,
     watermarks,
     records,
+    storage,
     logger,
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
   });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
+  addBootMetric(metrics, () => boot.status());
   const api = buildApi({
     config,
     apps,
@@ -118,7 +144,9 @@ export async function startApi(
     metrics,
     webhooks: { hooks, queue: hooksQueue },
     dashboardQueues: [queue, hooksQueue],
-    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push } },
+    boot,
+    admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -131,7 +159,9 @@ export async function startApi(
   return {
     url,
     apps,
+    boot,
     async close() {
+      boot.close();
       stopRecycler();
       await autoResume.close();
       await api.close();
@@ -159,6 +189,11 @@ export async function startWorker(
   // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger);
   const secret = await internalSecret(redis, keys);
+  const boot = new BootMarker(redis, keys, logger).onLoss(
+    'the internal secret',
+    keepSecret(redis, keys, secret, logger),
+  );
+  await boot.start();
   const worker = new PushWorker({
     config,
     redis,
@@ -167,12 +202,14 @@ export async function startWorker(
     rooms: new RoomRegistry(redis, keys),
     bus,
     secret,
+    storage: storagePolicy(config, new AppRegistry(redis, keys), new AccountRegistry(redis, keys)),
     logger,
   });
   await worker.start();
   return {
     worker,
     async close() {
+      boot.close();
       await worker.close(onClose);
       await bus.close();
       await hooksQueue.close();
@@ -189,6 +226,8 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
   const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
   const keys = new Keys(config.redisPrefix);
   const bus = new MessageBus(redis, subscriber, keys);
+  const secret = await internalSecret(redis, keys);
+  const boot = new BootMarker(redis, keys, logger);
   const media = await MediaServer.start({
     config,
     logger,
@@ -196,10 +235,17 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     channels: new ChannelStore(redis, keys),
     rooms: new RoomRegistry(redis, keys),
     apps: new AppRegistry(redis, keys),
-    secret: await internalSecret(redis, keys),
+    secret,
+    boot,
+    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
   });
+  boot
+    .onLoss('the internal secret', keepSecret(redis, keys, secret, logger))
+    .onLoss('the ingest members', () => media.reregisterMembers());
+  await boot.start();
   return {
     async close() {
+      boot.close();
       await media.close();
       await bus.close();
       redis.disconnect();

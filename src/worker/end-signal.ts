@@ -1,4 +1,10 @@
 /**
+ * Why a running channel is asked to end: an API stop, a worker shutdown (hand over), a lost job lock, or a newer run
+ * of the channel (superseded: end at once and quietly, moving nothing).
+ */
+export type EndReason = 'stop' | 'shutdown' | 'lock-lost' | 'superseded';
+
+/**
  * Waits for `work`, unless one of `signals` aborts first (at once when one already has): `{ done }` with the work's
  * value, or `{ reason }` with the abort reason. Its listeners are removed once settled.
  */

@@ -38,6 +38,8 @@ export interface PushWorkerDeps {
   bus: Pick<MessageBus, 'subscribe'>;
   /** Shared secret signing internal URLs. */
   secret: string;
+  /** Account storage quotas of running recordings; none: not checked. */
+  storage?: RunnerDeps['storage'];
   logger: Logger;
 }
 
@@ -187,6 +189,7 @@ export class PushWorker {
         logger: this.deps.logger.child({ jobId: job.id }),
         secret,
         workerId: this.id,
+        storage: this.deps.storage,
       },
       channelId,
       gen,

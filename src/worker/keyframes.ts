@@ -1,4 +1,5 @@
 import type { MediaEvent, MessageBus } from '../channels/messages.js';
+import { FfmpegStartError, type FfmpegProcess } from '../media/ffmpeg/process.js';
 
 /**
  * The media server's keyframe reports, for the worker's ffmpegs: a channel goes live the moment the media server
@@ -53,5 +54,27 @@ export class KeyframeWatch {
   async close(): Promise<void> {
     await this.unsubscribe?.();
     this.unsubscribe = null;
+  }
+}
+
+/**
+ * Starts a channel's ffmpeg: media flows on its first progress report or the media server's first keyframe of the
+ * channel, whichever comes first. Answers null, or why it did not start (its ffmpeg then killed).
+ */
+export async function startFlowing(
+  ff: FfmpegProcess,
+  channelId: string,
+  keyframes?: Pick<KeyframeWatch, 'firstKeyframe'>,
+): Promise<FfmpegStartError | null> {
+  const watch = new AbortController();
+  try {
+    await ff.start(keyframes ? { flowing: keyframes.firstKeyframe(channelId, watch.signal) } : {});
+    return null;
+  } catch (e) {
+    await ff.kill();
+    if (!(e instanceof FfmpegStartError)) throw e;
+    return e;
+  } finally {
+    watch.abort();
   }
 }

@@ -37,8 +37,9 @@ export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpe
 
 /**
  * The ffmpeg plan of one attempt of a channel's run: its source (the member's upstream, read once), and per tier the
- * sinks — RTMP into the media server, the live HLS window, and recordings on the best tier. Its internal URLs carry
- * run tokens minted by this call (single use, RUN_TOKEN_TTL_MS): make a new plan for each ffmpeg.
+ * sinks — RTMP into the media server, the live HLS window, and recordings on the best tier (none once recording
+ * stopped: `recordStopped`). Its internal URLs carry run tokens minted by this call (single use, RUN_TOKEN_TTL_MS):
+ * make a new plan for each ffmpeg.
  */
 export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan {
   const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
@@ -56,7 +57,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
         segmentSeconds: cfg.hlsSegmentSeconds,
         listSize: cfg.hlsListSize,
       });
-    if (ch.recordTaskId !== undefined && s.rateType === best) {
+    if (ch.recordTaskId !== undefined && !ch.recordStopped && s.rateType === best) {
       sinks.push(
         ...recordSinks(
           taskDir(cfg.recordsDir, ch.sdkAppId, ch.recordTaskId),

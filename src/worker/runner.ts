@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import type { ChannelRecords, Moved } from '../channels/records.js';
+import type { ChannelRecords } from '../channels/records.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import { startFailureCode } from '../channels/failure.js';
 import { FINAL_STATES, type Channel } from '../channels/types.js';
@@ -15,21 +15,24 @@ import { progressFigures } from '../media/ffmpeg/progress.js';
 import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, upstreamPresent, watchStall } from './restart-policy.js';
-import type { KeyframeWatch } from './keyframes.js';
-import { RecordFileAnnouncer } from './record-files.js';
-import { sleepOrAbort, untilAbort } from './end-signal.js';
+import { startFlowing, type KeyframeWatch } from './keyframes.js';
+import { isDiskFull } from '../records/disk.js';
+import type { StoragePolicy } from '../records/storage.js';
+import { RunRecording } from './recording.js';
+import { sleepOrAbort, untilAbort, type EndReason } from './end-signal.js';
+import { runEgress, type RunEgress } from './egress.js';
+import { RunMoves, type RunOutcome } from './run-moves.js';
 
-/**
- * Why a running channel is asked to end: an API stop, a worker shutdown (hand over), a lost job lock, or a newer run
- * of the channel (superseded: end at once and quietly, moving nothing).
- */
-export type EndReason = 'stop' | 'shutdown' | 'lock-lost' | 'superseded';
+export type { EndReason } from './end-signal.js';
 
 /** What the runner needs from its worker. */
 export interface RunnerDeps {
   config: RelayConfig;
   store: Pick<ChannelRecords, 'get'>;
-  lifecycle: Pick<ChannelLifecycle, 'markLive' | 'finishStop' | 'fail' | 'interrupt' | 'patchRun' | 'recordFileReady'>;
+  lifecycle: Pick<
+    ChannelLifecycle,
+    'markLive' | 'finishStop' | 'fail' | 'interrupt' | 'patch' | 'patchRun' | 'recordFileReady'
+  >;
   rooms: Pick<RoomRegistry, 'get'>;
   /** The media server's keyframe reports: a channel goes live on the first one if it comes before ffmpeg's progress. */
   keyframes?: Pick<KeyframeWatch, 'firstKeyframe'>;
@@ -37,10 +40,11 @@ export interface RunnerDeps {
   /** Shared secret signing internal URLs. */
   secret: string;
   workerId: string;
+  /** Account storage quotas of running recordings; none: not checked. */
+  storage?: Pick<StoragePolicy, 'overQuota'>;
 }
 
-/** How a run ended; `superseded`: a newer run of the channel (a higher run generation) owns it now. */
-export type RunOutcome = 'stopped' | 'failed' | 'gone' | 'handover' | 'interrupted' | 'superseded';
+export type { RunOutcome } from './run-moves.js';
 
 const STATS_INTERVAL_MS = 1000;
 /** The ingest unregisters a member a moment after its stream ends: wait this long before asking the registry. */
@@ -55,10 +59,11 @@ export class ChannelRunner {
   private readonly log: Logger;
   /** Ends the run from inside (the record says stopping or is gone), when a pub/sub stop message was missed. */
   private readonly local = new AbortController();
-  private channel: Channel | null = null;
-  private readonly recordFiles: RecordFileAnnouncer;
+  private recording: RunRecording | null = null;
+  private egress: RunEgress | null = null;
   /** The ffmpeg of the current attempt. */
   private ff: FfmpegProcess | null = null;
+  private readonly moves: RunMoves;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -67,9 +72,9 @@ export class ChannelRunner {
     private readonly end: AbortSignal,
   ) {
     this.log = deps.logger.child({ channelId, runGen: gen });
-    this.recordFiles = new RecordFileAnnouncer(deps.lifecycle, deps.config.recordsDir);
+    this.moves = new RunMoves(deps.lifecycle, gen, this.log);
     // Another worker (lock lost) or a newer run of this one owns the channel: its ffmpeg stops now, even mid-start.
-    for (const signal of [end, this.local.signal])
+    for (const signal of this.signals)
       signal.addEventListener('abort', () => {
         if (signal.reason === 'lock-lost' || signal.reason === 'superseded') void this.ff?.kill();
       });
@@ -80,41 +85,54 @@ export class ChannelRunner {
     try {
       return (outcome = await this.runChannel());
     } finally {
-      // ffmpeg has ended, however the run ended: every file it wrote is complete (a newer run announces them)
-      if (this.channel && outcome !== 'superseded')
-        await this.recordFiles
-          .announce(this.channel, true)
-          .catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not announced'));
+      await this.egress?.close();
+      // ffmpeg has ended, however the run ended: its files are finalised (unless another run may write them now)
+      await this.recording
+        ?.finish(this.end.reason !== 'lock-lost' && outcome !== 'superseded')
+        .catch((e: Error) => this.log.warn({ err: e.message }, 'recording files not finalised'));
     }
   }
 
   private async runChannel(): Promise<RunOutcome> {
     const { store, config } = this.deps;
     const ch = await store.get(this.channelId);
-    this.channel = ch;
-    if (ch && (ch.runGen ?? 0) !== this.gen) return this.superseded();
+    if (ch && (ch.runGen ?? 0) !== this.gen) return this.moves.superseded();
     if (!ch || FINAL_STATES.includes(ch.state) || ch.state === 'interrupted') return 'gone';
-    if (ch.state === 'stopping') return this.finishStop(ch);
+    if (ch.state === 'stopping') return this.moves.finishStop(ch);
+    const run = { secret: this.deps.secret, gen: this.gen };
+    const egress = (this.egress = await runEgress(planFor(ch, config, run), config, this.log));
+    // a plan per ffmpeg (its run tokens are single use) through the run's egress; no recording once it stopped
+    const planOf = (c: Channel) => egress.apply(planFor(c, config, run));
+    const rec = (this.recording = new RunRecording({ ...this.deps, logger: this.log }, ch, planOf));
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
-    const run = { secret: this.deps.secret, gen: this.gen };
-    for (const dir of planDirs(planFor(ch, config, run))) await fs.mkdir(dir, { recursive: true });
+    for (const dir of planDirs(rec.plan)) await fs.mkdir(dir, { recursive: true });
     const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
+    let replanned = false; // ffmpeg ended to run again without recording: no failure, no restart counted
     for (let attempt = 0; ; attempt++) {
-      // a plan per attempt: its internal URLs carry tokens that the media server accepts once
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
-        args: buildRelayArgs(planFor(ch, config, run)),
+        args: buildRelayArgs(rec.plan),
+        env: egress.env,
         logger: this.log,
         startTimeoutMs: config.startTimeoutMs,
       });
       const t0 = Date.now();
+      this.ff = ff;
       const e = await this.startFfmpeg(ff);
       const asked = this.endReason();
-      if (e && asked) return asked === 'stop' ? this.finishStop(ch) : this.endedBy(asked);
+      if (e && asked) return asked === 'stop' ? this.moves.finishStop(ch) : this.endedBy(asked);
       if (e) {
         this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
+        if (refused) return this.moves.fail(ch, 50002, refused);
+        if (isDiskFull(e.stderrTail)) {
+          const failure = await rec.diskFull(newChannel && attempt === 0);
+          if (failure) return this.moves.fail(ch, failure.code, failure.message);
+          await rec.replan();
+          continue;
+        }
         const { code, message } = startFailureCode(e.kind);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
@@ -123,8 +141,8 @@ export class ChannelRunner {
           mediaDown,
           upstreamPresent: () => upstreamPresent(this.deps.rooms, ch),
         });
-        if (action === 'fail') return this.fail(ch, code, message);
-        if (action === 'interrupt') return this.interrupt(ch, `upstream lost: ${message}`);
+        if (action === 'fail') return this.moves.fail(ch, code, message);
+        if (action === 'interrupt') return this.moves.interrupt(ch, `upstream lost: ${message}`);
         const next = await this.afterFailure(ch, policy, mediaDown);
         if (next) return next;
         continue;
@@ -132,42 +150,40 @@ export class ChannelRunner {
       if (attempt === 0) {
         const live = await this.goLive(ch, ff, t0);
         if (live) return live;
-      } else {
+      } else if (!replanned) {
         restarts++;
         await this.deps.lifecycle.patchRun(this.channelId, this.gen, { restarts }, ['live']);
         this.log.info({ restarts }, 'ffmpeg restarted');
       }
-      const ended = await this.supervise(ch, ff);
+      replanned = false;
+      const ended = await this.supervise(ch, ff, rec);
       if (ended !== 'died') return ended;
+      const refused = egress.takeRefusal();
+      if (refused) return this.moves.fail(ch, 50002, refused);
       const now = await store.get(this.channelId);
-      if (now && (now.runGen ?? 0) !== this.gen) return this.superseded();
-      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.finishStop(ch) : 'gone';
+      if (now && (now.runGen ?? 0) !== this.gen) return this.moves.superseded();
+      if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.moves.finishStop(ch) : 'gone';
+      // a full disk (no retry: it does not empty itself), or a recording stopped for its quota: run without it
+      const failure = isDiskFull(ff.stderrTail) ? await rec.diskFull(false) : null;
+      if (failure) return this.moves.fail(ch, failure.code, failure.message);
+      if (await rec.replan()) {
+        replanned = true;
+        continue;
+      }
       await sleep(UPSTREAM_SETTLE_MS);
       if (!(await upstreamPresent(this.deps.rooms, ch)))
-        return this.interrupt(ch, 'upstream lost: the member stopped publishing');
+        return this.moves.interrupt(ch, 'upstream lost: the member stopped publishing');
       const next = await this.afterFailure(ch, policy, false);
       if (next) return next;
     }
   }
 
-  // Starts ffmpeg; media flows on its first progress report or the media server's first keyframe, whichever is first.
-  private async startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
-    const watch = new AbortController();
-    this.ff = ff;
-    try {
-      if (this.endReason() === 'superseded' || this.endReason() === 'lock-lost')
-        throw new FfmpegStartError('exited', 'the run ended before ffmpeg started', []);
-      await ff.start(
-        this.deps.keyframes ? { flowing: this.deps.keyframes.firstKeyframe(this.channelId, watch.signal) } : {},
-      );
-      return null;
-    } catch (e) {
-      await ff.kill();
-      if (!(e instanceof FfmpegStartError)) throw e;
-      return e;
-    } finally {
-      watch.abort();
-    }
+  // Starts ffmpeg (media flows on its first progress report or keyframe), unless a newer run or another worker has it.
+  private startFfmpeg(ff: FfmpegProcess): Promise<FfmpegStartError | null> {
+    const asked = this.endReason();
+    if (asked === 'superseded' || asked === 'lock-lost')
+      return Promise.resolve(new FfmpegStartError('exited', 'the run ended before ffmpeg started', []));
+    return startFlowing(ff, this.channelId, this.deps.keyframes);
   }
 
   // First media of this run: write the master playlist, mark the channel live. Returns an outcome if it cannot go on.
@@ -183,7 +199,7 @@ export class ChannelRunner {
     const moved = await lifecycle.markLive(ch, { workerId, resumed, gen: this.gen });
     if (!moved.ok) {
       await ff.close();
-      return this.afterLostMove(ch, moved);
+      return this.moves.afterLost(ch, moved);
     }
     this.log.info({ startMs: Date.now() - t0, resumed }, 'channel live');
     return null;
@@ -197,37 +213,42 @@ export class ChannelRunner {
     const next = policy.afterFailure(mediaDown);
     if (next.action === 'interrupt') {
       const patched = await this.deps.lifecycle.patchRun(this.channelId, this.gen, { resumeOnReturn: true });
-      return patched.fenced ? this.superseded() : this.interrupt(ch, 'the media server stayed unreachable');
+      return patched.fenced ? this.moves.superseded() : this.moves.interrupt(ch, 'the media server stayed unreachable');
     }
     if (next.action === 'fail')
-      return this.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
+      return this.moves.fail(ch, 6012, `the relay ffmpeg failed ${next.failures} times within a minute`);
     this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
-    const reason = await sleepOrAbort<EndReason>(next.backoffMs, [this.end, this.local.signal]);
+    const reason = await sleepOrAbort<EndReason>(next.backoffMs, this.signals);
     if (reason === null) return null;
-    return reason === 'stop' ? this.finishStop(ch) : this.endedBy(reason);
+    return reason === 'stop' ? this.moves.finishStop(ch) : this.endedBy(reason);
   }
 
   /** Why the run was asked to end, if it was. */
   private endReason(): EndReason | null {
-    const asked = [this.end, this.local.signal].find((s) => s.aborted);
+    const asked = this.signals.find((s) => s.aborted);
     return asked ? (asked.reason as EndReason) : null;
   }
 
   // How a run asked to end (other than by a stop) ends: handed over, or superseded by a newer run.
   private endedBy(reason: Exclude<EndReason, 'stop'>): RunOutcome {
-    return reason === 'superseded' ? this.superseded() : 'handover';
+    return reason === 'superseded' ? this.moves.superseded() : 'handover';
+  }
+
+  private get signals(): AbortSignal[] {
+    return [this.end, this.local.signal];
   }
 
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
-  private async supervise(ch: Channel, ff: FfmpegProcess): Promise<RunOutcome | 'died'> {
+  private async supervise(ch: Channel, ff: FfmpegProcess, rec: RunRecording): Promise<RunOutcome | 'died'> {
     const stopStallWatch = watchStall(ff, this.deps.config.stallMs, this.log);
     const timer = setInterval(() => {
-      void this.tick(ff);
+      void this.tick(ff, rec);
     }, STATS_INTERVAL_MS);
     try {
-      const first = await untilAbort<Awaited<typeof ff.done>, EndReason>(ff.done, [this.end, this.local.signal]);
+      const first = await untilAbort<Awaited<typeof ff.done>, EndReason>(ff.done, this.signals);
       if ('done' in first) {
         const exit = first.done;
+        if (exit.expected) return 'died'; // ended to run again (recording stopped)
         this.log.warn(
           { exit: { code: exit.code, signal: exit.signal }, stderr: exit.stderrTail.slice(-5) },
           'ffmpeg died',
@@ -240,7 +261,7 @@ export class ChannelRunner {
       }
       await ff.close();
       if (first.reason === 'shutdown') return 'handover';
-      return this.finishStop(ch);
+      return this.moves.finishStop(ch);
     } finally {
       clearInterval(timer);
       stopStallWatch();
@@ -248,11 +269,13 @@ export class ChannelRunner {
   }
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
-  private async tick(ff: FfmpegProcess): Promise<void> {
-    if (this.channel)
-      void this.recordFiles
-        .announce(this.channel, false)
-        .catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
+  private async tick(ff: FfmpegProcess, rec: RunRecording): Promise<void> {
+    void rec.announce().catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
+    // the account reached its storage quota: ffmpeg ends its files (SIGINT) and runs again without recording
+    void rec.quotaReached().then(
+      (reached) => (reached ? ff.close() : undefined),
+      (e: Error) => this.log.debug({ err: e.message }, 'storage quota not checked'),
+    );
     const stats = ff.progress ? { stats: progressFigures(ff.progress, Date.now()) } : {};
     try {
       const live = await this.deps.lifecycle.patchRun(this.channelId, this.gen, stats, ['live']);
@@ -260,37 +283,5 @@ export class ChannelRunner {
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, 'stats not saved');
     }
-  }
-
-  // A move this run wanted did not happen: a newer run owns the channel, a stop won meanwhile (finish it), or it is gone.
-  private afterLostMove(ch: Channel, moved: Moved): Promise<RunOutcome> | RunOutcome {
-    if (moved.fenced) return this.superseded();
-    return moved.state === 'stopping' || moved.state === 'stopped' ? this.finishStop(ch) : 'gone';
-  }
-
-  // A newer run of the channel has begun (here or on another worker): this one ends without a move.
-  private superseded(): RunOutcome {
-    this.log.info('a newer run of the channel took over: this run ends without a move');
-    return 'superseded';
-  }
-
-  private async interrupt(ch: Channel, reason: string): Promise<RunOutcome> {
-    const moved = await this.deps.lifecycle.interrupt(ch, reason, this.gen);
-    if (!moved.ok) return this.afterLostMove(ch, moved);
-    this.log.info({ reason }, 'channel interrupted');
-    return 'interrupted';
-  }
-
-  private async finishStop(ch: Channel): Promise<RunOutcome> {
-    const moved = await this.deps.lifecycle.finishStop(ch, 'stopped by request', this.gen);
-    if (moved.fenced) return this.superseded();
-    if (!moved.ok) return 'gone';
-    this.log.info('channel stopped');
-    return 'stopped';
-  }
-
-  private async fail(ch: Channel, code: number, message: string): Promise<RunOutcome> {
-    const moved = await this.deps.lifecycle.fail(ch, { code, message }, this.gen);
-    return moved.ok ? 'failed' : this.afterLostMove(ch, moved);
   }
 }

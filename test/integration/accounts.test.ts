@@ -92,7 +92,7 @@ describe('accounts and their channel limit', () => {
     await stack.request('POST', '/v1/push/stop', { channelIds: [winner.body.channelId] }, { authorization: c });
   });
 
-  it('an account whose live service is not enabled gets 20318, one in arrears 20406; an unknown app 1002', async () => {
+  it('an account whose live service is not enabled gets 20318, one in arrears 20406; an unknown app 1001 like a wrong key', async () => {
     await admin('POST', '/accounts', { accountId: 'late', state: 'not-enabled' });
     const d = await newApp('late');
     await upstreams(d, 40, ['d1']);
@@ -106,7 +106,10 @@ describe('accounts and their channel limit', () => {
     expect(ok.body.code).toBe(0);
     await stack.request('POST', '/v1/push/stop', { channelIds: [ok.body.channelId] }, { authorization: d });
     const unknown = 'Basic ' + Buffer.from('987654321:whatever').toString('base64');
-    expect((await start(unknown, 40, 'd1')).body.code).toBe(1002);
+    expect((await start(unknown, 40, 'd1')).body).toMatchObject({
+      code: 1001,
+      message: expect.stringMatching(/unknown sdkAppId or wrong secret key/),
+    });
   });
 
   it('retained (interrupted) channels count against the limit until stopped', async () => {
@@ -190,7 +193,7 @@ describe('accounts and their channel limit', () => {
     const deleted = await admin('DELETE', `/apps/${sdkAppId}?stopChannels=true`);
     expect(deleted.body).toMatchObject({ code: 0, stopped: [{ channelId: ids[1], code: 0 }] });
     const after = await stack.request('GET', `/v1/push/${ids[1]}`, undefined, { authorization: auth });
-    expect(after.body.code).toBe(1002); // the app is gone
+    expect(after.body.code).toBe(1001); // the app is gone: its credentials are no longer any
     const usage = await admin('GET', '/accounts/orphans');
     expect(usage.body.account.channelsInUse).toBe(0);
   });

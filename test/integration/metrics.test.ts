@@ -41,6 +41,27 @@ describe('Prometheus metrics', () => {
     }
   });
 
+  it('show each process its event-loop lag (seconds), CPU and memory: the API and the media server', async () => {
+    for (const url of [`${stack.api}/metrics`, `http://127.0.0.1:${stack.httpPort}/metrics`]) {
+      await scrape(url);
+      await sleep(300); // the lag histogram covers the delays since the previous scrape
+      const t = await scrape(url);
+      for (const name of [
+        'nodejs_eventloop_lag_seconds',
+        'nodejs_eventloop_lag_p50_seconds',
+        'nodejs_eventloop_lag_p99_seconds',
+        'nodejs_eventloop_lag_max_seconds',
+      ]) {
+        const v = sample(t, name);
+        expect(v, `${name} at ${url}`).toBeGreaterThanOrEqual(0);
+        expect(v, `${name} at ${url}: an idle relay process lags well under a second`).toBeLessThan(1);
+      }
+      expect(sample(t, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThan(0);
+      expect(sample(t, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+      expect(sample(t, 'process_resident_memory_bytes')).toBeGreaterThan(10e6);
+    }
+  });
+
   it('move with a running channel: channels by state, fps and frames, workers, queue; viewers and bitrate at the media server', async () => {
     const api = `${stack.api}/metrics`;
     const media = `http://127.0.0.1:${stack.httpPort}/metrics`;

@@ -98,6 +98,12 @@ describe('Redis restarted under a running channel', () => {
       async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.channel?.state === 'live',
       20000,
     );
+    // with persistence Redis kept its data: no process takes the restart for a data loss (boot marker unchanged)
+    expect(((await (await fetch(`${stack.api}/healthz`)).json()) as { redis: unknown }).redis).toEqual({
+      dataLosses: 0,
+      lastDataLossAt: null,
+    });
+    expect(stack.procs.some((p) => p.output.some((l) => /Redis lost its data/.test(l)))).toBe(false);
     await sleep(3000);
     req.destroy();
     const after = times.filter((t) => t >= down - 500);

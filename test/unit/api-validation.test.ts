@@ -135,7 +135,7 @@ describe('authentication', () => {
     ['no Authorization header', 1001, {}],
     ['a Bearer token', 1001, { authorization: 'Bearer wrong' }],
     ['a wrong secret key', 1001, basic(`${FAKE_APP.sdkAppId}:nope`)],
-    ['an unknown sdkAppId', 1002, basic('999:k3y')],
+    ['an unknown sdkAppId', 1001, basic('999:k3y')],
     [
       'the secret key followed by ":" and more (the password is all after the first ":")',
       1001,
@@ -154,6 +154,14 @@ describe('authentication', () => {
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({ code });
     expect(res.deps.starts).toHaveLength(0);
+  });
+
+  it('an unknown sdkAppId and a wrong secret key get the same answer, so app ids cannot be enumerated', async () => {
+    const unknown = await startWith(basic('999:not-the-key'));
+    const wrong = await startWith(basic(`${FAKE_APP.sdkAppId}:not-the-key`));
+    expect(unknown.status).toBe(wrong.status);
+    expect(unknown.body).toEqual(wrong.body);
+    expect(wrong.body).toMatchObject({ code: 1001, message: 'permission error: unknown sdkAppId or wrong secret key' });
   });
 
   it.each([

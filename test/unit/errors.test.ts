@@ -9,16 +9,18 @@ const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf
  * ERRORS, the others are the statuses it is also given (README's HTTP column lists them all, separated by "/").
  */
 const SPEC_STATUS: Record<number, readonly number[]> = {
-  1001: [401],
+  1001: [401, 429],
   1002: [401],
   6012: [504],
   20101: [409],
+  20102: [409],
   20318: [403],
   20406: [402],
   50002: [400, 404, 409, 413, 415],
   50004: [400],
   50005: [503],
   50006: [503],
+  50007: [507],
   40000001: [400],
   40000002: [400],
   40000003: [400],

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
 import type { AdminDeps } from '../../src/api/routes/admin.js';
 import { fakeApiDeps } from '../fakes/index.js';
+import { ERRORS } from '../../src/errors/index.js';
 
 /** Builds the API with every route (admin too) and collects the routes it registers. */
 async function appWithRoutes() {
@@ -65,6 +66,18 @@ describe('the OpenAPI document', () => {
       const ok = ajv.validate(schema, example);
       expect(ok, `${JSON.stringify(example)}: ${ajv.errorsText()}`).toBe(true);
     }
+  });
+
+  it('lists every error code, and documents the disk refusals of start and upload and the account storage quota', async () => {
+    const { app } = await appWithRoutes();
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    await app.close();
+    for (const code of Object.keys(ERRORS))
+      expect(doc.info.description).toMatch(new RegExp(`\\| ${code} \\| \\d{3} \\|`));
+    expect(doc.info.description).toMatch(/\| 50007 \| 507 \| insufficient storage/);
+    expect(doc.paths['/v1/push/start'].post.description).toMatch(/50007[\s\S]*RELAY_MIN_FREE_MB[\s\S]*20102/);
+    expect(doc.paths['/v1/watermarks'].post.description).toMatch(/50007 \(HTTP 507/);
+    expect(JSON.stringify(doc.paths['/admin/v1/accounts'].post)).toMatch(/storageQuotaMB/);
   });
 
   it('serves an interactive page at /docs', async () => {

@@ -38,10 +38,19 @@ describe('external upstream URLs', () => {
     ['rtmp://cam.example/live/a', 'rtmp,tcp', false],
     ['rtsp://10.0.0.2:554/stream', 'rtsp,rtp,udp,tcp', false],
     ['srt://10.0.0.3:9000', 'srt,udp', false],
-    ['https://origin/live.flv', 'https,http,tcp,tls', false],
+    // http(s): also https/http for what a playlist names, crypto for AES-128 segments, httpproxy for the egress proxy
+    ['https://origin/live.flv', 'http,https,tcp,tls,crypto,httpproxy', false],
+    ['http://origin/live/index.m3u8', 'http,https,tcp,tls,crypto,httpproxy', false],
   ])('%s is read with protocols %s', (url, wl, isFile) => {
     expect(resolveUpstreamInput(url, dir)).toEqual({ url, protocolWhitelist: wl, isFile });
   });
+
+  it.each(['crypto+http://origin/a.m3u8', 'hls+http://origin/a.m3u8', 'httpproxy://origin:3128/x'])(
+    'a nested or proxy protocol is refused: %s',
+    (url) => {
+      expect(() => resolveUpstreamInput(url, dir)).toThrow(/not allowed/);
+    },
+  );
 
   it('a file inside the allowed folder is looped; an SDP file may open RTP over UDP', () => {
     expect(resolveUpstreamInput('cam.mp4', dir)).toEqual({

@@ -52,7 +52,20 @@ describe('webhook event ids', () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relay-rec-'));
     try {
       await fs.mkdir(taskDir(dir, ch.sdkAppId, 3), { recursive: true });
-      for (const n of ['r-1.mp4', 'r-2.mp4']) await fs.writeFile(path.join(taskDir(dir, ch.sdkAppId, 3), n), 'x');
+      // two MP4s with media (moov + mdat boxes) and one a full disk left with its header only
+      const boxed = (type: string, payload: Buffer) => {
+        const h = Buffer.alloc(8);
+        h.writeUInt32BE(8 + payload.length, 0);
+        h.write(type, 4, 'latin1');
+        return Buffer.concat([h, payload]);
+      };
+      const media = Buffer.concat([
+        boxed('ftyp', Buffer.alloc(8)),
+        boxed('moov', Buffer.alloc(8)),
+        boxed('mdat', Buffer.alloc(64, 1)),
+      ]);
+      for (const n of ['r-1.mp4', 'r-2.mp4']) await fs.writeFile(path.join(taskDir(dir, ch.sdkAppId, 3), n), media);
+      await fs.writeFile(path.join(taskDir(dir, ch.sdkAppId, 3), 'r-3.mp4'), boxed('ftyp', Buffer.alloc(8)));
       const q = fakeQueue();
       const out = new WebhookOutbox(q);
       const lifecycle = {
@@ -62,6 +75,8 @@ describe('webhook event ids', () => {
       await new RecordFileAnnouncer(lifecycle, dir).announce({ ...ch, recordTaskId: 3 }, true);
       expect(q.adds).toHaveLength(4);
       expect([...q.jobs.values()].map((e) => e.data.name)).toEqual(['r-1.mp4', 'r-2.mp4']);
+      // the file without media was deleted, never announced
+      expect((await fs.readdir(taskDir(dir, ch.sdkAppId, 3))).sort()).toEqual(['r-1.mp4', 'r-2.mp4']);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

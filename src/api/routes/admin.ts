@@ -9,9 +9,10 @@ import { ACCOUNT_ID_PATTERN, type Account, type AccountRegistry } from '../../te
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../redis/index.js';
 import { liveWorkers } from '../../queue/heartbeat.js';
-import { isAdmin } from '../../auth/index.js';
+import { guardAdmin, type CredentialThrottle } from '../../auth/throttle.js';
 import type { FastifyInstance } from 'fastify';
 import { adminChannelRoutes, tenantChannels, type AdminChannelDeps } from './admin-channels.js';
+import type { StoragePolicy } from '../../records/storage.js';
 
 /** What the admin API needs. */
 export interface AdminDeps {
@@ -22,14 +23,22 @@ export interface AdminDeps {
   apps: Pick<AppRegistry, 'create' | 'get' | 'list' | 'remove'>;
   /** Channels of every tenant (list, stop); absent where the admin API is tested alone. */
   channels?: AdminChannelDeps;
+  /** Recording storage in use per account; absent where the admin API is tested alone. */
+  storage?: Pick<StoragePolicy, 'usageBytes'>;
 }
 
 const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
+const StorageQuota = Type.Union([Type.Integer({ minimum: 0, maximum: 1_000_000_000 }), Type.Null()], {
+  description:
+    "Recording storage of all the account's apps, in MiB; null = unlimited (default). At or over it, starts with " +
+    'record are refused with 20102 and running recordings stop (the channel stays live).',
+});
 const AccountBody = Type.Object(
   {
     accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN.source }),
     name: Type.Optional(Type.String({ maxLength: 100 })),
     channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    storageQuotaMB: Type.Optional(StorageQuota),
     state: Type.Optional(State),
   },
   { additionalProperties: false },
@@ -38,6 +47,7 @@ const AccountPatch = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 100 })),
     channelLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    storageQuotaMB: Type.Optional(StorageQuota),
     state: Type.Optional(State),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -58,9 +68,9 @@ const DeleteAppQuery = Type.Object(
 
 /**
  * Operators' API under /admin/v1: accounts (limit, state) and their apps, behind `Authorization: Bearer
- * <RELAY_ADMIN_TOKEN>`.
+ * <RELAY_ADMIN_TOKEN>`; failed tokens are throttled per client address (`throttle`: 1001 with HTTP 429).
  */
-export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
+export function adminRoutes(deps: AdminDeps, throttle: CredentialThrottle): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     r.addHook('onRequest', async (req) => {
@@ -69,16 +79,21 @@ export function adminRoutes(deps: AdminDeps): FastifyPluginAsync {
           status: 403,
           hint: 'set RELAY_ADMIN_TOKEN on the API process',
         });
-      if (!isAdmin(req.headers.authorization, deps.adminToken))
-        throw new RelayError(1001, 'admin credential missing or wrong', {
-          hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
-        });
+      const refused = new RelayError(1001, 'admin credential missing or wrong', {
+        hint: 'send Authorization: Bearer <RELAY_ADMIN_TOKEN>',
+      });
+      await guardAdmin(throttle, req.ip, req.headers.authorization, deps.adminToken, refused);
     });
 
-    /** An account with its channels in use and its apps (`apps`: every app, read once by the caller). */
+    /**
+     * An account with its channels in use, its recording storage in use (bytes; null where not measured) and its apps
+     * (`apps`: every app, read once by the caller).
+     */
     const withUsage = async (acc: Account, apps: readonly App[]) => ({
       ...acc,
+      storageQuotaMB: acc.storageQuotaMB ?? null,
       channelsInUse: await deps.accounts.usage(acc.accountId),
+      storageUsedBytes: deps.storage ? await deps.storage.usageBytes(acc.accountId) : null,
       apps: apps.filter((a) => a.accountId === acc.accountId).map((a) => ({ sdkAppId: a.sdkAppId, name: a.name })),
     });
     const accountOrThrow = async (id: string) => {

@@ -31,7 +31,11 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
       done(null, body),
     );
 
-    r.post('/watermarks', { schema: { querystring: WatermarkQuery } }, async (req) => {
+    const uploadDoc =
+      'Uploads a PNG watermark (Content-Type: image/png, at most 1 MiB and 4096x4096). Refusals: 50002 (not a valid ' +
+      'PNG, 413 too large, 415 wrong type), 50007 (HTTP 507: the disk is below RELAY_MIN_FREE_MB or full; no file ' +
+      'is left behind).';
+    r.post('/watermarks', { schema: { querystring: WatermarkQuery, description: uploadDoc } }, async (req) => {
       if (!Buffer.isBuffer(req.body))
         throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', { status: 415 });
       const q = req.query;

@@ -11,7 +11,13 @@ import type { ApiDeps } from '../app.js';
 export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
-    r.post('/push/start', { schema: { body: StartBody }, config: { validation: 'start' } }, async (req) => {
+    const startDoc =
+      'Starts a bypass push; answers once media flows. With option.record the start is also refused with 50007 ' +
+      '(HTTP 507) when the recordings (or live HLS) disk has less than RELAY_MIN_FREE_MB free, and with 20102 when ' +
+      "the account's recordings reached its storageQuotaMB. A channel whose disk fills fails with 50007, or, when " +
+      'only recording cannot go on, stays live with `recordStopped` (50007, or 20102 once the quota is reached).';
+    const schema = { body: StartBody, description: startDoc };
+    r.post('/push/start', { schema, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;
       const res = await deps.push.start(req.app, {
         roomId,

@@ -1,26 +1,11 @@
-import path from 'node:path';
-
 /**
  * A relay ffmpeg reads its *sources* (ffmpeg input i is sources[i]), makes each *tier* from them and writes it to the
  * tier's *sinks*. One source today; a mix reads up to four, and push destinations are further sinks.
  */
-/** One source: where ffmpeg reads one member's upstream. */
-export interface SourceSpec {
-  /** Whose upstream it is, for logs and layouts: `<userId>/<camera|screen>`. */
-  member: string;
-  url: string;
-  /** Protocols ffmpeg may open for this input (ffmpeg -protocol_whitelist). */
-  protocolWhitelist: string;
-  /** A file replayed in a loop at its native rate (fixtures, tests). */
-  loopFile?: boolean;
-  /** Bound on one network read, in ms: a dead upstream ends ffmpeg instead of hanging it. */
-  readTimeoutMs?: number;
-  /**
-   * The input is the relay's own ingest, which hands a reader the codec headers and its GOP cache at once: a short
-   * probe is enough (saves ~350 ms per start). Other inputs (RTSP, SRT…) keep a 1 s probe.
-   */
-  fastProbe?: boolean;
-}
+import path from 'node:path';
+import { inputArgs, type SourceSpec } from './input.js';
+
+export { inputArgs, type SourceSpec } from './input.js';
 
 /** A live HLS window. */
 export interface HlsSink {
@@ -93,22 +78,6 @@ export const TRACK_MAPS: readonly string[] = ['-map', '0:v:0', '-map', '0:a:0?']
 
 const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof';
 const HLS_LIVE_FLAGS = 'delete_segments+append_list+omit_endlist+temp_file';
-
-/** Input options: short probing for the ingest, bounded reads, whitelisted protocols. */
-export function inputArgs(i: SourceSpec): readonly string[] {
-  const args = ['-protocol_whitelist', i.protocolWhitelist];
-  if (i.loopFile) args.push('-re', '-stream_loop', '-1');
-  else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
-  args.push(
-    '-analyzeduration',
-    i.fastProbe ? '200000' : '1000000',
-    '-probesize',
-    i.fastProbe ? '500000' : '1000000',
-    '-i',
-    i.url,
-  );
-  return args;
-}
 
 /** Muxer options of a sink as `[key, value]` pairs, shared by the plain output form and the tee slave form. */
 function sinkMuxer(s: Sink): { format: string; options: [string, string][]; target: string } {

@@ -43,6 +43,8 @@ export interface FfmpegOptions {
   startTimeoutMs: number;
   /** Time SIGINT has to finalise the outputs before SIGKILL. */
   killGraceMs?: number;
+  /** Environment variables set for this ffmpeg on top of the process's own (e.g. `http_proxy`). */
+  env?: Readonly<Record<string, string>>;
 }
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -142,7 +144,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     const child = spawn(cmd, argv, {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TZ: 'UTC' },
+      env: { ...process.env, ...this.opts.env, TZ: 'UTC' },
     });
     this.child = child;
     live.add(child);

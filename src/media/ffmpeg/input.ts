@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+
+/** One source: where ffmpeg reads one member's upstream. */
+export interface SourceSpec {
+  /** Whose upstream it is, for logs and layouts: `<userId>/<camera|screen>`. */
+  member: string;
+  url: string;
+  /** Protocols ffmpeg may open for this input (ffmpeg -protocol_whitelist). */
+  protocolWhitelist: string;
+  /** A file replayed in a loop at its native rate (fixtures, tests). */
+  loopFile?: boolean;
+  /** Bound on one network read, in ms: a dead upstream ends ffmpeg instead of hanging it. */
+  readTimeoutMs?: number;
+  /**
+   * The input is the relay's own ingest, which hands a reader the codec headers and its GOP cache at once: a short
+   * probe is enough (saves ~350 ms per start). Other inputs (RTSP, SRT…) keep a 1 s probe.
+   */
+  fastProbe?: boolean;
+  /**
+   * An http(s) input's forward proxy (`http://127.0.0.1:<port>`, the egress proxy): ffmpeg's `-http_proxy`, which its
+   * HLS demuxer passes on to playlist, segment and key requests. HTTPS goes through it by the `http_proxy` environment
+   * variable (ffmpeg's TLS reads only that), which the runner sets as well.
+   */
+  httpProxy?: string;
+  /** The input is read as HLS (`-f hls`) with these segment extension rules (options the ffmpeg has; see below). */
+  hls?: HlsRules;
+}
+
+/** Extension rules of an HLS input, each only where the installed ffmpeg's hls demuxer has the option. */
+export interface HlsRules {
+  /** `-allowed_extensions` (ffmpeg ≤ 7.0: checked on file:// URLs only, which the protocol whitelist refuses anyway). */
+  allowedExtensions?: string;
+  /** `-allowed_segment_extensions` (ffmpeg ≥ 7.1: checked on every segment URL, with `-extension_picky 1`). */
+  allowedSegmentExtensions?: string;
+}
+
+/** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress proxy, HLS rules. */
+export function inputArgs(i: SourceSpec): readonly string[] {
+  const args = ['-protocol_whitelist', i.protocolWhitelist];
+  if (i.loopFile) args.push('-re', '-stream_loop', '-1');
+  else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
+  if (i.httpProxy) args.push('-http_proxy', i.httpProxy);
+  if (i.hls) {
+    args.push('-f', 'hls');
+    if (i.hls.allowedExtensions) args.push('-allowed_extensions', i.hls.allowedExtensions);
+    if (i.hls.allowedSegmentExtensions)
+      args.push('-allowed_segment_extensions', i.hls.allowedSegmentExtensions, '-extension_picky', '1');
+  }
+  args.push(
+    '-analyzeduration',
+    i.fastProbe ? '200000' : '1000000',
+    '-probesize',
+    i.fastProbe ? '500000' : '1000000',
+    '-i',
+    i.url,
+  );
+  return args;
+}
+
+/** Media files an HLS input may name as segments (and, for ffmpeg ≤ 7.0, playlists). */
+export const HLS_SEGMENT_EXTENSIONS = 'ts,m4s,mp4,m4a,m4v,aac,mp3,ac3,ec3,cmfv,cmfa';
+
+const hlsOptions = new Map<string, Promise<ReadonlySet<string>>>();
+
+/**
+ * The options of the hls demuxer of the ffmpeg at `ffmpegPath` (`ffmpeg -h demuxer=hls`), asked once per path; an
+ * empty set when it cannot be asked.
+ */
+export function hlsDemuxerOptions(ffmpegPath: string): Promise<ReadonlySet<string>> {
+  let known = hlsOptions.get(ffmpegPath);
+  if (!known) {
+    known = new Promise((resolve) => {
+      execFile(ffmpegPath, ['-hide_banner', '-h', 'demuxer=hls'], { timeout: 10_000 }, (err, stdout) =>
+        resolve(new Set(err ? [] : [...stdout.matchAll(/^\s+-(\w+)\s/gm)].map((m) => m[1]!))),
+      );
+    });
+    hlsOptions.set(ffmpegPath, known);
+  }
+  return known;
+}
+
+/** The extension rules an HLS input gets from an ffmpeg whose hls demuxer has `options`. */
+export function hlsRules(options: ReadonlySet<string>): HlsRules {
+  return {
+    ...(options.has('allowed_extensions') ? { allowedExtensions: `${HLS_SEGMENT_EXTENSIONS},m3u8` } : {}),
+    ...(options.has('allowed_segment_extensions') ? { allowedSegmentExtensions: HLS_SEGMENT_EXTENSIONS } : {}),
+  };
+}
