@@ -12,6 +12,7 @@ import { playUrls } from '../../src/channels/urls.js';
 import type { Channel } from '../../src/channels/types.js';
 import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
 import { resolveOption } from '../../src/channels/options.js';
+import { runTokenQuery } from '../../src/auth/run-tokens.js';
 
 /**
  * A channel record for a bare ffmpeg relaying a member's ingest stream in copy mode (RTMP + HLS out); its arguments
@@ -46,6 +47,34 @@ export async function floorChannel(
   const plan = planFor(ch, cfg, { secret, gen: 1 });
   for (const s of plan.tiers.flatMap((t) => t.sinks)) if (s.kind === 'hls') fs.mkdirSync(s.dir, { recursive: true });
   return { ch, args: buildRelayArgs(plan) };
+}
+
+/**
+ * The relay ffmpeg's arguments with fresh run tokens in its internal URLs: the ones it was started with were used up
+ * when it connected (single use), so a bare ffmpeg replaying its command line needs its own, signed with the internal
+ * secret for the same channel and generation (`read` for the ingest, `publish` for the channel streams).
+ */
+export async function withFreshRunTokens(stack: Stack, args: string[]): Promise<string[]> {
+  const secret = (await stack.redis.get(`${stack.prefix}:internal-secret`))!;
+  // anywhere in an argument: the tiers' URLs sit inside tee muxer specifications
+  const url = /(rtmp:\/\/[^/|\]]+)(\/[^?|\]]+)\?ch=([^&]+)&gen=(\d+)&exp=\d+&nonce=[0-9a-f]+&token=[0-9a-f]+/g;
+  return args.map((a) =>
+    a.replace(url, (_m, origin: string, streamPath: string, channelId: string, gen: string) => {
+      const kind = streamPath.startsWith('/ingest/') ? 'read' : 'publish';
+      return `${origin}${streamPath}?${runTokenQuery(secret, kind, streamPath, { channelId, gen: Number(gen) })}`;
+    }),
+  );
+}
+
+/**
+ * Marks a stopped channel's record live again while a bare ffmpeg replays its run (the media server drops publishes
+ * of ended channels); answers the function that puts the record back.
+ */
+export async function standInRun(stack: Stack, channelId: string): Promise<() => Promise<void>> {
+  const key = `${stack.prefix}:channel:${channelId}`;
+  const saved = (await stack.redis.get(key))!;
+  await stack.redis.set(key, JSON.stringify({ ...(JSON.parse(saved) as Channel), state: 'live' }));
+  return async () => void (await stack.redis.set(key, saved));
 }
 
 /** A bare ffmpeg and the latest figures of its `-progress pipe:1` output. */

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FFMPEG, ffmpegsMentioning } from '../../test/helpers/stack.js';
-import { killBare, spawnBare } from '../lib/floor.js';
+import { killBare, spawnBare, standInRun, withFreshRunTokens } from '../lib/floor.js';
 import { measure, median, readStat, subtree } from '../lib/proc.js';
 import { mediaRoot, sleep, stackRoots, startPush, stopPush, allInState, type Bench } from '../lib/context.js';
 
@@ -131,13 +131,14 @@ export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<Tie
       // bare: the same argv by hand, HLS into a separate folder
       const hlsRoot = path.join(stack.dataDir, 'hls') + path.sep;
       const bareRoot = path.join(stack.dataDir, 'bare-hls') + path.sep;
-      const args = argv.slice(1).map((a) => a.split(hlsRoot).join(bareRoot));
+      const args = (await withFreshRunTokens(stack, argv.slice(1))).map((a) => a.split(hlsRoot).join(bareRoot));
       const mirror = (from: string, to: string) => {
         fs.mkdirSync(to, { recursive: true });
         for (const e of fs.readdirSync(from, { withFileTypes: true }))
           if (e.isDirectory()) mirror(path.join(from, e.name), path.join(to, e.name));
       };
       mirror(path.join(hlsRoot, channelId), path.join(bareRoot, channelId));
+      const restoreRecord = await standInRun(stack, channelId);
       const bare = spawnBare(args, argv[0]);
       let bareWin;
       let bareFps = NaN;
@@ -158,6 +159,7 @@ export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<Tie
         bareFps = (bare.progress.frame - fr0) / ((performance.now() - t0) / 1000);
       } finally {
         await killBare(bare.child);
+        await restoreRecord();
         fs.rmSync(bareRoot, { recursive: true, force: true });
       }
       const stackPct = relay.percent('stack') - idle.percent('stack');

@@ -155,7 +155,9 @@ export class RtmpAccess {
       this.gate.raise(run.channelId, current);
       this.dropStale(run.channelId, current);
     }
-    if (!ch || FINAL_STATES.includes(ch.state) || current !== run.gen)
+    if (!ch || FINAL_STATES.includes(ch.state))
+      return dropSession(this.deps.logger, s, `its channel has ended (${ch ? ch.state : 'no record'})`);
+    if (current !== run.gen)
       return dropSession(this.deps.logger, s, `not the current run of its channel (${run.gen}, record ${current})`);
     // known before the first RTMP play is decided synchronously; until then plays are held (onPlay)
     if (publish) this.passwords.set(run.channelId, ch.passwordHash ?? null);
