@@ -4,11 +4,12 @@
  */
 import { DEV_SDK_APP_ID } from '../src/tenants/apps.js';
 import { startApi } from '../src/wiring/index.js';
-import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
 
 const config = configOrExit();
 const logger = entryLogger(config, 'api');
 await requireRedis(config);
+await announceFfmpeg(config, logger);
 const api = await startApi(config, logger);
 const devSecret = process.env.RELAY_DEV_APP_SECRET;
 if (devSecret) {

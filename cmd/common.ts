@@ -1,5 +1,8 @@
 import { ConfigError, loadConfig, type RelayConfig } from '../src/config/index.js';
 import { createLogger, redact, type Logger } from '../src/log.js';
+import { locateFfmpeg } from '../src/media/ffmpeg/locate.js';
+import { probeCapabilities } from '../src/media/ffmpeg/capabilities.js';
+import { startupReport } from '../src/media/ffmpeg/needs.js';
 
 /** Loads the configuration or exits with a message naming the bad variable. */
 export function configOrExit(): RelayConfig {
@@ -44,4 +47,26 @@ export async function requireRedis(config: RelayConfig): Promise<void> {
   if (await redisAnswers(config.redisUrl)) return;
   console.error(`Redis does not answer at REDIS_URL=${redact(config.redisUrl)}: ${REDIS_HELP}.`);
   process.exit(3);
+}
+
+/**
+ * Says which ffmpeg this process runs (path, version, where it was found) and, one line each, what it lacks and what
+ * that disables; probes its capabilities once (cached for the process). `toConsole`: plain lines on stdout/stderr
+ * (`npm run relay`, whose log level hides info), else JSON log lines (info, and warn for each lack).
+ */
+export async function announceFfmpeg(config: RelayConfig, logger: Logger, toConsole = false): Promise<void> {
+  const located = locateFfmpeg();
+  const choice = located.path === config.ffmpegPath ? located : locateFfmpeg({ FFMPEG_PATH: config.ffmpegPath });
+  const { summary, warnings } = startupReport(choice, await probeCapabilities(choice.path));
+  const v = choice.version;
+  logger.info(
+    { ffmpeg: choice.path, version: v?.text ?? null, source: choice.source, ffprobe: choice.ffprobePath },
+    summary,
+  );
+  if (!toConsole) {
+    for (const w of warnings) logger.warn({ ffmpeg: choice.path }, w);
+    return;
+  }
+  console.log(`ffmpeg: ${summary}`);
+  for (const w of warnings) console.warn(`WARNING: ${w}`);
 }

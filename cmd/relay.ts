@@ -15,7 +15,7 @@ import { REDIS_HELP, redisAnswers } from '../src/redis/index.js';
 import { startApi, startMedia, startWorker, type Part } from '../src/wiring/index.js';
 import { SampleRoom, sampleMembers } from '../src/dev/sample-room.js';
 import { ensureFixtures } from '../fixtures/make.js';
-import { configOrExit, entryLogger, onShutdown } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, onShutdown } from './common.js';
 
 process.env.RELAY_LOG_LEVEL ??= 'warn';
 // the development relay always has an admin API; its token is printed in the READY line
@@ -52,6 +52,7 @@ try {
       `Redis did not answer at ${redact(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')}; started a private one at ${privateRedis.url} for this run.`,
     );
   }
+  await announceFfmpeg(config, logger, true);
   const fixtureDir = await ensureFixtures();
   parts.push(await startMedia(config, logger));
   const api = await startApi(config, logger);

@@ -1,10 +1,11 @@
 /** Entry point of a worker process (`npm run worker`): takes push jobs and runs one ffmpeg per channel. */
 import { startWorker } from '../src/wiring/index.js';
-import { configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
 
 const config = configOrExit();
 const logger = entryLogger(config, 'worker');
 await requireRedis(config);
+await announceFfmpeg(config, logger);
 const part = await startWorker(config, logger);
 console.log(`WORKER READY ${part.worker.id}`);
 onShutdown(logger, () => part.close());

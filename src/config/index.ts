@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { ALLOW_SETTING, parseEgressAllow, type EgressPolicy } from '../egress/index.js';
+import { locateFfmpeg } from '../media/ffmpeg/locate.js';
 
 /** Named defaults of every setting; each can be overridden by the environment variable of the same name. */
 export const DEFAULTS = {
@@ -71,6 +71,7 @@ export interface RelayConfig {
   maxRestarts: number;
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
   maxRunStarts: number;
+  /** The ffmpeg to run: FFMPEG_PATH, else a system ffmpeg ≥ 5 on PATH, else the bundled 4.1 (README "ffmpeg"). */
   ffmpegPath: string;
   /** Channels one worker process runs at once. */
   workerConcurrency: number;
@@ -138,15 +139,6 @@ function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): n
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
-}
-
-function defaultFfmpegPath(): string {
-  const require = createRequire(import.meta.url);
-  try {
-    return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  } catch {
-    return 'ffmpeg';
-  }
 }
 
 function float(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -221,7 +213,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),
     webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),
     webhookBackoffMs: int(env, 'RELAY_WEBHOOK_BACKOFF_MS', 10, 600_000),
-    ffmpegPath: str(env, 'FFMPEG_PATH', defaultFfmpegPath()),
+    ffmpegPath: locateFfmpeg(env).path,
     workerConcurrency: int(env, 'RELAY_WORKER_CONCURRENCY', 1, 1000),
     startTimeoutMs,
     apiWaitMs: Math.max(apiWaitMs, startTimeoutMs + 500),
