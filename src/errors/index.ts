@@ -71,6 +71,20 @@ export const ERRORS = {
     hint: 'retry later or without record; operators: free disk space (RELAY_MIN_FREE_MB sets the threshold)',
     retryable: true,
   },
+  50008: {
+    status: 501,
+    message: "the relay's ffmpeg lacks what this upstream needs (a protocol, demuxer or decoder)",
+    hint:
+      'use an upstream protocol and codecs the relay supports; operators: install a current ffmpeg ' +
+      '(apt-get install -y ffmpeg) or set FFMPEG_PATH (the message names what is missing)',
+    retryable: false,
+  },
+  50009: {
+    status: 422,
+    message: 'the upstream cannot be read as media',
+    hint: "check the upstream URL or file: ffmpeg's reason is in the message; the same upstream will fail again",
+    retryable: false,
+  },
   40000001: {
     status: 400,
     message: 'no request body',

@@ -42,14 +42,14 @@ export type StartFailureAction = 'fail' | 'interrupt' | 'restart';
 
 /**
  * Decides after an ffmpeg did not start: a brand-new channel refuses its start on the first failure, and a source
- * without video never gets better; the media server being away (restarting) is retried; otherwise an upstream that is
+ * without video, or one this ffmpeg cannot relay, never gets better; the media server being away (restarting) is retried; otherwise an upstream that is
  * unreadable or gone interrupts the channel. `upstreamPresent` is asked only when it matters.
  */
 export async function afterStartFailure(
   kind: StartFailureKind,
   o: { firstStartOfNewChannel: boolean; mediaDown: boolean; upstreamPresent: () => Promise<boolean> },
 ): Promise<StartFailureAction> {
-  if (o.firstStartOfNewChannel || kind === 'no-video') return 'fail';
+  if (o.firstStartOfNewChannel || kind === 'no-video' || kind === 'unsupported') return 'fail';
   if (o.mediaDown) return 'restart';
   if (kind !== 'exited' || !(await o.upstreamPresent())) return 'interrupt';
   return 'restart';

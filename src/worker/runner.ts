@@ -124,7 +124,10 @@ export class ChannelRunner {
       const asked = this.endReason();
       if (e && asked) return asked === 'stop' ? this.moves.finishStop(ch) : this.endedBy(asked);
       if (e) {
-        this.log.warn({ kind: e.kind, attempt, stderr: e.stderrTail.slice(-5) }, 'ffmpeg did not start');
+        this.log.warn(
+          { kind: e.kind, reason: e.reason, attempt, stderr: e.stderrTail.slice(-8) },
+          'ffmpeg did not start',
+        );
         const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
         if (refused) return this.moves.fail(ch, 50002, refused);
         if (isDiskFull(e.stderrTail)) {
@@ -133,7 +136,7 @@ export class ChannelRunner {
           await rec.replan();
           continue;
         }
-        const { code, message } = startFailureCode(e.kind);
+        const { code, message } = startFailureCode(e.kind, e.reason, config.fileUpstreamDir);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
         const action = await afterStartFailure(e.kind, {
@@ -250,7 +253,7 @@ export class ChannelRunner {
         const exit = first.done;
         if (exit.expected) return 'died'; // ended to run again (recording stopped)
         this.log.warn(
-          { exit: { code: exit.code, signal: exit.signal }, stderr: exit.stderrTail.slice(-5) },
+          { exit: { code: exit.code, signal: exit.signal }, reason: exit.reason, stderr: exit.stderrTail.slice(-8) },
           'ffmpeg died',
         );
         return 'died';

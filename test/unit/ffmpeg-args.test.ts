@@ -162,8 +162,11 @@ describe('ffmpeg argument builders', () => {
 describe('start failure classification from ffmpeg stderr', () => {
   it.each([
     [["Stream map '0:v:0' matches no streams."], 'no-video'],
-    [['/x/not-media.mp4: Invalid data found when processing input'], 'unreadable'],
-    [['moov atom not found'], 'unreadable'],
+    [["Stream specifier ':v:0' in filtergraph description [0:v:0]null[v] matches no streams."], 'no-video'],
+    [['/x/not-media.mp4: Invalid data found when processing input'], 'invalid'],
+    [['moov atom not found'], 'invalid'],
+    [['srt://h:9?mode=caller: Protocol not found', 'Did you mean file:srt://h:9?mode=caller?'], 'unsupported'],
+    [['[flv @ 0x183d24c0] Video codec vp8 not compatible with flv'], 'unsupported'],
     [['rtmp://h/x: Input/output error'], 'unreadable'],
     [['something else'], 'exited'],
   ])('%j → %s', (lines, kind) => {

@@ -15,7 +15,10 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
       'Starts a bypass push; answers once media flows. With option.record the start is also refused with 50007 ' +
       '(HTTP 507) when the recordings (or live HLS) disk has less than RELAY_MIN_FREE_MB free, and with 20102 when ' +
       "the account's recordings reached its storageQuotaMB. A channel whose disk fills fails with 50007, or, when " +
-      'only recording cannot go on, stays live with `recordStopped` (50007, or 20102 once the quota is reached).';
+      'only recording cannot go on, stays live with `recordStopped` (50007, or 20102 once the quota is reached). ' +
+      "A start that ffmpeg refuses answers with ffmpeg's reason in the message: 40000004 (no video), 50008 (HTTP 501: " +
+      "the relay's ffmpeg lacks a protocol, demuxer or decoder, or an output cannot carry the codec), 50009 (HTTP " +
+      '422: not media, truncated, HTTP 4xx), 6012 (HTTP 504: nothing in time, unreachable; retry after 30 s).';
     const schema = { body: StartBody, description: startDoc };
     r.post('/push/start', { schema, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;

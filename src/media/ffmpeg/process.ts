@@ -4,28 +4,36 @@ import { existsSync } from 'node:fs';
 import type { Logger } from '../../log.js';
 import { redact } from '../../log.js';
 import { LineSplitter, ProgressParser, type Progress } from './progress.js';
+import { classifyStartFailure, decisiveLine, StderrKeeper, type StartFailureKind } from './stderr.js';
 
-/** Why an ffmpeg did not start delivering media. */
-export type StartFailureKind = 'no-video' | 'timeout' | 'unreadable' | 'exited';
+export { classifyStartFailure, decisiveLine, type StartFailureKind } from './stderr.js';
 
-/** A failure to start (distinct from a later death, which is the `exit` event). */
+/**
+ * A failure to start (distinct from a later death, which is the `exit` event). `reason` is ffmpeg's own line that
+ * says why (redacted, without `@ 0x…` addresses), when one does.
+ */
 export class FfmpegStartError extends Error {
   constructor(
     readonly kind: StartFailureKind,
     message: string,
     readonly stderrTail: readonly string[],
+    readonly reason: string | null = null,
   ) {
     super(message);
     this.name = 'FfmpegStartError';
   }
 }
 
-/** How an ffmpeg process ended; `expected` is true when close() or kill() asked for it. */
+/**
+ * How an ffmpeg process ended; `expected` is true when close() or kill() asked for it. `stderrTail` holds the last
+ * lines and, before them, earlier lines naming a problem; `reason` is the line that says why it ended, if any.
+ */
 export interface FfmpegExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   expected: boolean;
   stderrTail: readonly string[];
+  reason: string | null;
 }
 
 /** Typed events of an ffmpeg process. */
@@ -48,7 +56,6 @@ export interface FfmpegOptions {
 }
 
 const SETPRIV = '/usr/bin/setpriv';
-const STDERR_LINES = 40;
 const live = new Set<ChildProcess>();
 
 // Last resort when the owning process exits without closing its children: signal each process group.
@@ -78,24 +85,6 @@ export function parseInputVideo(line: string): InputVideo | null {
   return m ? { codec: m[1]!, profile: m[2] ?? null, width: Number(m[3]), height: Number(m[4]) } : null;
 }
 
-/** Classifies ffmpeg's error output of a failed start. */
-export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
-  const text = stderr.join('\n');
-  if (
-    /Stream map '0:v:0' matches no streams|does not contain any stream|Output file #\d+ does not contain any stream/i.test(
-      text,
-    )
-  )
-    return 'no-video';
-  if (
-    /Invalid data found|moov atom not found|No such file|could not find codec parameters|Protocol not found|not in whitelist|Input\/output error|Connection refused|End of file/i.test(
-      text,
-    )
-  )
-    return 'unreadable';
-  return 'exited';
-}
-
 /**
  * Owns one ffmpeg child: spawned in its own process group and tied to this process's life (pdeathsig), so an
  * ffmpeg never outlives its worker. start() resolves when media flows; close() is idempotent.
@@ -104,7 +93,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private child: ChildProcess | null = null;
   private closing = false;
   private exited: Promise<FfmpegExit> | null = null;
-  private readonly stderr: string[] = [];
+  private readonly stderr = new StderrKeeper();
   private lastProgress: Progress | null = null;
   private input: InputVideo | null = null;
   private inOutputs = false;
@@ -123,9 +112,9 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     return this.input;
   }
 
-  /** Last lines ffmpeg wrote to stderr. */
+  /** Last lines ffmpeg wrote to stderr, after the earlier ones that named a problem. */
   get stderrTail(): readonly string[] {
-    return [...this.stderr];
+    return this.stderr.all;
   }
 
   /**
@@ -159,7 +148,6 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       if (/^Output #/.test(line)) this.inOutputs = true;
       if (!this.input && !this.inOutputs) this.input = parseInputVideo(line);
       this.stderr.push(line);
-      if (this.stderr.length > STDERR_LINES) this.stderr.shift();
       logger.debug({ ffmpeg: line }, 'ffmpeg');
     });
     child.stdout!.on('data', (d: Buffer) => out.push(d));
@@ -170,7 +158,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
         out.flush();
         err.flush();
         live.delete(child);
-        const exit: FfmpegExit = { code, signal, expected: this.closing, stderrTail: this.stderrTail };
+        const stderrTail = this.stderrTail;
+        const exit: FfmpegExit = { code, signal, expected: this.closing, stderrTail, reason: decisiveLine(stderrTail) };
         this.emit('exit', exit);
         resolve(exit);
       });
@@ -194,18 +183,16 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
         () => settle(),
         () => undefined,
       );
-      const onExit = () => {
-        const kind = classifyStartFailure(this.stderr);
-        settle(
-          new FfmpegStartError(
-            kind,
-            `ffmpeg exited before media flowed: ${this.stderr.slice(-3).join(' | ') || 'no output'}`,
-            this.stderrTail,
-          ),
-        );
+      const onExit = (exit: FfmpegExit) => {
+        const why = exit.reason ?? (exit.stderrTail.slice(-3).join(' | ') || 'no output');
+        const kind = classifyStartFailure(exit.stderrTail);
+        settle(new FfmpegStartError(kind, `ffmpeg exited before media flowed: ${why}`, exit.stderrTail, exit.reason));
       };
       const timer = setTimeout(() => {
-        settle(new FfmpegStartError('timeout', `no media within ${this.opts.startTimeoutMs} ms`, this.stderrTail));
+        const tail = this.stderrTail;
+        const reason = decisiveLine(tail);
+        const why = `no media within ${this.opts.startTimeoutMs} ms${reason ? ` (last error: ${reason})` : ''}`;
+        settle(new FfmpegStartError('timeout', why, tail, reason));
         void this.close();
       }, this.opts.startTimeoutMs);
       child.once('error', (e) =>

@@ -1,0 +1,102 @@
+/**
+ * Reading ffmpeg's error output: which lines matter (kept apart from the tail, so a burst of warnings cannot push them
+ * out), why a start failed, and the one line that says so. Worded for ffmpeg 4.1 to 7.x.
+ */
+
+/**
+ * Why an ffmpeg did not start delivering media. `unsupported`: this ffmpeg lacks what the upstream needs (a protocol,
+ * demuxer, decoder) or an output cannot carry its codec; `invalid`: the upstream is not media ffmpeg can read (not
+ * media, truncated, no such file, a refused protocol, an HTTP 4xx); `unreadable`: the network or the upstream's
+ * server failed (may get better); `exited`: any other early end; `timeout`: no media in time.
+ */
+export type StartFailureKind = 'no-video' | 'unsupported' | 'invalid' | 'timeout' | 'unreadable' | 'exited';
+
+/** Lines of each failure kind, most telling first. */
+const KIND_LINES: readonly [Exclude<StartFailureKind, 'timeout' | 'exited'>, RegExp][] = [
+  [
+    'no-video',
+    /Stream map '0:v:0' matches no streams|Stream specifier ':v:0' .*matches no streams|does not contain any stream/i,
+  ],
+  [
+    'unsupported',
+    /Protocol not found|Unknown (?:decoder|encoder|input format)|(?:Decoder|Encoder) \(codec [\w-]+\) not found|No such filter|Unrecognized option|not compatible with|not currently supported in container|Could not find tag for codec/i,
+  ],
+  [
+    'invalid',
+    /Invalid data found when processing input|moov atom not found|No such file or directory|not on whitelist|not in whitelist|Server returned 4\d\d|HTTP error 4\d\d/i,
+  ],
+  [
+    'unreadable',
+    /Input\/output error|Connection refused|Connection reset|Connection timed out|End of file|could not find codec parameters|Server returned 5\d\d|HTTP error 5\d\d|Network is unreachable|Name or service not known|Failed to resolve/i,
+  ],
+];
+// A header that could not be written names no codec itself; the line before it (above) usually does.
+const HEADER_FAILED = /Could not write header for output file/i;
+
+/** Whether a line names a codec, protocol, stream or I/O problem worth keeping beyond the tail. */
+export function isNotable(line: string): boolean {
+  return (
+    KIND_LINES.some(([, re]) => re.test(line)) ||
+    HEADER_FAILED.test(line) ||
+    /\b(?:error|failed|invalid|not found|unsupported|not supported|incompatible)\b/i.test(line)
+  );
+}
+
+/** Classifies ffmpeg's error output of a failed start (the most specific kind any line names). */
+export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
+  const text = stderr.join('\n');
+  for (const [kind, re] of KIND_LINES) if (re.test(text)) return kind;
+  return HEADER_FAILED.test(text) ? 'unsupported' : 'exited';
+}
+
+/** A line as shown to a tenant: no `[flv @ 0x55d…]` addresses, at most 300 characters. */
+export function tidyLine(line: string): string {
+  const t = line.replace(/^\[([\w,-]+) @ 0x[0-9a-f]+\]\s*/i, '[$1] ').trim();
+  return t.length > 300 ? `${t.slice(0, 299)}…` : t;
+}
+
+/**
+ * The line that says why ffmpeg failed: the first line of the most specific kind, else the first header failure,
+ * else the last line that looks like an error; null when none does.
+ */
+export function decisiveLine(stderr: readonly string[]): string | null {
+  for (const [, re] of KIND_LINES) {
+    const line = stderr.find((l) => re.test(l));
+    if (line) return tidyLine(line);
+  }
+  const header = stderr.find((l) => HEADER_FAILED.test(l));
+  if (header) return tidyLine(header);
+  const last = [...stderr].reverse().find(isNotable);
+  return last ? tidyLine(last) : null;
+}
+
+/** Lines kept of one ffmpeg's stderr: the last `tail` lines, and the last `notable` lines that name a problem. */
+export class StderrKeeper {
+  private readonly tailLines: string[] = [];
+  private readonly notableLines: string[] = [];
+
+  constructor(
+    private readonly tail = 40,
+    private readonly notable = 30,
+  ) {}
+
+  /** Keeps a line (already redacted). */
+  push(line: string): void {
+    this.tailLines.push(line);
+    if (this.tailLines.length > this.tail) this.tailLines.shift();
+    if (!isNotable(line) || this.notableLines.at(-1) === line) return;
+    this.notableLines.push(line);
+    if (this.notableLines.length > this.notable) this.notableLines.shift();
+  }
+
+  /** The last lines, in order. */
+  get lines(): readonly string[] {
+    return [...this.tailLines];
+  }
+
+  /** Every kept line in the order ffmpeg wrote them: notable lines the tail lost, then the tail. */
+  get all(): readonly string[] {
+    const lost = this.notableLines.filter((l) => !this.tailLines.includes(l));
+    return [...lost, ...this.tailLines];
+  }
+}
