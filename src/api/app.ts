@@ -24,6 +24,7 @@ import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { RelayConfig } from '../config/index.js';
 import type { BootMarker } from '../redis/boot.js';
+import type { FfmpegInfo } from '../media/ffmpeg/capabilities.js';
 
 /** Everything the HTTP API needs; built by the entry point, faked or real in tests. */
 export interface ApiDeps {
@@ -44,6 +45,8 @@ export interface ApiDeps {
   admin?: AdminDeps;
   /** Whether Redis lost its data under this process (shown by /healthz); absent in tests of the API alone. */
   boot?: Pick<BootMarker, 'status'>;
+  /** The relay's ffmpeg (version, capabilities): upstreams it cannot read are refused at registration (50008). */
+  ffmpeg?: () => Promise<FfmpegInfo>;
   /** Failed credential attempts (apps and admin), counted in Redis for every API process; in memory when absent. */
   throttle?: CredentialThrottle;
   logger: Logger;

@@ -3,9 +3,10 @@ import type { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { RelayError, isErrorCode } from '../errors/index.js';
-import { assertEgressAllowed } from '../egress/index.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { resolveUpstreamInput, SRC_TYPE_NAMES } from '../rooms/model.js';
+import { SRC_TYPE_NAMES } from '../rooms/model.js';
+import { checkUpstream } from '../rooms/upstream-check.js';
+import type { FfmpegInfo } from '../media/ffmpeg/capabilities.js';
 import { ingestStreamName } from '../rooms/ingest.js';
 import type { PushJobData, PushJobResult } from '../queue/index.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
@@ -51,6 +52,8 @@ export interface PushServiceDeps {
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
   /** Free-space admission and storage quotas of starts with recording (50007, 20102); none: not checked. */
   storage?: Pick<StoragePolicy, 'assertCanRecord'>;
+  /** The relay's ffmpeg: an upstream it cannot read is refused at start (50008); absent: not checked. */
+  ffmpeg?: () => Promise<FfmpegInfo>;
   logger: Logger;
 }
 
@@ -62,6 +65,10 @@ export { redisStartRateLimit } from './admission.js';
 /** Start and stop of bypass pushes: admission, the job, and waiting for the worker's answer. */
 export class PushService {
   constructor(private readonly d: PushServiceDeps) {}
+
+  private get ffmpegDep(): { ffmpeg?: () => Promise<FfmpegInfo> } {
+    return this.d.ffmpeg ? { ffmpeg: this.d.ffmpeg } : {};
+  }
 
   /**
    * Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused
@@ -98,10 +105,8 @@ export class PushService {
             streamName: ingestStreamName(up),
             ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
           }
-        : { kind: 'external', ...resolveUpstreamInput(up.url ?? '', config.fileUpstreamDir) };
-    // checked again at each start: the host of a registered URL may resolve elsewhere now (DNS rebinding)
-    if (input.kind === 'external' && !input.protocolWhitelist.startsWith('file'))
-      await assertEgressAllowed(input.url, config.egress, 'upstream url');
+        : // checked again at each start: the file may be gone, the host may resolve elsewhere now (DNS rebinding)
+          { kind: 'external', ...(await checkUpstream(up.url ?? '', { ...config, ...this.ffmpegDep })) };
     let option = req.option;
     let watermark: Channel['watermark'];
     if (option.waterMark) {

@@ -32,6 +32,7 @@ import { RecordStore } from '../records/index.js';
 import { StoragePolicy } from '../records/storage.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
+import { probeFfmpeg } from '../media/ffmpeg/capabilities.js';
 
 /** A running part of the relay. */
 export interface Part {
@@ -115,8 +116,10 @@ export async function startApi(
   await boot.start();
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
+  const ffmpeg = () => probeFfmpeg(config.ffmpegPath);
   const push = new PushService({
     config,
+    ffmpeg,
     store,
     lifecycle,
     bus,
@@ -147,6 +150,7 @@ export async function startApi(
     boot,
     admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
     throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
+    ffmpeg,
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });

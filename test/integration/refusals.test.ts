@@ -89,24 +89,45 @@ describe('refused starts and stops', () => {
     await expectNoTraces(before);
   });
 
-  it('upstreams that are not media, are truncated, or do not answer fail with 6012 (retry after 30 s) and leave nothing behind', async () => {
+  it('upstreams that are not media or are truncated are refused with 50009 quoting ffmpeg (no retry hint); one that does not answer is 6012 (retry after 30 s); nothing is left behind', async () => {
     const silent = net.createServer(() => undefined); // accepts TCP, never speaks RTMP
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     try {
       await register(3004, 'junk', 0, fixture('not-media.mp4'));
-      await register(3004, 'cut', 0, fixture('truncated.mp4'));
+      await register(3004, 'cut', 0, 'truncated.mp4');
       await register(3004, 'mute', 0, `rtmp://127.0.0.1:${(silent.address() as net.AddressInfo).port}/live/x`);
       const before = await traces();
-      for (const user of ['junk', 'cut', 'mute']) {
+      const said: Record<string, RegExp> = { junk: /moov atom not found|Invalid data/, cut: /moov atom not found/ };
+      for (const user of ['junk', 'cut']) {
         const r = await start(3004, user, 0);
-        expect(r.body.code, user).toBe(6012);
-        expect(r.status).toBe(504);
-        expect(r.body.hint).toMatch(/30 s/);
+        expect(r.status, JSON.stringify(r.body)).toBe(422);
+        expect(r.body.code).toBe(50009);
+        expect(r.body.message).toMatch(said[user]!);
+        expect(r.body.message).not.toContain(path.dirname(fixture('x'))); // a file is named as it was registered
+        expect(r.body.hint).not.toMatch(/retry/);
       }
+      const mute = await start(3004, 'mute', 0);
+      expect(mute.body.code).toBe(6012);
+      expect(mute.status).toBe(504);
+      expect(mute.body.hint).toMatch(/30 s/);
       await expectNoTraces(before);
+      const worker = stack.procs.find((p) => p.name.startsWith('worker'))!;
+      const logged = worker.output.filter((l) => l.includes('ffmpeg did not start')).join('\n');
+      expect(logged).toMatch(/"reason":"\[mov,mp4[^"]*\] moov atom not found"/);
     } finally {
       silent.close();
     }
+  });
+
+  it('a file upstream that does not exist is refused at registration with 50002 naming it', async () => {
+    const r = await stack.request('PUT', '/v1/rooms/3005/upstreams', {
+      userId: 'ghost',
+      srcType: 0,
+      url: 'no-such.mp4',
+    });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ code: 50002, message: 'upstream file no-such.mp4 does not exist' });
+    expect((await stack.request('GET', '/v1/rooms/3005')).body.code).toBe(40000410);
   });
 
   it('a room runs at most 4 channels: the 5th is refused with 20101 and the 4 keep running', async () => {

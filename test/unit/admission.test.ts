@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PushService, type StartRequest } from '../../src/channels/service.js';
+import { PushService, type PushServiceDeps, type StartRequest } from '../../src/channels/service.js';
 import { loadConfig } from '../../src/config/index.js';
 import { RelayError } from '../../src/errors/index.js';
 import type { Account } from '../../src/tenants/accounts.js';
@@ -11,6 +11,7 @@ import type { Watermark } from '../../src/watermarks/registry.js';
 import type { WorkerHeartbeat } from '../../src/queue/heartbeat.js';
 import type { Channel } from '../../src/channels/types.js';
 import { fakeLifecycle, testChannel } from '../fakes/channels.js';
+import { capsOf } from './ffmpeg-output/captured.js';
 
 const APP = { sdkAppId: '1400000001', accountId: 'acc' };
 const roots: string[] = [];
@@ -39,7 +40,7 @@ const WATERMARK: Watermark = {
 };
 
 /** A push service over fakes; `world` is what the test changes between starts, `worker` what the fake worker does with a job. */
-function setup() {
+function setup(extra: Partial<PushServiceDeps> = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'admission-'));
   roots.push(root);
   const config = {
@@ -93,6 +94,7 @@ function setup() {
       }),
       remove: async () => undefined,
     },
+    ...extra,
   });
   return { push, world, h };
 }
@@ -251,6 +253,22 @@ describe('PushService.start refuses in a fixed order, and a refused start leaves
       code: 40000004,
       message: 'the upstream has no video track',
     });
+    expect(h.records.dump()).toEqual(empty);
+    expect(h.queue.jobs.size).toBe(0);
+  });
+
+  it("an upstream the relay's ffmpeg cannot read (srt:// on 4.1), or a file gone since, is refused at start and leaves nothing", async () => {
+    const caps41 = { path: '/nm/ffmpeg', version: { text: 'N-47683', major: 4, minor: 1 }, caps: capsOf('4.1') };
+    const { push, world, h } = setup({ ffmpeg: async () => caps41 });
+    world.upstreams = [{ ...upstream('alice'), url: 'srt://cam.example:9000?mode=caller' }];
+    const empty = h.records.dump();
+    expect(await refusal(push.start(APP, request()))).toEqual({
+      code: 50008,
+      message: "srt:// upstreams need the srt protocol, which the relay's ffmpeg 4.1 lacks",
+    });
+    world.upstreams = [{ ...upstream('bob'), url: 'gone-since-registration.mp4' }];
+    const gone = await refusal(push.start(APP, { ...request(), userId: 'bob' }));
+    expect(gone).toEqual({ code: 50002, message: 'upstream file gone-since-registration.mp4 does not exist' });
     expect(h.records.dump()).toEqual(empty);
     expect(h.queue.jobs.size).toBe(0);
   });

@@ -1,29 +1,11 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  has,
-  parseCapabilities,
-  parseFormats,
-  type FfmpegCapabilities,
-  type ListingOutputs,
-} from '../../src/media/ffmpeg/capabilities.js';
+import { has, parseFormats, type FfmpegCapabilities } from '../../src/media/ffmpeg/capabilities.js';
 import { chooseFfmpeg, parseVersion, type FfmpegVersion, type LocateDeps } from '../../src/media/ffmpeg/locate.js';
 import { lackingNeeds, missingForUpstream, startupReport, upstreamNeeds } from '../../src/media/ffmpeg/needs.js';
+import { captured as read, capsOf } from './ffmpeg-output/captured.js';
 
-/** Captured `ffmpeg -hide_banner -<option>` outputs of the bundled static 4.1 (2018) and of Debian 12's 5.1. */
-const OUT = path.join(path.dirname(new URL(import.meta.url).pathname), 'ffmpeg-output');
-const read = (build: string, option: string) => fs.readFileSync(path.join(OUT, build, `${option}.txt`), 'utf8');
-const listings = (build: string): ListingOutputs => ({
-  protocols: read(build, 'protocols'),
-  formats: read(build, 'formats'),
-  encoders: read(build, 'encoders'),
-  decoders: read(build, 'decoders'),
-  filters: read(build, 'filters'),
-  bsfs: read(build, 'bsfs'),
-});
-const v41 = parseCapabilities(listings('4.1'));
-const v51 = parseCapabilities(listings('5.1'));
+const v41 = capsOf('4.1');
+const v51 = capsOf('5.1');
 
 describe('ffmpeg -version', () => {
   it('reads a release (5.1.9-0+deb12u1 → 5.1) and a git snapshot by its libavutil (N-47683 → 4.1)', () => {

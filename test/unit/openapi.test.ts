@@ -68,7 +68,7 @@ describe('the OpenAPI document', () => {
     }
   });
 
-  it('lists every error code, and documents the disk refusals of start and upload and the account storage quota', async () => {
+  it('lists every error code, and documents the disk refusals of start and upload, the account storage quota and the ffmpeg refusals', async () => {
     const { app } = await appWithRoutes();
     const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     await app.close();
@@ -77,6 +77,8 @@ describe('the OpenAPI document', () => {
     expect(doc.info.description).toMatch(/\| 50007 \| 507 \| insufficient storage/);
     expect(doc.paths['/v1/push/start'].post.description).toMatch(/50007[\s\S]*RELAY_MIN_FREE_MB[\s\S]*20102/);
     expect(doc.paths['/v1/watermarks'].post.description).toMatch(/50007 \(HTTP 507/);
+    expect(doc.paths['/v1/rooms/{roomId}/upstreams'].put.description).toMatch(/does not exist[\s\S]*50008 \(HTTP 501/);
+    expect(doc.paths['/v1/push/start'].post.description).toMatch(/50008[\s\S]*50009[\s\S]*6012/);
     expect(JSON.stringify(doc.paths['/admin/v1/accounts'].post)).toMatch(/storageQuotaMB/);
   });
 

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RelayError } from '../../errors/index.js';
-import { assertEgressAllowed } from '../../egress/index.js';
-import { MAX_ROOM_ID, resolveUpstreamInput, SRC_TYPE_NAMES, type SrcType, type Upstream } from '../../rooms/model.js';
+import { checkUpstream } from '../../rooms/upstream-check.js';
+import { MAX_ROOM_ID, SRC_TYPE_NAMES, type SrcType, type Upstream } from '../../rooms/model.js';
 import { ingestPublishUrl } from '../../rooms/ingest.js';
 import { redact } from '../../log.js';
 import { IngestQuery, RoomParams, UpstreamBody, UpstreamParams } from '../schemas.js';
@@ -41,13 +41,16 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
       return { code: 0, message: 'ok', roomId, upstreams: ups.map(view) };
     });
 
-    r.put('/rooms/:roomId/upstreams', { schema: { params: RoomParams, body: UpstreamBody } }, async (req) => {
+    const registerDoc =
+      "Registers a member's external upstream. Refused with 50002 for a scheme or path that is not allowed, a file " +
+      'that does not exist in RELAY_FILE_UPSTREAM_DIR, or a host on an internal network; with 50008 (HTTP 501) when ' +
+      "the relay's ffmpeg lacks the protocol or demuxer the URL needs (srt:// on an ffmpeg without SRT), the message " +
+      'naming it. The same checks run again at each start.';
+    const schema = { params: RoomParams, body: UpstreamBody, description: registerDoc };
+    r.put('/rooms/:roomId/upstreams', { schema }, async (req) => {
       const roomId = roomIdOf(req.params.roomId);
       const { userId, srcType, url } = req.body;
-      const input = resolveUpstreamInput(url, deps.config.fileUpstreamDir);
-      // files are the operator's (inside RELAY_FILE_UPSTREAM_DIR); network URLs must stay off internal addresses
-      if (!input.protocolWhitelist.startsWith('file'))
-        await assertEgressAllowed(url, deps.config.egress, 'upstream url');
+      await checkUpstream(url, { ...deps.config, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) });
       const existing = await deps.rooms.get(req.app.sdkAppId, roomId, userId, srcType);
       if (existing?.source === 'ingest')
         throw new RelayError(
