@@ -78,9 +78,15 @@ describe('ffmpeg argument builders', () => {
     expect(args.at(-1)).toBe('/d/ch/index.m3u8');
   });
 
-  it('a recording is cut at its maximum length into fragmented MP4 named by start time', () => {
-    expect(teeSlave({ kind: 'record', format: 'mp4', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 5400 })).toBe(
-      '[f=segment:segment_time=5400:segment_format=mp4:segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof:reset_timestamps=1:strftime=1]/r/ch_1_7_%Y%m%d-%H%M%S.mp4',
+  it('a recording is cut at its maximum length into fragmented MP4 named by start time, each fragment written at once', () => {
+    const sink = { kind: 'record', format: 'mp4', pattern: '/r/ch_1_7_%Y%m%d-%H%M%S', maxSeconds: 5400 } as const;
+    // the inner mp4 options' ':' is escaped twice in tee's form (tee unescapes once for the slave, once per option)
+    expect(teeSlave(sink)).toBe(
+      '[f=segment:segment_time=5400:segment_format=mp4:segment_format_options=movflags=+frag_keyframe+empty_moov+default_base_moof\\\\:flush_packets=1:reset_timestamps=1:strftime=1]/r/ch_1_7_%Y%m%d-%H%M%S.mp4',
+    );
+    const plain = sinkOutputArgs(sink);
+    expect(plain[plain.indexOf('-segment_format_options') + 1]).toBe(
+      'movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1',
     );
   });
 

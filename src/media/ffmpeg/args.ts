@@ -76,7 +76,9 @@ export interface RelayPlan {
 /** The one video and (optional) audio track a channel relays: video is mandatory, so a missing one fails the map. */
 export const TRACK_MAPS: readonly string[] = ['-map', '0:v:0', '-map', '0:a:0?'];
 
-const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof';
+// flush_packets: ffmpeg ≥ 5's segment muxer otherwise keeps a file's header and fragments in memory until the file
+// ends, so a killed worker would leave a bare `ftyp` instead of a file playable up to its last keyframe.
+const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1';
 const HLS_LIVE_FLAGS = 'delete_segments+append_list+omit_endlist+temp_file';
 
 /** Muxer options of a sink as `[key, value]` pairs, shared by the plain output form and the tee slave form. */
@@ -129,10 +131,11 @@ export function sinkOutputArgs(s: Sink): readonly string[] {
   return ['-f', m.format, ...m.options.flatMap(([k, v]) => [`-${k}`, v]), m.target];
 }
 
-/** A sink as one slave of a tee muxer. */
+/** A sink as one slave of a tee muxer; a `:` inside an option's value is escaped for both of tee's parsing passes. */
 export function teeSlave(s: Sink): string {
   const m = sinkMuxer(s);
-  return `[${[`f=${m.format}`, ...m.options.map(([k, v]) => `${k}=${v}`)].join(':')}]${m.target}`;
+  const options = m.options.map(([k, v]) => `${k}=${v.replaceAll(':', '\\\\:')}`);
+  return `[${[`f=${m.format}`, ...options].join(':')}]${m.target}`;
 }
 
 /** Encoder options of an encoded tier: x264 for live, keyframes on segment boundaries, AAC audio. */
