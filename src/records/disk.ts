@@ -70,12 +70,15 @@ export function diskFullRefusal(what: string): RelayError {
   return new RelayError(50007, `insufficient storage: no space left on the disk of the ${what}`);
 }
 
-/** The channel failure (or recording stop) of an ffmpeg that found the disk full. */
-export function diskFullFailure(what: 'recordings' | 'live HLS'): { code: 50007; message: string } {
-  return {
-    code: 50007,
-    message: `disk full: no space left on the disk of the ${what} (ffmpeg: No space left on device)`,
-  };
+/**
+ * The channel failure (or recording stop) of an ffmpeg that found the disk full; `cause` says who found it (ffmpeg's
+ * error by default, or the run's own measure).
+ */
+export function diskFullFailure(
+  what: 'recordings' | 'live HLS',
+  cause = 'ffmpeg: No space left on device',
+): { code: 50007; message: string } {
+  return { code: 50007, message: `disk full: no space left on the disk of the ${what} (${cause})` };
 }
 
 /**

@@ -156,24 +156,28 @@ export function prunePlaylist(text: string, keep: (uri: string) => boolean): { t
 
 /**
  * Finalises an HLS recording when a run ends, however it ended: incomplete segments last written before `notAfter`
- * (ms) are deleted and unlisted, and the playlist ends with #EXT-X-ENDLIST (a later run of the channel appends to
- * it again; ffmpeg drops the ENDLIST). A playlist left without segments is removed. A playlist written after
- * `notAfter` belongs to another run and is left alone. Returns the segments listed, or null when nothing was done.
+ * (ms), and complete ones the playlist does not list, are deleted, and the playlist ends with #EXT-X-ENDLIST (a later
+ * run of the channel appends to it again; ffmpeg drops the ENDLIST). `lastRead` is the playlist as the run last read
+ * it: ffmpeg ≥ 5 empties or cuts the playlist when its disk fills, so the one listing more segments stands. A playlist
+ * left without segments is removed. A playlist written after `notAfter` belongs to another run and is left alone.
+ * Returns the segments listed, or null when nothing was done.
  */
-export async function finaliseHlsRecording(dir: string, notAfter: number): Promise<number | null> {
+export async function finaliseHlsRecording(dir: string, notAfter: number, lastRead?: string): Promise<number | null> {
   const playlist = path.join(dir, 'index.m3u8');
-  let text: string;
-  try {
-    if (!(await settled(playlist, notAfter))) return null;
-    text = await fs.readFile(playlist, 'utf8');
-  } catch {
-    return null;
-  }
+  const mtime = await fs.stat(playlist).then(
+    (st) => st.mtimeMs,
+    () => null,
+  );
+  if (mtime !== null && mtime > notAfter) return null;
+  let text = mtime === null ? null : await fs.readFile(playlist, 'utf8').catch(() => null);
+  if (lastRead !== undefined && listedSegments(lastRead).length > listedSegments(text ?? '').length) text = lastRead;
+  if (text === null) return null;
+  const listed = new Set(listedSegments(text));
   const complete = new Set<string>();
   for (const name of await fs.readdir(dir)) {
     if (!name.endsWith('.ts')) continue;
     const file = path.join(dir, name);
-    if (await recordingHasMedia(file)) complete.add(name);
+    if (listed.has(name) && (await recordingHasMedia(file))) complete.add(name);
     else if (await settled(file, notAfter)) await fs.rm(file, { force: true });
   }
   const pruned = prunePlaylist(text, (uri) => complete.has(uri));
@@ -183,6 +187,14 @@ export async function finaliseHlsRecording(dir: string, notAfter: number): Promi
   }
   await writeReplacing(playlist, pruned.text);
   return pruned.segments;
+}
+
+/** The segment URIs a playlist lists, in order. */
+export function listedSegments(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 /**

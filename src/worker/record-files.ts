@@ -2,7 +2,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ChannelLifecycle, ChannelRef } from '../channels/lifecycle.js';
 import { taskDir } from '../records/index.js';
-import { finaliseHlsRecording, recordingHasMedia, removeEmptyRecordings } from '../records/media-check.js';
+import {
+  finaliseHlsRecording,
+  listedSegments,
+  recordingHasMedia,
+  removeEmptyRecordings,
+} from '../records/media-check.js';
 
 /**
  * Tells the app (webhook `record.file_ready`) about a channel's recording files once each is complete: every file but
@@ -11,6 +16,8 @@ import { finaliseHlsRecording, recordingHasMedia, removeEmptyRecordings } from '
  */
 export class RecordFileAnnouncer {
   private readonly announced = new Set<string>();
+  /** The HLS recording's playlist as last read while ffmpeg ran, and when it was written (ffmpeg ≥ 5 empties it on a full disk). */
+  private playlist: { text: string; mtimeMs: number } | null = null;
 
   constructor(
     private readonly lifecycle: Pick<ChannelLifecycle, 'recordFileReady'>,
@@ -22,6 +29,7 @@ export class RecordFileAnnouncer {
     const taskId = ch.recordTaskId;
     if (taskId === undefined) return;
     const dir = taskDir(this.recordsDir, ch.sdkAppId, taskId);
+    if (!final) await this.readPlaylist(path.join(dir, 'hls', 'index.m3u8'));
     let names: string[];
     try {
       names = (await fs.readdir(dir)).filter((n) => /\.(mp4|flv)$/.test(n)).sort();
@@ -53,7 +61,19 @@ export class RecordFileAnnouncer {
     if (ch.recordTaskId === undefined) return;
     const dir = taskDir(this.recordsDir, ch.sdkAppId, ch.recordTaskId);
     for (const name of await removeEmptyRecordings(dir, endedAt)) this.announced.add(name);
-    await finaliseHlsRecording(path.join(dir, 'hls'), endedAt);
+    await finaliseHlsRecording(path.join(dir, 'hls'), endedAt, this.playlist?.text);
     await this.announce(ch, true);
+  }
+
+  // Keeps the playlist when it changed and lists more segments than the copy kept (it only grows while recording).
+  private async readPlaylist(file: string): Promise<void> {
+    const mtimeMs = await fs.stat(file).then(
+      (st) => st.mtimeMs,
+      () => null,
+    );
+    if (mtimeMs === null || mtimeMs === this.playlist?.mtimeMs) return;
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    if (text.endsWith('\n') && listedSegments(text).length >= listedSegments(this.playlist?.text ?? '').length)
+      this.playlist = { text, mtimeMs };
   }
 }

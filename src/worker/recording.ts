@@ -2,7 +2,7 @@ import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
-import { afterDiskFull, diskFullFailure, freeBytes, mib } from '../records/disk.js';
+import { afterDiskFull, diskFullFailure, freeBytes, isDiskFull, mib } from '../records/disk.js';
 import type { StoragePolicy } from '../records/storage.js';
 import type { RelayPlan } from '../media/ffmpeg/args.js';
 import { RecordFileAnnouncer } from './record-files.js';
@@ -11,6 +11,12 @@ import { RecordFileAnnouncer } from './record-files.js';
 export const QUOTA_CHECK_MS = 5000;
 /** Free space the live HLS window needs to go on once recording stopped for a full disk. */
 export const LIVE_HLS_MIN_FREE_BYTES = 16 * 1024 * 1024;
+/**
+ * Free space below which a disk the run's ffmpeg writes counts as full. ffmpeg ≥ 5's HLS muxer does not report a
+ * failed write (it leaves cut segments and an empty playlist and goes on), so the run measures rather than wait for it,
+ * leaving the room ffmpeg needs to end its files.
+ */
+export const DISK_FULL_BELOW_BYTES = 2 * 1024 * 1024;
 
 /** What the recording side of a run needs. */
 export interface RunRecordingDeps {
@@ -31,6 +37,10 @@ export class RunRecording {
   private lastQuotaCheck = Date.now();
   /** Whether the current plan has recording outputs. */
   private planRecords: boolean;
+  /** What the run's own measure found (diskFilled), until metDiskFull reads it. */
+  private measuredFull: string | null = null;
+  /** Who found the disk full, for the message: ffmpeg's error, or the run's measure. */
+  private fullCause: string | undefined;
 
   constructor(
     private readonly d: RunRecordingDeps,
@@ -63,6 +73,32 @@ export class RunRecording {
   }
 
   /**
+   * Measures the free space of the disks the run's ffmpeg writes (the live HLS folder's, and the recording's while it
+   * records): true, once, when one has less than DISK_FULL_BELOW_BYTES; the caller ends ffmpeg and the run goes on as
+   * when ffmpeg finds the disk full (metDiskFull).
+   */
+  async diskFilled(): Promise<boolean> {
+    if (this.measuredFull) return false;
+    const dirs = [...(this.ch.hls ? [this.d.config.hlsDir] : []), ...(this.on ? [this.d.config.recordsDir] : [])];
+    for (const dir of dirs) {
+      const free = await freeBytes(dir).catch(() => Infinity);
+      if (free >= DISK_FULL_BELOW_BYTES) continue;
+      this.measuredFull = `${mib(free)} MiB free on the disk of ${dir}`;
+      this.d.logger.warn({ dir, freeMiB: mib(free) }, 'a disk ffmpeg writes is full');
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether the run's last ffmpeg met a full disk: its errors say so, or diskFilled measured it (read once). */
+  metDiskFull(stderr: readonly string[]): boolean {
+    const measured = this.measuredFull;
+    this.measuredFull = null;
+    this.fullCause = measured ? `measured: ${measured}` : undefined;
+    return measured !== null || isDiskFull(stderr);
+  }
+
+  /**
    * ffmpeg found the disk full: stop recording when the live outputs can go on (answers null: run ffmpeg again without
    * the recording), else the failure (50007) the channel ends with. `refuseStart`: a start that never went live fails
    * rather than go live without the recording it asked for.
@@ -78,9 +114,9 @@ export class RunRecording {
     if (refuseStart || action === 'fail') {
       const what = this.on && hlsFreeBytes >= LIVE_HLS_MIN_FREE_BYTES ? 'recordings' : 'live HLS';
       this.d.logger.error({ what, hlsFreeMiB: mib(hlsFreeBytes) }, 'disk full: the channel fails');
-      return diskFullFailure(what);
+      return diskFullFailure(what, this.fullCause);
     }
-    await this.stop(diskFullFailure('recordings'));
+    await this.stop(diskFullFailure('recordings', this.fullCause));
     return null;
   }
 

@@ -16,7 +16,6 @@ import { writeAtomic } from '../media/hls.js';
 import { masterFor, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, upstreamPresent, watchStall } from './restart-policy.js';
 import { startFlowing, type KeyframeWatch } from './keyframes.js';
-import { isDiskFull } from '../records/disk.js';
 import type { StoragePolicy } from '../records/storage.js';
 import { RunRecording } from './recording.js';
 import { sleepOrAbort, untilAbort, type EndReason } from './end-signal.js';
@@ -130,7 +129,7 @@ export class ChannelRunner {
         );
         const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
         if (refused) return this.moves.fail(ch, 50002, refused);
-        if (isDiskFull(e.stderrTail)) {
+        if (rec.metDiskFull(e.stderrTail)) {
           const failure = await rec.diskFull(newChannel && attempt === 0);
           if (failure) return this.moves.fail(ch, failure.code, failure.message);
           await rec.replan();
@@ -167,7 +166,7 @@ export class ChannelRunner {
       if (now && (now.runGen ?? 0) !== this.gen) return this.moves.superseded();
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.moves.finishStop(ch) : 'gone';
       // a full disk (no retry: it does not empty itself), or a recording stopped for its quota: run without it
-      const failure = isDiskFull(ff.stderrTail) ? await rec.diskFull(false) : null;
+      const failure = rec.metDiskFull(ff.stderrTail) ? await rec.diskFull(false) : null;
       if (failure) return this.moves.fail(ch, failure.code, failure.message);
       if (await rec.replan()) {
         replanned = true;
@@ -274,9 +273,10 @@ export class ChannelRunner {
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess, rec: RunRecording): Promise<void> {
     void rec.announce().catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
-    // the account reached its storage quota: ffmpeg ends its files (SIGINT) and runs again without recording
-    void rec.quotaReached().then(
-      (reached) => (reached ? ff.close() : undefined),
+    // the account reached its storage quota, or a disk ffmpeg writes is full: ffmpeg ends its files (SIGINT), and the
+    // run goes on without recording or fails (50007)
+    void Promise.all([rec.quotaReached(), rec.diskFilled()]).then(
+      ([quota, disk]) => (quota || disk ? ff.close() : undefined),
       (e: Error) => this.log.debug({ err: e.message }, 'storage quota not checked'),
     );
     const stats = ff.progress ? { stats: progressFigures(ff.progress, Date.now()) } : {};

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   afterDiskFull,
+  diskFullFailure,
   assertFreeSpace,
   belowThreshold,
   freeBytes,
@@ -181,6 +182,32 @@ describe('finalising an HLS recording', () => {
     for (const f of ['rec_000000.ts', 'rec_000001.ts', 'rec_000002.ts']) await fs.rm(path.join(dir, f));
     expect(await finaliseHlsRecording(dir, Date.now() + 1000)).toBe(0); // nothing left: no playlist either
     expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  it('a playlist ffmpeg emptied on a full disk (5.x) gives way to the one the run last read; unlisted segments go', async () => {
+    const dir = path.join(tmp, 'hls-emptied');
+    await fs.mkdir(dir);
+    const ts = Buffer.alloc(100 * 188, 0x47);
+    for (const i of [0, 1, 2, 3, 5]) await fs.writeFile(path.join(dir, `rec_00000${i}.ts`), ts);
+    await fs.writeFile(path.join(dir, 'index.m3u8'), ''); // rewritten on a full disk: nothing of it left
+    const lastRead = PLAYLIST.replace('rec_000004.ts\n', '').replace('#EXTINF:0.033333,\n', '');
+    expect(await finaliseHlsRecording(dir, Date.now() + 1000, lastRead)).toBe(4);
+    const text = await fs.readFile(path.join(dir, 'index.m3u8'), 'utf8');
+    expect(text).toMatch(/rec_000003\.ts\n#EXT-X-ENDLIST\n$/);
+    // rec_000005.ts was written, but no playlist that survived lists it
+    expect((await fs.readdir(dir)).sort()).toEqual(['index.m3u8', ...[0, 1, 2, 3].map((i) => `rec_00000${i}.ts`)]);
+    // a playlist on disk that lists more than the copy read stands
+    await fs.writeFile(path.join(dir, 'index.m3u8'), PLAYLIST);
+    expect(await finaliseHlsRecording(dir, Date.now() + 1000, '#EXTM3U\n')).toBe(4);
+  });
+
+  it('a full disk names who found it: ffmpeg by default, or the run measuring its free space', () => {
+    expect(diskFullFailure('live HLS').message).toBe(
+      'disk full: no space left on the disk of the live HLS (ffmpeg: No space left on device)',
+    );
+    expect(diskFullFailure('recordings', 'measured: 1.4 MiB free on the disk of /d/records').message).toMatch(
+      /recordings \(measured: 1\.4 MiB free/,
+    );
   });
 });
 

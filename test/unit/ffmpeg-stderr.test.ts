@@ -67,6 +67,18 @@ describe('why a start failed, in ffmpeg 4.1 and 5.1 words', () => {
     expect(decisiveLine(SAID[key])).toBe(line);
   });
 
+  it('a full disk is the reason whatever else ffmpeg says; its closing words never are', () => {
+    const enospc = [
+      'Error writing trailer of /d/records/1/7/ch_%Y%m%d.mp4: No space left on device',
+      "[segment @ 0x55] Failure occurred when ending segment '/d/records/1/7/ch_1.flv'",
+      'Conversion failed!',
+    ];
+    expect(decisiveLine(enospc)).toBe(enospc[0]);
+    expect(decisiveLine(['[flv @ 0x1] Failed to update header with correct duration.', 'Conversion failed!'])).toBe(
+      '[flv] Failed to update header with correct duration.',
+    );
+  });
+
   it('an output with nothing recognisable ends as exited, its last error-looking line kept', () => {
     expect(classifyStartFailure(['frame=0', 'something odd'])).toBe('exited');
     expect(decisiveLine(['Input #0, flv', 'Error while opening encoder for output stream #0:0'])).toBe(

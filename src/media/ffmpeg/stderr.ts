@@ -32,10 +32,16 @@ const KIND_LINES: readonly [Exclude<StartFailureKind, 'timeout' | 'exited'>, Reg
 ];
 // A header that could not be written names no codec itself; the line before it (above) usually does.
 const HEADER_FAILED = /Could not write header for output file/i;
+/** A full disk says why an ffmpeg ended before anything else it says (the run handles it apart: 50007). */
+const DISK_FULL = /No space left on device|Disk quota exceeded/i;
+/** ffmpeg's closing words, which never say why. */
+const GENERIC = /^(?:Conversion failed!|Exiting normally.*)$/;
 
 /** Whether a line names a codec, protocol, stream or I/O problem worth keeping beyond the tail. */
 export function isNotable(line: string): boolean {
+  if (GENERIC.test(line.trim())) return false;
   return (
+    DISK_FULL.test(line) ||
     KIND_LINES.some(([, re]) => re.test(line)) ||
     HEADER_FAILED.test(line) ||
     /\b(?:error|failed|invalid|not found|unsupported|not supported|incompatible)\b/i.test(line)
@@ -56,10 +62,12 @@ export function tidyLine(line: string): string {
 }
 
 /**
- * The line that says why ffmpeg failed: the first line of the most specific kind, else the first header failure,
- * else the last line that looks like an error; null when none does.
+ * The line that says why ffmpeg failed: a full disk, else the first line of the most specific kind, else the first
+ * header failure, else the last line that looks like an error; null when none does.
  */
 export function decisiveLine(stderr: readonly string[]): string | null {
+  const full = stderr.find((l) => DISK_FULL.test(l));
+  if (full) return tidyLine(full);
   for (const [, re] of KIND_LINES) {
     const line = stderr.find((l) => re.test(l));
     if (line) return tidyLine(line);
