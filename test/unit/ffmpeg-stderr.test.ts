@@ -38,6 +38,14 @@ const SAID = {
   ],
   optionOn51: ["Unrecognized option 'stimeout'.", 'Error splitting the argument list: Option not found'],
   audioOnlyTier: ["Stream specifier ':v:0' in filtergraph description [0:v:0]null[v] matches no streams."],
+  adtsInFlvOn41: [
+    "[flv @ 0x69e7600] Malformed AAC bitstream detected: use the audio bitstream filter 'aac_adtstoasc' to fix it ('-bsf:a aac_adtstoasc' option with ffmpeg)",
+    'av_interleaved_write_frame(): Invalid data found when processing input',
+  ],
+  outputDirGone: [
+    "[hls @ 0x55] Failed to open file '/d/hls/ch_1/seg_000001.ts.tmp'",
+    'Could not write header for output file #1 (incorrect codec parameters ?): No such file or directory',
+  ],
   http404: ['[https @ 0x55] HTTP error 404 Not Found', 'https://cdn.example/x.m3u8: Server returned 404 Not Found'],
 };
 
@@ -62,6 +70,16 @@ describe('why a start failed, in ffmpeg 4.1 and 5.1 words', () => {
       "Stream specifier ':v:0' in filtergraph description [0:v:0]null[v] matches no streams.",
     ],
     ['http404', 'invalid', '[https] HTTP error 404 Not Found'],
+    [
+      'adtsInFlvOn41',
+      'unsupported',
+      "[flv] Malformed AAC bitstream detected: use the audio bitstream filter 'aac_adtstoasc' to fix it ('-bsf:a aac_adtstoasc' option with ffmpeg)",
+    ],
+    [
+      'outputDirGone',
+      'exited',
+      'Could not write header for output file #1 (incorrect codec parameters ?): No such file or directory',
+    ],
   ] as const)('%s → %s, said by %j', (key, kind, line) => {
     expect(classifyStartFailure(SAID[key])).toBe(kind);
     expect(decisiveLine(SAID[key])).toBe(line);

@@ -19,7 +19,7 @@ const KIND_LINES: readonly [Exclude<StartFailureKind, 'timeout' | 'exited'>, Reg
   ],
   [
     'unsupported',
-    /Protocol not found|Unknown (?:decoder|encoder|input format)|(?:Decoder|Encoder) \(codec [\w-]+\) not found|No such filter|Unrecognized option|not compatible with|not currently supported in container|Could not find tag for codec/i,
+    /Protocol not found|Unknown (?:decoder|encoder|input format)|(?:Decoder|Encoder) \(codec [\w-]+\) not found|No such filter|Unrecognized option|not compatible with|not currently supported in container|Could not find tag for codec|Malformed AAC bitstream detected/i,
   ],
   [
     'invalid',
@@ -32,6 +32,11 @@ const KIND_LINES: readonly [Exclude<StartFailureKind, 'timeout' | 'exited'>, Reg
 ];
 // A header that could not be written names no codec itself; the line before it (above) usually does.
 const HEADER_FAILED = /Could not write header for output file/i;
+/** A header failure whose errno says the codec cannot go there (Opus into FLV says nothing more). */
+const CODEC_HEADER = /Could not write header for output file.*: (?:Function not implemented|Invalid argument)\s*$/i;
+/** Lines about an output (a file, the media server), which say nothing of whether the upstream is media. */
+const OUTPUT_LINE =
+  /Could not write header|av_interleaved_write_frame|Error writing trailer|Failed to open (?:segment|file)|Error opening output|Failure occurred when ending segment|Error submitting a packet to the muxer/i;
 /** A full disk says why an ffmpeg ended before anything else it says (the run handles it apart: 50007). */
 const DISK_FULL = /No space left on device|Disk quota exceeded/i;
 /** ffmpeg's closing words, which never say why. */
@@ -48,11 +53,19 @@ export function isNotable(line: string): boolean {
   );
 }
 
+// The first line of the most specific kind any line names (an output's line never makes the upstream `invalid`).
+function firstOfKind(stderr: readonly string[]): { kind: StartFailureKind; line: string } | null {
+  for (const [kind, re] of KIND_LINES) {
+    const line = stderr.find((l) => re.test(l) && (kind !== 'invalid' || !OUTPUT_LINE.test(l)));
+    if (line) return { kind, line };
+  }
+  const header = stderr.find((l) => CODEC_HEADER.test(l));
+  return header ? { kind: 'unsupported', line: header } : null;
+}
+
 /** Classifies ffmpeg's error output of a failed start (the most specific kind any line names). */
 export function classifyStartFailure(stderr: readonly string[]): StartFailureKind {
-  const text = stderr.join('\n');
-  for (const [kind, re] of KIND_LINES) if (re.test(text)) return kind;
-  return HEADER_FAILED.test(text) ? 'unsupported' : 'exited';
+  return firstOfKind(stderr)?.kind ?? 'exited';
 }
 
 /** A line as shown to a tenant: no `[flv @ 0x55d…]` addresses, at most 300 characters. */
@@ -66,16 +79,12 @@ export function tidyLine(line: string): string {
  * header failure, else the last line that looks like an error; null when none does.
  */
 export function decisiveLine(stderr: readonly string[]): string | null {
-  const full = stderr.find((l) => DISK_FULL.test(l));
-  if (full) return tidyLine(full);
-  for (const [, re] of KIND_LINES) {
-    const line = stderr.find((l) => re.test(l));
-    if (line) return tidyLine(line);
-  }
-  const header = stderr.find((l) => HEADER_FAILED.test(l));
-  if (header) return tidyLine(header);
-  const last = [...stderr].reverse().find(isNotable);
-  return last ? tidyLine(last) : null;
+  const line =
+    stderr.find((l) => DISK_FULL.test(l)) ??
+    firstOfKind(stderr)?.line ??
+    stderr.find((l) => HEADER_FAILED.test(l)) ??
+    [...stderr].reverse().find(isNotable);
+  return line ? tidyLine(line) : null;
 }
 
 /** Lines kept of one ffmpeg's stderr: the last `tail` lines, and the last `notable` lines that name a problem. */
