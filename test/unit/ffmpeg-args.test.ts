@@ -192,4 +192,15 @@ describe('input stream report', () => {
     ).toEqual({ codec: 'h264', profile: 'Constrained Baseline', width: 640, height: 360 });
     expect(parseInputVideo('    Stream #0:1(und): Audio: aac (LC), 48000 Hz, stereo')).toBeNull();
   });
+
+  it('reads ffmpeg 5.1 words too (stream ids in brackets, two-space indent)', () => {
+    expect(
+      parseInputVideo(
+        '  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 1280x720 [SAR 1:1 DAR 16:9], 1511 kb/s, 30 fps, 30 tbr, 15360 tbn (default)',
+      ),
+    ).toEqual({ codec: 'h264', profile: 'High', width: 1280, height: 720 });
+    expect(
+      parseInputVideo('  Stream #0:1[0x101]: Video: hevc (Main) ([36][0][0][0] / 0x0024), yuv420p(tv), 640x360'),
+    ).toEqual({ codec: 'hevc', profile: 'Main', width: 640, height: 360 });
+  });
 });

@@ -32,4 +32,23 @@ describe('ffmpeg output parsing', () => {
       { frame: 90, fps: 30, outTimeUs: 3000000, speed: 0, totalSize: 1024, ended: true },
     ]);
   });
+
+  it("ffmpeg 5.1's block (per-stream q, padded speed) reads the same", () => {
+    const got: Progress[] = [];
+    const p = new ProgressParser((x) => got.push(x));
+    const block = `frame=36
+fps=29.99
+stream_0_0_q=-0.0
+bitrate=N/A
+total_size=N/A
+out_time_us=1200000
+out_time_ms=1200000
+out_time=00:00:01.200000
+dup_frames=0
+drop_frames=0
+speed=   1x
+progress=end`;
+    for (const l of block.split('\n')) p.line(l);
+    expect(got).toEqual([{ frame: 36, fps: 29.99, outTimeUs: 1200000, speed: 1, ended: true }]);
+  });
 });
