@@ -150,8 +150,8 @@ function listing(ffmpegPath: string, option: string): Promise<string> {
 }
 
 /**
- * The capabilities of the ffmpeg at `ffmpegPath`, probed once per path (six runs in parallel: 0.02 s for the static 4.1, 0.2 s for Debian's 5.1); null
- * when it cannot be run. Every later call gets the same answer.
+ * The capabilities of the ffmpeg at `ffmpegPath`, probed once per path (six runs in parallel: 0.02 s for the static
+ * 4.1, 0.2 s for Debian's 5.1); null when it cannot be run. Every later call gets the same answer.
  */
 export function probeCapabilities(ffmpegPath: string): Promise<FfmpegCapabilities | null> {
   let p = probes.get(ffmpegPath);
