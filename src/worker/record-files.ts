@@ -16,7 +16,7 @@ import {
  */
 export class RecordFileAnnouncer {
   private readonly announced = new Set<string>();
-  /** The HLS recording's playlist as last read while ffmpeg ran, and when it was written (ffmpeg ≥ 5 empties it on a full disk). */
+  /** The HLS recording's playlist as last read while ffmpeg ran, and its mtime (ffmpeg ≥ 5 empties it on a full disk). */
   private playlist: { text: string; mtimeMs: number } | null = null;
 
   constructor(

@@ -101,7 +101,8 @@ export function missingForUpstream(caps: FfmpegCapabilities, url: string): Capab
 /** "ffmpeg 5.1 (5.1.9-0+deb12u1, system) at /usr/bin/ffmpeg". */
 export function ffmpegLabel(choice: Pick<FfmpegChoice, 'path' | 'source' | 'version'>): string {
   const v = choice.version;
-  return `ffmpeg ${v ? `${v.major}.${v.minor} (${v.text}, ${choice.source})` : `of unknown version (${choice.source})`} at ${choice.path}`;
+  const version = v ? `${v.major}.${v.minor} (${v.text}, ${choice.source})` : `of unknown version (${choice.source})`;
+  return `ffmpeg ${version} at ${choice.path}`;
 }
 
 /** The start-up lines about the chosen ffmpeg: one summary, and one warning per missing capability. */
@@ -115,12 +116,14 @@ export function startupReport(
   if (!caps) return { summary, warnings: [`${choice.path} could not be run: no channel can start`] };
   const warnings = lackingNeeds(caps).map((n) => {
     const refused = !n.required && (n.kind === 'protocol' || n.kind === 'demuxer') ? ' (refused with 50008)' : '';
-    return `ffmpeg lacks ${describeCapability(n)} → ${n.required ? 'the relay cannot work: no' : 'disabled:'} ${n.enables}${refused}`;
+    const effect = n.required ? 'the relay cannot work: no' : 'disabled:';
+    return `ffmpeg lacks ${describeCapability(n)} → ${effect} ${n.enables}${refused}`;
   });
   const v = choice.version;
+  const bundled = choice.source === 'bundled';
   if (v && v.major < MIN_SYSTEM_MAJOR)
     warnings.push(
-      `ffmpeg ${v.major}.${v.minor} is older than ${MIN_SYSTEM_MAJOR}${choice.source === 'bundled' ? ' (the bundled 2018 build)' : ''}: ` +
+      `ffmpeg ${v.major}.${v.minor} is older than ${MIN_SYSTEM_MAJOR}${bundled ? ' (the bundled 2018 build)' : ''}: ` +
         'install a current one with `apt-get install -y ffmpeg` (or set FFMPEG_PATH)',
     );
   return { summary, warnings };
