@@ -14,6 +14,7 @@ import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
 import type { BootMarker } from '../redis/boot.js';
+import { patchSessions } from './session-patch.js';
 import {
   closeAllSessions,
   createNms,
@@ -77,6 +78,7 @@ export class MediaServer {
     guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
     const ingest = new Ingest({ ...deps, context });
+    patchSessions(context, logger);
     nms.on('prePublish', (s) => {
       if (s.streamApp === LIVE_APP) return rtmp.onPublish(s);
       if (s.streamApp === INGEST_APP) return ingest.onPublish(s);

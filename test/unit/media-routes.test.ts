@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePath, routeOf, upgradeChannelOf, type MediaRoute } from '../../src/media-server/http.js';
+import { parsePath, routeOf, upgradeChannelOf, type MediaRoute } from '../../src/media-server/routes.js';
 
 const ID = 'ch_0123456789abcdef0123';
 
