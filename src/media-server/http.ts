@@ -6,7 +6,7 @@ import type { ChannelStore } from '../channels/store.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
 import { servePlayer } from '../web/static.js';
-import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
+import { CORS_HEADERS, FLV_HEADERS, prepareFlvResponse, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
 import { isRedisUnavailable } from '../redis/index.js';
@@ -14,7 +14,7 @@ import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
-import { routeOf, upgradeChannelOf } from './routes.js';
+import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream } from './routes.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
@@ -31,8 +31,8 @@ export interface MediaHttpDeps {
 
 /**
  * The media server's HTTP side: only requests the relay understands reach node-media-server (it crashes on some
- * malformed FLV names). FLV and WS-FLV are authorised here, HLS files, the player, channel status, metrics and the
- * health check are served here.
+ * malformed FLV names). FLV and WS-FLV are authorised here (a tiered channel's unsuffixed name plays its best tier),
+ * HLS files, the player, channel status, metrics and the health check are served here.
  */
 export class MediaHttp {
   private readonly throttle: CredentialThrottle;
@@ -136,7 +136,7 @@ export class MediaHttp {
       case 'flv': {
         if (!route.channelId)
           return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
-        const { refusal } = await playDecision(
+        const { channel, refusal } = await playDecision(
           channels,
           route.channelId,
           queryOf(req.url),
@@ -146,10 +146,13 @@ export class MediaHttp {
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         // node-media-server would subscribe a HEAD as a viewer and never end it: answered here, headers only
         if (req.method === 'HEAD') {
-          res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': 'video/x-flv', 'Cache-Control': 'no-cache' });
+          res.writeHead(200, FLV_HEADERS);
           res.end();
           return;
         }
+        if (route.rateType === null)
+          req.url = withFlvStream(req.url!, unsuffixedStream(channel.channelId, tiersOf(channel)));
+        prepareFlvResponse(res);
         this.nms.request(req, res);
         return;
       }
@@ -184,6 +187,7 @@ export class MediaHttp {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const route = routeOf(req.url);
     const channelId = upgradeChannelOf(req.url);
     const decision = channelId
       ? await playDecision(this.deps.channels, channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs)
@@ -198,6 +202,8 @@ export class MediaHttp {
       );
       return;
     }
+    if (route.kind === 'flv' && route.rateType === null && decision?.channel)
+      req.url = withFlvStream(req.url!, unsuffixedStream(decision.channel.channelId, tiersOf(decision.channel)));
     this.nms.upgrade(req, socket, head);
   }
 }

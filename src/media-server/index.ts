@@ -78,7 +78,7 @@ export class MediaServer {
     guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
     const ingest = new Ingest({ ...deps, context });
-    patchSessions(context, logger);
+    patchSessions(context, logger, { playName: (app, name) => rtmp.playName(app, name) });
     nms.on('prePublish', (s) => {
       if (s.streamApp === LIVE_APP) return rtmp.onPublish(s);
       if (s.streamApp === INGEST_APP) return ingest.onPublish(s);

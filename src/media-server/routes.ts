@@ -1,5 +1,6 @@
 import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
-import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE } from '../channels/types.js';
+import { bestFirst } from '../channels/tiers.js';
+import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE, type RateType } from '../channels/types.js';
 
 const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
 const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(${CHANNEL_ID_SOURCE})/(?:(r${RATE_TYPE_SOURCE})/)?([A-Za-z0-9_.-]{1,64})$`);
@@ -14,8 +15,8 @@ export type MediaRoute =
   | { kind: 'player'; file: string }
   | { kind: 'status'; channelId: string }
   | { kind: 'hls'; channelId: string; dir: string; file: string }
-  /** `channelId` null: an FLV-shaped name that is no channel's stream. */
-  | { kind: 'flv'; channelId: string | null }
+  /** `channelId` null: an FLV-shaped name that is no channel's stream; `rateType` null: the unsuffixed name. */
+  | { kind: 'flv'; channelId: string | null; rateType: RateType | null }
   | { kind: 'not-found' };
 
 /** The path of a request URL when it is well-formed (no query, only `[A-Za-z0-9_.-/]`, no `..`); null otherwise. */
@@ -42,7 +43,10 @@ export function routeOf(rawUrl: string | undefined): MediaRoute {
     return { kind: 'hls', channelId, dir: tierDir ? `${channelId}/${tierDir}` : channelId, file };
   }
   const flv = FLV_PATH.exec(url);
-  if (flv) return { kind: 'flv', channelId: parseStreamName(flv[1]!)?.channelId ?? null };
+  if (flv) {
+    const stream = parseStreamName(flv[1]!);
+    return { kind: 'flv', channelId: stream?.channelId ?? null, rateType: stream?.rateType ?? null };
+  }
   return { kind: 'not-found' };
 }
 
@@ -50,4 +54,25 @@ export function routeOf(rawUrl: string | undefined): MediaRoute {
 export function upgradeChannelOf(rawUrl: string | undefined): string | null {
   const route = routeOf(rawUrl);
   return route.kind === 'flv' ? route.channelId : null;
+}
+
+/**
+ * The live stream (name under the live application) that a play of the channel's unsuffixed name `live/{channelId}`
+ * (RTMP, HTTP-FLV, WS-FLV) is served from: the channel's own stream, or with several tiers its best one — ORIGINAL,
+ * else the highest bitrate (`bestFirst`), the tier the master playlist lists first — since a tiered channel publishes
+ * only `live/{channelId}_r{rateType}`.
+ */
+export function unsuffixedStream(channelId: string, rateTypes: readonly RateType[]): string {
+  return rateTypes.length > 1 ? `${channelId}_r${bestFirst(rateTypes)[0]}` : channelId;
+}
+
+/** A channel record's tiers; none when the record has no options (a record the relay did not write whole). */
+export function tiersOf(ch: { option?: { rateTypes?: readonly RateType[] } }): readonly RateType[] {
+  return ch.option?.rateTypes ?? [];
+}
+
+/** `rawUrl` with its FLV stream name replaced by `stream` (the query kept): `/live/<stream>.flv[?query]`. */
+export function withFlvStream(rawUrl: string, stream: string): string {
+  const q = rawUrl.indexOf('?');
+  return `/${LIVE_APP}/${stream}.flv${q < 0 ? '' : rawUrl.slice(q)}`;
 }

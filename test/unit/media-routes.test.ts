@@ -45,12 +45,12 @@ describe('routes', () => {
     [`/hls/${ID}/index.m3u8`, { kind: 'hls', channelId: ID, dir: ID, file: 'index.m3u8' }],
     [`/hls/${ID}/seg_12.ts?token=t`, { kind: 'hls', channelId: ID, dir: ID, file: 'seg_12.ts' }],
     [`/hls/${ID}/r10/index.m3u8`, { kind: 'hls', channelId: ID, dir: `${ID}/r10`, file: 'index.m3u8' }],
-    [`/live/${ID}.flv`, { kind: 'flv', channelId: ID }],
-    [`/live/${ID}_r20.flv?pwd=x`, { kind: 'flv', channelId: ID }],
-    [`/live/${ID}_r0.flv`, { kind: 'flv', channelId: ID }],
-    ['/live/ch_00000000000000000000.flv', { kind: 'flv', channelId: 'ch_00000000000000000000' }],
-    ['/live/abc.flv', { kind: 'flv', channelId: null }],
-    [`/live/${ID}_r1.flv`, { kind: 'flv', channelId: null }],
+    [`/live/${ID}.flv`, { kind: 'flv', channelId: ID, rateType: null }],
+    [`/live/${ID}_r20.flv?pwd=x`, { kind: 'flv', channelId: ID, rateType: 20 }],
+    [`/live/${ID}_r0.flv`, { kind: 'flv', channelId: ID, rateType: 0 }],
+    ['/live/ch_00000000000000000000.flv', { kind: 'flv', channelId: 'ch_00000000000000000000', rateType: null }],
+    ['/live/abc.flv', { kind: 'flv', channelId: null, rateType: null }],
+    [`/live/${ID}_r1.flv`, { kind: 'flv', channelId: null, rateType: null }],
     ['/live/a.b.flv', { kind: 'not-found' }],
     ['/live/.flv', { kind: 'not-found' }],
     ['//live//x.flv', { kind: 'not-found' }],
@@ -65,7 +65,7 @@ describe('routes', () => {
   });
 
   it('an FLV name of 64 characters is a stream name, one of 65 is not found', () => {
-    expect(routeOf(`/live/${'x'.repeat(64)}.flv`)).toEqual({ kind: 'flv', channelId: null });
+    expect(routeOf(`/live/${'x'.repeat(64)}.flv`)).toEqual({ kind: 'flv', channelId: null, rateType: null });
     expect(routeOf(`/live/${'x'.repeat(65)}.flv`)).toEqual({ kind: 'not-found' });
   });
 });
