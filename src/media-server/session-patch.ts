@@ -40,13 +40,20 @@ export interface SessionHooks {
 
 /** The timestamps each broadcast sends out (kept across its publishers). */
 const timelines = new WeakMap<object, Timeline>();
+/** Media packets each publishing session has sent (read by the idle watch, idle.ts). */
+const mediaPackets = new WeakMap<NmsSession, number>();
+
+/** How many media packets (audio, video, metadata) a session has published so far. */
+export function mediaPacketsOf(s: NmsSession): number {
+  return mediaPackets.get(s) ?? 0;
+}
 
 /**
  * Patches every session node-media-server registers (pinned 4.4.3), in place:
  * - no publisher, upstream or viewer may throw out of nms (an uncaught throw ends the whole media process): its input
  *   handler and its writes are wrapped, so an error closes that session and is logged;
  * - its media packets are retimed on their broadcast's `Timeline` (replacing nms's resume offset, which overflowed the
- *   32-bit RTMP timestamp after a few reconnects of a publisher ending at 0x7FFFFFFF);
+ *   32-bit RTMP timestamp after a few reconnects of a publisher ending at 0x7FFFFFFF), and counted (`mediaPacketsOf`);
  * - RTMP viewers get media on the message stream id their `createStream` answered (see `rtmpOnStream`);
  * - an RTMP play's stream name goes through `hooks.playName` before nms resolves its broadcast.
  */
@@ -106,6 +113,7 @@ function hardenSession(s: RawSession, logger: Logger): void {
   const onPacket = s.onPacket;
   if (!onPacket) return;
   const retimed = (p: NmsPacket) => {
+    mediaPackets.set(s, (mediaPackets.get(s) ?? 0) + 1);
     const b = s.broadcast;
     if (b) {
       b._dtsOffset = {};

@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { patchSessions, rtmpOnStream } from '../../src/media-server/session-patch.js';
-import type { NmsContext, NmsSession } from '../../src/media-server/nms.js';
+import { PublisherIdleWatch } from '../../src/media-server/idle.js';
+import { mediaPacketsOf, patchSessions, rtmpOnStream } from '../../src/media-server/session-patch.js';
+import type { NmsBroadcast, NmsContext, NmsSession } from '../../src/media-server/nms.js';
 import { unsuffixedStream, withFlvStream } from '../../src/media-server/routes.js';
 
 const require = createRequire(import.meta.url);
@@ -71,6 +72,52 @@ function fakeSession(id: string, streamPath: string) {
 function context(): NmsContext {
   return { broadcasts: new Map(), sessions: new Map() } as unknown as NmsContext;
 }
+
+describe('publisher idle watch (RELAY_INGEST_IDLE_MS)', () => {
+  const logger = createLogger('silent', 'test');
+
+  it('drops a publisher that sent no media for idleMs, not one that goes on sending', () => {
+    const ctx = context();
+    patchSessions(ctx, logger, { playName: (_a, n) => n });
+    const silent = fakeSession('a', '/ingest/1400000001_1_a_camera');
+    const busy = fakeSession('b', '/live/ch_00000000000000000001');
+    for (const s of [silent, busy]) {
+      ctx.sessions.set(s.id, s);
+      ctx.broadcasts.set(s.streamPath, { publisher: s, subscribers: new Map() } as unknown as NmsBroadcast);
+    }
+    const watch = new PublisherIdleWatch(ctx, logger, 3000);
+    expect(watch.intervalMs).toBe(750);
+    const packet = () => ({ codec_type: 9, flags: 1, dts: 0, pts: 0 });
+    silent.rtmp.onPacketCallback(packet());
+    expect(watch.check(0)).toEqual([]);
+    for (const t of [1000, 2000, 2999]) {
+      busy.rtmp.onPacketCallback(packet());
+      expect(watch.check(t)).toEqual([]);
+    }
+    busy.rtmp.onPacketCallback(packet());
+    expect(watch.check(3000)).toEqual([silent]);
+    expect(silent.socket.destroy).toHaveBeenCalledTimes(1);
+    // destroyed, not marked refused: nms ends the publish as a disconnect (the ingest unregisters the member)
+    expect(silent.relayRejected).toBeUndefined();
+    expect(busy.socket.destroy).not.toHaveBeenCalled();
+    expect(mediaPacketsOf(busy)).toBe(4);
+  });
+
+  it('skips publishers already gone or refused, and 0 turns the watch off', () => {
+    const ctx = context();
+    const gone = fakeSession('g', '/ingest/x');
+    const refused = Object.assign(fakeSession('r', '/ingest/y'), { relayRejected: true });
+    ctx.sessions.set(refused.id, refused);
+    for (const s of [gone, refused])
+      ctx.broadcasts.set(s.streamPath, { publisher: s, subscribers: new Map() } as unknown as NmsBroadcast);
+    const watch = new PublisherIdleWatch(ctx, logger, 1000);
+    watch.check(0);
+    expect(watch.check(60_000)).toEqual([]);
+    const off = new PublisherIdleWatch(ctx, logger, 0);
+    off.start();
+    off.close();
+  });
+});
 
 describe('RTMP play names', () => {
   it('go through the hook before nms resolves the broadcast (the query kept)', () => {
