@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RelayConfig } from '../config/index.js';
@@ -5,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { ChannelStore } from '../channels/store.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
+import type { Channel } from '../channels/types.js';
 import { servePlayer } from '../web/static.js';
 import { CORS_HEADERS, FLV_HEADERS, prepareFlvResponse, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
@@ -14,11 +16,12 @@ import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
-import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream } from './routes.js';
+import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
+import { PlaylistWait } from './hls-wait.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
-  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs' | 'adminToken'>;
+  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs' | 'adminToken' | 'hlsSegmentSeconds'>;
   channels: Pick<ChannelStore, 'get'>;
   metrics: MediaMetrics;
   context: NmsContext;
@@ -32,10 +35,12 @@ export interface MediaHttpDeps {
 /**
  * The media server's HTTP side: only requests the relay understands reach node-media-server (it crashes on some
  * malformed FLV names). FLV and WS-FLV are authorised here (a tiered channel's unsuffixed name plays its best tier),
- * HLS files, the player, channel status, metrics and the health check are served here.
+ * HLS files (a playlist asked for before it exists is held, see `PlaylistWait`), the player, channel status, metrics and
+ * the health check are served here.
  */
 export class MediaHttp {
   private readonly throttle: CredentialThrottle;
+  private readonly playlists = new PlaylistWait();
 
   constructor(
     private readonly deps: MediaHttpDeps,
@@ -124,6 +129,7 @@ export class MediaHttp {
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
         metrics.hlsRequest(route.channelId, route.file.endsWith('.m3u8'));
+        await this.awaitPlaylist(req, channel, route);
         return serveHlsFile(
           req,
           res,
@@ -205,6 +211,24 @@ export class MediaHttp {
     if (route.kind === 'flv' && route.rateType === null && decision?.channel)
       req.url = withFlvStream(req.url!, unsuffixedStream(decision.channel.channelId, tiersOf(decision.channel)));
     this.nms.upgrade(req, socket, head);
+  }
+
+  /**
+   * Holds a playlist request of a starting or live channel until the playlist exists, at most three target durations
+   * (RELAY_HLS_SEGMENT_SECONDS × 3: the first segment ends at the upstream's first keyframe after one target duration),
+   * so a player opening the HLS URL right after the start answer gets the playlist instead of a 404. Only playlists the
+   * channel writes are waited for (its own folder, or one of its tiers'); a viewer that goes away ends the wait.
+   */
+  private async awaitPlaylist(req: IncomingMessage, ch: Channel, route: Extract<MediaRoute, { kind: 'hls' }>) {
+    const tiers = tiersOf(ch);
+    const ours = route.rateType === null || (tiers.length > 1 && tiers.includes(route.rateType));
+    if (route.file !== 'index.m3u8' || !ch.hls || !ours || (ch.state !== 'starting' && ch.state !== 'live')) return;
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    req.socket.once('close', onClose);
+    const file = path.join(this.deps.config.hlsDir, route.dir, route.file);
+    await this.playlists.until(file, this.deps.config.hlsSegmentSeconds * 3000, gone.signal);
+    req.socket.off('close', onClose);
   }
 }
 

@@ -14,7 +14,8 @@ export type MediaRoute =
   | { kind: 'player-redirect' }
   | { kind: 'player'; file: string }
   | { kind: 'status'; channelId: string }
-  | { kind: 'hls'; channelId: string; dir: string; file: string }
+  /** `rateType`: the tier folder asked for (`r<rateType>/`), null for the channel's own folder. */
+  | { kind: 'hls'; channelId: string; dir: string; file: string; rateType: RateType | null }
   /** `channelId` null: an FLV-shaped name that is no channel's stream; `rateType` null: the unsuffixed name. */
   | { kind: 'flv'; channelId: string | null; rateType: RateType | null }
   | { kind: 'not-found' };
@@ -40,7 +41,8 @@ export function routeOf(rawUrl: string | undefined): MediaRoute {
   const hls = HLS_PATH.exec(url);
   if (hls) {
     const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
-    return { kind: 'hls', channelId, dir: tierDir ? `${channelId}/${tierDir}` : channelId, file };
+    const rateType = tierDir ? (Number(tierDir.slice(1)) as RateType) : null;
+    return { kind: 'hls', channelId, dir: tierDir ? `${channelId}/${tierDir}` : channelId, file, rateType };
   }
   const flv = FLV_PATH.exec(url);
   if (flv) {

@@ -1,7 +1,11 @@
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { PublisherIdleWatch } from '../../src/media-server/idle.js';
+import { PlaylistWait } from '../../src/media-server/hls-wait.js';
 import { mediaPacketsOf, patchSessions, rtmpOnStream } from '../../src/media-server/session-patch.js';
 import type { NmsBroadcast, NmsContext, NmsSession } from '../../src/media-server/nms.js';
 import { unsuffixedStream, withFlvStream } from '../../src/media-server/routes.js';
@@ -140,5 +144,31 @@ describe('RTMP play names', () => {
     expect(unsuffixedStream('ch_1', [10, 20])).toBe('ch_1_r20');
     expect(withFlvStream('/live/ch_1.flv?pwd=a&b=c', 'ch_1_r0')).toBe('/live/ch_1_r0.flv?pwd=a&b=c');
     expect(withFlvStream('/live/ch_1.flv', 'ch_1_r20')).toBe('/live/ch_1_r20.flv');
+  });
+});
+
+describe('playlist wait', () => {
+  it('answers as soon as the file exists, false after the timeout or when the viewer goes away', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wait-'));
+    try {
+      const wait = new PlaylistWait(10);
+      const file = path.join(dir, 'index.m3u8');
+      expect(await wait.until(file, 50)).toBe(false);
+      const gone = new AbortController();
+      const early = wait.until(file, 5000, gone.signal);
+      const waiting = [wait.until(file, 5000), wait.until(file, 5000)];
+      await new Promise((r) => setTimeout(r, 30));
+      expect(wait.waiting).toBe(3);
+      gone.abort();
+      expect(await early).toBe(false);
+      const t0 = Date.now();
+      fs.writeFileSync(file, '#EXTM3U\n');
+      expect(await Promise.all(waiting)).toEqual([true, true]);
+      expect(Date.now() - t0).toBeLessThan(500);
+      expect(wait.waiting).toBe(0);
+      expect(await wait.until(file, 0)).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
