@@ -6,8 +6,8 @@ import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack }
 
 /** RELAY_INGEST_IDLE_MS of this stack; the media server checks every min(1 s, idle / 4). */
 const IDLE_MS = 3000;
-/** Idle timeout + one check interval + a Redis round trip and scheduling. */
-const DROP_BY_MS = IDLE_MS + IDLE_MS / 4 + 750;
+/** Idle timeout + one check interval + slack for a Redis round trip and a busy machine (measured up to 4.5 s at load 9). */
+const DROP_BY_MS = IDLE_MS + IDLE_MS / 4 + 1500;
 
 let stack: Stack;
 /** The channel of the second test, live again when the third begins. */
