@@ -17,11 +17,13 @@ export interface SourceSpec {
    */
   fastProbe?: boolean;
   /**
-   * An http(s) input's forward proxy (`http://127.0.0.1:<port>`, the egress proxy): ffmpeg's `-http_proxy`, which its
-   * HLS demuxer passes on to playlist, segment and key requests. HTTPS goes through it by the `http_proxy` environment
-   * variable (ffmpeg's TLS reads only that), which the runner sets as well.
+   * An http(s) input's egress gateway (`http://127.0.0.1:<port>`) as ffmpeg's `-http_proxy`: any plain-HTTP request
+   * ffmpeg makes of a URL it did not get in gateway form goes to the gateway too (the runner also sets the `http_proxy`
+   * environment variable, which every HTTP request of ffmpeg reads).
    */
   httpProxy?: string;
+  /** An RTSP input's transport: `tcp` (RTP interleaved on the RTSP connection, no UDP). */
+  rtspTransport?: 'tcp';
   /** The input is read as HLS (`-f hls`) with these segment extension rules (options the ffmpeg has; see below). */
   hls?: HlsRules;
 }
@@ -34,12 +36,13 @@ export interface HlsRules {
   allowedSegmentExtensions?: string;
 }
 
-/** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress proxy, HLS rules. */
+/** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress, HLS rules. */
 export function inputArgs(i: SourceSpec): readonly string[] {
   const args = ['-protocol_whitelist', i.protocolWhitelist];
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');
   else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
   if (i.httpProxy) args.push('-http_proxy', i.httpProxy);
+  if (i.rtspTransport) args.push('-rtsp_transport', i.rtspTransport);
   if (i.hls) {
     args.push('-f', 'hls');
     if (i.hls.allowedExtensions) args.push('-allowed_extensions', i.hls.allowedExtensions);
