@@ -4,7 +4,7 @@ import type { Refusal } from '../egress/refusals.js';
 import { RtspRelay } from '../egress/rtsp-relay.js';
 import type { RelayPlan } from '../media/ffmpeg/args.js';
 import type { SourceSpec } from '../media/ffmpeg/input.js';
-import { hlsDemuxerOptions, hlsRules } from '../media/ffmpeg/input.js';
+import { demuxerOptions, hlsDemuxerOptions, hlsRules, rtspTimeoutOption } from '../media/ffmpeg/input.js';
 import { HTTP_PROTOCOLS, RTSP_PROTOCOLS } from '../rooms/model.js';
 import type { Logger } from '../log.js';
 
@@ -61,9 +61,11 @@ export async function runEgress(
     throw e;
   }
   const rules = gateway ? hlsRules(await hlsDemuxerOptions(config.ffmpegPath)) : {};
+  const timeoutOption = relays.size ? rtspTimeoutOption(await demuxerOptions(config.ffmpegPath, 'rtsp')) : undefined;
   const source = (s: SourceSpec): SourceSpec => {
     const relay = relays.get(s.url);
-    if (relay) return { ...s, url: relay.url, protocolWhitelist: RTSP_PROTOCOLS, rtspTransport: 'tcp' };
+    if (relay)
+      return { ...s, url: relay.url, protocolWhitelist: RTSP_PROTOCOLS, rtsp: timeoutOption ? { timeoutOption } : {} };
     if (!gateway || !HTTP_URL.test(s.url)) return s;
     const hls = /\.m3u8?$/i.test(new URL(s.url).pathname);
     return {

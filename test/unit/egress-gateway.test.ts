@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseEgressAllow, type Resolver } from '../../src/egress/index.js';
 import { EgressGateway } from '../../src/egress/gateway.js';
-import { hlsRules, inputArgs } from '../../src/media/ffmpeg/input.js';
+import { hlsRules, inputArgs, rtspTimeoutOption } from '../../src/media/ffmpeg/input.js';
 import { runEgress } from '../../src/worker/egress.js';
 import { HTTP_PROTOCOLS, RTSP_PROTOCOLS } from '../../src/rooms/model.js';
 import { createLogger } from '../../src/log.js';
@@ -234,9 +234,14 @@ describe('a run of an http(s) or rtsp(s) upstream', () => {
   it('reads an rtsp(s) URL through its relay over TCP; rtmp passes unchanged; a non-playlist URL is not HLS', async () => {
     const rtsp = await runEgress(plan('rtsps://u:p@cams.example:8322/cam?x=1'), config, silent);
     const src = rtsp.plan.sources[0]!;
-    expect(src).toMatchObject({ protocolWhitelist: RTSP_PROTOCOLS, rtspTransport: 'tcp' });
+    expect(src).toMatchObject({ protocolWhitelist: RTSP_PROTOCOLS, rtsp: {} }); // this ffmpeg cannot be asked
     expect(src.url).toMatch(/^rtsp:\/\/u:p@127\.0\.0\.1:\d+\/cam\?x=1$/);
     expect(inputArgs(src).join(' ')).toContain('-rtsp_transport tcp');
+    expect(inputArgs(src)).not.toContain('-rw_timeout'); // the rtsp demuxer has none: ffmpeg would refuse to start
+    // its socket timeout is -stimeout up to ffmpeg 4.x (where -timeout means listen), -timeout from 5.0 on
+    expect(rtspTimeoutOption(new Set(['timeout', 'stimeout', 'listen_timeout']))).toBe('stimeout');
+    expect(rtspTimeoutOption(new Set(['timeout', 'listen_timeout']))).toBe('timeout');
+    expect(inputArgs({ ...src, rtsp: { timeoutOption: 'stimeout' } }).join(' ')).toContain('-stimeout 5000000');
     expect(rtsp.env).toEqual({});
     await rtsp.close();
     const rtmp = await runEgress(plan('rtmp://cams.example/live/x'), config, silent);
