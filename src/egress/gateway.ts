@@ -22,7 +22,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
-import { resolveAllowed, systemResolver, type EgressPolicy, type Resolver } from './index.js';
+import { ALLOW_SETTING, resolveAllowed, systemResolver, type EgressPolicy, type Resolver } from './index.js';
 import { fromGatewayPath, isGatewayScheme, scopeSetCookie, toGatewayUrl } from './gateway-form.js';
 import { isPlaylistType, looksLikePlaylist, rewritePlaylist } from './playlist.js';
 import { Refusals, type Refusal } from './refusals.js';
@@ -39,6 +39,11 @@ export interface GatewayOptions {
   /** Largest playlist read and rewritten, in bytes (default 4 MiB); a larger one answers 502. */
   maxPlaylistBytes?: number;
 }
+
+/** The hint of a refused URI scheme (in a playlist or a redirect): the allow-list admits hosts, never schemes. */
+const SCHEME_HINT =
+  'an upstream, its playlists and redirects may name http and https URLs only; ' +
+  `${ALLOW_SETTING} allows internal hosts, not other schemes`;
 
 /** `host:port` of a URL with the port always written (refusal messages name host and port, never path or query). */
 const hostPort = (u: URL) => `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
@@ -194,7 +199,11 @@ export class EgressGateway {
       if (!to || !isGatewayScheme(to)) {
         r.destroy();
         const scheme = to ? `${to.protocol} URL` : 'URL that is not one';
-        return this.refuse(res, `the upstream ${hostPort(origin)} redirected to a ${scheme}, which is refused`);
+        return this.refuse(
+          res,
+          `the upstream ${hostPort(origin)} redirected to a ${scheme}, which is refused`,
+          SCHEME_HINT,
+        );
       }
       headers.location = toGatewayUrl(this.url, to);
     }
@@ -251,7 +260,7 @@ export class EgressGateway {
       return void res.writeHead(502, { 'content-type': 'text/plain' }).end(`playlist larger than ${max} bytes`);
     }
     const out = rewritePlaylist(Buffer.concat(head), origin, this.url);
-    if ('refused' in out) return this.refuse(res, out.refused);
+    if ('refused' in out) return this.refuse(res, out.refused, SCHEME_HINT);
     for (const h of ['content-length', 'content-range', 'accept-ranges', 'etag', 'content-md5']) delete headers[h];
     headers['content-length'] = out.body.length;
     res.writeHead(status === 206 ? 200 : status, headers).end(out.body);
