@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import { RelayError } from '../errors/index.js';
 import { inspectPng } from './png.js';
+import { InspectionLine } from './inspections.js';
 import { assertFreeSpace, diskFullRefusal, isDiskFullError } from '../records/disk.js';
 
 /** Where a watermark goes (README "Watermarks"). */
@@ -19,6 +20,11 @@ export interface WatermarkPlacement {
 export const MAX_WATERMARK_BYTES = 1024 * 1024;
 /** Largest watermark side, in pixels. */
 export const MAX_WATERMARK_SIDE = 4096;
+/**
+ * Largest decoded watermark, in bytes: 64 MiB, a 4096x4096 8-bit RGBA logo (ffmpeg decodes the image again in every
+ * channel that overlays it). A 16-bit or larger-than-4096² image past it is refused from its header.
+ */
+export const MAX_WATERMARK_DECODED_BYTES = 64 * 1024 * 1024;
 
 /** Placement used when an upload does not say: top-right corner, 15 % of the video width, 2 % margin. */
 export const DEFAULT_PLACEMENT: WatermarkPlacement = { corner: 'top-right', relativeWidth: 0.15, margin: 0.02 };
@@ -42,6 +48,8 @@ export class WatermarkRegistry {
     private readonly dir: string,
     /** Free space (MiB) the folder must keep for an upload (RELAY_MIN_FREE_MB); 0: not checked. */
     private readonly minFreeMB = 0,
+    /** The process's line of image inspections (2 at once, 16 waiting; more: 50005). */
+    private readonly line = new InspectionLine(),
   ) {}
 
   /** Path of a watermark's PNG. */
@@ -51,15 +59,18 @@ export class WatermarkRegistry {
 
   /**
    * Validates and stores a PNG; returns its entry with a new numeric waterMarkId. Throws 50002 for a bad image, 50007
-   * (HTTP 507) when the folder's disk is below the free-space threshold or full; nothing is left of a refused upload.
+   * (HTTP 507) when the folder's disk is below the free-space threshold or full, 50005 (503) when too many images wait
+   * to be checked; nothing is left of a refused upload.
    */
   async add(sdkAppId: string, png: Buffer, placement: WatermarkPlacement = DEFAULT_PLACEMENT): Promise<Watermark> {
     if (png.length > MAX_WATERMARK_BYTES)
       throw new RelayError(50002, `watermark larger than ${MAX_WATERMARK_BYTES} bytes`, { status: 413 });
-    const info = await inspectPng(png, MAX_WATERMARK_SIDE);
+    const info = await this.line.run(() =>
+      inspectPng(png, { maxSide: MAX_WATERMARK_SIDE, maxDecodedBytes: MAX_WATERMARK_DECODED_BYTES }),
+    );
     if ('error' in info)
       throw new RelayError(50002, `watermark is not a valid PNG: ${info.error}`, {
-        hint: `upload a complete PNG file of at most ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels with Content-Type: image/png`,
+        hint: `upload a complete PNG file of at most ${MAX_WATERMARK_SIDE}x${MAX_WATERMARK_SIDE} pixels and 64 MiB decoded (8-bit RGBA at that size) with Content-Type: image/png`,
       });
     await assertFreeSpace([{ dir: this.dir, what: 'watermark images' }], this.minFreeMB);
     const id = await this.redis.incr(this.keys.watermarkSeq());

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, grabGray, meanDiff } from '../helpers/media.js';
+import { memoryOf, pngOf, resetPeak } from '../helpers/png.js';
 import { FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
 
 const run = promisify(execFile);
@@ -101,5 +102,41 @@ describe('watermarks', () => {
     await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
     expect((await stack.request('DELETE', `/v1/watermarks/${wm.body.waterMarkId}`)).body.code).toBe(0);
     expect((await stack.request('DELETE', `/v1/watermarks/${wm.body.waterMarkId}`)).status).toBe(404);
+  });
+
+  it('ten concurrent uploads of 4096x4096 images hold no inflated image: 16-bit RGBA is refused by the pixel budget before inflating, 8-bit RGBA is inflated as a stream and stored; the API grows by < 150 MB', async () => {
+    const pid = stack.procs.find((p) => p.name === 'api')!.child.pid!;
+    const MB = 1024 * 1024;
+    const deep = pngOf(4096, 4096, { bitDepth: 16, colorType: 6 }); // inflates to 134 MB
+    const logo = pngOf(4096, 4096, { bitDepth: 8, colorType: 6 }); // inflates to 67 MB: 64 MiB decoded, the budget
+    const measure = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      const before = memoryOf(pid).rss;
+      const reset = resetPeak(pid);
+      let sampled = before;
+      const sampler = setInterval(() => (sampled = Math.max(sampled, memoryOf(pid).rss)), 5);
+      const t0 = Date.now();
+      const out = await fn();
+      clearInterval(sampler);
+      const after = memoryOf(pid);
+      const peak = Math.max(sampled, reset ? after.peak : 0);
+      console.log(
+        `${what}: ${Date.now() - t0} ms, API RSS ${(before / MB).toFixed(0)} → peak ${(peak / MB).toFixed(0)} → ` +
+          `${(after.rss / MB).toFixed(0)} MB after (peak ${reset ? 'VmHWM' : 'sampled every 5 ms'})`,
+      );
+      expect(peak - before, `${what}: RSS growth`).toBeLessThan(150 * MB);
+      return out;
+    };
+    const ten = (png: Buffer) => Promise.all(Array.from({ length: 10 }, () => upload(png)));
+
+    const refused = await measure(`10 x ${deep.length} B 16-bit RGBA 4096x4096`, () => ten(deep));
+    for (const r of refused) {
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe(50002);
+      expect(r.body.message).toMatch(/decodes to 128 MiB.*budget of 64 MiB/);
+    }
+    const stored = await measure(`10 x ${logo.length} B 8-bit RGBA 4096x4096`, () => ten(logo));
+    for (const r of stored)
+      expect(r.body, JSON.stringify(r.body)).toMatchObject({ code: 0, width: 4096, height: 4096 });
+    for (const r of stored) await stack.request('DELETE', `/v1/watermarks/${r.body.waterMarkId}`);
   });
 });
