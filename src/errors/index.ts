@@ -35,8 +35,8 @@ export const ERRORS = {
   },
   20102: {
     status: 409,
-    message: 'recording storage over the account quota',
-    hint: "delete old recordings of the account's apps or raise its storageQuotaMB (admin API), or start without record",
+    message: 'storage over the account quota (recordings and watermark images)',
+    hint: "delete old recordings or unused watermarks of the account's apps, or raise its storageQuotaMB (admin API); or start without record",
     retryable: false,
   },
   20318: {

@@ -157,9 +157,9 @@ describe.skipIf(cannotMount)('a full disk', () => {
     mountTmpfs(dir, '1m');
     try {
       fill(dir, 100 * KIB);
-      // the threshold off (0), so the write itself meets ENOSPC
-      const registry = new WatermarkRegistry(stack.redis, new Keys(stack.prefix), dir, 0);
-      const e = await registry.add(stack.sdkAppId, png).catch((x: unknown) => x);
+      // no free-space admission, so the write itself meets ENOSPC
+      const registry = new WatermarkRegistry(stack.redis, new Keys(stack.prefix), dir);
+      const e = await registry.add({ sdkAppId: stack.sdkAppId, accountId: 'default' }, png).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(RelayError);
       expect((e as RelayError).code).toBe(50007);
       expect((e as RelayError).status).toBe(507);

@@ -6,9 +6,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, grabGray, meanDiff } from '../helpers/media.js';
 import { memoryOf, pngOf, resetPeak } from '../helpers/png.js';
-import { FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
+import { eventually, FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
 
 const run = promisify(execFile);
+/** RELAY_MAX_WATERMARKS_PER_APP of this stack. */
+const LIMIT = 12;
 let stack: Stack;
 let tmp: string;
 let png: Buffer;
@@ -29,7 +31,7 @@ beforeAll(async () => {
     path.join(tmp, 'wm.png'),
   ]);
   png = fs.readFileSync(path.join(tmp, 'wm.png'));
-  stack = await startStack();
+  stack = await startStack({ env: { RELAY_MAX_WATERMARKS_PER_APP: String(LIMIT) } });
   await stack.publish({ roomId: 1001, userId: 'bob', srcType: 0 }, fixture('bob-camera.mp4'));
 });
 
@@ -138,5 +140,55 @@ describe('watermarks', () => {
     for (const r of stored)
       expect(r.body, JSON.stringify(r.body)).toMatchObject({ code: 0, width: 4096, height: 4096 });
     for (const r of stored) await stack.request('DELETE', `/v1/watermarks/${r.body.waterMarkId}`);
+  });
+
+  it(`an app holds at most RELAY_MAX_WATERMARKS_PER_APP watermarks (${LIMIT} here), also when uploads race: the rest are refused with 50002 (409) and leave no file`, async () => {
+    const small = pngOf(16, 16);
+    const held = (await stack.request('GET', '/v1/watermarks')).body.watermarks.length as number;
+    const burst = await Promise.all(Array.from({ length: 16 }, () => upload(small)));
+    const stored = burst.filter((r) => r.body.code === 0);
+    const refused = burst.filter((r) => r.body.code !== 0);
+    expect(stored).toHaveLength(LIMIT - held);
+    for (const r of refused) {
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({
+        code: 50002,
+        message: `app ${stack.sdkAppId} already has ${LIMIT} watermarks, the limit per app`,
+        maxWatermarks: LIMIT,
+      });
+      expect(r.body.hint).toMatch(/DELETE \/v1\/watermarks.*RELAY_MAX_WATERMARKS_PER_APP/);
+    }
+    expect((await stack.request('GET', '/v1/watermarks')).body.watermarks).toHaveLength(LIMIT);
+    expect(fs.readdirSync(path.join(stack.dataDir, 'watermarks', stack.sdkAppId))).toHaveLength(LIMIT); // no .tmp
+    // a deletion makes room again
+    expect((await stack.request('DELETE', `/v1/watermarks/${stored[0]!.body.waterMarkId}`)).body.code).toBe(0);
+    const again = await upload(small);
+    expect(again.body.code).toBe(0);
+    for (const r of [...stored.slice(1), again]) await stack.request('DELETE', `/v1/watermarks/${r.body.waterMarkId}`);
+  });
+
+  it("watermark images count in the account's storage: past storageQuotaMB an upload is refused with 20102, and the admin listing counts the stored images", async () => {
+    const admin = (method: string, route: string, body?: unknown) =>
+      stack.request(method, `/admin/v1${route}`, body, { authorization: stack.adminAuth });
+    const dir = path.join(stack.dataDir, 'watermarks', stack.sdkAppId);
+    const onDisk = () => fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    expect((await admin('PATCH', '/accounts/default', { storageQuotaMB: 0 })).body.code).toBe(0);
+    try {
+      const before = fs.readdirSync(dir).length;
+      const r = await upload(png);
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ code: 20102, storageQuotaMB: 0, storageUsedBytes: onDisk() });
+      expect(r.body.message).toMatch(/recordings and watermark images/);
+      expect(r.body.hint).toMatch(/DELETE \/v1\/watermarks/);
+      expect(fs.readdirSync(dir)).toHaveLength(before);
+    } finally {
+      await admin('PATCH', '/accounts/default', { storageQuotaMB: null });
+    }
+    expect((await upload(png)).body.code).toBe(0);
+    const usage = async () =>
+      (await admin('GET', '/accounts')).body.accounts.find((a: { accountId: string }) => a.accountId === 'default')
+        .storageUsedBytes as number;
+    await eventually(async () => (await usage()) === onDisk(), 8000); // the listing measures at most every 5 s
+    expect(onDisk()).toBeGreaterThanOrEqual(png.length);
   });
 });
