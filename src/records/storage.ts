@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { RelayError } from '../errors/index.js';
-import { assertFreeSpace, mib } from './disk.js';
+import { assertFreeSpace, mib, UPLOAD_DISK_HINT } from './disk.js';
 
 /*
  * The storage policy (README "Security": disk policy): free-space admission of starts with recording and of uploads
@@ -123,7 +123,11 @@ export class StoragePolicy {
    * quota (else 20102, with `storageUsedBytes` and `storageQuotaMB`). Uploads at the same moment may each pass.
    */
   async assertCanStoreImage(accountId: string, bytes: number): Promise<void> {
-    await assertFreeSpace([{ dir: this.d.watermarksDir, what: 'watermark images' }], this.d.minFreeMB);
+    await assertFreeSpace(
+      [{ dir: this.d.watermarksDir, what: 'watermark images' }],
+      this.d.minFreeMB,
+      UPLOAD_DISK_HINT,
+    );
     const account = await this.d.account?.(accountId);
     if (!account || account.storageQuotaMB === undefined || account.storageQuotaMB === null) return;
     const used = await this.usageBytes(accountId, 0);

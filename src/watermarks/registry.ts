@@ -5,7 +5,7 @@ import type { Keys } from '../redis/index.js';
 import { RelayError } from '../errors/index.js';
 import { inspectPng } from './png.js';
 import { InspectionLine } from './inspections.js';
-import { diskFullRefusal, isDiskFullError } from '../records/disk.js';
+import { diskFullRefusal, isDiskFullError, UPLOAD_DISK_HINT } from '../records/disk.js';
 import type { StoragePolicy } from '../records/storage.js';
 
 /** Where a watermark goes (README "Watermarks"). */
@@ -112,7 +112,7 @@ export class WatermarkRegistry {
       await fs.rename(`${file}.tmp`, file);
     } catch (e) {
       await fs.rm(`${file}.tmp`, { force: true });
-      throw isDiskFullError(e) ? diskFullRefusal('watermark images') : e;
+      throw isDiskFullError(e) ? diskFullRefusal('watermark images', UPLOAD_DISK_HINT) : e;
     }
     const wm: Watermark = {
       waterMarkId: id,

@@ -80,7 +80,11 @@ describe('a full disk, as ffmpeg and Node say it', () => {
     expect(e).toBeInstanceOf(RelayError);
     expect((e as RelayError).code).toBe(50007);
     expect((e as RelayError).status).toBe(507);
-    expect((e as RelayError).message).toMatch(/recordings .* MiB free, below .* 16777216 MiB/);
+    expect((e as RelayError).message).toBe(
+      "insufficient storage: the disk of the recordings is below the relay's free-space threshold",
+    );
+    expect(JSON.stringify((e as RelayError).toBody())).not.toMatch(/MiB free|16777216/);
+    expect((e as RelayError).log).toMatchObject({ dir: tmp, freeBytes: expect.any(Number), minFreeMB: 16_777_216 });
   });
 
   it('a running channel whose disk filled stops recording when its live outputs can go on, else fails; never retries', () => {
@@ -237,5 +241,20 @@ describe('account storage quota', () => {
     expect(over).toMatchObject({ code: 20102, status: 409 });
     expect((over as RelayError).hint).toMatch(/DELETE \/v1\/watermarks/);
     expect((over as RelayError).toBody()).toMatchObject({ storageUsedBytes: 1.75 * MIB, storageQuotaMB: 2 });
+  });
+
+  it('a watermark upload below the free-space threshold is 50007 with a hint for uploads, not for recordings', async () => {
+    const policy = new StoragePolicy({
+      recordsDir: tmp,
+      hlsDir: tmp,
+      watermarksDir: tmp,
+      minFreeMB: 16_777_216,
+      appsOf: async () => [],
+    });
+    const e = await policy.assertCanStoreImage('acme', 1).catch((x: unknown) => x as RelayError);
+    expect(e).toMatchObject({ code: 50007, status: 507 });
+    expect((e as RelayError).message).toMatch(/watermark images is below the relay's free-space threshold/);
+    expect((e as RelayError).hint).toMatch(/retry the upload later/);
+    expect((e as RelayError).hint).not.toMatch(/record/);
   });
 });

@@ -38,9 +38,18 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
       "(HTTP 409: the image would pass the account's storageQuotaMB, which counts recordings and watermark images), " +
       '50005 (HTTP 503 with Retry-After: too many images wait to be checked), 50007 (HTTP 507: the disk is below ' +
       'RELAY_MIN_FREE_MB or full; no file is left behind).';
-    r.post('/watermarks', { schema: { querystring: WatermarkQuery, description: uploadDoc } }, async (req) => {
+    const uploadConfig = { contentType: 'image/png' };
+    const uploadOpts = {
+      schema: { querystring: WatermarkQuery, description: uploadDoc },
+      bodyLimit: MAX_WATERMARK_BYTES,
+      config: uploadConfig,
+    };
+    r.post('/watermarks', uploadOpts, async (req) => {
       if (!Buffer.isBuffer(req.body))
-        throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', { status: 415 });
+        throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', {
+          status: 415,
+          hint: `send Content-Type: ${uploadConfig.contentType}`,
+        });
       const q = req.query;
       const placement: WatermarkPlacement = {
         corner: (q.corner as WatermarkPlacement['corner'] | undefined) ?? DEFAULT_PLACEMENT.corner,
