@@ -22,6 +22,7 @@ export const DEFAULTS = {
   RELAY_START_RATE_LIMIT_MS: 3000,
   RELAY_RECORD_MAX_SECONDS: 5400,
   RELAY_MIN_FREE_MB: 1024,
+  RELAY_MAX_WATERMARKS_PER_APP: 100,
   RELAY_RETENTION_MS: 3_600_000,
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
@@ -62,6 +63,8 @@ export interface RelayConfig {
    * an upload; below it they are refused with 50007. 0 turns the check off (a full disk is still reported as 50007).
    */
   minFreeMB: number;
+  /** Watermark images one app may hold; one more upload is refused with 50002 (HTTP 409). */
+  maxWatermarksPerApp: number;
   /** How long an interrupted channel keeps its id and URLs (SPEC: 1 hour). */
   retentionMs: number;
   /** FLV/RTMP viewers joining this long after the upstream was lost are told the live has ended (SPEC: 7 s). */
@@ -226,6 +229,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     watermarksDir: path.join(dataDir, 'watermarks'),
     recordMaxSeconds: int(env, 'RELAY_RECORD_MAX_SECONDS', 2, 86400),
     minFreeMB: int(env, 'RELAY_MIN_FREE_MB', 0, 16_777_216),
+    maxWatermarksPerApp: int(env, 'RELAY_MAX_WATERMARKS_PER_APP', 1, 100_000),
     retentionMs: int(env, 'RELAY_RETENTION_MS', 1000, 7 * 86_400_000),
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
