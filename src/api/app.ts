@@ -60,6 +60,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Which SPEC code mapping applies to schema errors of this route. */
     validation?: 'start';
+    /** The Content-Type the route's body must have (named by its 415 hint); application/json when absent. */
+    contentType?: string;
   }
 }
 
@@ -93,6 +95,7 @@ export function buildApi(deps: ApiDeps): Api {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const relay = toRelayError(err, req);
     if (relay.status >= 500 && !(err instanceof RelayError)) req.log.error({ err }, 'request failed');
+    if (relay.log) req.log.warn({ code: relay.code, ...relay.log }, relay.message); // the operator's figures
     const retryAfterMs = relay.details.retryAfterMs;
     if (typeof retryAfterMs === 'number') void reply.header('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
     void reply.status(relay.status).send(relay.toBody());
@@ -173,6 +176,12 @@ export function errorTable(): string {
   ].join('\n');
 }
 
+/** A body limit for messages: "1 MiB (1048576 bytes)", "64 KiB (65536 bytes)". */
+function sizeOf(bytes: number): string {
+  const unit = bytes % (1024 * 1024) === 0 ? ['MiB', 1024 * 1024] : bytes % 1024 === 0 ? ['KiB', 1024] : null;
+  return unit ? `${bytes / (unit[1] as number)} ${unit[0]} (${bytes} bytes)` : `${bytes} bytes`;
+}
+
 // Every failure leaves as {code, message, hint}: SPEC codes for ours, the closest SPEC code for fastify's own.
 function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
   if (err instanceof RelayError) return err;
@@ -188,11 +197,14 @@ function toRelayError(err: FastifyError, req: FastifyRequest): RelayError {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new RelayError(50002, 'request body is not valid JSON');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new RelayError(50002, `request body larger than ${BODY_LIMIT} bytes`, { status: 413 });
+      return new RelayError(50002, `request body larger than ${sizeOf(req.routeOptions.bodyLimit ?? BODY_LIMIT)}`, {
+        status: 413,
+        hint: 'send a smaller body',
+      });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new RelayError(50002, 'unsupported Content-Type', {
         status: 415,
-        hint: 'send Content-Type: application/json',
+        hint: `send Content-Type: ${req.routeOptions.config.contentType ?? 'application/json'}`,
       });
     case 'FST_STATIC_FORBIDDEN_PATH': // a dot segment under /docs/static: nothing is there
       return new RelayError(50002, 'not found', { status: 404, hint: 'the API description is at /docs' });

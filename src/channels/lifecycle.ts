@@ -127,7 +127,7 @@ export class ChannelLifecycle {
    * A start or a run cannot go on (starting|live|stopping → failed). A channel never live leaves no HLS files; one
    * that was live keeps its playlists, ended.
    */
-  async fail(ch: ChannelRef, error: { code: number; message: string }, gen?: number): Promise<Moved> {
+  async fail(ch: ChannelRef, error: { code: number; message: string; hint?: string }, gen?: number): Promise<Moved> {
     const cur = await this.d.records.get(ch.channelId);
     if (!cur || !canMove(cur.state, 'failed')) return { ok: false, state: cur?.state ?? '' };
     if (isStale(cur, gen)) return { ok: false, state: cur.state, fenced: true };

@@ -58,6 +58,8 @@ export interface PushServiceDeps {
 }
 
 const STOP_WAIT_MS = 8000;
+/** A failed channel's own hint, if it has one (else the code's default hint answers). */
+const hintOf = (error: { hint?: string }) => (error.hint ? { hint: error.hint } : {});
 
 export type { StartRateLimit, StartRequest, StartResult, StopResult };
 export { redisStartRateLimit } from './admission.js';
@@ -184,7 +186,7 @@ export class PushService {
       });
     await this.discard(ch, channel);
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code))
-      throw new RelayError(channel.error.code, channel.error.message);
+      throw new RelayError(channel.error.code, channel.error.message, hintOf(channel.error));
     if (!reached && channel?.worker === undefined)
       throw new RelayError(50005, 'back end timed out: no worker took the push job in time');
     throw new RelayError(6012);
@@ -211,7 +213,10 @@ export class PushService {
         ...(channel.recordTaskId !== undefined ? { recordTaskId: channel.recordTaskId } : {}),
       };
     if (channel?.state === 'failed' && channel.error && isErrorCode(channel.error.code))
-      throw new RelayError(channel.error.code, channel.error.message, { details: { channelId } });
+      throw new RelayError(channel.error.code, channel.error.message, {
+        ...hintOf(channel.error),
+        details: { channelId },
+      });
     // the channel stays retained (interrupted) for a later try
     throw new RelayError(6012, undefined, { details: { channelId } });
   }

@@ -139,7 +139,8 @@ export interface Channel {
   createdAt: number;
   startedAt?: number;
   stoppedAt?: number;
-  error?: { code: number; message: string };
+  /** Why it failed; `hint` when the failure has its own (an egress refusal names RELAY_UPSTREAM_ALLOW). */
+  error?: { code: number; message: string; hint?: string };
   /** When the upstream was lost (state interrupted). */
   interruptedAt?: number;
   /** Until when an interrupted channel is retained with its id and URLs. */

@@ -22,9 +22,11 @@ export const DEFAULTS = {
   RELAY_START_RATE_LIMIT_MS: 3000,
   RELAY_RECORD_MAX_SECONDS: 5400,
   RELAY_MIN_FREE_MB: 1024,
+  RELAY_MAX_WATERMARKS_PER_APP: 100,
   RELAY_RETENTION_MS: 3_600_000,
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
+  RELAY_INGEST_IDLE_MS: 10000,
   RELAY_MAX_RESTARTS: 5,
   RELAY_MAX_RUN_STARTS: 5,
   RELAY_WEBHOOK_ATTEMPTS: 8,
@@ -61,12 +63,19 @@ export interface RelayConfig {
    * an upload; below it they are refused with 50007. 0 turns the check off (a full disk is still reported as 50007).
    */
   minFreeMB: number;
+  /** Watermark images one app may hold; one more upload is refused with 50002 (HTTP 409). */
+  maxWatermarksPerApp: number;
   /** How long an interrupted channel keeps its id and URLs (SPEC: 1 hour). */
   retentionMs: number;
   /** FLV/RTMP viewers joining this long after the upstream was lost are told the live has ended (SPEC: 7 s). */
   liveEndedAfterMs: number;
   /** ffmpeg without progress this long is restarted. */
   stallMs: number;
+  /**
+   * A publisher (ingest member or a worker's channel publish) that sends no media this long (ms) is dropped by the
+   * media server and its stream key freed (SRS and nginx-rtmp drop idle publishers too); 0 turns it off.
+   */
+  ingestIdleMs: number;
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
@@ -158,6 +167,12 @@ function adminToken(env: Env): string | null {
   return t;
 }
 
+function ingestIdleMs(env: Env): number {
+  const ms = int(env, 'RELAY_INGEST_IDLE_MS', 0, 3_600_000);
+  if (ms > 0 && ms < 500) throw new ConfigError('RELAY_INGEST_IDLE_MS', `must be 0 (off) or at least 500, got ${ms}`);
+  return ms;
+}
+
 /** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): RelayConfig {
   const apiPort = int(env, 'RELAY_API_PORT', 0, 65535);
@@ -206,9 +221,11 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     watermarksDir: path.join(dataDir, 'watermarks'),
     recordMaxSeconds: int(env, 'RELAY_RECORD_MAX_SECONDS', 2, 86400),
     minFreeMB: int(env, 'RELAY_MIN_FREE_MB', 0, 16_777_216),
+    maxWatermarksPerApp: int(env, 'RELAY_MAX_WATERMARKS_PER_APP', 1, 100_000),
     retentionMs: int(env, 'RELAY_RETENTION_MS', 1000, 7 * 86_400_000),
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
+    ingestIdleMs: ingestIdleMs(env),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),
     webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),

@@ -3,71 +3,24 @@
  * later). A tenant's URL must not reach the relay's own network: every address its host resolves to is checked, and
  * loopback, private (RFC 1918, RFC 4193), link-local (which holds the cloud metadata services), CGNAT (RFC 6598),
  * multicast, reserved and unspecified addresses are refused, in IPv4 and IPv6 and in every spelling (decimal, octal,
- * hex, IPv4-mapped and NAT64 IPv6), unless the operator allow-lists them with RELAY_UPSTREAM_ALLOW. SRS, nginx-rtmp
+ * hex, and the IPv6 forms that carry an IPv4 address: see addresses.ts), unless the operator allow-lists them with RELAY_UPSTREAM_ALLOW. SRS, nginx-rtmp
  * and MediaMTX take pull sources from operator configuration only; a relay that takes them from tenants has to draw
  * this line itself.
  */
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { RelayError } from '../errors/index.js';
+import { isInternalAddress } from './addresses.js';
+
+export { isInternalAddress } from './addresses.js';
 
 /** The setting that allow-lists hosts, addresses and networks (comma separated). */
 export const ALLOW_SETTING = 'RELAY_UPSTREAM_ALLOW';
 
-/** Networks no tenant URL may reach (IANA special-purpose registries, RFC 6890). */
-const BLOCKED_V4: readonly [string, number][] = [
-  ['0.0.0.0', 8], // "this network", unspecified
-  ['10.0.0.0', 8], // private
-  ['100.64.0.0', 10], // CGNAT
-  ['127.0.0.0', 8], // loopback
-  ['169.254.0.0', 16], // link-local, cloud metadata
-  ['172.16.0.0', 12], // private
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.0.2.0', 24], // documentation
-  ['192.88.99.0', 24], // 6to4 relay anycast
-  ['192.168.0.0', 16], // private
-  ['198.18.0.0', 15], // benchmarking
-  ['198.51.100.0', 24], // documentation
-  ['203.0.113.0', 24], // documentation
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, broadcast
-];
-const BLOCKED_V6: readonly [string, number][] = [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
-  ['100::', 64], // discard-only
-  ['2001:db8::', 32], // documentation
-  ['fc00::', 7], // unique local (holds fd00:ec2::254, a metadata address)
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-];
-
-const BLOCKED = new net.BlockList();
-for (const [a, p] of BLOCKED_V4) BLOCKED.addSubnet(a, p, 'ipv4');
-for (const [a, p] of BLOCKED_V6) BLOCKED.addSubnet(a, p, 'ipv6');
-
-/** The IPv4 address an IPv6 address carries (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96), if any. */
-function embeddedV4(v6: string): string | null {
-  const lower = v6.toLowerCase();
-  const dotted = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (dotted) return dotted[1]!;
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (!hex) return null;
-  const hi = parseInt(hex[1]!, 16);
-  const lo = parseInt(hex[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
-/** Whether an address (as resolved: a canonical IPv4 or IPv6 text) is in a network no tenant may reach. */
-export function isInternalAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return BLOCKED.check(address, 'ipv4');
-  if (family !== 6) return true; // not an address at all: refuse rather than guess
-  const v4 = embeddedV4(address);
-  if (v4) return BLOCKED.check(v4, 'ipv4');
-  return BLOCKED.check(address, 'ipv6');
-}
+/** The hint of every refusal of the egress policy (the `hint` field of a 50002 answer). */
+export const EGRESS_HINT =
+  `use a public host that resolves in DNS; an operator may allow internal hosts, addresses or networks with ` +
+  `${ALLOW_SETTING} (comma separated)`;
 
 /** What the operator allows beyond the public internet. */
 export interface EgressPolicy {
@@ -101,6 +54,11 @@ export function parseEgressAllow(spec: string): EgressPolicy {
   return { hosts, nets, spec };
 }
 
+/** A refusal of the egress policy: RelayError 50002 with the policy's hint (naming RELAY_UPSTREAM_ALLOW). */
+export function egressRefusal(message: string): RelayError {
+  return new RelayError(50002, message, { hint: EGRESS_HINT });
+}
+
 /** Resolves a host to every address it has (a literal address resolves to itself, in canonical form). */
 export type Resolver = (host: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (host) =>
@@ -110,7 +68,7 @@ export const systemResolver: Resolver = async (host) =>
  * Resolves a host (a name, or an address literal without brackets) once and returns its addresses, every one checked:
  * throws RelayError 50002 (hint naming RELAY_UPSTREAM_ALLOW) when it does not resolve or any address is internal and
  * not allowed. A host name the policy allows is resolved but not checked. Connect to the returned addresses only (the
- * egress proxy does), so a second lookup cannot answer differently (DNS rebinding). `what` names it in messages.
+ * run's gateway and RTSP relays do), so a second lookup cannot answer differently (DNS rebinding). `what` names it in messages.
  */
 export async function resolveAllowed(
   host: string,
@@ -119,28 +77,19 @@ export async function resolveAllowed(
   resolve: Resolver = systemResolver,
 ): Promise<string[]> {
   host = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (!host) throw new RelayError(50002, `${what} has no host`);
-  let addresses: string[];
+  if (!host) throw egressRefusal(`${what} has no host`);
+  let addresses: string[] = [];
   try {
     addresses = await resolve(host);
   } catch {
-    throw new RelayError(50002, `${what}: host ${host} does not resolve`, {
-      hint: 'use a host name that resolves in public DNS',
-    });
+    /* refused below */
   }
-  if (addresses.length === 0) throw new RelayError(50002, `${what}: host ${host} does not resolve`);
+  if (addresses.length === 0) throw egressRefusal(`${what}: host ${host} does not resolve`);
   if (policy.hosts.has(host)) return addresses;
   for (const a of addresses) {
     const family = net.isIP(a) === 6 ? 'ipv6' : 'ipv4';
-    if (isInternalAddress(a) && !policy.nets.check(a, family)) {
-      throw new RelayError(
-        50002,
-        `${what} points at an internal address (${host} → ${a}), which tenants may not reach`,
-        {
-          hint: `an operator may allow it with ${ALLOW_SETTING} (host names, addresses or networks, comma separated)`,
-        },
-      );
-    }
+    if (isInternalAddress(a) && !policy.nets.check(a, family))
+      throw egressRefusal(`${what} points at an internal address (${host} → ${a}), which tenants may not reach`);
   }
   return addresses;
 }
@@ -159,7 +108,7 @@ export async function assertEgressAllowed(
   try {
     host = new URL(url).hostname;
   } catch {
-    throw new RelayError(50002, `${what} is not a valid URL`);
+    throw egressRefusal(`${what} is not a valid URL`);
   }
   if (policy.hosts.has(host.toLowerCase())) return;
   await resolveAllowed(host, policy, what, resolve);

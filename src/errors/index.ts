@@ -35,8 +35,8 @@ export const ERRORS = {
   },
   20102: {
     status: 409,
-    message: 'recording storage over the account quota',
-    hint: "delete old recordings of the account's apps or raise its storageQuotaMB (admin API), or start without record",
+    message: 'storage over the account quota (recordings and watermark images)',
+    hint: "delete old recordings or unused watermarks of the account's apps, or raise its storageQuotaMB (admin API); or start without record",
     retryable: false,
   },
   20318: {
@@ -154,11 +154,13 @@ export class RelayError extends Error {
   readonly retryable: boolean;
   /** Extra fields put in the error body (e.g. the running channelId for 40000415). */
   readonly details: Record<string, unknown>;
+  /** Facts for the operator's log only, never sent to the client (e.g. the exact free disk space behind a 50007). */
+  readonly log: Record<string, unknown> | undefined;
 
   constructor(
     code: ErrorCode,
     message?: string,
-    opts: { hint?: string; status?: number; details?: Record<string, unknown> } = {},
+    opts: { hint?: string; status?: number; details?: Record<string, unknown>; log?: Record<string, unknown> } = {},
   ) {
     const spec: ErrorSpec = ERRORS[code];
     super(message ?? spec.message);
@@ -168,6 +170,7 @@ export class RelayError extends Error {
     this.status = opts.status ?? spec.status;
     this.retryable = spec.retryable;
     this.details = opts.details ?? {};
+    this.log = opts.log;
   }
 
   /** The JSON body of the refusal. */

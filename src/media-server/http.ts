@@ -1,13 +1,14 @@
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore } from '../channels/store.js';
-import { HLS_ROUTE, LIVE_APP, parseStreamName } from '../channels/urls.js';
+import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
-import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE } from '../channels/types.js';
+import type { Channel } from '../channels/types.js';
 import { servePlayer } from '../web/static.js';
-import { CORS_HEADERS, sendJson, serveHlsFile } from '../web/http.js';
+import { CORS_HEADERS, FLV_HEADERS, prepareFlvResponse, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
 import { isRedisUnavailable } from '../redis/index.js';
@@ -15,61 +16,12 @@ import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
-
-const FLV_PATH = new RegExp(`^/${LIVE_APP}/([A-Za-z0-9_-]{1,64})\\.flv$`);
-const HLS_PATH = new RegExp(`^${HLS_ROUTE}/(${CHANNEL_ID_SOURCE})/(?:(r${RATE_TYPE_SOURCE})/)?([A-Za-z0-9_.-]{1,64})$`);
-const STATUS_PATH = new RegExp(`^/status/(${CHANNEL_ID_SOURCE})$`);
-
-/** What a request path asks the media server for. */
-export type MediaRoute =
-  | { kind: 'malformed' }
-  | { kind: 'healthz' }
-  | { kind: 'metrics' }
-  | { kind: 'player-redirect' }
-  | { kind: 'player'; file: string }
-  | { kind: 'status'; channelId: string }
-  | { kind: 'hls'; channelId: string; dir: string; file: string }
-  /** `channelId` null: an FLV-shaped name that is no channel's stream. */
-  | { kind: 'flv'; channelId: string | null }
-  | { kind: 'not-found' };
-
-/** The path of a request URL when it is well-formed (no query, only `[A-Za-z0-9_.-/]`, no `..`); null otherwise. */
-export function parsePath(raw: string | undefined): string | null {
-  if (!raw || raw.length > 2048 || raw[0] !== '/') return null;
-  const q = raw.indexOf('?');
-  const p = q >= 0 ? raw.slice(0, q) : raw;
-  return /^[A-Za-z0-9_.\-/]*$/.test(p) && !p.includes('..') ? p : null;
-}
-
-/** The route a request URL maps to (the query is ignored). */
-export function routeOf(rawUrl: string | undefined): MediaRoute {
-  const url = parsePath(rawUrl);
-  if (url === null) return { kind: 'malformed' };
-  if (url === '/healthz') return { kind: 'healthz' };
-  if (url === '/metrics') return { kind: 'metrics' };
-  if (url === '/player') return { kind: 'player-redirect' };
-  if (url.startsWith('/player/')) return { kind: 'player', file: url.slice('/player/'.length) };
-  const status = STATUS_PATH.exec(url);
-  if (status) return { kind: 'status', channelId: status[1]! };
-  const hls = HLS_PATH.exec(url);
-  if (hls) {
-    const [, channelId, tierDir, file] = hls as unknown as [string, string, string | undefined, string];
-    return { kind: 'hls', channelId, dir: tierDir ? `${channelId}/${tierDir}` : channelId, file };
-  }
-  const flv = FLV_PATH.exec(url);
-  if (flv) return { kind: 'flv', channelId: parseStreamName(flv[1]!)?.channelId ?? null };
-  return { kind: 'not-found' };
-}
-
-/** The channel a WS-FLV upgrade asks for; null when its URL is not a channel's FLV stream. */
-export function upgradeChannelOf(rawUrl: string | undefined): string | null {
-  const route = routeOf(rawUrl);
-  return route.kind === 'flv' ? route.channelId : null;
-}
+import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
+import { PlaylistWait } from './hls-wait.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
-  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs' | 'adminToken'>;
+  config: Pick<RelayConfig, 'hlsDir' | 'liveEndedAfterMs' | 'adminToken' | 'hlsSegmentSeconds'>;
   channels: Pick<ChannelStore, 'get'>;
   metrics: MediaMetrics;
   context: NmsContext;
@@ -82,11 +34,13 @@ export interface MediaHttpDeps {
 
 /**
  * The media server's HTTP side: only requests the relay understands reach node-media-server (it crashes on some
- * malformed FLV names). FLV and WS-FLV are authorised here, HLS files, the player, channel status, metrics and the
- * health check are served here.
+ * malformed FLV names). FLV and WS-FLV are authorised here (a tiered channel's unsuffixed name plays its best tier),
+ * HLS files (a playlist asked for before it exists is held, see `PlaylistWait`), the player, channel status, metrics and
+ * the health check are served here.
  */
 export class MediaHttp {
   private readonly throttle: CredentialThrottle;
+  private readonly playlists = new PlaylistWait();
 
   constructor(
     private readonly deps: MediaHttpDeps,
@@ -175,6 +129,7 @@ export class MediaHttp {
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         const token = channel.passwordHash ? playTokenOf(channel.passwordHash) : null;
         metrics.hlsRequest(route.channelId, route.file.endsWith('.m3u8'));
+        await this.awaitPlaylist(req, channel, route);
         return serveHlsFile(
           req,
           res,
@@ -187,7 +142,7 @@ export class MediaHttp {
       case 'flv': {
         if (!route.channelId)
           return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the play URL' });
-        const { refusal } = await playDecision(
+        const { channel, refusal } = await playDecision(
           channels,
           route.channelId,
           queryOf(req.url),
@@ -197,10 +152,13 @@ export class MediaHttp {
         if (refusal) return sendJson(res, refusal.status, refusal.body);
         // node-media-server would subscribe a HEAD as a viewer and never end it: answered here, headers only
         if (req.method === 'HEAD') {
-          res.writeHead(200, { ...CORS_HEADERS, 'Content-Type': 'video/x-flv', 'Cache-Control': 'no-cache' });
+          res.writeHead(200, FLV_HEADERS);
           res.end();
           return;
         }
+        if (route.rateType === null)
+          req.url = withFlvStream(req.url!, unsuffixedStream(channel.channelId, tiersOf(channel)));
+        prepareFlvResponse(res);
         this.nms.request(req, res);
         return;
       }
@@ -235,6 +193,7 @@ export class MediaHttp {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const route = routeOf(req.url);
     const channelId = upgradeChannelOf(req.url);
     const decision = channelId
       ? await playDecision(this.deps.channels, channelId, queryOf(req.url), true, this.deps.config.liveEndedAfterMs)
@@ -249,7 +208,27 @@ export class MediaHttp {
       );
       return;
     }
+    if (route.kind === 'flv' && route.rateType === null && decision?.channel)
+      req.url = withFlvStream(req.url!, unsuffixedStream(decision.channel.channelId, tiersOf(decision.channel)));
     this.nms.upgrade(req, socket, head);
+  }
+
+  /**
+   * Holds a playlist request of a starting or live channel until the playlist exists, at most three target durations
+   * (RELAY_HLS_SEGMENT_SECONDS × 3: the first segment ends at the upstream's first keyframe after one target duration),
+   * so a player opening the HLS URL right after the start answer gets the playlist instead of a 404. Only playlists the
+   * channel writes are waited for (its own folder, or one of its tiers'); a viewer that goes away ends the wait.
+   */
+  private async awaitPlaylist(req: IncomingMessage, ch: Channel, route: Extract<MediaRoute, { kind: 'hls' }>) {
+    const tiers = tiersOf(ch);
+    const ours = route.rateType === null || (tiers.length > 1 && tiers.includes(route.rateType));
+    if (route.file !== 'index.m3u8' || !ch.hls || !ours || (ch.state !== 'starting' && ch.state !== 'live')) return;
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    req.socket.once('close', onClose);
+    const file = path.join(this.deps.config.hlsDir, route.dir, route.file);
+    await this.playlists.until(file, this.deps.config.hlsSegmentSeconds * 3000, gone.signal);
+    req.socket.off('close', onClose);
   }
 }
 

@@ -14,6 +14,8 @@ import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
 import type { BootMarker } from '../redis/boot.js';
+import { patchSessions } from './session-patch.js';
+import { PublisherIdleWatch } from './idle.js';
 import {
   closeAllSessions,
   createNms,
@@ -54,6 +56,7 @@ export class MediaServer {
     private readonly context: NmsContext,
     private readonly rtmp: RtmpAccess,
     private readonly ingest: Ingest,
+    private readonly idle: PublisherIdleWatch,
   ) {}
 
   /** Starts the listeners; rejects (instead of exiting the process) when a port is taken. */
@@ -77,6 +80,8 @@ export class MediaServer {
     guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
     const ingest = new Ingest({ ...deps, context });
+    patchSessions(context, logger, { playName: (app, name) => rtmp.playName(app, name) });
+    const idle = new PublisherIdleWatch(context, logger, config.ingestIdleMs);
     nms.on('prePublish', (s) => {
       if (s.streamApp === LIVE_APP) return rtmp.onPublish(s);
       if (s.streamApp === INGEST_APP) return ingest.onPublish(s);
@@ -84,11 +89,12 @@ export class MediaServer {
     });
     nms.on('donePublish', (s) => ingest.onDone(s));
     nms.on('prePlay', (s) => rtmp.onPlay(s));
-    const server = new MediaServer(nms, context, rtmp, ingest);
+    const server = new MediaServer(nms, context, rtmp, ingest, idle);
     try {
       await ingest.start();
       await rtmp.start();
       await listen(nms);
+      idle.start();
     } catch (e) {
       ingest.close();
       await rtmp.close();
@@ -105,6 +111,7 @@ export class MediaServer {
 
   /** Stops the listeners and the subscriptions. */
   async close(): Promise<void> {
+    this.idle.close();
     this.ingest.close();
     closeAllSessions(this.context);
     await this.rtmp.close();

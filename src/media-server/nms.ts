@@ -1,10 +1,8 @@
 import { createRequire } from 'node:module';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as TcpServer } from 'node:net';
-import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { LogThrottle, type Logger } from '../log.js';
-import { Timeline } from './timeline.js';
 
 const require = createRequire(import.meta.url);
 
@@ -79,7 +77,10 @@ export interface HttpHandlers {
   upgrade: UpgradeListener;
 }
 
-/** Creates the node-media-server instance with its chatty logger routed into ours at debug level. */
+/**
+ * Creates the node-media-server instance with its chatty logger routed into ours at debug level. Its sessions are
+ * patched by `patchSessions` (session-patch.ts), which the caller installs before `listen`.
+ */
 export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance; context: NmsContext } {
   const nmsLogger = require('node-media-server/src/core/logger.js') as {
     log: (m: string, level?: string) => void;
@@ -94,104 +95,7 @@ export function createNms(config: NmsConfig, logger: Logger): { nms: NmsInstance
   // Its store would re-raise SIGINT/SIGTERM to kill the process; shutdown is ours to run (close() flushes the store).
   nms.store.options.signals = false;
   const context = require('node-media-server/src/core/context.js') as NmsContext;
-  hardenSessions(context, logger);
   return { nms, context };
-}
-
-/** A media packet as nms's parsers hand it to a session (flags: 0/2 audio/video header, 1/3/4 frames, 5 metadata). */
-type NmsPacket = { codec_type: number; flags: number; dts: number; pts: number };
-
-/** The internals of an nms session (RTMP, HTTP-FLV or WS-FLV) that hardening reaches into (pinned 4.4.3). */
-interface RawSession extends NmsSession {
-  socket?: EventEmitter & { destroy(): void };
-  req?: EventEmitter;
-  res?: EventEmitter;
-  rtmp?: { onPacketCallback: (p: NmsPacket) => void };
-  flv?: { onPacketCallback: (p: NmsPacket) => void };
-  onData?: (data: Buffer) => void;
-  onPacket?: (p: NmsPacket) => void;
-  sendBuffer?: (b: Buffer) => void;
-  broadcast?: { _dtsOffset: Record<number, number> };
-  relayFailed?: boolean;
-}
-
-/** The timestamps each broadcast sends out (kept across its publishers). */
-const timelines = new WeakMap<object, Timeline>();
-
-/**
- * No publisher, upstream or viewer may throw out of node-media-server (an uncaught throw ends the whole media
- * process): every session it registers gets its input handler and its writes wrapped, so an error closes that session
- * and is logged; and its media packets are retimed on their broadcast's `Timeline`, replacing nms's resume offset
- * (which adds the last timestamp of each previous publish, so a publisher whose runs end at 0x7FFFFFFF overflowed the
- * 32-bit timestamp of nms's RTMP writer after three reconnects).
- */
-function hardenSessions(context: NmsContext, logger: Logger): void {
-  const sessions = context.sessions as Map<string, RawSession>;
-  const set = sessions.set.bind(sessions);
-  sessions.set = (id, s) => {
-    hardenSession(s, logger);
-    return set(id, s);
-  };
-}
-
-function failSession(s: RawSession, logger: Logger, e: unknown): void {
-  if (s.relayFailed) return;
-  s.relayFailed = true;
-  logger.warn(
-    { path: s.streamPath, ip: s.ip, protocol: s.protocol, publisher: s.isPublisher, err: (e as Error)?.message },
-    'media session failed, closed it',
-  );
-  try {
-    if (s.socket) s.socket.destroy();
-    else s.close();
-  } catch {
-    /* already gone */
-  }
-}
-
-function hardenSession(s: RawSession, logger: Logger): void {
-  const onData = s.onData;
-  if (onData) {
-    const guarded = (data: Buffer) => {
-      if (s.relayFailed) return;
-      try {
-        onData(data);
-      } catch (e) {
-        failSession(s, logger, e);
-      }
-    };
-    for (const emitter of [s.socket, s.req, s.res])
-      for (const ev of ['data', 'message'])
-        if (emitter?.listeners(ev).includes(onData)) {
-          emitter.removeListener(ev, onData);
-          emitter.on(ev, guarded);
-        }
-  }
-  const send = s.sendBuffer;
-  if (send)
-    s.sendBuffer = (b) => {
-      if (s.relayFailed) return;
-      try {
-        send(b);
-      } catch (e) {
-        failSession(s, logger, e);
-      }
-    };
-  const onPacket = s.onPacket;
-  if (!onPacket) return;
-  const retimed = (p: NmsPacket) => {
-    const b = s.broadcast;
-    if (b) {
-      b._dtsOffset = {};
-      let t = timelines.get(b);
-      if (!t) timelines.set(b, (t = new Timeline()));
-      const dts = t.next(s.id, p.flags === 1 || p.flags === 3 || p.flags === 4, p.dts);
-      p.pts += dts - p.dts;
-      p.dts = dts;
-    }
-    onPacket(p);
-  };
-  for (const parser of [s.rtmp, s.flv]) if (parser?.onPacketCallback === onPacket) parser.onPacketCallback = retimed;
 }
 
 /**

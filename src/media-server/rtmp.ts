@@ -4,12 +4,14 @@ import type { ChannelStore } from '../channels/store.js';
 import type { ChannelEvent, MessageBus } from '../channels/messages.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { checkPlay } from '../channels/password.js';
-import { FINAL_STATES } from '../channels/types.js';
+import { FINAL_STATES, type RateType } from '../channels/types.js';
+import { bestFirst } from '../channels/tiers.js';
 import { INGEST_APP } from '../rooms/ingest.js';
 import { RunTokenGate } from '../auth/run-tokens.js';
 import { playDecision } from './access.js';
 import { broadcastsOf, closeViewers, onFirstKeyframe, refuseSession, type NmsContext, type NmsSession } from './nms.js';
 import { dropSession, holdOutput, takeOverPublish } from './sessions.js';
+import { tiersOf, unsuffixedStream } from './routes.js';
 
 /** How long viewers of a channel wait for its publisher to come back (worker failover) before the broadcast ends. */
 const LIVE_PUBLISH_GRACE_MS = 10_000;
@@ -41,6 +43,8 @@ interface RunSession {
 export class RtmpAccess {
   /** Password hash (or null) of each channel whose current run publishes here, from its record. */
   private readonly passwords = new Map<string, string | null>();
+  /** The tiers of each channel whose current run publishes here, from its record. */
+  private readonly tiers = new Map<string, readonly RateType[]>();
   /** When each channel published here lost its upstream (until it is live again). */
   private readonly interruptedAt = new Map<string, number>();
   private readonly gate: RunTokenGate;
@@ -95,6 +99,26 @@ export class RtmpAccess {
     });
   }
 
+  /**
+   * The stream an RTMP play of `/<app>/<name>` is served from (asked as nms reads the play command, before `onPlay`):
+   * a tiered channel's unsuffixed name `live/{channelId}` plays its best tier (`unsuffixedStream`), as HTTP-FLV and
+   * WS-FLV do; the tiers come from the record of the channel's run publishing here, or else from the tiers publishing.
+   * Every other name is left alone.
+   */
+  playName(app: string, name: string): string {
+    const stream = app === LIVE_APP ? parseStreamName(name) : null;
+    if (!stream || stream.rateType !== null) return name;
+    const known = this.tiers.get(stream.channelId);
+    if (known) return unsuffixedStream(stream.channelId, known);
+    const publishing: RateType[] = [];
+    for (const [other, b] of broadcastsOf(this.deps.context, LIVE_APP)) {
+      const s = parseStreamName(other);
+      if (b.publisher && s?.channelId === stream.channelId && s.rateType !== null) publishing.push(s.rateType);
+    }
+    // only a tiered channel publishes suffixed streams
+    return publishing.length ? `${stream.channelId}_r${bestFirst(publishing)[0]}` : name;
+  }
+
   /** A play: a run's read of the ingest, or a viewer of a channel (RTMP checked here, FLV in http.ts). */
   onPlay(s: NmsSession): void {
     if (s.streamApp === INGEST_APP) {
@@ -123,7 +147,15 @@ export class RtmpAccess {
       true,
       this.deps.config.liveEndedAfterMs,
     )
-      .then(({ refusal }) => (refusal ? held.refuse(refusal.body.message) : held.release()))
+      .then(({ channel, refusal }) => {
+        if (refusal) return held.refuse(refusal.body.message);
+        // a tiered channel not yet publishing here (playName could not tell its tiers): refused rather than left waiting
+        // on a stream that never has a publisher
+        const tiers = tiersOf(channel);
+        if (stream.rateType === null && tiers.length > 1)
+          return held.refuse(`a channel with several tiers: play ${unsuffixedStream(stream.channelId, tiers)}`);
+        held.release();
+      })
       .catch((e: Error) => held.refuse(`channel check failed: ${e.message}`));
   }
 
@@ -160,7 +192,10 @@ export class RtmpAccess {
     if (current !== run.gen)
       return dropSession(this.deps.logger, s, `not the current run of its channel (${run.gen}, record ${current})`);
     // known before the first RTMP play is decided synchronously; until then plays are held (onPlay)
-    if (publish) this.passwords.set(run.channelId, ch.passwordHash ?? null);
+    if (publish) {
+      this.passwords.set(run.channelId, ch.passwordHash ?? null);
+      this.tiers.set(run.channelId, tiersOf(ch));
+    }
   }
 
   // A stopped or failed channel disconnects its viewers at once instead of leaving them waiting for a publisher.
@@ -169,6 +204,7 @@ export class RtmpAccess {
     if (ev.state === 'live') this.interruptedAt.delete(ev.channelId);
     if (ev.state !== 'stopped' && ev.state !== 'failed' && ev.state !== 'recycled') return;
     this.passwords.delete(ev.channelId);
+    this.tiers.delete(ev.channelId);
     this.interruptedAt.delete(ev.channelId);
     this.gate.forget(ev.channelId);
     for (const [name, b] of broadcastsOf(this.deps.context, LIVE_APP)) {

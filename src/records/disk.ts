@@ -43,16 +43,23 @@ export function belowThreshold(free: number, minFreeMB: number): boolean {
   return minFreeMB > 0 && free < minFreeMB * MIB;
 }
 
+/** The 50007 hint of an upload (the table's speaks of starts with record). */
+export const UPLOAD_DISK_HINT =
+  "retry the upload later; operators: free disk space on the watermarks folder's disk (RELAY_MIN_FREE_MB sets the threshold)";
+
 /** Bytes as MiB with one decimal, for messages. */
 export const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
 
 /**
  * Refuses (50007, HTTP 507) when any folder's file system has less than `minFreeMB` MiB free. `what` names each
- * folder in the message (e.g. "recordings").
+ * folder in the message (e.g. "recordings"); `hint` replaces the table's (which speaks of starts with record). The
+ * client is told the disk is low, never how much is free: the figures (bytes free, the threshold) ride in the error's
+ * operator log fields.
  */
 export async function assertFreeSpace(
   dirs: readonly { dir: string; what: string }[],
   minFreeMB: number,
+  hint?: string,
 ): Promise<void> {
   if (minFreeMB <= 0) return;
   for (const { dir, what } of dirs) {
@@ -60,14 +67,18 @@ export async function assertFreeSpace(
     if (belowThreshold(free, minFreeMB))
       throw new RelayError(
         50007,
-        `insufficient storage: the disk of the ${what} has ${mib(free)} MiB free, below the relay's threshold of ${minFreeMB} MiB`,
+        `insufficient storage: the disk of the ${what} is below the relay's free-space threshold`,
+        {
+          ...(hint ? { hint } : {}),
+          log: { dir, freeBytes: free, freeMiB: Number(mib(free)), minFreeMB },
+        },
       );
   }
 }
 
-/** The 50007 answer of a write that found the disk full. */
-export function diskFullRefusal(what: string): RelayError {
-  return new RelayError(50007, `insufficient storage: no space left on the disk of the ${what}`);
+/** The 50007 answer of a write that found the disk full (`hint` as for `assertFreeSpace`). */
+export function diskFullRefusal(what: string, hint?: string): RelayError {
+  return new RelayError(50007, `insufficient storage: no space left on the disk of the ${what}`, hint ? { hint } : {});
 }
 
 /**

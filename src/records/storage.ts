@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { RelayError } from '../errors/index.js';
-import { assertFreeSpace, mib } from './disk.js';
+import { assertFreeSpace, mib, UPLOAD_DISK_HINT } from './disk.js';
 
 /*
- * The storage policy of recordings (README "Security": disk policy): free-space admission of starts with recording and
- * of uploads (50007), and each account's recording quota (20102).
+ * The storage policy (README "Security": disk policy): free-space admission of starts with recording and of uploads
+ * (50007), and each account's storage quota over its recordings and watermark images (20102).
  */
 
 const MIB = 1024 * 1024;
@@ -61,7 +61,7 @@ export interface StoragePolicyDeps {
   watermarksDir: string;
   /** Free-space threshold in MiB (RELAY_MIN_FREE_MB); 0 turns admission off. */
   minFreeMB: number;
-  /** The sdkAppIds of an account's apps (their recordings are its usage). */
+  /** The sdkAppIds of an account's apps (their recordings and watermark images are its usage). */
   appsOf(accountId: string): Promise<string[]>;
   /** An account's quota, for checks that start from an accountId (workers). */
   account?(accountId: string): Promise<QuotaAccount | null>;
@@ -73,16 +73,22 @@ export class StoragePolicy {
 
   constructor(private readonly d: StoragePolicyDeps) {}
 
-  /** Bytes of the recordings of an app (`records/<sdkAppId>/`), measured again when older than `maxAgeMs` (5 s). */
+  /**
+   * Bytes an app stores: its recordings (`records/<sdkAppId>/`) and watermark images (`watermarks/<sdkAppId>/`),
+   * measured again when older than `maxAgeMs` (5 s).
+   */
   appBytes(sdkAppId: string, maxAgeMs = USAGE_CACHE_MS, now = Date.now()): Promise<number> {
     const hit = this.cache.get(sdkAppId);
     if (hit && now - hit.at < maxAgeMs) return hit.bytes;
-    const bytes = treeBytes(path.join(this.d.recordsDir, sdkAppId));
+    const bytes = Promise.all([
+      treeBytes(path.join(this.d.recordsDir, sdkAppId)),
+      treeBytes(path.join(this.d.watermarksDir, sdkAppId)),
+    ]).then(([records, images]) => records + images);
     this.cache.set(sdkAppId, { at: now, bytes });
     return bytes;
   }
 
-  /** Bytes of the recordings of all the account's apps (measures older than `maxAgeMs` taken again). */
+  /** Bytes of the recordings and watermark images of all the account's apps (measures older than `maxAgeMs` taken again). */
   async usageBytes(accountId: string, maxAgeMs = USAGE_CACHE_MS): Promise<number> {
     const apps = await this.d.appsOf(accountId);
     return (await Promise.all(apps.map((a) => this.appBytes(a, maxAgeMs)))).reduce((s, b) => s + b, 0);
@@ -106,14 +112,35 @@ export class StoragePolicy {
     if (q.over)
       throw new RelayError(
         20102,
-        `account ${account.accountId} uses ${mib(q.usedBytes)} MiB of recordings, its quota is ${q.quotaMB} MiB`,
+        `account ${account.accountId} uses ${mib(q.usedBytes)} MiB of storage (recordings and watermark images), its quota is ${q.quotaMB} MiB`,
         { details: { storageUsedBytes: q.usedBytes, storageQuotaMB: q.quotaMB } },
       );
   }
 
-  /** Admission of an upload into the watermarks folder (50007 below the threshold). */
-  async assertCanStoreImage(): Promise<void> {
-    await assertFreeSpace([{ dir: this.d.watermarksDir, what: 'watermark images' }], this.d.minFreeMB);
+  /**
+   * Admission of a watermark image of `bytes` for an app of `accountId`: the watermarks folder must keep
+   * RELAY_MIN_FREE_MB free (else 50007), and the account's usage, measured now, plus the image must stay within its
+   * quota (else 20102, with `storageUsedBytes` and `storageQuotaMB`). Uploads at the same moment may each pass.
+   */
+  async assertCanStoreImage(accountId: string, bytes: number): Promise<void> {
+    await assertFreeSpace(
+      [{ dir: this.d.watermarksDir, what: 'watermark images' }],
+      this.d.minFreeMB,
+      UPLOAD_DISK_HINT,
+    );
+    const account = await this.d.account?.(accountId);
+    if (!account || account.storageQuotaMB === undefined || account.storageQuotaMB === null) return;
+    const used = await this.usageBytes(accountId, 0);
+    if (used + bytes > account.storageQuotaMB * MIB)
+      throw new RelayError(
+        20102,
+        `account ${accountId} uses ${mib(used)} MiB of storage (recordings and watermark images); this image of ` +
+          `${mib(bytes)} MiB would pass its quota of ${account.storageQuotaMB} MiB`,
+        {
+          hint: "delete unused watermarks (DELETE /v1/watermarks/{id}) or old recordings of the account's apps, or ask the operator to raise storageQuotaMB",
+          details: { storageUsedBytes: used, storageQuotaMB: account.storageQuotaMB },
+        },
+      );
   }
 
   /**

@@ -38,17 +38,25 @@ export interface UpstreamStats {
 }
 
 /**
- * What ffmpeg may open for an http(s) upstream: HLS playlists name https segments from http ones and the reverse,
- * AES-128 segments are read through `crypto`, and HTTPS reaches the egress proxy through `httpproxy` (CONNECT). No
- * file, concat, subfile, data or hls protocol: a playlist cannot make ffmpeg read anything else.
+ * What ffmpeg may open for an http(s) upstream, which it reads through the run's egress gateway (plain HTTP to
+ * 127.0.0.1; the gateway speaks TLS to https origins): `http` over `tcp`, and `crypto` for AES-128 segments (the hls
+ * demuxer opens them as `crypto+http://…`). No https, tls or httpproxy (ffmpeg never speaks TLS nor tunnels), no
+ * file, concat, subfile, data or hls protocol: a playlist cannot make ffmpeg open anything else.
  */
-export const HTTP_PROTOCOLS = 'http,https,tcp,tls,crypto,httpproxy';
+export const HTTP_PROTOCOLS = 'http,tcp,crypto';
+
+/**
+ * What ffmpeg may open for an rtsp(s) upstream, which it reads through the run's RTSP relay with RTP interleaved on
+ * the RTSP connection (`-rtsp_transport tcp`): no udp or rtp sockets, no tls (the relay speaks rtsps), no http
+ * tunnelling.
+ */
+export const RTSP_PROTOCOLS = 'rtsp,tcp';
 
 const NETWORK_SCHEMES: Record<string, string> = {
   rtmp: 'rtmp,tcp',
   rtmps: 'rtmps,rtmp,tcp,tls',
-  rtsp: 'rtsp,rtp,udp,tcp',
-  rtsps: 'rtsp,rtp,udp,tcp,tls',
+  rtsp: RTSP_PROTOCOLS,
+  rtsps: RTSP_PROTOCOLS,
   srt: 'srt,udp',
   http: HTTP_PROTOCOLS,
   https: HTTP_PROTOCOLS,

@@ -28,6 +28,23 @@ export function sendJson(res: ServerResponse, status: number, body: Record<strin
   res.end(data);
 }
 
+/** Headers of an HTTP-FLV answer: the FLV media type players and CDNs use (`video/x-flv`), no caching, CORS. */
+export const FLV_HEADERS: Readonly<Record<string, string>> = {
+  ...CORS_HEADERS,
+  'Content-Type': 'video/x-flv',
+  'Cache-Control': 'no-cache, no-store',
+};
+
+/**
+ * Prepares a response that another handler (node-media-server's express app) streams HTTP-FLV on: the FLV headers
+ * are set, and a header that only advertises the server software (`X-Powered-By`, which express adds) is never sent.
+ */
+export function prepareFlvResponse(res: ServerResponse): void {
+  for (const [k, v] of Object.entries(FLV_HEADERS)) res.setHeader(k, v);
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = (name, value) => (name.toLowerCase() === 'x-powered-by' ? res : setHeader(name, value));
+}
+
 /**
  * Serves `<hlsRoot>/<dir>/<file>` for a checked folder and file name; 404 JSON when absent. A playlist of a protected
  * channel gets the play token on each URI (`rewrite`), so players carry it to segments and variants.

@@ -106,10 +106,13 @@ export async function startApi(
     logger,
   );
   const queue = pushQueue(redis.duplicate({ connectionName: 'relay-api-queue' }), config.redisPrefix);
-  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir, config.minFreeMB);
   const records = new RecordStore(redis, keys, config.recordsDir);
   const accounts = new AccountRegistry(redis, keys);
   const storage = storagePolicy(config, apps, accounts);
+  const watermarks = new WatermarkRegistry(redis, keys, config.watermarksDir, {
+    maxPerApp: config.maxWatermarksPerApp,
+    storage,
+  });
   const defaultAccount = () => accounts.ensure({ accountId: DEFAULT_ACCOUNT_ID, name: 'default' });
   await defaultAccount();
   const boot = new BootMarker(redis, keys, logger).onLoss('the default account', defaultAccount);

@@ -47,9 +47,9 @@ export class RunMoves {
     return 'stopped';
   }
 
-  /** Fails the channel with a spec code and message. */
-  async fail(ch: Channel, code: number, message: string): Promise<RunOutcome> {
-    const moved = await this.lifecycle.fail(ch, { code, message }, this.gen);
+  /** Fails the channel with a spec code and message (and a hint, which the start's refusal answers with). */
+  async fail(ch: Channel, code: number, message: string, hint?: string): Promise<RunOutcome> {
+    const moved = await this.lifecycle.fail(ch, { code, message, ...(hint ? { hint } : {}) }, this.gen);
     return moved.ok ? 'failed' : this.afterLost(ch, moved);
   }
 }

@@ -128,7 +128,7 @@ export class ChannelRunner {
           'ffmpeg did not start',
         );
         const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
-        if (refused) return this.moves.fail(ch, 50002, refused);
+        if (refused) return this.moves.fail(ch, 50002, refused.message, refused.hint);
         if (rec.metDiskFull(e.stderrTail)) {
           const failure = await rec.diskFull(newChannel && attempt === 0);
           if (failure) return this.moves.fail(ch, failure.code, failure.message);
@@ -161,7 +161,7 @@ export class ChannelRunner {
       const ended = await this.supervise(ch, ff, rec);
       if (ended !== 'died') return ended;
       const refused = egress.takeRefusal();
-      if (refused) return this.moves.fail(ch, 50002, refused);
+      if (refused) return this.moves.fail(ch, 50002, refused.message, refused.hint);
       const now = await store.get(this.channelId);
       if (now && (now.runGen ?? 0) !== this.gen) return this.moves.superseded();
       if (!now || now.state !== 'live') return now?.state === 'stopping' ? this.moves.finishStop(ch) : 'gone';

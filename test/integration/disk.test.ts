@@ -131,8 +131,14 @@ describe.skipIf(cannotMount)('a full disk', () => {
       const r = await start('bob', { encode: 2, record: true });
       expect(r.status).toBe(507);
       expect(r.body.code).toBe(50007);
-      expect(r.body.message).toMatch(/recordings has 0\.\d MiB free, below the relay's threshold of 1 MiB/);
+      expect(r.body.message).toMatch(/the disk of the recordings is below the relay's free-space threshold/);
       expect(r.body.hint).toMatch(/RELAY_MIN_FREE_MB/);
+      // the tenant is not told the operator's figures; the operator's log has them
+      expect(JSON.stringify(r.body)).not.toMatch(/MiB free|\d MiB|freeBytes/);
+      const api = stack.procs.find((p) => p.name === 'api')!;
+      expect(
+        api.output.some((l) => /"code":50007/.test(l) && /"freeBytes":\d+/.test(l) && /"minFreeMB":1/.test(l)),
+      ).toBe(true);
       expect(await channelKeys()).toBe(before);
       expect(fs.readdirSync(records())).toEqual(['filler']);
       // without recording the same start goes live: the threshold guards recordings only
@@ -144,7 +150,9 @@ describe.skipIf(cannotMount)('a full disk', () => {
       const up = await stack.request('POST', '/v1/watermarks', png, { 'content-type': 'image/png' });
       expect(up.status).toBe(507);
       expect(up.body.code).toBe(50007);
-      expect(up.body.message).toMatch(/watermark images/);
+      expect(up.body.message).toMatch(/watermark images is below the relay's free-space threshold/);
+      expect(up.body.hint).toMatch(/retry the upload later/);
+      expect(up.body.hint).not.toMatch(/record/);
       expect(fs.readdirSync(path.join(stack.dataDir, 'watermarks'))).toEqual(['filler']);
     } finally {
       unmount(records());
@@ -157,13 +165,14 @@ describe.skipIf(cannotMount)('a full disk', () => {
     mountTmpfs(dir, '1m');
     try {
       fill(dir, 100 * KIB);
-      // the threshold off (0), so the write itself meets ENOSPC
-      const registry = new WatermarkRegistry(stack.redis, new Keys(stack.prefix), dir, 0);
-      const e = await registry.add(stack.sdkAppId, png).catch((x: unknown) => x);
+      // no free-space admission, so the write itself meets ENOSPC
+      const registry = new WatermarkRegistry(stack.redis, new Keys(stack.prefix), dir);
+      const e = await registry.add({ sdkAppId: stack.sdkAppId, accountId: 'default' }, png).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(RelayError);
       expect((e as RelayError).code).toBe(50007);
       expect((e as RelayError).status).toBe(507);
       expect((e as RelayError).message).toMatch(/no space left/);
+      expect((e as RelayError).hint).toMatch(/retry the upload later/);
       expect(fs.readdirSync(path.join(dir, stack.sdkAppId))).toEqual([]);
       expect(await registry.list(stack.sdkAppId)).toEqual([]);
     } finally {

@@ -10,6 +10,8 @@ describe('configuration', () => {
     expect([c.apiPort, c.httpPort, c.rtmpPort, c.redisUrl]).toEqual([8090, 8000, 1935, 'redis://127.0.0.1:6379']);
     expect(c.ffmpegPath).toMatch(/ffmpeg$/);
     expect(DEFAULTS.RELAY_HLS_SEGMENT_SECONDS).toBe(2);
+    expect(c.ingestIdleMs).toBe(10000);
+    expect(loadConfig({ RELAY_INGEST_IDLE_MS: '0' }).ingestIdleMs).toBe(0);
   });
 
   it.each([
@@ -21,6 +23,8 @@ describe('configuration', () => {
     ['RELAY_WORKER_CONCURRENCY', '0'],
     ['RELAY_LOG_LEVEL', 'loud'],
     ['RELAY_REDIS_PREFIX', 'has:colon'],
+    ['RELAY_INGEST_IDLE_MS', '100'],
+    ['RELAY_INGEST_IDLE_MS', '10s'],
   ])('an invalid %s stops start-up with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);

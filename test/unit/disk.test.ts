@@ -81,7 +81,11 @@ describe('a full disk, as ffmpeg and Node say it', () => {
     expect(e).toBeInstanceOf(RelayError);
     expect((e as RelayError).code).toBe(50007);
     expect((e as RelayError).status).toBe(507);
-    expect((e as RelayError).message).toMatch(/recordings .* MiB free, below .* 16777216 MiB/);
+    expect((e as RelayError).message).toBe(
+      "insufficient storage: the disk of the recordings is below the relay's free-space threshold",
+    );
+    expect(JSON.stringify((e as RelayError).toBody())).not.toMatch(/MiB free|16777216/);
+    expect((e as RelayError).log).toMatchObject({ dir: tmp, freeBytes: expect.any(Number), minFreeMB: 16_777_216 });
   });
 
   it('a running channel whose disk filled stops recording when its live outputs can go on, else fails; never retries', () => {
@@ -219,13 +223,16 @@ describe('account storage quota', () => {
     expect(quotaState(1, 0).over).toBe(true);
   });
 
-  it("usage is the bytes of the account's apps' recordings; a start with recording over the quota is 20102", async () => {
+  it("usage is the bytes of the account's apps' recordings and watermark images; a start with recording over the quota is 20102", async () => {
     const records = path.join(tmp, 'records');
     await fs.mkdir(path.join(records, '1400000001', '7', 'hls'), { recursive: true });
     await fs.mkdir(path.join(records, '1400000009', '8'), { recursive: true });
     await fs.writeFile(path.join(records, '1400000001', '7', 'a.mp4'), Buffer.alloc(MIB));
     await fs.writeFile(path.join(records, '1400000001', '7', 'hls', 'rec_000000.ts'), Buffer.alloc(MIB / 2));
     await fs.writeFile(path.join(records, '1400000009', '8', 'b.mp4'), Buffer.alloc(5 * MIB)); // another account
+    const images = path.join(tmp, 'watermarks');
+    await fs.mkdir(path.join(images, '1400000002'), { recursive: true });
+    await fs.writeFile(path.join(images, '1400000002', '1.png'), Buffer.alloc(MIB / 4));
     const accounts: Record<string, { accountId: string; storageQuotaMB: number | null }> = {
       acme: { accountId: 'acme', storageQuotaMB: 2 },
       free: { accountId: 'free', storageQuotaMB: null },
@@ -233,12 +240,12 @@ describe('account storage quota', () => {
     const policy = new StoragePolicy({
       recordsDir: records,
       hlsDir: tmp,
-      watermarksDir: tmp,
+      watermarksDir: images,
       minFreeMB: 1,
       appsOf: async (id) => (id === 'acme' ? ['1400000001', '1400000002'] : ['1400000009']),
       account: async (id) => accounts[id] ?? null,
     });
-    expect(await policy.usageBytes('acme')).toBe(1.5 * MIB);
+    expect(await policy.usageBytes('acme')).toBe(1.75 * MIB);
     await policy.assertCanRecord(accounts.acme!, true);
     expect(await policy.overQuota('acme')).toBeNull();
     await policy.assertCanRecord(accounts.free!, false);
@@ -247,9 +254,34 @@ describe('account storage quota', () => {
       .catch((x: unknown) => x as RelayError);
     expect(e).toBeInstanceOf(RelayError);
     expect((e as RelayError).code).toBe(20102);
-    expect((e as RelayError).toBody()).toMatchObject({ storageUsedBytes: 1.5 * MIB, storageQuotaMB: 1 });
+    expect((e as RelayError).toBody()).toMatchObject({ storageUsedBytes: 1.75 * MIB, storageQuotaMB: 1 });
     accounts.acme!.storageQuotaMB = 1;
-    expect(await policy.overQuota('acme')).toMatchObject({ over: true, usedBytes: 1.5 * MIB });
+    expect(await policy.overQuota('acme')).toMatchObject({ over: true, usedBytes: 1.75 * MIB });
     expect(await policy.overQuota('nobody')).toBeNull();
+
+    // a watermark upload counts against the same quota, measured now: 1.75 + 0.25 MiB fits 2 MiB, 0.5 MiB more does not
+    accounts.acme!.storageQuotaMB = 2;
+    await policy.assertCanStoreImage('acme', MIB / 4);
+    await policy.assertCanStoreImage('free', 100 * MIB);
+    const over = await policy.assertCanStoreImage('acme', MIB / 2).catch((x: unknown) => x as RelayError);
+    expect(over).toBeInstanceOf(RelayError);
+    expect(over).toMatchObject({ code: 20102, status: 409 });
+    expect((over as RelayError).hint).toMatch(/DELETE \/v1\/watermarks/);
+    expect((over as RelayError).toBody()).toMatchObject({ storageUsedBytes: 1.75 * MIB, storageQuotaMB: 2 });
+  });
+
+  it('a watermark upload below the free-space threshold is 50007 with a hint for uploads, not for recordings', async () => {
+    const policy = new StoragePolicy({
+      recordsDir: tmp,
+      hlsDir: tmp,
+      watermarksDir: tmp,
+      minFreeMB: 16_777_216,
+      appsOf: async () => [],
+    });
+    const e = await policy.assertCanStoreImage('acme', 1).catch((x: unknown) => x as RelayError);
+    expect(e).toMatchObject({ code: 50007, status: 507 });
+    expect((e as RelayError).message).toMatch(/watermark images is below the relay's free-space threshold/);
+    expect((e as RelayError).hint).toMatch(/retry the upload later/);
+    expect((e as RelayError).hint).not.toMatch(/record/);
   });
 });

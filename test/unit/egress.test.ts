@@ -48,16 +48,41 @@ describe('egress policy', () => {
     '::ffff:7f00:1',
     '::ffff:a9fe:a9fe',
     '64:ff9b::a9fe:a9fe',
+    '::127.0.0.1', // IPv4-compatible (::/96)
+    '::a9fe:a9fe',
+    '::ffff:0:10.0.0.1', // IPv4-translated
+    '2002:7f00:1::', // 6to4 of 127.0.0.1
+    '2002:a9fe:a9fe:1::5', // 6to4 of 169.254.169.254
+    '64:ff9b:1::8.8.8.8', // local-use NAT64: whatever the local network translates it to
+    '2001:0:a9fe:a9fe::1', // Teredo, server 169.254.169.254
+    '2001:0:808:808::f5ff:fffe', // Teredo, server 8.8.8.8, client 10.0.0.1 (xor ffff:ffff)
+    '2001:2::1', // IETF protocol assignments (2001::/23)
+    '2001:db8::1', // documentation
+    '3fff::1', // documentation (RFC 9637)
+    '5f00::1', // segment routing
+    '100::1', // discard-only
+    'fec0::1', // site-local
+    '4000::1', // reserved by IETF (outside 2000::/3)
+    '::2', // IPv4-compatible 0.0.0.2
+    'fe80::1%eth0',
   ])('%s is internal', (a) => {
     expect(isInternalAddress(a)).toBe(true);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '192.169.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8'])(
-    '%s is public',
-    (a) => {
-      expect(isInternalAddress(a)).toBe(false);
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.32.0.1',
+    '192.169.0.1',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+    '64:ff9b::8.8.8.8',
+    '2002:808:808::1', // 6to4 of 8.8.8.8
+    '2001:0:808:808::f7f7:f7f7', // Teredo, server 8.8.8.8, client 8.8.8.8
+    '2a00:1450:4001::1',
+  ])('%s is public', (a) => {
+    expect(isInternalAddress(a)).toBe(false);
+  });
 
   it.each([
     'http://169.254.169.254/latest/x.m3u8',
@@ -73,6 +98,10 @@ describe('egress policy', () => {
     'rtmp://2852039166/live/x', // non-special schemes keep the host as written: the resolver reads it
     'rtsp://localhost:554/cam',
     'srt://0.0.0.0:9000',
+    'http://[::127.0.0.1]/x.m3u8',
+    'http://[2002:7f00:1::]/x.m3u8',
+    'rtsp://[64:ff9b:1::a00:1]/cam',
+    'http://[2001:0:a9fe:a9fe::1]/x',
   ])('%s is refused with 50002 and a hint naming RELAY_UPSTREAM_ALLOW', async (url) => {
     const e = await refusal(url);
     expect(e).toBeInstanceOf(RelayError);
@@ -85,11 +114,15 @@ describe('egress policy', () => {
     expect((await refusal('rtsp://mixed.example.com/a', none, resolve))?.message).toMatch(/10\.0\.0\.5/);
   });
 
-  it('a host that does not resolve is refused', async () => {
+  it('a host that does not resolve, or a URL without a host, is refused with the same hint', async () => {
     const resolve: Resolver = async () => {
       throw new Error('ENOTFOUND');
     };
-    expect((await refusal('http://nowhere.invalid/x.m3u8', none, resolve))?.message).toMatch(/does not resolve/);
+    expect(await refusal('http://nowhere.invalid/x.m3u8', none, resolve)).toMatchObject({
+      message: expect.stringMatching(/does not resolve/),
+      hint: expect.stringContaining('RELAY_UPSTREAM_ALLOW'),
+    });
+    expect(await refusal('not a url')).toMatchObject({ hint: expect.stringContaining('RELAY_UPSTREAM_ALLOW') });
   });
 
   it('the operator allow-list admits hosts, addresses and networks, and nothing else', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePath, routeOf, upgradeChannelOf, type MediaRoute } from '../../src/media-server/http.js';
+import { parsePath, routeOf, upgradeChannelOf, type MediaRoute } from '../../src/media-server/routes.js';
 
 const ID = 'ch_0123456789abcdef0123';
 
@@ -42,15 +42,15 @@ describe('routes', () => {
     ['/player/', { kind: 'player', file: '' }],
     ['/player/lib/hls.min.js', { kind: 'player', file: 'lib/hls.min.js' }],
     [`/status/${ID}`, { kind: 'status', channelId: ID }],
-    [`/hls/${ID}/index.m3u8`, { kind: 'hls', channelId: ID, dir: ID, file: 'index.m3u8' }],
-    [`/hls/${ID}/seg_12.ts?token=t`, { kind: 'hls', channelId: ID, dir: ID, file: 'seg_12.ts' }],
-    [`/hls/${ID}/r10/index.m3u8`, { kind: 'hls', channelId: ID, dir: `${ID}/r10`, file: 'index.m3u8' }],
-    [`/live/${ID}.flv`, { kind: 'flv', channelId: ID }],
-    [`/live/${ID}_r20.flv?pwd=x`, { kind: 'flv', channelId: ID }],
-    [`/live/${ID}_r0.flv`, { kind: 'flv', channelId: ID }],
-    ['/live/ch_00000000000000000000.flv', { kind: 'flv', channelId: 'ch_00000000000000000000' }],
-    ['/live/abc.flv', { kind: 'flv', channelId: null }],
-    [`/live/${ID}_r1.flv`, { kind: 'flv', channelId: null }],
+    [`/hls/${ID}/index.m3u8`, { kind: 'hls', channelId: ID, dir: ID, file: 'index.m3u8', rateType: null }],
+    [`/hls/${ID}/seg_12.ts?token=t`, { kind: 'hls', channelId: ID, dir: ID, file: 'seg_12.ts', rateType: null }],
+    [`/hls/${ID}/r10/index.m3u8`, { kind: 'hls', channelId: ID, dir: `${ID}/r10`, file: 'index.m3u8', rateType: 10 }],
+    [`/live/${ID}.flv`, { kind: 'flv', channelId: ID, rateType: null }],
+    [`/live/${ID}_r20.flv?pwd=x`, { kind: 'flv', channelId: ID, rateType: 20 }],
+    [`/live/${ID}_r0.flv`, { kind: 'flv', channelId: ID, rateType: 0 }],
+    ['/live/ch_00000000000000000000.flv', { kind: 'flv', channelId: 'ch_00000000000000000000', rateType: null }],
+    ['/live/abc.flv', { kind: 'flv', channelId: null, rateType: null }],
+    [`/live/${ID}_r1.flv`, { kind: 'flv', channelId: null, rateType: null }],
     ['/live/a.b.flv', { kind: 'not-found' }],
     ['/live/.flv', { kind: 'not-found' }],
     ['//live//x.flv', { kind: 'not-found' }],
@@ -65,7 +65,7 @@ describe('routes', () => {
   });
 
   it('an FLV name of 64 characters is a stream name, one of 65 is not found', () => {
-    expect(routeOf(`/live/${'x'.repeat(64)}.flv`)).toEqual({ kind: 'flv', channelId: null });
+    expect(routeOf(`/live/${'x'.repeat(64)}.flv`)).toEqual({ kind: 'flv', channelId: null, rateType: null });
     expect(routeOf(`/live/${'x'.repeat(65)}.flv`)).toEqual({ kind: 'not-found' });
   });
 });

@@ -93,7 +93,7 @@ describe('PNG checks', () => {
   });
 
   it('a header larger than the limit is refused before its data is inflated', async () => {
-    expect(await inspectPng(built(5000, 10, Buffer.alloc(10)), 4096)).toEqual({
+    expect(await inspectPng(built(5000, 10, Buffer.alloc(10)), { maxSide: 4096 })).toEqual({
       error: 'larger than 4096x4096 pixels',
     });
   });

@@ -36,11 +36,13 @@ describe('external upstream URLs', () => {
   const dir = '/srv/fixtures';
   it.each([
     ['rtmp://cam.example/live/a', 'rtmp,tcp', false],
-    ['rtsp://10.0.0.2:554/stream', 'rtsp,rtp,udp,tcp', false],
+    // rtsp(s): through the run's RTSP relay, RTP interleaved over TCP (no udp, rtp or tls)
+    ['rtsp://10.0.0.2:554/stream', 'rtsp,tcp', false],
+    ['rtsps://10.0.0.2/stream', 'rtsp,tcp', false],
     ['srt://10.0.0.3:9000', 'srt,udp', false],
-    // http(s): also https/http for what a playlist names, crypto for AES-128 segments, httpproxy for the egress proxy
-    ['https://origin/live.flv', 'http,https,tcp,tls,crypto,httpproxy', false],
-    ['http://origin/live/index.m3u8', 'http,https,tcp,tls,crypto,httpproxy', false],
+    // http(s): plain HTTP to the run's egress gateway (which speaks TLS itself), crypto for AES-128 segments
+    ['https://origin/live.flv', 'http,tcp,crypto', false],
+    ['http://origin/live/index.m3u8', 'http,tcp,crypto', false],
   ])('%s is read with protocols %s', (url, wl, isFile) => {
     expect(resolveUpstreamInput(url, dir)).toEqual({ url, protocolWhitelist: wl, isFile });
   });

@@ -30,8 +30,9 @@ export interface AdminDeps {
 const State = Type.Union([Type.Literal('active'), Type.Literal('not-enabled'), Type.Literal('arrears')]);
 const StorageQuota = Type.Union([Type.Integer({ minimum: 0, maximum: 1_000_000_000 }), Type.Null()], {
   description:
-    "Recording storage of all the account's apps, in MiB; null = unlimited (default). At or over it, starts with " +
-    'record are refused with 20102 and running recordings stop (the channel stays live).',
+    "Storage of all the account's apps (recordings and watermark images), in MiB; null = unlimited (default). At " +
+    'or over it, starts with record are refused with 20102 and running recordings stop (the channel stays live); ' +
+    'a watermark upload that would pass it is refused with 20102.',
 });
 const AccountBody = Type.Object(
   {
@@ -86,8 +87,8 @@ export function adminRoutes(deps: AdminDeps, throttle: CredentialThrottle): Fast
     });
 
     /**
-     * An account with its channels in use, its recording storage in use (bytes; null where not measured) and its apps
-     * (`apps`: every app, read once by the caller).
+     * An account with its channels in use, its storage in use (recordings and watermark images, bytes; null where not
+     * measured) and its apps (`apps`: every app, read once by the caller).
      */
     const withUsage = async (acc: Account, apps: readonly App[]) => ({
       ...acc,

@@ -32,12 +32,24 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
     );
 
     const uploadDoc =
-      'Uploads a PNG watermark (Content-Type: image/png, at most 1 MiB and 4096x4096). Refusals: 50002 (not a valid ' +
-      'PNG, 413 too large, 415 wrong type), 50007 (HTTP 507: the disk is below RELAY_MIN_FREE_MB or full; no file ' +
-      'is left behind).';
-    r.post('/watermarks', { schema: { querystring: WatermarkQuery, description: uploadDoc } }, async (req) => {
+      'Uploads a PNG watermark (Content-Type: image/png, at most 1 MiB, 4096x4096 and 64 MiB decoded: width x height ' +
+      'x bytes per pixel, 8-bit RGBA at 4096x4096). Refusals: 50002 (not a valid PNG or over the pixel budget; 413 ' +
+      'too large; 415 wrong type; 409 the app holds RELAY_MAX_WATERMARKS_PER_APP watermarks, default 100), 20102 ' +
+      "(HTTP 409: the image would pass the account's storageQuotaMB, which counts recordings and watermark images), " +
+      '50005 (HTTP 503 with Retry-After: too many images wait to be checked), 50007 (HTTP 507: the disk is below ' +
+      'RELAY_MIN_FREE_MB or full; no file is left behind).';
+    const uploadConfig = { contentType: 'image/png' };
+    const uploadOpts = {
+      schema: { querystring: WatermarkQuery, description: uploadDoc },
+      bodyLimit: MAX_WATERMARK_BYTES,
+      config: uploadConfig,
+    };
+    r.post('/watermarks', uploadOpts, async (req) => {
       if (!Buffer.isBuffer(req.body))
-        throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', { status: 415 });
+        throw new RelayError(50002, 'send the PNG as the request body with Content-Type: image/png', {
+          status: 415,
+          hint: `send Content-Type: ${uploadConfig.contentType}`,
+        });
       const q = req.query;
       const placement: WatermarkPlacement = {
         corner: (q.corner as WatermarkPlacement['corner'] | undefined) ?? DEFAULT_PLACEMENT.corner,
@@ -46,7 +58,7 @@ export function mediaAssetRoutes(deps: ApiDeps): FastifyPluginAsync {
       };
       if (placement.relativeWidth <= 0 || placement.margin >= 0.5)
         throw new RelayError(50002, 'relativeWidth must be in (0, 1] and margin in [0, 0.5)');
-      const wm = await deps.watermarks.add(req.app.sdkAppId, req.body, placement);
+      const wm = await deps.watermarks.add(req.app, req.body, placement);
       return { code: 0, message: 'ok', ...wm };
     });
 

@@ -17,11 +17,17 @@ export interface SourceSpec {
    */
   fastProbe?: boolean;
   /**
-   * An http(s) input's forward proxy (`http://127.0.0.1:<port>`, the egress proxy): ffmpeg's `-http_proxy`, which its
-   * HLS demuxer passes on to playlist, segment and key requests. HTTPS goes through it by the `http_proxy` environment
-   * variable (ffmpeg's TLS reads only that), which the runner sets as well.
+   * An http(s) input's egress gateway (`http://127.0.0.1:<port>`) as ffmpeg's `-http_proxy`: any plain-HTTP request
+   * ffmpeg makes of a URL it did not get in gateway form goes to the gateway too (the runner also sets the `http_proxy`
+   * environment variable, which every HTTP request of ffmpeg reads).
    */
   httpProxy?: string;
+  /**
+   * An RTSP input, read over TCP (`-rtsp_transport tcp`: RTP interleaved on the RTSP connection, no UDP). Its reads
+   * are bounded by the rtsp demuxer's socket timeout (it has no -rw_timeout), whose name depends on the ffmpeg (see
+   * rtspTimeoutOption); none when this ffmpeg has neither.
+   */
+  rtsp?: { timeoutOption?: RtspTimeoutOption };
   /** The input is read as HLS (`-f hls`) with these segment extension rules (options the ffmpeg has; see below). */
   hls?: HlsRules;
 }
@@ -34,11 +40,15 @@ export interface HlsRules {
   allowedSegmentExtensions?: string;
 }
 
-/** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress proxy, HLS rules. */
+/** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress, HLS rules. */
 export function inputArgs(i: SourceSpec): readonly string[] {
   const args = ['-protocol_whitelist', i.protocolWhitelist];
+  const timeoutUs = String((i.readTimeoutMs ?? 5000) * 1000);
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');
-  else args.push('-rw_timeout', String((i.readTimeoutMs ?? 5000) * 1000));
+  else if (i.rtsp) {
+    args.push('-rtsp_transport', 'tcp');
+    if (i.rtsp.timeoutOption) args.push(`-${i.rtsp.timeoutOption}`, timeoutUs);
+  } else args.push('-rw_timeout', timeoutUs);
   if (i.httpProxy) args.push('-http_proxy', i.httpProxy);
   if (i.hls) {
     args.push('-f', 'hls');
@@ -60,23 +70,39 @@ export function inputArgs(i: SourceSpec): readonly string[] {
 /** Media files an HLS input may name as segments (and, for ffmpeg ≤ 7.0, playlists). */
 export const HLS_SEGMENT_EXTENSIONS = 'ts,m4s,mp4,m4a,m4v,aac,mp3,ac3,ec3,cmfv,cmfa';
 
-const hlsOptions = new Map<string, Promise<ReadonlySet<string>>>();
+const asked = new Map<string, Promise<ReadonlySet<string>>>();
 
 /**
- * The options of the hls demuxer of the ffmpeg at `ffmpegPath` (`ffmpeg -h demuxer=hls`), asked once per path; an
- * empty set when it cannot be asked.
+ * The options of a demuxer (`hls`, `rtsp`) of the ffmpeg at `ffmpegPath` (`ffmpeg -h demuxer=<name>`), asked once per
+ * path and demuxer; an empty set when it cannot be asked.
  */
-export function hlsDemuxerOptions(ffmpegPath: string): Promise<ReadonlySet<string>> {
-  let known = hlsOptions.get(ffmpegPath);
+export function demuxerOptions(ffmpegPath: string, demuxer: 'hls' | 'rtsp'): Promise<ReadonlySet<string>> {
+  const key = `${ffmpegPath}\0${demuxer}`;
+  let known = asked.get(key);
   if (!known) {
     known = new Promise((resolve) => {
-      execFile(ffmpegPath, ['-hide_banner', '-h', 'demuxer=hls'], { timeout: 10_000 }, (err, stdout) =>
+      execFile(ffmpegPath, ['-hide_banner', '-h', `demuxer=${demuxer}`], { timeout: 10_000 }, (err, stdout) =>
         resolve(new Set(err ? [] : [...stdout.matchAll(/^\s+-(\w+)\s/gm)].map((m) => m[1]!))),
       );
     });
-    hlsOptions.set(ffmpegPath, known);
+    asked.set(key, known);
   }
   return known;
+}
+
+/** The options of the hls demuxer of the ffmpeg at `ffmpegPath`. */
+export const hlsDemuxerOptions = (ffmpegPath: string) => demuxerOptions(ffmpegPath, 'hls');
+
+/** The name of the rtsp demuxer's socket I/O timeout (µs). */
+export type RtspTimeoutOption = 'stimeout' | 'timeout';
+
+/**
+ * Which option bounds an RTSP input's socket reads, for an ffmpeg whose rtsp demuxer has `options`: `stimeout` up to
+ * 4.x (where `timeout` means the listen timeout, and would turn the input into a server), `timeout` from 5.0 on.
+ */
+export function rtspTimeoutOption(options: ReadonlySet<string>): RtspTimeoutOption | undefined {
+  if (options.has('stimeout')) return 'stimeout';
+  return options.has('timeout') ? 'timeout' : undefined;
 }
 
 /** The extension rules an HLS input gets from an ffmpeg whose hls demuxer has `options`. */
