@@ -17,6 +17,7 @@ type Snapshot = Record<
   | 'speed'
   | 'frames'
   | 'restarts'
+  | 'tracks'
   | 'jobs'
   | 'workerChannels'
   | 'workerConcurrency'
@@ -27,7 +28,7 @@ type Snapshot = Record<
 
 /**
  * Control-plane metrics, read from Redis at scrape time: channels by state, each running channel's fps, speed,
- * frames and restarts, queue depth and failures, and each worker's channels against its concurrency and its load
+ * frames, restarts and whether ORIGINAL copies or converts each of its tracks, queue depth and failures, and each worker's channels against its concurrency and its load
  * (cores) against its capacity (cores); and the API process's own (prom-client's defaults): event-loop lag in seconds
  * (`nodejs_eventloop_lag_seconds`, and `_p50/_p90/_p99/_max…` of the delays since the previous scrape), `process_*`
  * CPU and memory, heap and GC.
@@ -51,6 +52,7 @@ export function controlPlaneMetrics(
       speed: [],
       frames: [],
       restarts: [],
+      tracks: [],
       jobs: [],
       workerChannels: [],
       workerConcurrency: [],
@@ -68,6 +70,12 @@ export function controlPlaneMetrics(
       s.speed.push({ labels, value: ch.stats.speed });
       s.frames.push({ labels, value: ch.stats.frames });
       s.restarts.push({ labels, value: ch.restarts ?? 0 });
+      for (const [track, t] of Object.entries(ch.tracks ?? {}))
+        if (t) {
+          const converted = t.mode === 'converted';
+          const to = t.to ?? t.codec ?? 'unknown';
+          s.tracks.push({ labels: { channel: id, track, codec: t.codec ?? 'unknown', to }, value: converted ? 1 : 0 });
+        }
     }
     for (const [state, n] of counts) s.channels.push({ labels: { state }, value: n });
     const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
@@ -105,6 +113,12 @@ export function controlPlaneMetrics(
     'ffmpeg restarts (crash or stall) in the current run, per channel',
     ['channel'],
     'restarts',
+  );
+  gauge(
+    'relay_channel_track_converted',
+    "1 when ORIGINAL converts the track (codec → to), 0 when it copies it, per live channel's video and audio",
+    ['channel', 'track', 'codec', 'to'],
+    'tracks',
   );
   gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
   gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');

@@ -24,6 +24,7 @@ import {
 } from './admission.js';
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
+import { inputCodecs, normalizeCodec, planTracks } from './tracks.js';
 import { AccountRegistry } from '../tenants/accounts.js';
 import type { App } from '../tenants/apps.js';
 import type { ChannelLifecycle } from './lifecycle.js';
@@ -106,6 +107,8 @@ export class PushService {
             kind: 'ingest',
             streamName: ingestStreamName(up),
             ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
+            ...(up.stats?.videoCodec ? { videoCodec: normalizeCodec('video', up.stats.videoCodec)! } : {}),
+            ...(up.stats ? { audioCodec: normalizeCodec('audio', up.stats.audioCodec) ?? 'none' } : {}),
           }
         : // checked again at each start: the file may be gone, the host may resolve elsewhere now (DNS rebinding)
           { kind: 'external', ...(await checkUpstream(up.url ?? '', { ...config, ...this.ffmpegDep })) };
@@ -127,7 +130,8 @@ export class PushService {
     }
     const channelId = newChannelId();
     const now = Date.now();
-    const cost = channelCost({ option, ...(watermark ? { watermark } : {}) }, config.costs);
+    const tracks = planTracks(inputCodecs(input));
+    const cost = channelCost({ option, tracks, ...(watermark ? { watermark } : {}) }, config.costs);
     assertWorkerRoom(await this.d.workers(), cost);
     const ch: Channel = {
       channelId,
@@ -143,6 +147,7 @@ export class PushService {
       state: 'starting',
       createdAt: now,
       cost,
+      ...(option.rateTypes.includes(0) && !watermark ? { tracks } : {}),
       ...(watermark ? { watermark } : {}),
       ...(req.channelPassword !== undefined
         ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) }

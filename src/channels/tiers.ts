@@ -1,4 +1,5 @@
-import type { EncodeSpec } from '../media/ffmpeg/args.js';
+import type { EncodeSpec, TierSpec } from '../media/ffmpeg/args.js';
+import type { ChannelTracks } from './tracks.js';
 import type { RateType } from './types.js';
 
 /** What each rate tier delivers (README "Rate tiers"). ORIGINAL copies; the others are encoded from one decode. */
@@ -33,6 +34,26 @@ export function tierEncoding(
     };
   if (!watermark) return undefined;
   return { videoKbps: Math.max(300, Math.round(sourceKbps ?? DEFAULT_SOURCE_KBPS)), audioKbps: 128, keyframeSeconds };
+}
+
+/**
+ * How a copied ORIGINAL tier handles tracks that do not fit (tracks.ts): converted video makes it an encoded tier at
+ * the upstream's size and about its bitrate (`sourceKbps`, else DEFAULT_SOURCE_KBPS), keeping fitting audio as is;
+ * converted audio alone is encoded to AAC beside the copied video. Nothing when every track is copied.
+ */
+export function originalConversion(
+  tracks: ChannelTracks | undefined,
+  keyframeSeconds: number,
+  sourceKbps?: number,
+): Pick<TierSpec, 'encode' | 'audio'> {
+  if (!tracks) return {};
+  const audioFits = tracks.audio?.mode === 'copied' && tracks.audio.codec !== null;
+  if (tracks.video.mode === 'converted')
+    return {
+      encode: tierEncoding(0, true, keyframeSeconds, sourceKbps)!,
+      ...(audioFits ? { audio: 'copy' as const } : {}),
+    };
+  return tracks.audio?.mode === 'converted' ? { audio: 'aac' } : {};
 }
 
 /** Sorts tiers best first (ORIGINAL, then by bitrate), the order of a master playlist. */

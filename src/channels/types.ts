@@ -1,6 +1,7 @@
 import type { SrcType } from '../rooms/model.js';
 import type { RecordFileType } from '../records/index.js';
 import type { WatermarkPlacement } from '../watermarks/registry.js';
+import type { ChannelTracks } from './tracks.js';
 
 export type { RecordFileType, WatermarkPlacement };
 
@@ -77,6 +78,9 @@ export type ChannelInput =
       kind: 'ingest';
       streamName: string;
       /** The member's video bitrate measured by the ingest at start, if known. */ videoKbps?: number;
+      /** The member's codecs as the ingest registered them (ffmpeg names; audio `none`: no audio), if known. */
+      videoCodec?: string;
+      audioCodec?: string;
     }
   | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean };
 
@@ -149,6 +153,8 @@ export interface Channel {
   resumeOnReturn?: boolean;
   /** Expected CPU cores (CPU-cost admission). */
   cost?: number;
+  /** ORIGINAL's per-track plan (copied or converted, and why): from the ingest at start, from ffmpeg once it ran. */
+  tracks?: ChannelTracks;
   /** ffmpeg restarts of the current run (crash or stall), for the API and metrics. */
   restarts?: number;
   /** Starts of the channel's run (its job picked up) in the current window; cleared once a run stays live. */

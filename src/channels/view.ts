@@ -1,6 +1,7 @@
 import { redact } from '../log.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { SrcType } from '../rooms/model.js';
+import type { ChannelTracks } from './tracks.js';
 import type { Channel, ChannelState, ChannelStats, ChannelTransition, PlayUrl, ResolvedPushOption } from './types.js';
 
 /** The channel as `GET /v1/push/{channelId}` shows it (and the typed client returns it): no secrets. */
@@ -30,6 +31,12 @@ export interface ChannelView {
   restarts: number;
   /** Expected CPU cores. */
   cost: number | null;
+  /**
+   * ORIGINAL's tracks: each copied or converted (to h264/aac) and why, e.g. `{video: {codec: 'vp8', mode:
+   * 'converted', to: 'h264', why: …}, audio: {codec: 'aac', mode: 'copied'}}`; audio null when the upstream has none.
+   * Null without a copied ORIGINAL tier (tiers only, a watermark) or before anything is known of the codecs.
+   */
+  tracks: ChannelTracks | null;
   /** The worker running it (hostname:pid). */
   worker: string | null;
   stats: ChannelStats | null;
@@ -62,6 +69,7 @@ export function publicChannel(ch: Channel): ChannelView {
     retainUntil: ch.retainUntil ?? null,
     restarts: ch.restarts ?? 0,
     cost: ch.cost ?? null,
+    tracks: ch.tracks ?? null,
     worker: ch.worker ?? null,
     stats: ch.stats ?? null,
     history: ch.history,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { RelayConfig } from '../config/index.js';
 import type { Channel } from '../channels/types.js';
 import { channelStreams, LIVE_APP } from '../channels/urls.js';
-import { bestFirst, DEFAULT_SOURCE_KBPS, TIERS, tierEncoding } from '../channels/tiers.js';
+import { bestFirst, DEFAULT_SOURCE_KBPS, originalConversion, TIERS, tierEncoding } from '../channels/tiers.js';
 import { recordSinks, taskDir } from '../records/index.js';
 import { INGEST_APP } from '../rooms/ingest.js';
 import type { RelayPlan, Sink, SourceSpec, TierSpec } from '../media/ffmpeg/args.js';
@@ -69,13 +69,10 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
         ),
       );
     }
-    const encode = tierEncoding(
-      s.rateType,
-      !!ch.watermark,
-      cfg.hlsSegmentSeconds,
-      ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined,
-    );
-    return { sinks, ...(encode ? { encode } : {}) };
+    const kbps = ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined;
+    const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, kbps);
+    if (encode || s.rateType !== 0) return { sinks, ...(encode ? { encode } : {}) };
+    return { sinks, ...originalConversion(ch.tracks, cfg.hlsSegmentSeconds, kbps) };
   });
   const wm = ch.watermark;
   const place = ch.option.waterMarkPosition;
@@ -120,7 +117,7 @@ export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: numbe
   const srcH = src?.height ?? 720;
   const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
     const t = TIERS[rt];
-    const encoded = rt !== 0 || !!ch.watermark;
+    const encoded = rt !== 0 || !!ch.watermark || ch.tracks?.video.mode === 'converted';
     const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
     const width = Math.round((srcW * height) / srcH / 2) * 2;
     const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;

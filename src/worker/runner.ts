@@ -21,6 +21,7 @@ import { RunRecording } from './recording.js';
 import { sleepOrAbort, untilAbort, type EndReason } from './end-signal.js';
 import { runEgress, type RunEgress } from './egress.js';
 import { RunMoves, type RunOutcome } from './run-moves.js';
+import { RunTracks } from './tracks.js';
 
 export type { EndReason } from './end-signal.js';
 
@@ -101,7 +102,8 @@ export class ChannelRunner {
     const run = { secret: this.deps.secret, gen: this.gen };
     const egress = (this.egress = await runEgress(planFor(ch, config, run), config, this.log));
     // a plan per ffmpeg (its run tokens are single use) through the run's egress; no recording once it stopped
-    const planOf = (c: Channel) => egress.apply(planFor(c, config, run));
+    const tracks = new RunTracks({ ...this.deps, costs: config.costs, log: this.log, gen: this.gen }, ch);
+    const planOf = (c: Channel) => egress.apply(planFor(tracks.channel(c), config, run));
     const rec = (this.recording = new RunRecording({ ...this.deps, logger: this.log }, ch, planOf));
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
@@ -109,6 +111,7 @@ export class ChannelRunner {
     const policy = new RestartPolicy(config.maxRestarts);
     let restarts = 0;
     let replanned = false; // ffmpeg ended to run again without recording: no failure, no restart counted
+    let first = 0; // the attempt that goes live: a start that failed only to convert a track does not count
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
@@ -130,16 +133,19 @@ export class ChannelRunner {
         const refused = egress.takeRefusal(); // a request the egress policy refused says why (50002)
         if (refused) return this.moves.fail(ch, 50002, refused.message, refused.hint);
         if (rec.metDiskFull(e.stderrTail)) {
-          const failure = await rec.diskFull(newChannel && attempt === 0);
+          const failure = await rec.diskFull(newChannel && attempt === first);
           if (failure) return this.moves.fail(ch, failure.code, failure.message);
           await rec.replan();
           continue;
         }
+        // a track ORIGINAL cannot copy (ffmpeg's report says which): start again at once, converting it
+        if (attempt === first && (await tracks.afterFailure(e.kind, ff.inputCodecs))) first = attempt + 1;
+        if (first > attempt) continue;
         const { code, message } = startFailureCode(e.kind, e.reason, config.fileUpstreamDir);
         // The media server itself is away (restarting): retry; its members come back with it.
         const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
         const action = await afterStartFailure(e.kind, {
-          firstStartOfNewChannel: newChannel && attempt === 0,
+          firstStartOfNewChannel: newChannel && attempt === first,
           mediaDown,
           upstreamPresent: () => upstreamPresent(this.deps.rooms, ch),
         });
@@ -149,9 +155,11 @@ export class ChannelRunner {
         if (next) return next;
         continue;
       }
-      if (attempt === 0) {
-        const live = await this.goLive(ch, ff, t0);
+      if (attempt === first) {
+        const live = await this.goLive(tracks.channel(ch), ff, t0);
         if (live) return live;
+        const rotated = await tracks.whenLive(ff.inputCodecs); // copying cannot rotate: run again, converting
+        if (rotated && (await ff.close(), (replanned = true))) continue;
       } else if (!replanned) {
         restarts++;
         await this.deps.lifecycle.patchRun(this.channelId, this.gen, { restarts }, ['live']);

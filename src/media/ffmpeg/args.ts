@@ -48,6 +48,12 @@ export interface EncodeSpec {
 /** One output stream of the channel (a rate tier) and its sinks. */
 export interface TierSpec {
   encode?: EncodeSpec;
+  /**
+   * The audio track, when not the tier's default (a copied tier copies it, an encoded tier encodes AAC): `aac`
+   * converts the audio of a copied tier (Opus, PCM … that FLV/TS cannot carry), `copy` keeps the upstream's (already
+   * fitting) audio in an encoded tier.
+   */
+  audio?: 'copy' | 'aac';
   sinks: readonly Sink[];
 }
 
@@ -138,8 +144,13 @@ export function teeSlave(s: Sink): string {
   return `[${[`f=${m.format}`, ...options].join(':')}]${m.target}`;
 }
 
-/** Encoder options of an encoded tier: x264 for live, keyframes on segment boundaries, AAC audio. */
-export function encoderArgs(e: EncodeSpec): readonly string[] {
+/** AAC audio at `kbps` kbit/s, 48 kHz stereo. */
+export function aacArgs(kbps: number): readonly string[] {
+  return ['-c:a', 'aac', '-b:a', `${kbps}k`, '-ar', '48000', '-ac', '2'];
+}
+
+/** Encoder options of an encoded tier: x264 for live, keyframes on segment boundaries, AAC audio (or a copy). */
+export function encoderArgs(e: EncodeSpec, audio: 'copy' | 'aac' = 'aac'): readonly string[] {
   const kbps = e.videoKbps;
   return [
     '-c:v',
@@ -164,14 +175,7 @@ export function encoderArgs(e: EncodeSpec): readonly string[] {
     '0',
     '-g',
     '600',
-    '-c:a',
-    'aac',
-    '-b:a',
-    `${e.audioKbps}k`,
-    '-ar',
-    '48000',
-    '-ac',
-    '2',
+    ...(audio === 'copy' ? ['-c:a', 'copy'] : aacArgs(e.audioKbps)),
   ];
 }
 
@@ -206,15 +210,21 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
   return { graph: parts.join(';'), labels };
 }
 
+/** Bitrate of audio converted to AAC in a copied tier, kbit/s. */
+export const CONVERTED_AUDIO_KBPS = 128;
+
 /** The output arguments of one tier: copies go to each sink directly; an encoded tier is encoded once and teed. */
 export function tierOutputArgs(t: TierSpec, label: string | null): readonly string[] {
-  if (!t.encode) return t.sinks.flatMap((s) => [...TRACK_MAPS, '-c', 'copy', ...sinkOutputArgs(s)]);
+  if (!t.encode) {
+    const codecs = t.audio === 'aac' ? ['-c:v', 'copy', ...aacArgs(CONVERTED_AUDIO_KBPS)] : ['-c', 'copy'];
+    return t.sinks.flatMap((s) => [...TRACK_MAPS, ...codecs, ...sinkOutputArgs(s)]);
+  }
   return [
     '-map',
     label!,
     '-map',
     '0:a:0?',
-    ...encoderArgs(t.encode),
+    ...encoderArgs(t.encode, t.audio === 'copy' ? 'copy' : 'aac'),
     '-flags',
     '+global_header',
     '-f',

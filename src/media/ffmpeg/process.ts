@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js';
 import { redact } from '../../log.js';
 import { LineSplitter, ProgressParser, type Progress } from './progress.js';
 import { classifyStartFailure, decisiveLine, StderrKeeper, type StartFailureKind } from './stderr.js';
+import { parseReportedCodecs, type ReportedCodecs } from './streams.js';
 
 export { classifyStartFailure, decisiveLine, type StartFailureKind } from './stderr.js';
 
@@ -56,6 +57,7 @@ export interface FfmpegOptions {
 }
 
 const SETPRIV = '/usr/bin/setpriv';
+const INPUT_REPORT_LINES = 200;
 const live = new Set<ChildProcess>();
 
 // Last resort when the owning process exits without closing its children: signal each process group.
@@ -97,6 +99,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   private lastProgress: Progress | null = null;
   private input: InputVideo | null = null;
   private inOutputs = false;
+  /** ffmpeg's report of its input (the lines before its outputs), at most INPUT_REPORT_LINES. */
+  private readonly inputReport: string[] = [];
 
   constructor(private readonly opts: FfmpegOptions) {
     super();
@@ -110,6 +114,11 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
   /** The upstream's video (from ffmpeg's stream report), once known. */
   get inputVideo(): InputVideo | null {
     return this.input;
+  }
+
+  /** The upstream's codecs and rotation from ffmpeg's input report, once it has reported a video track. */
+  get inputCodecs(): ReportedCodecs | null {
+    return parseReportedCodecs(this.inputReport);
   }
 
   /** Last lines ffmpeg wrote to stderr, after the earlier ones that named a problem. */
@@ -145,7 +154,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     const out = new LineSplitter((l) => progress.line(l));
     const err = new LineSplitter((l) => {
       const line = redact(l);
-      if (/^Output #/.test(line)) this.inOutputs = true;
+      if (/^(?:Output #|Stream mapping:)/.test(line)) this.inOutputs = true;
+      if (!this.inOutputs && this.inputReport.length < INPUT_REPORT_LINES) this.inputReport.push(line);
       if (!this.input && !this.inOutputs) this.input = parseInputVideo(line);
       this.stderr.push(line);
       logger.debug({ ffmpeg: line }, 'ffmpeg');
