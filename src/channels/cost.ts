@@ -17,7 +17,8 @@ export function channelCost(ch: Pick<Channel, 'option' | 'watermark' | 'tracks'>
     else if (rt === 20) cores += costs.rate900;
     else {
       cores += wm || ch.tracks?.video.mode === 'converted' ? costs.originalEncode : costs.copy;
-      if (!wm && ch.tracks?.audio?.mode === 'converted') cores += AUDIO_CONVERT_CORES;
+      const audio = ch.tracks?.audio?.mode;
+      if (!wm && (audio === 'converted' || audio === 'silent')) cores += AUDIO_CONVERT_CORES;
     }
   }
   return Math.round(cores * 10_000) / 10_000;

@@ -39,7 +39,7 @@ export function tierEncoding(
 /**
  * How a copied ORIGINAL tier handles tracks that do not fit (tracks.ts): converted video makes it an encoded tier at
  * the upstream's size and about its bitrate (`sourceKbps`, else DEFAULT_SOURCE_KBPS), keeping fitting audio as is;
- * converted audio alone is encoded to AAC beside the copied video. Nothing when every track is copied.
+ * converted (or silent: the plan's `silentAudio`) audio alone is encoded to AAC beside the copied video. Nothing when every track is copied.
  */
 export function originalConversion(
   tracks: ChannelTracks | undefined,
@@ -53,7 +53,7 @@ export function originalConversion(
       encode: tierEncoding(0, true, keyframeSeconds, sourceKbps)!,
       ...(audioFits ? { audio: 'copy' as const } : {}),
     };
-  return tracks.audio?.mode === 'converted' ? { audio: 'aac' } : {};
+  return tracks.audio && tracks.audio.mode !== 'copied' ? { audio: 'aac' } : {};
 }
 
 /** Sorts tiers best first (ORIGINAL, then by bitrate), the order of a master playlist. */

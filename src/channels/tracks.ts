@@ -20,14 +20,15 @@ export interface UpstreamCodecs {
 export interface TrackPlan {
   /** The upstream's codec (ffmpeg's name), or null when not known (then it is copied). */
   codec: string | null;
-  mode: 'copied' | 'converted';
+  /** `silent`: the upstream has no audio, and a silent AAC track is added (FLV players and CDNs expect audio). */
+  mode: 'copied' | 'converted' | 'silent';
   /** The codec it is converted to. */
   to?: 'h264' | 'aac';
   /** Why it is converted, e.g. `vp8 does not fit FLV, MPEG-TS and MP4`. */
   why?: string;
 }
 
-/** Per-track decisions of a channel's ORIGINAL tier; `audio` null when the upstream has no audio. */
+/** Per-track decisions of a channel's ORIGINAL tier; `audio` null only in records older than the silent track. */
 export interface ChannelTracks {
   video: TrackPlan;
   audio: TrackPlan | null;
@@ -72,7 +73,7 @@ function upright(rotation: number | undefined): boolean {
 
 /**
  * The per-track plan of ORIGINAL for an upstream: video copied when H.264 and upright, else converted to H.264;
- * audio copied when AAC or MP3, else converted to AAC; no audio plan when the upstream has none. An unknown codec is
+ * audio copied when AAC or MP3, else converted to AAC; a silent AAC track when the upstream has none. An unknown codec is
  * copied (ffmpeg's start then says whether it fits; the runner plans again with what ffmpeg reported).
  */
 export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
@@ -85,7 +86,7 @@ export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
   else video = { codec: v, mode: 'copied' };
   const a = codecs.audio === 'none' ? 'none' : normalizeCodec('audio', codecs.audio);
   let audio: TrackPlan | null;
-  if (a === 'none') audio = null;
+  if (a === 'none') audio = { codec: 'none', mode: 'silent', to: 'aac', why: SILENT };
   else if (a === null) audio = { codec: null, mode: 'copied' };
   else if (!FITTING_AUDIO.has(a)) audio = { codec: a, mode: 'converted', to: 'aac', why: `${a} ${NOT_FIT}` };
   else audio = { codec: a, mode: 'copied' };
@@ -93,6 +94,7 @@ export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
 }
 
 const NOT_FIT = 'does not fit FLV, MPEG-TS and MP4 alike';
+const SILENT = 'the upstream has no audio: a silent track, as FLV players and CDNs expect audio';
 
 /** What a channel's input says of its codecs at start: the ingest's registration; nothing for an external URL. */
 export function inputCodecs(input: ChannelInput): UpstreamCodecs {
@@ -102,5 +104,5 @@ export function inputCodecs(input: ChannelInput): UpstreamCodecs {
 
 /** Whether any track of a plan is converted. */
 export function anyConverted(t: ChannelTracks): boolean {
-  return t.video.mode === 'converted' || t.audio?.mode === 'converted';
+  return t.video.mode === 'converted' || (!!t.audio && t.audio.mode !== 'copied');
 }

@@ -79,6 +79,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
   return {
     sources: [sourceOf(ch, cfg, run)],
     tiers,
+    ...(ch.tracks?.audio?.mode === 'silent' ? { silentAudio: true } : {}),
     ...(wm && place
       ? {
           watermark: {

@@ -82,11 +82,13 @@ export class RunTracks {
     return true;
   }
 
-  /** Once media flows: saves what ffmpeg reported; true when the run must start again converting (a rotated video). */
+  /**
+   * Once media flows: saves what ffmpeg reported; true when the run must start again converting (a rotated video) or
+   * adding a silent audio track (no audio: every channel, not only those with ORIGINAL).
+   */
   async whenLive(reported: ReportedCodecs | null): Promise<boolean> {
-    if (!this.applies) return false;
     const seen = tracksWhenLive(this.current, reported);
-    if (!seen) return false;
+    if (!seen || (!this.applies && seen.tracks.audio?.mode !== 'silent')) return false;
     const replan = seen.replan && !this.retried;
     if (replan) this.retried = true;
     if (replan || JSON.stringify(seen.tracks) !== JSON.stringify(this.current)) await this.save(seen.tracks);

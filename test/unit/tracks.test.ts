@@ -21,7 +21,7 @@ describe('planTracks: which track ORIGINAL copies and which it converts', () => 
     ['HEVC + AAC', { video: 'hevc', audio: 'aac' }, 'converted+copied', 'hevc does not fit'],
     ['AV1 + PCM', { video: 'av1', audio: 'pcm_s16le' }, 'converted+converted', 'av1 does not fit'],
     ['G.711', { video: 'h264', audio: 'pcm_mulaw' }, 'copied+converted', null],
-    ['video only', { video: 'h264', audio: 'none' }, 'copied+none', null],
+    ['video only: a silent track', { video: 'h264', audio: 'none' }, 'copied+silent', 'no audio'],
     ['rotated H.264', { video: 'h264', audio: 'aac', rotation: -90 }, 'converted+copied', 'rotated -90°'],
     ['upright (360°)', { video: 'h264', audio: 'aac', rotation: 360 }, 'copied+copied', null],
     ['unknown (external URL before ffmpeg ran)', { video: null, audio: null }, 'copied+copied', null],
@@ -60,7 +60,7 @@ describe('originalConversion and the relay command line', () => {
     const args = buildRelayArgs(plan(vp8)).join(' ');
     expect(args).toContain('-c:v libx264');
     expect(args).toContain('-c:a copy');
-    expect(args).not.toContain('scale=');
+    expect(args).toContain("scale='trunc(iw/2)*2':'trunc(ih/2)*2'"); // the upstream's size, made even
   });
 
   it('converts Opus audio to AAC beside copied video', () => {
@@ -74,6 +74,26 @@ describe('originalConversion and the relay command line', () => {
     expect(originalConversion(planTracks({ video: 'h264', audio: 'aac' }), 2)).toEqual({});
     expect(originalConversion(undefined, 2)).toEqual({});
     expect(buildRelayArgs(plan(planTracks({ video: 'h264', audio: 'aac' }))).join(' ')).toContain('-c copy -f flv');
+  });
+
+  it('adds a silent AAC track to every tier of a video-only upstream', () => {
+    const silent = planTracks({ video: 'h264', audio: 'none' });
+    const p: RelayPlan = {
+      ...plan(silent),
+      silentAudio: true,
+      tiers: [
+        plan(silent).tiers[0]!,
+        {
+          sinks: [{ kind: 'rtmp', url: 'rtmp://127.0.0.1/live/x_r10' }],
+          encode: { maxHeight: 360, videoKbps: 486, audioKbps: 64, keyframeSeconds: 2 },
+        },
+      ],
+    };
+    const args = buildRelayArgs(p).join(' ');
+    expect(args).toContain('-f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000');
+    expect(args).toContain('-map 0:v:0 -map 1:a:0 -c:v copy -c:a aac');
+    expect(args).toContain('-map [v1] -map 1:a:0');
+    expect(args).not.toContain('0:a:0?');
   });
 
   it('plans ORIGINAL from the channel record, and leaves tiers as they are', () => {

@@ -77,10 +77,15 @@ export interface RelayPlan {
   watermark?: WatermarkSpec;
   /** The output streams (rate tiers), each with its sinks. */
   tiers: readonly TierSpec[];
+  /**
+   * The upstream has no audio: every tier gets a silent AAC track (48 kHz stereo, `anullsrc`, the input after the
+   * sources and the watermark), so FLV players and CDNs that expect audio play it.
+   */
+  silentAudio?: boolean;
 }
 
-/** The one video and (optional) audio track a channel relays: video is mandatory, so a missing one fails the map. */
-export const TRACK_MAPS: readonly string[] = ['-map', '0:v:0', '-map', '0:a:0?'];
+/** The silent audio input of a plan with `silentAudio`. */
+const SILENT_AUDIO = 'anullsrc=channel_layout=stereo:sample_rate=48000';
 
 // flush_packets: ffmpeg ≥ 5's segment muxer otherwise keeps a file's header and fragments in memory until the file
 // ends, so a killed worker would leave a bare `ftyp` instead of a file playable up to its last keyframe.
@@ -204,7 +209,9 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
   const labels = plan.tiers.map(() => null as string | null);
   for (const i of encoded) {
     const h = plan.tiers[i]!.encode!.maxHeight;
-    parts.push(`[s${i}]${h ? `scale=-2:'min(${h},ih)':flags=bicubic,` : ''}setsar=1,format=yuv420p[v${i}]`);
+    // full size (ORIGINAL encoded): an odd size loses its last row or column, as 4:2:0 H.264 needs even sizes
+    const scale = h ? `scale=-2:'min(${h},ih)':flags=bicubic` : "scale='trunc(iw/2)*2':'trunc(ih/2)*2'";
+    parts.push(`[s${i}]${scale},setsar=1,format=yuv420p[v${i}]`);
     labels[i] = `[v${i}]`;
   }
   return { graph: parts.join(';'), labels };
@@ -214,17 +221,19 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
 export const CONVERTED_AUDIO_KBPS = 128;
 
 /** The output arguments of one tier: copies go to each sink directly; an encoded tier is encoded once and teed. */
-export function tierOutputArgs(t: TierSpec, label: string | null): readonly string[] {
+export function tierOutputArgs(t: TierSpec, label: string | null, silent?: string): readonly string[] {
+  const audioMap = silent ?? '0:a:0?'; // video is mandatory (a missing one fails the map), audio optional
   if (!t.encode) {
-    const codecs = t.audio === 'aac' ? ['-c:v', 'copy', ...aacArgs(CONVERTED_AUDIO_KBPS)] : ['-c', 'copy'];
-    return t.sinks.flatMap((s) => [...TRACK_MAPS, ...codecs, ...sinkOutputArgs(s)]);
+    const codecs = t.audio === 'aac' || silent ? ['-c:v', 'copy', ...aacArgs(CONVERTED_AUDIO_KBPS)] : ['-c', 'copy'];
+    const maps = ['-map', '0:v:0', '-map', audioMap];
+    return t.sinks.flatMap((s) => [...maps, ...codecs, ...sinkOutputArgs(s)]);
   }
   return [
     '-map',
     label!,
     '-map',
-    '0:a:0?',
-    ...encoderArgs(t.encode, t.audio === 'copy' ? 'copy' : 'aac'),
+    audioMap,
+    ...encoderArgs(t.encode, t.audio === 'copy' && !silent ? 'copy' : 'aac'),
     '-flags',
     '+global_header',
     '-f',
@@ -243,6 +252,7 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     throw new Error('every tier of a relay needs at least one output');
   if (plan.watermark && plan.tiers.some((t) => !t.encode)) throw new Error('a watermark needs every tier encoded');
   const { graph, labels } = filterGraph(plan);
+  const silent = plan.silentAudio ? `${plan.sources.length + (plan.watermark ? 1 : 0)}:a:0` : undefined;
   return [
     '-hide_banner',
     '-nostdin',
@@ -253,8 +263,9 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     'pipe:1',
     ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
+    ...(plan.silentAudio ? ['-f', 'lavfi', '-i', SILENT_AUDIO] : []),
     ...(graph ? ['-filter_complex', graph] : []),
-    ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null)),
+    ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null, silent)),
   ];
 }
 

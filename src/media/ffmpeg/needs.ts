@@ -50,6 +50,8 @@ export const RELAY_NEEDS: readonly RelayNeed[] = [
   flt('setsar', TIERS),
   flt('format', TIERS),
   flt('overlay', 'watermarks'),
+  dmx('lavfi', 'a silent audio track for video-only upstreams'),
+  flt('anullsrc', 'a silent audio track for video-only upstreams'),
   flt('scale2ref', 'watermarks'),
   p('srt', 'srt:// upstreams'),
   p('rtmps', 'rtmps:// upstreams'),
