@@ -112,10 +112,19 @@ const CODECS: Record<string, string> = {
   high: 'avc1.640028',
 };
 
-/** The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it. */
-export function masterFor(ch: Channel, src: InputVideo | null, sourceKbps: number | undefined): string {
-  const srcW = src?.width ?? 1280;
-  const srcH = src?.height ?? 720;
+/**
+ * The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it: its displayed size
+ * (width and height swapped when `reported.rotation` turns it a quarter; every tier is then encoded upright).
+ */
+export function masterFor(
+  ch: Channel,
+  src: InputVideo | null,
+  sourceKbps: number | undefined,
+  reported?: { rotation: number } | null,
+): string {
+  const quarter = Math.abs(Math.round((reported?.rotation ?? 0) / 90)) % 2 === 1;
+  const srcW = (quarter ? src?.height : src?.width) ?? 1280;
+  const srcH = (quarter ? src?.width : src?.height) ?? 720;
   const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
     const t = TIERS[rt];
     const encoded = rt !== 0 || !!ch.watermark || ch.tracks?.video.mode === 'converted';

@@ -156,10 +156,10 @@ export class ChannelRunner {
         continue;
       }
       if (attempt === first) {
+        // copying cannot rotate; no audio wants a silent track: start again so, before going live
+        if ((await tracks.whenLive(ff.inputCodecs)) && (await ff.close(), (first = attempt + 1))) continue;
         const live = await this.goLive(tracks.channel(ch), ff, t0);
         if (live) return live;
-        const rotated = await tracks.whenLive(ff.inputCodecs); // copying cannot rotate: run again, converting
-        if (rotated && (await ff.close(), (replanned = true))) continue;
       } else if (!replanned) {
         restarts++;
         await this.deps.lifecycle.patchRun(this.channelId, this.gen, { restarts }, ['live']);
@@ -202,7 +202,7 @@ export class ChannelRunner {
     if (ch.hls && ch.option.rateTypes.length > 1) {
       await writeAtomic(
         path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'),
-        masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined),
+        masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined, ff.inputCodecs),
       );
     }
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
