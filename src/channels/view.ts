@@ -34,7 +34,8 @@ export interface ChannelView {
   /**
    * ORIGINAL's tracks: each copied or converted (to h264/aac) and why, e.g. `{video: {codec: 'vp8', mode:
    * 'converted', to: 'h264', why: …}, audio: {codec: 'aac', mode: 'copied'}}`; audio null when the upstream has none.
-   * Null without a copied ORIGINAL tier (tiers only, a watermark) or before anything is known of the codecs.
+   * Null without a copied ORIGINAL tier (tiers only, a watermark: then set only when a silent track is added) or
+   * before anything is known of the codecs.
    */
   tracks: ChannelTracks | null;
   /** The worker running it (hostname:pid). */

@@ -90,7 +90,7 @@ describe('originalConversion and the relay command line', () => {
       ],
     };
     const args = buildRelayArgs(p).join(' ');
-    expect(args).toContain('-f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000');
+    expect(args).toContain('-re -f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000');
     expect(args).toContain('-map 0:v:0 -map 1:a:0 -c:v copy -c:a aac');
     expect(args).toContain('-map [v1] -map 1:a:0');
     expect(args).not.toContain('0:a:0?');

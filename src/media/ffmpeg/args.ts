@@ -84,7 +84,7 @@ export interface RelayPlan {
   silentAudio?: boolean;
 }
 
-/** The silent audio input of a plan with `silentAudio`. */
+/** The silent audio input of a plan with `silentAudio`, read at its native rate (`-re`) to keep pace with the video. */
 const SILENT_AUDIO = 'anullsrc=channel_layout=stereo:sample_rate=48000';
 
 // flush_packets: ffmpeg ≥ 5's segment muxer otherwise keeps a file's header and fragments in memory until the file
@@ -263,7 +263,7 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     'pipe:1',
     ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
-    ...(plan.silentAudio ? ['-f', 'lavfi', '-i', SILENT_AUDIO] : []),
+    ...(plan.silentAudio ? ['-re', '-f', 'lavfi', '-i', SILENT_AUDIO] : []),
     ...(graph ? ['-filter_complex', graph] : []),
     ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null, silent)),
   ];
