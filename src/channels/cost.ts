@@ -7,7 +7,7 @@ export const AUDIO_CONVERT_CORES = 0.02;
 /**
  * The CPU cores a channel is expected to use: each tier's kind, plus the decode and overlay of a watermark. ORIGINAL
  * copies (`costs.copy`) unless it is encoded: for a watermark, or because its video is converted (`tracks`, see
- * tracks.ts: `costs.originalEncode`); converted audio adds AUDIO_CONVERT_CORES.
+ * tracks.ts: `costs.originalEncode`); converted or silent audio beside copied video adds AUDIO_CONVERT_CORES.
  */
 export function channelCost(ch: Pick<Channel, 'option' | 'watermark' | 'tracks'>, costs: ChannelCosts): number {
   const wm = !!ch.watermark;
@@ -18,7 +18,8 @@ export function channelCost(ch: Pick<Channel, 'option' | 'watermark' | 'tracks'>
     else {
       cores += wm || ch.tracks?.video.mode === 'converted' ? costs.originalEncode : costs.copy;
       const audio = ch.tracks?.audio?.mode;
-      if (!wm && (audio === 'converted' || audio === 'silent')) cores += AUDIO_CONVERT_CORES;
+      const copiedVideo = ch.tracks?.video.mode !== 'converted';
+      if (!wm && copiedVideo && (audio === 'converted' || audio === 'silent')) cores += AUDIO_CONVERT_CORES;
     }
   }
   return Math.round(cores * 10_000) / 10_000;

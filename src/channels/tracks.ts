@@ -73,7 +73,7 @@ function upright(rotation: number | undefined): boolean {
 
 /**
  * The per-track plan of ORIGINAL for an upstream: video copied when H.264 and upright, else converted to H.264;
- * audio copied when AAC or MP3, else converted to AAC; a silent AAC track when the upstream has none. An unknown codec is
+ * audio copied when AAC or MP3 beside copied video, else converted to AAC; a silent AAC track when the upstream has none. An unknown codec is
  * copied (ffmpeg's start then says whether it fits; the runner plans again with what ffmpeg reported).
  */
 export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
@@ -89,11 +89,14 @@ export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
   if (a === 'none') audio = { codec: 'none', mode: 'silent', to: 'aac', why: SILENT };
   else if (a === null) audio = { codec: null, mode: 'copied' };
   else if (!FITTING_AUDIO.has(a)) audio = { codec: a, mode: 'converted', to: 'aac', why: `${a} ${NOT_FIT}` };
+  else if (video.mode === 'converted') audio = { codec: a, mode: 'converted', to: 'aac', why: WITH_VIDEO };
   else audio = { codec: a, mode: 'copied' };
   return { video, audio };
 }
 
 const NOT_FIT = 'does not fit FLV, MPEG-TS and MP4 alike';
+// measured: AAC copied beside re-encoded video fails the FLV output at the upstream's first timestamp jump (a loop)
+const WITH_VIDEO = 'encoded with the converted video: copied beside it, it breaks at timestamp jumps';
 const SILENT = 'the upstream has no audio: a silent track, as FLV players and CDNs expect audio';
 
 /** What a channel's input says of its codecs at start: the ingest's registration; nothing for an external URL. */

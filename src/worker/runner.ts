@@ -156,8 +156,8 @@ export class ChannelRunner {
         continue;
       }
       if (attempt === first) {
-        // copying cannot rotate; no audio wants a silent track: start again so, before going live
-        if ((await tracks.whenLive(ff.inputCodecs)) && (await ff.close(), (first = attempt + 1))) continue;
+        // copying cannot rotate; no audio wants a silent track: start again so before going live (killed: no segment)
+        if ((await tracks.whenLive(ff.inputCodecs)) && (await ff.kill(), (first = attempt + 1))) continue;
         const live = await this.goLive(tracks.channel(ch), ff, t0);
         if (live) return live;
       } else if (!replanned) {

@@ -18,11 +18,11 @@ describe('planTracks: which track ORIGINAL copies and which it converts', () => 
     ['H.264 + Opus (WebRTC)', { video: 'h264', audio: 'opus' }, 'copied+converted', 'opus does not fit'],
     ['VP8 + Opus', { video: 'vp8', audio: 'opus' }, 'converted+converted', 'vp8 does not fit'],
     ['VP9 + Vorbis', { video: 'vp9', audio: 'vorbis' }, 'converted+converted', 'vp9 does not fit'],
-    ['HEVC + AAC', { video: 'hevc', audio: 'aac' }, 'converted+copied', 'hevc does not fit'],
+    ['HEVC + AAC', { video: 'hevc', audio: 'aac' }, 'converted+converted', 'hevc does not fit'],
     ['AV1 + PCM', { video: 'av1', audio: 'pcm_s16le' }, 'converted+converted', 'av1 does not fit'],
     ['G.711', { video: 'h264', audio: 'pcm_mulaw' }, 'copied+converted', null],
     ['video only: a silent track', { video: 'h264', audio: 'none' }, 'copied+silent', 'no audio'],
-    ['rotated H.264', { video: 'h264', audio: 'aac', rotation: -90 }, 'converted+copied', 'rotated -90°'],
+    ['rotated H.264', { video: 'h264', audio: 'aac', rotation: -90 }, 'converted+converted', 'rotated -90°'],
     ['upright (360°)', { video: 'h264', audio: 'aac', rotation: 360 }, 'copied+copied', null],
     ['unknown (external URL before ffmpeg ran)', { video: null, audio: null }, 'copied+copied', null],
     ['ingest ids: HEVC (12) + Opus (13)', { video: '12', audio: '13' }, 'converted+converted', 'hevc'],
@@ -52,14 +52,14 @@ describe('originalConversion and the relay command line', () => {
     tiers: [{ sinks: [{ kind: 'rtmp', url: 'rtmp://127.0.0.1/live/x' }], ...originalConversion(t, 2, 1500) }],
   });
 
-  it('converts VP8 video to H.264 at the upstream size and bitrate, copying fitting audio', () => {
+  it('converts VP8 video to H.264 at the upstream size and bitrate, with AAC audio', () => {
     const c = originalConversion(vp8, 2, 1500);
     expect(c.encode).toMatchObject({ videoKbps: 1500, keyframeSeconds: 2 });
     expect(c.encode!.maxHeight).toBeUndefined();
-    expect(c.audio).toBe('copy');
+    expect(c.audio).toBeUndefined();
     const args = buildRelayArgs(plan(vp8)).join(' ');
     expect(args).toContain('-c:v libx264');
-    expect(args).toContain('-c:a copy');
+    expect(args).toContain('-c:a aac');
     expect(args).toContain("scale='trunc(iw/2)*2':'trunc(ih/2)*2'"); // the upstream's size, made even
   });
 
@@ -102,7 +102,7 @@ describe('originalConversion and the relay command line', () => {
     const ch = { ...base, option: { ...base.option, rateType: 0 as const, rateTypes: [0, 10] as (0 | 10)[] } };
     const p = planFor({ ...ch, tracks: vp8 }, cfg, { secret: 's', gen: 1 });
     expect(p.tiers[0]!.encode).toMatchObject({ keyframeSeconds: cfg.hlsSegmentSeconds });
-    expect(p.tiers[0]!.audio).toBe('copy');
+    expect(p.tiers[0]!.audio).toBeUndefined();
     expect(p.tiers[1]!.encode!.maxHeight).toBe(360);
     expect(p.tiers[1]!.audio).toBeUndefined();
   });
