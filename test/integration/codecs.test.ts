@@ -2,7 +2,7 @@
  * ORIGINAL in general formats, per track (README "Codec policy"): upstreams generated with lavfi by the chosen ffmpeg
  * (H.264 + Opus in MKV, VP8 + Opus in WebM at an odd size, HEVC + AAC, video only, rotated 90°), relayed as file
  * upstreams, and their FLV and HLS outputs decoded: always H.264 + AAC, at the displayed (upright) size; the channel
- * view says per track whether it is copied or converted. A row whose encoder the ffmpeg lacks is skipped, saying why.
+ * view says per track whether it is copied or converted. An ingest member's codecs are planned from its registration. A row whose encoder the ffmpeg lacks is skipped, saying why.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeCapabilities } from '../../src/media/ffmpeg/capabilities.js';
 import { decode } from '../helpers/media.js';
-import { FFMPEG, startStack, type Stack } from '../helpers/stack.js';
+import { FFMPEG, fixture, startStack, type Stack } from '../helpers/stack.js';
 
 const encoders = (await probeCapabilities(FFMPEG))?.encoders ?? new Map<string, string>();
 
@@ -133,6 +133,26 @@ describe('ORIGINAL relays every upstream kind as H.264 + AAC, per track', () => 
     await stack?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('an ingest member publishing video only: a silent AAC track planned from its registration', async () => {
+    const feeder = await stack.publish({ roomId: 9200, userId: 'cam', srcType: 0 }, fixture('video-only.mp4'));
+    try {
+      const start = await stack.request('POST', '/v1/push/start', {
+        roomId: 9200,
+        userId: 'cam',
+        srcType: 0,
+        option: { encode: 2 },
+      });
+      expect(start.body.code, JSON.stringify(start.body)).toBe(0);
+      const view = (await stack.request('GET', `/v1/push/${start.body.channelId}`)).body.channel;
+      expect(view.tracks).toMatchObject({ video: { codec: 'h264', mode: 'copied' }, audio: { mode: 'silent' } });
+      const got = await decode(start.body.urls[0].playUrl, { frames: 10, timeoutMs: 20_000 });
+      expect(got).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac' });
+      await stack.request('POST', '/v1/push/stop', { channelIds: [start.body.channelId] });
+    } finally {
+      await feeder.close();
+    }
+  }, 60_000);
 
   ROWS.forEach((r, i) =>
     it.skipIf(lacking(r).length > 0)(
