@@ -9,6 +9,7 @@ import { checkPlay, hashChannelPassword, playTokenOf, tokenisePlaylist } from '.
 import { bestFirst, tierEncoding } from '../../src/channels/tiers.js';
 import { recordSinks } from '../../src/records/index.js';
 import { masterFor } from '../../src/worker/plan.js';
+import { planTracks } from '../../src/channels/tracks.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Channel } from '../../src/channels/types.js';
 
@@ -151,6 +152,16 @@ describe('tiers, recordings and the master playlist', () => {
       '#EXT-X-STREAM-INF:BANDWIDTH=1460800,RESOLUTION=854x480,CODECS="avc1.640028,mp4a.40.2"',
       '#EXT-X-STREAM-INF:BANDWIDTH=990000,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2"',
       '#EXT-X-STREAM-INF:BANDWIDTH=605000,RESOLUTION=640x360,CODECS="avc1.4d401f,mp4a.40.2"',
+    ]);
+  });
+
+  it('the master of a rotated upstream gives the displayed size, every tier encoded upright', () => {
+    const tracks = planTracks({ video: 'h264', audio: 'aac', rotation: 90 });
+    const ch = { option: { rateTypes: [0, 10] }, watermark: undefined, tracks } as unknown as Channel;
+    const text = masterFor(ch, { codec: 'h264', profile: 'High', width: 640, height: 360 }, 1200, { rotation: 90 });
+    expect(text.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'))).toEqual([
+      '#EXT-X-STREAM-INF:BANDWIDTH=1460800,RESOLUTION=360x640,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=605000,RESOLUTION=202x360,CODECS="avc1.4d401f,mp4a.40.2"',
     ]);
   });
 });
