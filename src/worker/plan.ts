@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RelayConfig } from '../config/index.js';
 import type { Channel } from '../channels/types.js';
@@ -5,10 +6,13 @@ import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst, DEFAULT_SOURCE_KBPS, originalConversion, TIERS, tierEncoding } from '../channels/tiers.js';
 import { recordSinks, taskDir } from '../records/index.js';
 import { INGEST_APP } from '../rooms/ingest.js';
-import type { RelayPlan, Sink, SourceSpec, TierSpec } from '../media/ffmpeg/args.js';
+import { MAXRATE_FACTOR, type RelayPlan, type Sink, type SourceSpec, type TierSpec } from '../media/ffmpeg/args.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
-import type { InputVideo } from '../media/ffmpeg/process.js';
-import { masterPlaylist, type Variant } from '../media/hls.js';
+import type { FfmpegProcess, InputVideo } from '../media/ffmpeg/process.js';
+import { masterPlaylist } from '../media/hls.js';
+import { MasterPlaylistWriter, type MasterVariant } from '../media/hls-master.js';
+import { channelHlsRoot } from '../channels/layout.js';
+import type { Logger } from '../log.js';
 import { runTokenQuery } from '../auth/run-tokens.js';
 
 /** Who signs the internal URLs of a plan: the internal secret and the run generation (the channel's `runGen`). */
@@ -105,40 +109,81 @@ export function planDirs(plan: RelayPlan): string[] {
     .filter((d): d is string => d !== null);
 }
 
+/** The codecs forecast before a segment is read (MasterPlaylistWriter then writes the streams' own). */
 const CODECS: Record<string, string> = {
   baseline: 'avc1.42e01e',
   'constrained baseline': 'avc1.42e01e',
   main: 'avc1.4d401f',
   high: 'avc1.640028',
 };
+/** MPEG-TS overhead over the elementary streams: 4 of 188 bytes per packet, PES headers and padding, PAT/PMT/PCR. */
+const TS_OVERHEAD = { factor: 1.05, kbps: 48 };
 
 /**
- * The master playlist of a multi-tier HLS channel, from the upstream's size as ffmpeg reported it: its displayed size
- * (width and height swapped when `reported.rotation` turns it a quarter; every tier is then encoded upright).
+ * The variants of a multi-tier HLS channel's master playlist, forecast from the upstream's size as ffmpeg reported it:
+ * its displayed size (width and height swapped when `reported.rotation` turns it a quarter; every tier is then encoded
+ * upright), and per encoded tier its encoder's cap (maxrate + audio + TS overhead) as BANDWIDTH.
  */
+export function masterVariants(
+  ch: Channel,
+  src: InputVideo | null,
+  sourceKbps: number | undefined,
+  reported?: { rotation: number } | null,
+): MasterVariant[] {
+  const quarter = Math.abs(Math.round((reported?.rotation ?? 0) / 90)) % 2 === 1;
+  const srcW = (quarter ? src?.height : src?.width) ?? 1280;
+  const srcH = (quarter ? src?.width : src?.height) ?? 720;
+  return bestFirst(ch.option.rateTypes).map((rt) => {
+    const t = TIERS[rt];
+    const encoded = rt !== 0 || !!ch.watermark || ch.tracks?.video.mode === 'converted';
+    const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
+    const width = Math.round((srcW * height) / srcH / 2) * 2;
+    const enc = tierEncoding(rt, !!ch.watermark, 2, sourceKbps);
+    const kbps = enc
+      ? (enc.videoKbps * MAXRATE_FACTOR + enc.audioKbps) * TS_OVERHEAD.factor + TS_OVERHEAD.kbps
+      : ((sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128) * TS_OVERHEAD.factor + TS_OVERHEAD.kbps;
+    const video = encoded ? CODECS.main! : (CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!);
+    return {
+      forecast: {
+        uri: `r${rt}/index.m3u8`,
+        bandwidth: Math.round(kbps * 1000),
+        width,
+        height,
+        codecs: `${video},mp4a.40.2`,
+      },
+      capped: !!enc,
+    };
+  });
+}
+
+/** The forecast master playlist (`masterVariants`), as written before any segment is read. */
 export function masterFor(
   ch: Channel,
   src: InputVideo | null,
   sourceKbps: number | undefined,
   reported?: { rotation: number } | null,
 ): string {
-  const quarter = Math.abs(Math.round((reported?.rotation ?? 0) / 90)) % 2 === 1;
-  const srcW = (quarter ? src?.height : src?.width) ?? 1280;
-  const srcH = (quarter ? src?.width : src?.height) ?? 720;
-  const variants: Variant[] = bestFirst(ch.option.rateTypes).map((rt) => {
-    const t = TIERS[rt];
-    const encoded = rt !== 0 || !!ch.watermark || ch.tracks?.video.mode === 'converted';
-    const height = t.maxHeight ? Math.min(t.maxHeight, srcH) : srcH;
-    const width = Math.round((srcW * height) / srcH / 2) * 2;
-    const kbps = t.totalKbps ?? (sourceKbps ?? DEFAULT_SOURCE_KBPS) + 128;
-    const video = encoded ? CODECS.main! : (CODECS[(src?.profile ?? 'high').toLowerCase()] ?? CODECS.high!);
-    return {
-      uri: `r${rt}/index.m3u8`,
-      bandwidth: Math.round(kbps * 1100),
-      width,
-      height,
-      codecs: `${video},mp4a.40.2`,
-    };
-  });
-  return masterPlaylist(variants);
+  return masterPlaylist(masterVariants(ch, src, sourceKbps, reported).map((v) => v.forecast));
+}
+
+/**
+ * Keeps the master playlist of a multi-tier HLS channel (RFC 8216 4.3.4) true to the streams of this run: forecast
+ * from what ffmpeg reported of the upstream, then measured from the segments. Written once every tier has a segment,
+ * and by two target durations at the latest, before the media server's three-target-duration hold of a player ends.
+ */
+export function masterWriter(ch: Channel, ff: FfmpegProcess, cfg: RelayConfig, logger: Logger): MasterPlaylistWriter {
+  const kbps = ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined;
+  const variants = masterVariants(ch, ff.inputVideo, kbps, ff.inputCodecs);
+  const file = path.join(channelHlsRoot(ch.channelId, cfg), 'index.m3u8');
+  return new MasterPlaylistWriter(file, variants, { pollMs: 250, deadlineMs: cfg.hlsSegmentSeconds * 2000, logger });
+}
+
+/**
+ * The plan with `append` set on each HLS sink whose playlist exists (a resumed channel, a restarted ffmpeg, a
+ * recording continued), so ffmpeg continues it behind an EXT-X-DISCONTINUITY, and starts a fresh one without.
+ */
+export function continuePlaylists(plan: RelayPlan): RelayPlan {
+  const listed = (s: Sink): Sink =>
+    s.kind === 'hls' || s.kind === 'record-hls' ? { ...s, append: existsSync(path.join(s.dir, 'index.m3u8')) } : s;
+  return { ...plan, tiers: plan.tiers.map((t) => ({ ...t, sinks: t.sinks.map(listed) })) };
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -8,12 +7,11 @@ import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import { startFailureCode } from '../channels/failure.js';
 import { FINAL_STATES, type Channel } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { channelHlsRoot } from '../channels/layout.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import { progressFigures } from '../media/ffmpeg/progress.js';
-import { writeAtomic } from '../media/hls.js';
-import { masterFor, planDirs, planFor } from './plan.js';
+import type { MasterPlaylistWriter } from '../media/hls-master.js';
+import { continuePlaylists, masterWriter, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, upstreamPresent, watchStall } from './restart-policy.js';
 import { startFlowing, type KeyframeWatch } from './keyframes.js';
 import type { StoragePolicy } from '../records/storage.js';
@@ -61,6 +59,7 @@ export class ChannelRunner {
   private readonly local = new AbortController();
   private recording: RunRecording | null = null;
   private egress: RunEgress | null = null;
+  private master: MasterPlaylistWriter | null = null;
   /** The ffmpeg of the current attempt. */
   private ff: FfmpegProcess | null = null;
   private readonly moves: RunMoves;
@@ -85,7 +84,7 @@ export class ChannelRunner {
     try {
       return (outcome = await this.runChannel());
     } finally {
-      await this.egress?.close();
+      await Promise.all([this.egress?.close(), this.master?.stop()]);
       // ffmpeg has ended, however the run ended: its files are finalised (unless another run may write them now)
       await this.recording
         ?.finish(this.end.reason !== 'lock-lost' && outcome !== 'superseded')
@@ -115,7 +114,7 @@ export class ChannelRunner {
     for (let attempt = 0; ; attempt++) {
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
-        args: buildRelayArgs(rec.plan),
+        args: buildRelayArgs(continuePlaylists(rec.plan)),
         env: egress.env,
         logger: this.log,
         startTimeoutMs: config.startTimeoutMs,
@@ -199,12 +198,7 @@ export class ChannelRunner {
   // First media of this run: write the master playlist, mark the channel live. Returns an outcome if it cannot go on.
   private async goLive(ch: Channel, ff: FfmpegProcess, t0: number): Promise<RunOutcome | null> {
     const { config, lifecycle, workerId } = this.deps;
-    if (ch.hls && ch.option.rateTypes.length > 1) {
-      await writeAtomic(
-        path.join(channelHlsRoot(this.channelId, config), 'index.m3u8'),
-        masterFor(ch, ff.inputVideo, ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined, ff.inputCodecs),
-      );
-    }
+    if (ch.hls && ch.option.rateTypes.length > 1) (this.master = masterWriter(ch, ff, config, this.log)).start();
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
     const moved = await lifecycle.markLive(ch, { workerId, resumed, gen: this.gen });
     if (!moved.ok) {

@@ -6,6 +6,7 @@ import {
   sinkOutputArgs,
   teeSlave,
   tierOutputArgs,
+  type Sink,
 } from '../../src/media/ffmpeg/args.js';
 import { classifyStartFailure, parseInputVideo } from '../../src/media/ffmpeg/process.js';
 
@@ -62,20 +63,32 @@ describe('ffmpeg argument builders', () => {
     ]);
   });
 
-  it('HLS is a sliding window of 2 s segments that never writes ENDLIST itself and continues numbering', () => {
+  it('HLS is a sliding window of 2 s segments, dated, that never writes ENDLIST itself', () => {
     const args = sinkOutputArgs(hls);
     const at = (flag: string) => args[args.indexOf(flag) + 1];
     expect(at('-f')).toBe('hls');
     expect(at('-hls_time')).toBe('2');
     expect(at('-hls_list_size')).toBe('6');
     expect(at('-hls_flags')!.split('+').sort()).toEqual([
-      'append_list',
       'delete_segments',
       'omit_endlist',
+      'program_date_time',
       'temp_file',
     ]);
     expect(at('-hls_segment_filename')).toBe('/d/ch/seg_%06d.ts');
     expect(args.at(-1)).toBe('/d/ch/index.m3u8');
+  });
+
+  it('an existing playlist is continued (numbering goes on behind a discontinuity); a fresh one is not', () => {
+    const flags = (s: Sink) => {
+      const args = sinkOutputArgs(s);
+      return args[args.indexOf('-hls_flags') + 1]!.split('+');
+    };
+    expect(flags({ ...hls, append: true })).toContain('append_list');
+    expect(flags(hls)).not.toContain('append_list');
+    const rec = { kind: 'record-hls', dir: '/r/x', segmentSeconds: 2 } as const;
+    expect(flags(rec).sort()).toEqual(['omit_endlist', 'program_date_time']);
+    expect(flags({ ...rec, append: true })).toContain('append_list');
   });
 
   it('a recording is cut at its maximum length into fragmented MP4 named by start time, each fragment written at once', () => {

@@ -145,13 +145,13 @@ describe('tiers, recordings and the master playlist', () => {
     ]);
   });
 
-  it('the master lists tiers best first, never larger than the upstream', () => {
+  it('the forecast master lists tiers best first, never larger than the upstream, encoded tiers at their cap', () => {
     const ch = { option: { rateTypes: [10, 0, 20] }, watermark: undefined } as unknown as Channel;
     const text = masterFor(ch, { codec: 'h264', profile: 'High', width: 854, height: 480 }, 1200);
     expect(text.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'))).toEqual([
-      '#EXT-X-STREAM-INF:BANDWIDTH=1460800,RESOLUTION=854x480,CODECS="avc1.640028,mp4a.40.2"',
-      '#EXT-X-STREAM-INF:BANDWIDTH=990000,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2"',
-      '#EXT-X-STREAM-INF:BANDWIDTH=605000,RESOLUTION=640x360,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=1442400,RESOLUTION=854x480,CODECS="avc1.640028,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=1168560,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=727560,RESOLUTION=640x360,CODECS="avc1.4d401f,mp4a.40.2"',
     ]);
   });
 
@@ -160,8 +160,8 @@ describe('tiers, recordings and the master playlist', () => {
     const ch = { option: { rateTypes: [0, 10] }, watermark: undefined, tracks } as unknown as Channel;
     const text = masterFor(ch, { codec: 'h264', profile: 'High', width: 640, height: 360 }, 1200, { rotation: 90 });
     expect(text.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'))).toEqual([
-      '#EXT-X-STREAM-INF:BANDWIDTH=1460800,RESOLUTION=360x640,CODECS="avc1.4d401f,mp4a.40.2"',
-      '#EXT-X-STREAM-INF:BANDWIDTH=605000,RESOLUTION=202x360,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=1442400,RESOLUTION=360x640,CODECS="avc1.4d401f,mp4a.40.2"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=727560,RESOLUTION=202x360,CODECS="avc1.4d401f,mp4a.40.2"',
     ]);
   });
 });

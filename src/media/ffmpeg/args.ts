@@ -2,38 +2,20 @@
  * A relay ffmpeg reads its *sources* (ffmpeg input i is sources[i]), makes each *tier* from them and writes it to the
  * tier's *sinks*. One source today; a mix reads up to four, and push destinations are further sinks.
  */
-import path from 'node:path';
 import { inputArgs, type SourceSpec } from './input.js';
 
 export { inputArgs, type SourceSpec } from './input.js';
 
-/** A live HLS window. */
-export interface HlsSink {
-  kind: 'hls';
-  dir: string;
-  segmentSeconds: number;
-  listSize: number;
-}
-/** RTMP publish into the media server. */
-export interface RtmpSink {
-  kind: 'rtmp';
-  url: string;
-}
-/** Recording into files of at most `maxSeconds`, named by the strftime `pattern` (a path without extension). */
-export interface RecordFileSink {
-  kind: 'record';
-  format: 'mp4' | 'flv';
-  pattern: string;
-  maxSeconds: number;
-}
-/** Recording as an HLS playlist that keeps every segment (ENDLIST is added on stop). */
-export interface RecordHlsSink {
-  kind: 'record-hls';
-  dir: string;
-  segmentSeconds: number;
-}
-/** Where one tier's stream goes. */
-export type Sink = RtmpSink | HlsSink | RecordFileSink | RecordHlsSink;
+export {
+  sinkOutputArgs,
+  teeSlave,
+  type HlsSink,
+  type RecordFileSink,
+  type RecordHlsSink,
+  type RtmpSink,
+  type Sink,
+} from './sinks.js';
+import { sinkOutputArgs, teeSlave, type Sink } from './sinks.js';
 
 /** How a tier is encoded; absent for a tier that copies the upstream as is. */
 export interface EncodeSpec {
@@ -87,72 +69,13 @@ export interface RelayPlan {
 /** The silent audio input of a plan with `silentAudio`, read at its native rate (`-re`) to keep pace with the video. */
 const SILENT_AUDIO = 'anullsrc=channel_layout=stereo:sample_rate=48000';
 
-// flush_packets: ffmpeg ≥ 5's segment muxer otherwise keeps a file's header and fragments in memory until the file
-// ends, so a killed worker would leave a bare `ftyp` instead of a file playable up to its last keyframe.
-const FRAG_MP4 = 'movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1';
-const HLS_LIVE_FLAGS = 'delete_segments+append_list+omit_endlist+temp_file';
-
-/** Muxer options of a sink as `[key, value]` pairs, shared by the plain output form and the tee slave form. */
-function sinkMuxer(s: Sink): { format: string; options: [string, string][]; target: string } {
-  switch (s.kind) {
-    case 'rtmp':
-      return { format: 'flv', options: [], target: s.url };
-    case 'hls':
-      // append_list continues numbering when a channel resumes; omit_endlist leaves ENDLIST to an explicit stop.
-      return {
-        format: 'hls',
-        options: [
-          ['hls_time', String(s.segmentSeconds)],
-          ['hls_list_size', String(s.listSize)],
-          ['hls_flags', HLS_LIVE_FLAGS],
-          ['hls_segment_filename', path.join(s.dir, 'seg_%06d.ts')],
-        ],
-        target: path.join(s.dir, 'index.m3u8'),
-      };
-    case 'record-hls':
-      return {
-        format: 'hls',
-        options: [
-          ['hls_time', String(s.segmentSeconds)],
-          ['hls_list_size', '0'],
-          ['hls_flags', 'append_list+omit_endlist'],
-          ['hls_segment_filename', path.join(s.dir, 'rec_%06d.ts')],
-        ],
-        target: path.join(s.dir, 'index.m3u8'),
-      };
-    case 'record':
-      // Fragmented MP4 stays playable up to the last fragment even if the worker is killed mid-file.
-      return {
-        format: 'segment',
-        options: [
-          ['segment_time', String(s.maxSeconds)],
-          ['segment_format', s.format],
-          ...(s.format === 'mp4' ? [['segment_format_options', FRAG_MP4] as [string, string]] : []),
-          ['reset_timestamps', '1'],
-          ['strftime', '1'],
-        ],
-        target: `${s.pattern}.${s.format}`,
-      };
-  }
-}
-
-/** A sink as a plain ffmpeg output (after the stream maps and codec options). */
-export function sinkOutputArgs(s: Sink): readonly string[] {
-  const m = sinkMuxer(s);
-  return ['-f', m.format, ...m.options.flatMap(([k, v]) => [`-${k}`, v]), m.target];
-}
-
-/** A sink as one slave of a tee muxer; a `:` inside an option's value is escaped for both of tee's parsing passes. */
-export function teeSlave(s: Sink): string {
-  const m = sinkMuxer(s);
-  const options = m.options.map(([k, v]) => `${k}=${v.replaceAll(':', '\\\\:')}`);
-  return `[${[`f=${m.format}`, ...options].join(':')}]${m.target}`;
-}
-
 /** AAC audio at `kbps` kbit/s, 48 kHz stereo. */
 export function aacArgs(kbps: number): readonly string[] {
   return ['-c:a', 'aac', '-b:a', `${kbps}k`, '-ar', '48000', '-ac', '2'];
 }
+
+/** x264's -maxrate over the tier's video bit rate (VBV, with a 2 s -bufsize): the peak a master playlist declares. */
+export const MAXRATE_FACTOR = 1.2;
 
 /** Encoder options of an encoded tier: x264 for live, keyframes on segment boundaries, AAC audio (or a copy). */
 export function encoderArgs(e: EncodeSpec, audio: 'copy' | 'aac' = 'aac'): readonly string[] {
@@ -171,7 +94,7 @@ export function encoderArgs(e: EncodeSpec, audio: 'copy' | 'aac' = 'aac'): reado
     '-b:v',
     `${kbps}k`,
     '-maxrate',
-    `${Math.round(kbps * 1.2)}k`,
+    `${Math.round(kbps * MAXRATE_FACTOR)}k`,
     '-bufsize',
     `${kbps * 2}k`,
     '-force_key_frames',
