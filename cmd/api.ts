@@ -18,4 +18,4 @@ if (devSecret) {
   api.boot.onLoss('the development app', devApp); // configured here: it comes back after Redis lost its data
 }
 console.log(`API READY ${api.url}`);
-onShutdown(logger, () => api.close());
+onShutdown(logger, () => api.close(), config);

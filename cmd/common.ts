@@ -1,6 +1,8 @@
 import { ConfigError, loadConfig, type RelayConfig } from '../src/config/index.js';
 import { createLogger, redact, type Logger } from '../src/log.js';
 import { locateFfmpeg } from '../src/media/ffmpeg/locate.js';
+import { killAllFfmpegs } from '../src/media/ffmpeg/process.js';
+import { Shutdown } from '../src/wiring/shutdown.js';
 import { probeCapabilities } from '../src/media/ffmpeg/capabilities.js';
 import { startupReport } from '../src/media/ffmpeg/needs.js';
 
@@ -17,23 +19,20 @@ export function configOrExit(): RelayConfig {
   }
 }
 
-/** Runs `stop` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
-export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    logger.info({ signal: sig }, 'shutting down');
-    stop().then(
-      () => process.exit(0),
-      (e: Error) => {
-        logger.error({ err: e.message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+/**
+ * Stops the process gracefully on SIGTERM, SIGINT or SIGHUP, or when its parent (an npm/npx/sh wrapper) exits
+ * without passing the signal on; a second signal hurries the stop, a third exits at once (see `Shutdown`).
+ */
+export function onShutdown(logger: Logger, stop: () => Promise<void>, config?: Pick<RelayConfig, 'shutdownGraceMs'>) {
+  return new Shutdown({
+    logger,
+    stop,
+    graceMs: config?.shutdownGraceMs ?? 8000,
+    hurry: () => {
+      const killed = killAllFfmpegs();
+      if (killed) logger.warn({ killed }, 'ffmpegs killed to hurry the shutdown');
+    },
+  }).install();
 }
 
 /** The process logger for an entry point. */

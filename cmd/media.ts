@@ -8,4 +8,4 @@ await requireRedis(config);
 await announceFfmpeg(config, logger);
 const media = await startMedia(config, logger);
 console.log(`MEDIA READY rtmp=${config.rtmpPort} http=${config.httpPort}`);
-onShutdown(logger, () => media.close());
+onShutdown(logger, () => media.close(), config);

@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/index.js';
 import { redact } from '../src/log.js';
 import { connectRedis, Keys } from '../src/redis/index.js';
 import { RoomRegistry } from '../src/rooms/registry.js';
+import { PrefixClaim, PrefixTaken, thisInstance } from '../src/cluster/instance.js';
 import { ingestUrlTemplate } from '../src/rooms/ingest.js';
 import { findRedisServer, startPrivateRedis } from '../src/dev/redis.js';
 import { REDIS_HELP, redisAnswers } from '../src/redis/index.js';
@@ -35,7 +36,9 @@ async function shutdown(): Promise<void> {
   for (const p of parts.reverse()) await p.close().catch((e: Error) => logger.warn({ err: e.message }, 'close failed'));
   await privateRedis?.stop();
 }
-onShutdown(logger, shutdown);
+/** The exit code of a relay refused because another all-in-one holds its Redis prefix. */
+const EXIT_PREFIX_TAKEN = 4;
+onShutdown(logger, shutdown, config);
 
 try {
   if (!(await redisAnswers(config.redisUrl))) {
@@ -52,6 +55,15 @@ try {
       `Redis did not answer at ${redact(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')}; started a private one at ${privateRedis.url} for this run.`,
     );
   }
+  // one all-in-one per prefix: a second one would clear the first's rooms and take its jobs
+  const claimRedis = connectRedis(config.redisUrl, 'relay-claim');
+  const claim = new PrefixClaim(claimRedis, new Keys(config.redisPrefix), thisInstance('relay'));
+  await claim.acquire().catch((e: Error) => {
+    if (!(e instanceof PrefixTaken)) throw e;
+    console.error(`relay refused to start: ${e.message}`);
+    process.exit(EXIT_PREFIX_TAKEN);
+  });
+  parts.push({ close: async () => void (await claim.release(), claimRedis.disconnect()) });
   await announceFfmpeg(config, logger, true);
   const fixtureDir = await ensureFixtures();
   parts.push(await startMedia(config, logger));

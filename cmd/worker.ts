@@ -8,4 +8,4 @@ await requireRedis(config);
 await announceFfmpeg(config, logger);
 const part = await startWorker(config, logger);
 console.log(`WORKER READY ${part.worker.id}`);
-onShutdown(logger, () => part.close());
+onShutdown(logger, () => part.close(), config);

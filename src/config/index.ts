@@ -26,6 +26,7 @@ export const DEFAULTS = {
   RELAY_RETENTION_MS: 3_600_000,
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
+  RELAY_SHUTDOWN_GRACE_MS: 8000,
   RELAY_INGEST_IDLE_MS: 10000,
   RELAY_MAX_RESTARTS: 5,
   RELAY_MAX_RUN_STARTS: 5,
@@ -71,6 +72,11 @@ export interface RelayConfig {
   liveEndedAfterMs: number;
   /** ffmpeg without progress this long is restarted. */
   stallMs: number;
+  /**
+   * Bound of a graceful stop (SIGTERM/SIGINT), ms: past it, running ffmpegs are killed and the records finished.
+   * Under Docker's default 10 s between SIGTERM and SIGKILL.
+   */
+  shutdownGraceMs: number;
   /**
    * A publisher (ingest member or a worker's channel publish) that sends no media this long (ms) is dropped by the
    * media server and its stream key freed (SRS and nginx-rtmp drop idle publishers too); 0 turns it off.
@@ -225,6 +231,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     retentionMs: int(env, 'RELAY_RETENTION_MS', 1000, 7 * 86_400_000),
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
+    shutdownGraceMs: int(env, 'RELAY_SHUTDOWN_GRACE_MS', 500, 600_000),
     ingestIdleMs: ingestIdleMs(env),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),

@@ -13,6 +13,7 @@ import type { CredentialThrottle } from '../auth/throttle.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
+import { mediaNodeId } from '../cluster/instance.js';
 import type { BootMarker } from '../redis/boot.js';
 import { patchSessions } from './session-patch.js';
 import { PublisherIdleWatch } from './idle.js';
@@ -33,7 +34,11 @@ export interface MediaServerDeps {
   /** Channel records, read-only: play authorisation and the status route. */
   channels: Pick<ChannelStore, 'get'>;
   /** Where ingest members are registered while they publish. */
-  rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeAllIngest' | 'updateStats'>;
+  rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeStaleIngest' | 'updateStats'>;
+  /** This media node's name (cluster/instance.ts `mediaNodeId`); default: `host:rtmpPort`. */
+  node?: string;
+  /** The media nodes alive in the cluster; absent: none but this one. */
+  aliveNodes?: () => Promise<Set<string>>;
   /** App secrets, for the signature of ingest publishes. */
   apps: Pick<AppRegistry, 'get' | 'list'>;
   /** Channel events in (`events`), media facts out (`media`). */
@@ -79,7 +84,7 @@ export class MediaServer {
     // Only requests the relay understands reach node-media-server: it crashes on some malformed FLV names.
     guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
-    const ingest = new Ingest({ ...deps, context });
+    const ingest = new Ingest({ ...deps, node: deps.node ?? mediaNodeId(config.rtmpPort), context });
     patchSessions(context, logger, { playName: (app, name) => rtmp.playName(app, name) });
     const idle = new PublisherIdleWatch(context, logger, config.ingestIdleMs);
     nms.on('prePublish', (s) => {

@@ -14,8 +14,12 @@ const SECRETS_REFRESH_MS = 2000;
 /** Dependencies of the ingest. */
 export interface IngestDeps {
   apps: Pick<AppRegistry, 'get' | 'list'>;
-  rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeAllIngest' | 'updateStats'>;
+  rooms: Pick<RoomRegistry, 'register' | 'remove' | 'removeStaleIngest' | 'updateStats'>;
   bus: Pick<MessageBus, 'publish'>;
+  /** This media node's name: its members' registrations carry it. */
+  node: string;
+  /** The media nodes alive in the cluster now; absent: none but this one. */
+  aliveNodes?: () => Promise<Set<string>>;
   context: NmsContext;
   logger: Logger;
 }
@@ -49,9 +53,13 @@ export class Ingest {
       this.refreshSecrets().catch((e: Error) => this.log.debug({ err: e.message }, 'app secrets not refreshed'));
     }, SECRETS_REFRESH_MS);
     this.secretsTimer.unref();
-    // Members registered by a previous run of this server are gone with it; they register again when they publish.
-    const stale = await this.deps.rooms.removeAllIngest();
-    if (stale) this.log.info({ stale }, 'cleared ingest registrations of the previous run');
+    // Members registered by a previous run of this node, or by a node that is gone, are gone with it (they register
+    // again when they publish); those of other live nodes of the cluster are theirs.
+    const node = this.deps.node;
+    const alive = (await this.deps.aliveNodes?.()) ?? new Set<string>();
+    alive.delete(node);
+    const stale = await this.deps.rooms.removeStaleIngest((u) => !u.node || u.node === node || !alive.has(u.node));
+    if (stale) this.log.info({ stale, node }, 'cleared ingest registrations of gone media nodes');
     this.statsTimer = setInterval(() => {
       void this.saveStats();
     }, STATS_INTERVAL_MS);
@@ -75,7 +83,7 @@ export class Ingest {
     for (const [name, b] of broadcastsOf(this.deps.context, INGEST_APP)) {
       const key = b.publisher && !b.publisher.relayRejected ? parseIngestStreamName(name) : null;
       if (!key) continue;
-      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+      await this.deps.rooms.register({ ...key, source: 'ingest', node: this.deps.node, registeredAt: Date.now() });
       n++;
     }
     if (n) this.log.info({ members: n }, 'ingest members registered again');
@@ -120,7 +128,7 @@ export class Ingest {
   // A signed publish: the member joins its room and the control side hears of it.
   private async register(s: NmsSession, key: IngestKey): Promise<void> {
     try {
-      await this.deps.rooms.register({ ...key, source: 'ingest', registeredAt: Date.now() });
+      await this.deps.rooms.register({ ...key, source: 'ingest', node: this.deps.node, registeredAt: Date.now() });
     } catch (e) {
       return this.refuse(s, `ingest registration failed: ${(e as Error).message}`);
     }
@@ -160,7 +168,7 @@ export class Ingest {
     const b = this.deps.context.broadcasts.get(s.streamPath);
     if (b && b.publisher === null) closeViewers(b);
     void this.deps.rooms
-      .remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest')
+      .remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest', this.deps.node)
       .then((removed) => {
         if (removed)
           this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest');

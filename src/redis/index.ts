@@ -99,6 +99,14 @@ export class Keys {
   rooms(): string {
     return `${this.prefix}:rooms`;
   }
+  /** Hash of the cluster's media nodes: node → JSON NodeBeat (cluster/instance.ts). */
+  mediaNodes(): string {
+    return `${this.prefix}:media-nodes`;
+  }
+  /** The all-in-one relay's claim on this prefix: JSON Instance, with an expiry (PrefixClaim). */
+  allInOne(): string {
+    return `${this.prefix}:all-in-one`;
+  }
   /** Channel record (JSON). */
   channel(channelId: string): string {
     return `${this.prefix}:channel:${channelId}`;

@@ -21,6 +21,8 @@ export interface Upstream {
   /** The URL ffmpeg reads (external upstreams only; ingest upstreams are read from the media server). */
   url?: string;
   registeredAt: number;
+  /** The media node an ingest member publishes to (cluster/instance.ts `mediaNodeId`). */
+  node?: string;
   /** What the ingest measures of a publishing member, refreshed every few seconds. */
   stats?: UpstreamStats;
 }

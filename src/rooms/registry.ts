@@ -21,7 +21,8 @@ export class RoomRegistry {
   }
 
   /**
-   * Removes an upstream; when `source` is given only an upstream of that source is removed. Returns whether one was.
+   * Removes an upstream; when `source` is given only an upstream of that source is removed, and when `node` is given
+   * only one registered by that media node (or by none). Returns whether one was.
    */
   async remove(
     sdkAppId: string,
@@ -29,11 +30,13 @@ export class RoomRegistry {
     userId: string,
     srcType: SrcType,
     source?: Upstream['source'],
+    node?: string,
   ): Promise<boolean> {
     const key = this.keys.room(sdkAppId, roomId);
     if (source) {
       const cur = await this.get(sdkAppId, roomId, userId, srcType);
-      if (!cur || cur.source !== source) return false;
+      if (!cur || cur.source !== source || (node !== undefined && cur.node !== undefined && cur.node !== node))
+        return false;
     }
     const removed = await this.redis.hdel(key, field(userId, srcType));
     if ((await this.redis.hlen(key)) === 0) await this.redis.srem(this.keys.rooms(), `${sdkAppId}:${roomId}`);
@@ -68,13 +71,17 @@ export class RoomRegistry {
       .sort((a, b) => a.userId.localeCompare(b.userId) || a.srcType - b.srcType);
   }
 
-  /** Removes every ingest-registered upstream of every app (the ingest starting afresh); returns how many. */
-  async removeAllIngest(): Promise<number> {
+  /**
+   * Removes the ingest-registered upstreams `stale` picks, of every app (a media node starting: its own from its
+   * previous run, and those of nodes that are gone); returns how many.
+   */
+  async removeStaleIngest(stale: (u: Upstream) => boolean): Promise<number> {
     let n = 0;
     for (const room of await this.redis.smembers(this.keys.rooms())) {
       const [sdkAppId, roomId] = room.split(':') as [string, string];
       for (const u of await this.list(sdkAppId, Number(roomId))) {
-        if (u.source === 'ingest' && (await this.remove(u.sdkAppId, u.roomId, u.userId, u.srcType, 'ingest'))) n++;
+        if (u.source !== 'ingest' || !stale(u)) continue;
+        if (await this.remove(u.sdkAppId, u.roomId, u.userId, u.srcType, 'ingest', u.node)) n++;
       }
     }
     return n;

@@ -30,6 +30,7 @@ import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
 import { StoragePolicy } from '../records/storage.js';
+import { MediaNodes, mediaNodeId, thisInstance } from '../cluster/instance.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
 import { probeFfmpeg } from '../media/ffmpeg/capabilities.js';
@@ -235,9 +236,13 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
   const bus = new MessageBus(redis, subscriber, keys);
   const secret = await internalSecret(redis, keys);
   const boot = new BootMarker(redis, keys, logger);
+  const node = mediaNodeId(config.rtmpPort);
+  const nodes = new MediaNodes(redis, keys);
   const media = await MediaServer.start({
     config,
     logger,
+    node,
+    aliveNodes: () => nodes.alive(),
     bus,
     channels: new ChannelStore(redis, keys),
     rooms: new RoomRegistry(redis, keys),
@@ -250,9 +255,11 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     .onLoss('the internal secret', keepSecret(redis, keys, secret, logger))
     .onLoss('the ingest members', () => media.reregisterMembers());
   await boot.start();
+  await nodes.beat(node, thisInstance('media'));
   return {
     async close() {
       boot.close();
+      await nodes.stop(node);
       await media.close();
       await bus.close();
       redis.disconnect();

@@ -38,10 +38,11 @@ async function ingest() {
     rooms: {
       register: async (u) => void registered.push(u),
       remove: async () => false,
-      removeAllIngest: async () => 0,
+      removeStaleIngest: async () => 0,
       updateStats: async () => undefined,
     },
     bus: { publish: async () => undefined },
+    node: 'host-a:1935',
     context: { broadcasts: new Map(), sessions: new Map() } as unknown as NmsContext,
     logger: createLogger('silent', 'test'),
   });
