@@ -1,7 +1,7 @@
 /**
  * The master playlist from the streams (RFC 8216 4.3.4.2): `probeSegment` reads CODECS and RESOLUTION from a TS
  * segment's bytes (H.264 SPS, ADTS / MPEG audio), and `MasterPlaylistWriter` declares BANDWIDTH at least the highest
- * segment bit rate it measured. The segments in test/unit/data were made by ffmpeg (libx264, aac, libmp3lame).
+ * segment bit rate it measured. The segments in test/unit/segments were made by ffmpeg (libx264, aac, libmp3lame).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import pino from 'pino';
 import { probeSegment, spsSize } from '../../src/media/ts-probe.js';
 import { BANDWIDTH_HEADROOM, MasterPlaylistWriter, mediaSegments } from '../../src/media/hls-master.js';
 
-const data = (f: string) => fs.readFileSync(path.join(import.meta.dirname, 'data', f));
+const data = (f: string) => fs.readFileSync(path.join(import.meta.dirname, 'segments', f));
 
 describe('probeSegment', () => {
   it('reads profile, constraint flags, level and the cropped size from the SPS, and AAC-LC from ADTS', () => {
