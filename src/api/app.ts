@@ -8,6 +8,7 @@ import { metricsRefusal } from '../auth/index.js';
 import { claimedApp, CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Readiness } from '../health/index.js';
 import type { Logger } from '../log.js';
 import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
@@ -49,6 +50,8 @@ export interface ApiDeps {
   ffmpeg?: () => Promise<FfmpegInfo>;
   /** Failed credential attempts (apps and admin), counted in Redis for every API process; in memory when absent. */
   throttle?: CredentialThrottle;
+  /** What `/readyz` checks (Redis, a live media node, a worker heartbeat); absent: ready while it runs. */
+  readiness?: () => Promise<Readiness>;
   logger: Logger;
 }
 
@@ -129,11 +132,33 @@ export function buildApi(deps: ApiDeps): Api {
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({
-    code: 0,
-    ok: true,
-    ...(deps.boot ? { redis: deps.boot.status() } : {}),
-  }));
+  // in a plugin: registered once swagger's route hook is in place, so the OpenAPI document lists them
+  void app.register(async (root) => {
+    const health = { tags: ['health'], security: [] };
+    root.get(
+      '/livez',
+      { schema: { ...health, summary: 'Liveness: 200 while the process runs (restart it when this fails)' } },
+      async () => ({ code: 0, live: true }),
+    );
+    root.get(
+      '/readyz',
+      {
+        schema: {
+          ...health,
+          summary: 'Readiness: 200 when Redis, a media node and a worker answer; 503 naming what does not',
+        },
+      },
+      async (_req, reply) => {
+        const r = (await deps.readiness?.()) ?? { ready: true, checks: {} };
+        return reply.code(r.ready ? 200 : 503).send({ code: r.ready ? 0 : 503, ...r });
+      },
+    );
+    root.get(
+      '/healthz',
+      { schema: { ...health, summary: 'Kept for older probes: 200 and Redis data-loss figures' } },
+      async () => ({ code: 0, ok: true, ...(deps.boot ? { redis: deps.boot.status() } : {}) }),
+    );
+  });
   const metrics = deps.metrics;
   if (metrics) {
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {

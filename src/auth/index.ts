@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
+import type { Logger } from '../log.js';
 
 /** Compares two secrets in constant time (of their hashes, so lengths do not leak either). */
 export function safeEqual(a: string, b: string): boolean {
@@ -96,4 +97,17 @@ export async function internalSecret(redis: Redis, keys: Keys): Promise<string> 
 export async function restoreInternalSecret(redis: Redis, keys: Keys, secret: string): Promise<boolean> {
   await redis.set(keys.internalSecret(), secret, 'NX');
   return (await redis.get(keys.internalSecret())) === secret;
+}
+
+/** The restore hook of the internal secret a process signs with (README "Security": a Redis that lost its data). */
+export function keepSecret(
+  redis: Redis,
+  keys: Keys,
+  secret: string,
+  logger: Pick<Logger, 'error'>,
+): () => Promise<void> {
+  return async () => {
+    if (!(await restoreInternalSecret(redis, keys, secret)))
+      logger.error("the internal secret in Redis is not this process's (another process made a new one): restart it");
+  };
 }

@@ -165,3 +165,7 @@ function defaultPidAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** How many media nodes of the cluster are alive now (for readiness checks). */
+export const liveMediaNodes = (redis: Redis, keys: Keys) => async (): Promise<number> =>
+  (await new MediaNodes(redis, keys).alive()).size;

@@ -27,6 +27,7 @@ export const DEFAULTS = {
   RELAY_LIVE_ENDED_AFTER_MS: 7000,
   RELAY_STALL_MS: 8000,
   RELAY_SHUTDOWN_GRACE_MS: 8000,
+  RELAY_WORKER_HEALTH_PORT: 0,
   RELAY_INGEST_IDLE_MS: 10000,
   RELAY_MAX_RESTARTS: 5,
   RELAY_MAX_RUN_STARTS: 5,
@@ -77,6 +78,8 @@ export interface RelayConfig {
    * Under Docker's default 10 s between SIGTERM and SIGKILL.
    */
   shutdownGraceMs: number;
+  /** A worker process's /livez and /readyz port (it has no other HTTP port); 0: none. */
+  workerHealthPort: number;
   /**
    * A publisher (ingest member or a worker's channel publish) that sends no media this long (ms) is dropped by the
    * media server and its stream key freed (SRS and nginx-rtmp drop idle publishers too); 0 turns it off.
@@ -232,6 +235,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     liveEndedAfterMs: int(env, 'RELAY_LIVE_ENDED_AFTER_MS', 0, 600_000),
     stallMs: int(env, 'RELAY_STALL_MS', 2000, 600_000),
     shutdownGraceMs: int(env, 'RELAY_SHUTDOWN_GRACE_MS', 500, 600_000),
+    workerHealthPort: int(env, 'RELAY_WORKER_HEALTH_PORT', 0, 65535),
     ingestIdleMs: ingestIdleMs(env),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),

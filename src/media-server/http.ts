@@ -18,6 +18,7 @@ import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
+import type { Readiness } from '../health/index.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
@@ -30,6 +31,8 @@ export interface MediaHttpDeps {
   boot?: { status(): { dataLosses: number; lastDataLossAt: number | null } } | undefined;
   /** Failed admin tokens at /metrics, counted per client address (in Redis, shared with the API); in memory when absent. */
   throttle?: CredentialThrottle;
+  /** What `/readyz` checks (Redis, the RTMP listener); absent: ready while it runs. */
+  readiness?: () => Promise<Readiness>;
 }
 
 /**
@@ -90,6 +93,12 @@ export class MediaHttp {
       return sendJson(res, 405, { code: 405, message: `${req.method} is not allowed`, hint: 'players use GET' });
     const { config, channels, metrics } = this.deps;
     switch (route.kind) {
+      case 'livez':
+        return sendJson(res, 200, { code: 0, live: true });
+      case 'readyz': {
+        const r = (await this.deps.readiness?.()) ?? { ready: true, checks: {} };
+        return sendJson(res, r.ready ? 200 : 503, { code: r.ready ? 0 : 503, ...r });
+      }
       case 'healthz':
         return sendJson(res, 200, { ok: true, ...(this.deps.boot ? { redis: this.deps.boot.status() } : {}) });
       case 'metrics': {

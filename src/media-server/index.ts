@@ -13,6 +13,7 @@ import type { CredentialThrottle } from '../auth/throttle.js';
 import { MediaHttp } from './http.js';
 import { RtmpAccess } from './rtmp.js';
 import { Ingest } from './ingest.js';
+import type { Readiness } from '../health/index.js';
 import { mediaNodeId } from '../cluster/instance.js';
 import type { BootMarker } from '../redis/boot.js';
 import { patchSessions } from './session-patch.js';
@@ -39,6 +40,8 @@ export interface MediaServerDeps {
   node?: string;
   /** The media nodes alive in the cluster; absent: none but this one. */
   aliveNodes?: () => Promise<Set<string>>;
+  /** What `/readyz` on the HTTP port checks; absent: ready while it runs. */
+  readiness?: () => Promise<Readiness>;
   /** App secrets, for the signature of ingest publishes. */
   apps: Pick<AppRegistry, 'get' | 'list'>;
   /** Channel events in (`events`), media facts out (`media`). */

@@ -10,6 +10,8 @@ const STATUS_PATH = new RegExp(`^/status/(${CHANNEL_ID_SOURCE})$`);
 export type MediaRoute =
   | { kind: 'malformed' }
   | { kind: 'healthz' }
+  | { kind: 'livez' }
+  | { kind: 'readyz' }
   | { kind: 'metrics' }
   | { kind: 'player-redirect' }
   | { kind: 'player'; file: string }
@@ -33,6 +35,8 @@ export function routeOf(rawUrl: string | undefined): MediaRoute {
   const url = parsePath(rawUrl);
   if (url === null) return { kind: 'malformed' };
   if (url === '/healthz') return { kind: 'healthz' };
+  if (url === '/livez') return { kind: 'livez' };
+  if (url === '/readyz') return { kind: 'readyz' };
   if (url === '/metrics') return { kind: 'metrics' };
   if (url === '/player') return { kind: 'player-redirect' };
   if (url.startsWith('/player/')) return { kind: 'player', file: url.slice('/player/'.length) };

@@ -14,7 +14,7 @@ import { AutoResume } from '../channels/auto-resume.js';
 import { MessageBus } from '../channels/messages.js';
 import { pushQueue, type PushJobData, type PushJobResult } from '../queue/index.js';
 import { liveWorkers } from '../queue/heartbeat.js';
-import { internalSecret, restoreInternalSecret } from '../auth/index.js';
+import { internalSecret, keepSecret } from '../auth/index.js';
 import { CredentialThrottle } from '../auth/throttle.js';
 import { BootMarker } from '../redis/boot.js';
 import { buildApi } from '../api/app.js';
@@ -30,7 +30,16 @@ import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
 import { StoragePolicy } from '../records/storage.js';
-import { MediaNodes, mediaNodeId, thisInstance } from '../cluster/instance.js';
+import { liveMediaNodes, MediaNodes, mediaNodeId, thisInstance } from '../cluster/instance.js';
+import {
+  ffmpegCheck,
+  listeningCheck,
+  probeHost,
+  readiness,
+  redisCheck,
+  serveHealth,
+  someAlive,
+} from '../health/index.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
 import { probeFfmpeg } from '../media/ffmpeg/capabilities.js';
@@ -66,14 +75,6 @@ function channelPlane(
     logger,
   });
   return { bus, lifecycle };
-}
-
-/** The restore hook of the internal secret a process signs with (README "Security": a Redis that lost its data). */
-function keepSecret(redis: Redis, keys: Keys, secret: string, logger: Logger): () => Promise<void> {
-  return async () => {
-    if (!(await restoreInternalSecret(redis, keys, secret)))
-      logger.error("the internal secret in Redis is not this process's (another process made a new one): restart it");
-  };
 }
 
 /** Free-space admission and account storage quotas over the data folders (README "Security": disk policy). */
@@ -155,6 +156,12 @@ export async function startApi(
     admin: { adminToken: config.adminToken, accounts, apps, redis, keys, channels: { store, push }, storage },
     throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
     ffmpeg,
+    readiness: () =>
+      readiness({
+        redis: redisCheck(redis),
+        media: someAlive('media node', liveMediaNodes(redis, keys)),
+        workers: someAlive('worker', async () => (await liveWorkers(redis, keys)).length),
+      }),
     logger,
   });
   await api.listen({ port: config.apiPort, host: config.bind });
@@ -214,10 +221,21 @@ export async function startWorker(
     logger,
   });
   await worker.start();
+  // a worker has no other HTTP port: /livez and /readyz on RELAY_WORKER_HEALTH_PORT when set
+  const health = config.workerHealthPort
+    ? await serveHealth(config.workerHealthPort, config.bind, () =>
+        readiness({
+          redis: redisCheck(redis),
+          ffmpeg: ffmpegCheck(config.ffmpegPath),
+          media: someAlive('media node', liveMediaNodes(redis, keys)),
+        }),
+      )
+    : null;
   return {
     worker,
     async close() {
       boot.close();
+      await health?.close();
       await worker.close(onClose);
       await bus.close();
       await hooksQueue.close();
@@ -243,6 +261,11 @@ export async function startMedia(config: RelayConfig, logger: Logger): Promise<P
     logger,
     node,
     aliveNodes: () => nodes.alive(),
+    readiness: () =>
+      readiness({
+        redis: redisCheck(redis),
+        rtmp: listeningCheck(probeHost(config.bind), config.rtmpPort, 'the RTMP listener'),
+      }),
     bus,
     channels: new ChannelStore(redis, keys),
     rooms: new RoomRegistry(redis, keys),

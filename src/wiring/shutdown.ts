@@ -1,5 +1,8 @@
 import type { Logger } from '../log.js';
 
+/** Signals closer together than this are one (see `Shutdown.trigger`), ms. */
+const SAME_PRESS_MS = 250;
+
 /** What ends a process: a signal, or the process that started it going away. */
 export type ShutdownCause = NodeJS.Signals | 'parent-exited';
 
@@ -21,7 +24,8 @@ export interface ShutdownOptions {
 }
 
 /**
- * The process's one way down. The first SIGTERM, SIGINT or SIGHUP — or its parent exiting, which is how a wrapper
+ * The process's one way down (signals less than 250 ms apart count as one: a terminal signals the whole group, and
+ * `npm run` passes each on again). The first SIGTERM, SIGINT or SIGHUP — or its parent exiting, which is how a wrapper
  * that does not pass signals on (`npm run`'s `sh -c`, `npx`) shows itself: this process is re-parented — starts the
  * graceful stop, bounded by `graceMs`. A second signal (Ctrl-C twice, a runtime re-sending) hurries it: running ffmpegs
  * are killed at once, but the stop still runs to its end, so every channel's record and playlist are finished
@@ -32,6 +36,7 @@ export class Shutdown {
   private cause: ShutdownCause | null = null;
   private hurried = false;
   private signals = 0;
+  private lastSignalAt = -Infinity;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly exit: (code: number) => void;
   private readonly listeners: [NodeJS.Signals, () => void][] = [];
@@ -57,14 +62,25 @@ export class Shutdown {
     return this;
   }
 
+  /** Stops listening and watching (tests). */
+  uninstall(): void {
+    for (const [sig, l] of this.listeners.splice(0)) process.removeListener(sig, l);
+    for (const t of this.timers) clearTimeout(t);
+  }
+
   /** Why the process is going down, or null. */
   get reason(): ShutdownCause | null {
     return this.cause;
   }
 
   /** A signal (or the parent's exit) arrived. */
-  trigger(cause: ShutdownCause): void {
-    if (cause !== 'parent-exited') this.signals++;
+  trigger(cause: ShutdownCause, now = Date.now()): void {
+    // one key press reaches a process several times (the terminal signals the whole group, and `npm run` passes it on
+    // again): signals within SAME_PRESS_MS of the last one counted are that one
+    if (cause !== 'parent-exited' && now - this.lastSignalAt >= SAME_PRESS_MS) {
+      this.signals++;
+      this.lastSignalAt = now;
+    }
     if (this.cause === null) {
       this.cause = cause;
       this.opts.logger.info({ cause, graceMs: this.opts.graceMs }, 'shutting down');
@@ -80,8 +96,8 @@ export class Shutdown {
       );
       return;
     }
-    if (cause === 'parent-exited') return;
-    if (this.signals >= 3 || this.hurried) {
+    if (cause === 'parent-exited' || this.signals < 2) return;
+    if (this.signals >= 3) {
       this.opts.logger.warn({ signal: cause }, 'exiting at once');
       this.finish(1);
       return;

@@ -43,7 +43,9 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
           status: 404,
           hint: 'check the channelId returned by push/start',
         });
-      return { code: 0, message: 'ok', channel: publicChannel(ch) };
+      // the view at the top level (`state`, `urls` …) and, as before, under `channel`
+      const view = publicChannel(ch);
+      return { code: 0, message: 'ok', ...view, channel: view };
     });
   };
 }
