@@ -4,8 +4,9 @@
  */
 import { DEV_SDK_APP_ID } from '../src/tenants/apps.js';
 import { startApi } from '../src/wiring/index.js';
-import { announceFfmpeg, configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, exitOnHelp, onShutdown, requireRedis } from './common.js';
 
+exitOnHelp('api');
 const config = configOrExit();
 const logger = entryLogger(config, 'api');
 await requireRedis(config);

@@ -5,6 +5,14 @@ import { killAllFfmpegs } from '../src/media/ffmpeg/process.js';
 import { Shutdown } from '../src/wiring/shutdown.js';
 import { probeCapabilities } from '../src/media/ffmpeg/capabilities.js';
 import { startupReport } from '../src/media/ffmpeg/needs.js';
+import { entryHelp, wantsHelp, type EntryName } from '../src/cli/entries.js';
+
+/** `--help`: prints what the entry point runs and the settings it reads, and exits 0 before anything starts. */
+export function exitOnHelp(name: EntryName, argv: readonly string[] = process.argv.slice(2)): void {
+  if (!wantsHelp(argv)) return;
+  console.log(entryHelp(name));
+  process.exit(0);
+}
 
 /** Loads the configuration or exits with a message naming the bad variable. */
 export function configOrExit(): RelayConfig {

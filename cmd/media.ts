@@ -1,7 +1,8 @@
 /** Entry point of the media server process (`npm run media`): RTMP ingest and output, HTTP-FLV, WS-FLV, HLS files. */
 import { startMedia } from '../src/wiring/index.js';
-import { announceFfmpeg, configOrExit, entryLogger, onShutdown, requireRedis } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, exitOnHelp, onShutdown, requireRedis } from './common.js';
 
+exitOnHelp('media');
 const config = configOrExit();
 const logger = entryLogger(config, 'media');
 await requireRedis(config);

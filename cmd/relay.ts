@@ -1,6 +1,7 @@
 /**
  * `npm run relay`: the whole relay in one process (media server, API, a worker) with the sample room 1001 whose
  * members publish fixtures into the built-in ingest. Prints `READY {json}` and a short guide; Ctrl-C stops it all.
+ * `--help` prints its usage and settings and exits.
  */
 import crypto from 'node:crypto';
 import { DEV_SDK_APP_ID } from '../src/tenants/apps.js';
@@ -16,8 +17,9 @@ import { REDIS_HELP, redisAnswers } from '../src/redis/index.js';
 import { startApi, startMedia, startWorker, type Part } from '../src/wiring/index.js';
 import { SampleRoom, sampleMembers } from '../src/dev/sample-room.js';
 import { ensureFixtures } from '../fixtures/make.js';
-import { announceFfmpeg, configOrExit, entryLogger, onShutdown } from './common.js';
+import { announceFfmpeg, configOrExit, entryLogger, exitOnHelp, onShutdown } from './common.js';
 
+exitOnHelp('relay');
 process.env.RELAY_LOG_LEVEL ??= 'warn';
 // the development relay always has an admin API; its token is printed in the READY line
 process.env.RELAY_ADMIN_TOKEN ||= crypto.randomBytes(18).toString('base64url');
@@ -86,6 +88,7 @@ try {
   const ready = {
     api: api.url,
     sdkAppId: app.sdkAppId,
+    secretKey: app.secretKey, // the development app's only (npm run cli reads it as RELAY_SECRET_KEY)
     authorization,
     ingest: ingestUrlTemplate(config.publicHost, config.rtmpPort),
     upstreams: members.map(({ roomId, userId, srcType }) => ({ roomId, userId, srcType })),

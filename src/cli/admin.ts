@@ -9,13 +9,42 @@
  *   apps delete <sdkAppId>
  *
  * RELAY_API_URL (default http://127.0.0.1:8090) and RELAY_ADMIN_TOKEN say where and as whom. `--json` prints the raw
- * answer. Exit codes: 0 done, 1 refused by the relay, 2 bad usage, 3 relay unreachable.
+ * answer. `--help` (or `help [command]`) needs no token. Exit codes: see EXIT in usage.ts.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT, helpText, printHelp, type ToolHelp } from './usage.js';
 
-const USAGE =
-  'usage: admin accounts list | accounts create <id> [--limit N] [--quota MIB|none] [--state S] [--name NAME] | accounts set <id> [--limit N] [--quota MIB|none] [--state S] [--name NAME] | apps list | apps create --account <id> [--name NAME] [--sdk-app-id ID] | apps delete <sdkAppId>  [--json]';
+/** The admin CLI's help: its commands and settings. */
+export const ADMIN_HELP: ToolHelp = {
+  program: 'admin',
+  about: "Operators' CLI over the admin API (accounts and apps): npm run admin -- <command>",
+  commands: {
+    accounts: {
+      usage: [
+        'accounts list',
+        'accounts create <accountId> [--limit N] [--quota MIB|none] [--state active|not-enabled|arrears] [--name NAME]',
+        'accounts set <accountId> [--limit N] [--quota MIB|none] [--state S] [--name NAME]',
+      ],
+      about:
+        'accounts, their channels and storage in use; create one (channel limit default 50, quota in MiB, none: unlimited); change one',
+    },
+    apps: {
+      usage: [
+        'apps list',
+        'apps create --account <accountId> [--name NAME] [--sdk-app-id ID]',
+        'apps delete <sdkAppId>',
+      ],
+      about:
+        'apps and their accounts; create one (its secret key is printed once); delete one (refused while it has channels)',
+    },
+  },
+  settings: [
+    'RELAY_API_URL      the relay API (default http://127.0.0.1:8090)',
+    "RELAY_ADMIN_TOKEN  the relay's admin token (npm run relay prints it as adminAuthorization)",
+  ],
+};
+const USAGE = `bad usage\n\n${helpText(ADMIN_HELP, '')}`;
 
 interface Parsed {
   words: string[];
@@ -72,7 +101,7 @@ export function commandRequest(p: Parsed): { method: string; path: string; body?
     };
   if (noun === 'apps' && verb === 'delete' && id)
     return { method: 'DELETE', path: `/admin/v1/apps/${encodeURIComponent(id)}` };
-  return USAGE;
+  return noun && ADMIN_HELP.commands[noun] ? `bad usage\n\n${helpText(ADMIN_HELP, noun)}` : USAGE;
 }
 
 /** A plain-text table of rows under their column names. */
@@ -107,17 +136,19 @@ function human(body: Record<string, any>): string {
 
 /** Runs one admin command line; resolves with the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const help = printHelp(ADMIN_HELP, argv);
+  if (help !== null) return help;
   const p = parseArgs(argv);
   const req = commandRequest(p);
   if (typeof req === 'string') {
     console.error(req);
-    return 2;
+    return EXIT.usage;
   }
   const base = process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090';
   const token = process.env.RELAY_ADMIN_TOKEN;
   if (!token) {
     console.error("set RELAY_ADMIN_TOKEN (the relay's admin token; `npm run relay` prints it as adminAuthorization)");
-    return 2;
+    return EXIT.usage;
   }
   let res: Response;
   try {
@@ -128,13 +159,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     });
   } catch (e) {
     console.error(`cannot reach the relay at ${base}: ${(e as Error).message}`);
-    return 3;
+    return EXIT.unreachable;
   }
   const body = (await res.json().catch(() => ({ code: res.status, message: res.statusText }))) as Record<string, any>;
   if (p.flags.json) console.log(JSON.stringify(body, null, 2));
   else if (body.code === 0) console.log(human(body));
   else console.error(`refused: ${body.code} ${body.message}${body.hint ? ` (${body.hint})` : ''}`);
-  return body.code === 0 ? 0 : 1;
+  return body.code === 0 ? EXIT.ok : EXIT.refused;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

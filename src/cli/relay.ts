@@ -10,19 +10,53 @@
  *   accounts ...                              the admin CLI (npm run admin)
  *
  * RELAY_API_URL (default http://127.0.0.1:8090), RELAY_SDK_APP_ID and RELAY_SECRET_KEY say where and as which app.
- * Tables by default, `--json` for scripts. Exit codes: 0 done, 1 refused by the relay (its code is printed),
- * 2 bad usage, 3 relay unreachable.
+ * Tables by default, `--json` for scripts; `--help` (or `help [command]`) needs no credentials; local paths are relative
+ * to the caller's folder. Exit codes: EXIT in usage.ts (0 done, 1 refused, 2 bad usage, 3 unreachable, 4 local file).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RelayApiError, RelayClient, type ChannelInfo, type PushOption } from '../client/index.js';
 import { main as admin, parseArgs, table } from './admin.js';
 import { RATE_TYPES } from '../channels/types.js';
+import { EXIT, helpText, LocalFileError, printHelp, readLocalFile, type ToolHelp } from './usage.js';
 
 const BOOLEANS = ['json', 'follow', 'record', 'auto-resume'];
-const USAGE =
-  'usage: cli push start --room R --user U [--src 0|1] [--encode N] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume] | push stop <id...> | push status <id> [--follow] | rooms [roomId] | records <taskId> | watermarks [list|upload <png>|delete <id>] | accounts ...  [--json]';
+
+/** The control-plane CLI's help: its commands and settings. */
+export const CLI_HELP: ToolHelp = {
+  program: 'cli',
+  about: "The relay's control-plane CLI (as one app): npm run cli -- <command>",
+  commands: {
+    push: {
+      usage: [
+        'push start --room R --user U [--src 0|1] [--encode 1-6] [--rate 0,10,20] [--record] [--password P] [--name N] [--auto-resume]',
+        'push stop <channelId...>',
+        'push status <channelId> [--follow]',
+      ],
+      about:
+        'start a bypass channel of a room member (src 0 camera, 1 screen; encode 1 HLS 2 FLV 3 HLS+FLV 4 RAW 5 RTMP 6 HLS+RTMP; rate 0 original, 10 550 kbit/s, 20 900 kbit/s), stop channels, show one (--follow: a live line each second)',
+    },
+    rooms: { usage: ['rooms [roomId]'], about: "the app's rooms, or one room's upstreams" },
+    records: { usage: ['records <recordTaskId>'], about: 'the files of a recording, with download URLs' },
+    watermarks: {
+      usage: [
+        'watermarks [list]',
+        'watermarks upload <file.png> [--corner top-left|top-right|bottom-left|bottom-right] [--width 0.15] [--margin 0.02]',
+        'watermarks delete <waterMarkId>',
+      ],
+      about: "the app's watermark images; upload a PNG (its path is relative to your current folder); delete one",
+    },
+    accounts: {
+      usage: ['accounts ...', 'apps ...'],
+      about: 'the admin CLI (npm run admin -- help; RELAY_ADMIN_TOKEN)',
+    },
+  },
+  settings: [
+    'RELAY_API_URL     the relay API (default http://127.0.0.1:8090)',
+    "RELAY_SDK_APP_ID  the app's id (npm run relay prints the development app's as sdkAppId)",
+    "RELAY_SECRET_KEY  the app's secret key (npm run relay prints it as secretKey)",
+  ],
+};
 
 class Usage extends Error {}
 
@@ -144,7 +178,7 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
   }
   if (noun === 'watermarks') {
     if (verb === 'upload' && rest[0]) {
-      const wm = await client.uploadWatermark(fs.readFileSync(rest[0]), {
+      const wm = await client.uploadWatermark(readLocalFile(rest[0]), {
         ...(typeof flags.corner === 'string' ? { corner: flags.corner } : {}),
         ...(flags.width !== undefined ? { relativeWidth: num(flags.width, 'width')! } : {}),
         ...(flags.margin !== undefined ? { margin: num(flags.margin, 'margin')! } : {}),
@@ -162,19 +196,24 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
       );
     }
   }
-  throw new Usage(USAGE);
+  throw new Usage(`bad usage\n\n${helpText(CLI_HELP, noun && CLI_HELP.commands[noun] ? noun : '')}`);
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs one CLI command line; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'accounts' || argv[0] === 'apps') {
     return admin(argv);
   }
+  const help = printHelp(CLI_HELP, argv);
+  if (help !== null) return help;
   const { words, flags } = parseArgs(argv, BOOLEANS);
   const sdkAppId = process.env.RELAY_SDK_APP_ID;
   const secretKey = process.env.RELAY_SECRET_KEY;
   if (!sdkAppId || !secretKey) {
-    console.error("set RELAY_SDK_APP_ID and RELAY_SECRET_KEY (npm run relay prints the development app's)");
-    return 2;
+    console.error(
+      "set RELAY_SDK_APP_ID and RELAY_SECRET_KEY (npm run relay prints the development app's as sdkAppId and secretKey)",
+    );
+    return EXIT.usage;
   }
   const client = new RelayClient({
     baseUrl: process.env.RELAY_API_URL ?? 'http://127.0.0.1:8090',
@@ -183,18 +222,22 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     await run(client, words, flags);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
     if (e instanceof Usage) {
       console.error(e.message);
-      return 2;
+      return EXIT.usage;
+    }
+    if (e instanceof LocalFileError) {
+      console.error(e.message);
+      return EXIT.localFile;
     }
     if (e instanceof RelayApiError) {
       console.error(`refused: ${e.code} ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
-      return 1;
+      return EXIT.refused;
     }
     console.error(`cannot reach the relay: ${(e as Error).message}`);
-    return 3;
+    return EXIT.unreachable;
   }
 }
 
