@@ -30,6 +30,7 @@ const OTHERS: [string, string][] = [
   ['RELAY_UPSTREAM_ALLOW', '- (internal hosts/networks tenants may reach)'],
   ['RELAY_WORKER_CAPACITY', "the machine's cores"],
   ['RELAY_COST_*', 'core costs of COPY, 550, 900, ORIGINAL_ENCODE, WATERMARK (measured)'],
+  ['RELAY_NODE_ID', 'media: host:RELAY_RTMP_PORT (its name in the cluster)'],
 ];
 
 /** The help of an entry point: what it runs, how to start it, every setting with its default. */
@@ -50,7 +51,7 @@ export function entryHelp(name: EntryName): string {
     'settings (environment; README "Configuration" says what each means):',
     ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
     '',
-    'exit codes: 0 stopped cleanly, 1 failed, 2 invalid setting, 3 Redis unreachable',
+    `exit codes: 0 stopped cleanly, 1 failed, 2 invalid setting, 3 Redis unreachable${name === 'relay' ? ', 4 another all-in-one relay runs on RELAY_REDIS_PREFIX' : ''}`,
   ].join('\n');
 }
 
