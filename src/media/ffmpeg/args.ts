@@ -3,7 +3,7 @@
  * tier's *sinks*. One source today; a mix reads up to four, and push destinations are further sinks.
  */
 import path from 'node:path';
-import { inputArgs, type SourceSpec } from './input.js';
+import { clockFaultArgs, inputArgs, type SourceSpec } from './input.js';
 
 export { inputArgs, type SourceSpec } from './input.js';
 
@@ -261,6 +261,7 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     '-nostats',
     '-progress',
     'pipe:1',
+    ...clockFaultArgs(plan.sources),
     ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
     ...(plan.silentAudio ? ['-re', '-f', 'lavfi', '-i', SILENT_AUDIO] : []),
