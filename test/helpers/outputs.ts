@@ -182,7 +182,8 @@ export function playlistFaults(p: ProbedPlaylist, opts: { maxSeconds: number; to
   p.segments.slice(1).forEach((s, i) => {
     const before = p.segments[i]!;
     const ends = before.videoStart + before.extinf;
-    if (Math.abs(s.videoStart - ends) > tol)
+    if (!(Math.abs(s.videoStart - ends) <= tol))
+      // NaN (no start time probed) is a fault too
       faults.push(`${path.basename(s.uri)} starts at ${s.videoStart} s, the one before ends at ${ends.toFixed(3)} s`);
   });
   return faults;
