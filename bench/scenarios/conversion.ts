@@ -123,24 +123,44 @@ export interface ConversionResult {
 const WARMUP_MS = 3000;
 const DIR = path.join(FIXTURE_DIR, 'bench-conversion');
 
+// encoders that log to stderr whatever -loglevel says (SVT-AV1) stay quiet; an error still reaches the thrown message
+const QUIET = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[] };
+
 /** Makes a kind's upstream (720p30, 10 s, a 440 Hz tone) once; later runs reuse it. */
 function upstreamFile(k: Kind): string {
   const out = path.join(DIR, k.file);
   if (fs.existsSync(out)) return out;
   fs.mkdirSync(DIR, { recursive: true });
   const plain = k.rotate ? path.join(DIR, `plain-${k.file}`) : out;
-  execFileSync(FFMPEG, [
-    ...['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:duration=10'],
-    ...(k.videoOnly ? [] : ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=10']),
-    ...k.make,
-    `${plain}.part${path.extname(k.file)}`,
-  ]);
+  execFileSync(
+    FFMPEG,
+    [
+      ...[
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=size=1280x720:rate=30:duration=10',
+      ],
+      ...(k.videoOnly ? [] : ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=10']),
+      ...k.make,
+      `${plain}.part${path.extname(k.file)}`,
+    ],
+    QUIET,
+  );
   fs.renameSync(`${plain}.part${path.extname(k.file)}`, plain);
   if (k.rotate) {
-    execFileSync(FFMPEG, [
-      ...['-hide_banner', '-loglevel', 'error', '-y', '-i', plain, '-c', 'copy'],
-      ...['-metadata:s:v:0', `rotate=${k.rotate}`, out],
-    ]);
+    execFileSync(
+      FFMPEG,
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-y', '-i', plain, '-c', 'copy'],
+        ...['-metadata:s:v:0', `rotate=${k.rotate}`, out],
+      ],
+      QUIET,
+    );
     fs.rmSync(plain);
   }
   return out;
