@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { mediaSegments } from '../../src/media/hls-master.js';
 import { flvTags } from './media.js';
 import { FFMPEG, sleep } from './stack.js';
 
@@ -153,12 +154,8 @@ export async function probeHls(url: string, min: number, timeoutMs = 30000): Pro
     await sleep(250);
   }
   const targetDuration = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1] ?? NaN);
-  const lines = text.split('\n').map((l) => l.trim());
-  const listed: { uri: string; extinf: number }[] = [];
-  lines.forEach((l, i) => {
-    const m = /^#EXTINF:([\d.]+)/.exec(l);
-    if (m && lines[i + 1]) listed.push({ uri: new URL(lines[i + 1]!, url).href, extinf: Number(m[1]) });
-  });
+  // each URI with its EXTINF, whatever tags stand between them (EXT-X-PROGRAM-DATE-TIME, EXT-X-DISCONTINUITY)
+  const listed = mediaSegments(text).map((s) => ({ uri: new URL(s.uri, url).href, extinf: s.seconds }));
   const segments = await Promise.all(listed.map(async (s) => ({ ...s, ...(await probe(s.uri)) })));
   return { targetDuration, segments };
 }
