@@ -9,6 +9,8 @@
  *   5. fanout        1, 50, 200 HTTP-FLV viewers: media-server CPU and memory, whether every viewer keeps up
  *   6. failover      gap an FLV viewer sees when its worker is killed (SIGKILL) or stopped (SIGTERM)
  *   7. control       start/stop/status API latency with 1,000 channel records
+ *   8. conversion    CPU of ORIGINAL's relay ffmpeg per converted kind (Opus, VP8, HEVC, AV1, rotated, video only)
+ *                    ÷ bare ffmpeg replaying its argv
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
  *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
@@ -31,9 +33,10 @@ import { tierCosts, type TierResult } from './scenarios/tiers.js';
 import { fanOut, type FanOutResult } from './scenarios/fanout.js';
 import { failover, type FailoverResult } from './scenarios/failover.js';
 import { controlPlane, type ControlPlaneResult } from './scenarios/control-plane.js';
+import { conversionCosts, type ConversionResult } from './scenarios/conversion.js';
 import { writeChart } from './chart.js';
 
-const SCENARIOS = ['latency', 'tiers', 'failover', 'fanout', 'control', 'cost', 'density'] as const;
+const SCENARIOS = ['latency', 'tiers', 'conversion', 'failover', 'fanout', 'control', 'cost', 'density'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 function option(name: string): string | undefined {
@@ -87,6 +90,7 @@ export interface SuiteResults {
   cost?: CostResult[];
   density?: DensityResult;
   tiers?: TierResult[];
+  conversion?: ConversionResult[];
   fanOut?: FanOutResult[];
   failover?: FailoverResult;
   controlPlane?: ControlPlaneResult;
@@ -129,6 +133,13 @@ function targets(r: SuiteResults): Target[] {
   for (const x of r.tiers?.filter((x) => x.key !== 'original') ?? [])
     t.push({
       name: `tier CPU ${x.label} ÷ bare ffmpeg`,
+      target: '≤ 1.05×',
+      value: `${x.ratio.toFixed(2)}×`,
+      met: judge(x.ratio <= 1.05),
+    });
+  for (const x of r.conversion?.filter((x) => x.key !== 'copy') ?? [])
+    t.push({
+      name: `conversion CPU ${x.key}: relay ffmpeg ÷ bare ffmpeg`,
       target: '≤ 1.05×',
       value: `${x.ratio.toFixed(2)}×`,
       met: judge(x.ratio <= 1.05),
@@ -238,6 +249,25 @@ function report(r: SuiteResults): void {
       ) + '\n',
     );
   }
+  if (r.conversion) {
+    console.log(
+      "conversion: ORIGINAL's relay ffmpeg per upstream kind (720p30 file, RTMP + HLS out) beside bare ffmpeg, same argv",
+    );
+    console.log(
+      table(
+        ['upstream kind', 'tracks', 'encoders', 'relay ffmpeg', 'bare ffmpeg', 'ratio', 'fps relay / bare'],
+        r.conversion.map((x) => [
+          x.label,
+          x.tracks,
+          x.encoders,
+          `${f1(x.relayPct)}%`,
+          `${f1(x.barePct)}%`,
+          x.ratio.toFixed(2),
+          `${f1(x.relayFps)} / ${f1(x.bareFps)}`,
+        ]),
+      ) + '\n',
+    );
+  }
   if (r.fanOut) {
     console.log('fan-out: HTTP-FLV viewers of one channel');
     console.log(
@@ -330,6 +360,9 @@ async function main(): Promise<void> {
         break;
       case 'tiers':
         results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined);
+        break;
+      case 'conversion':
+        results.conversion = await conversionCosts(b, SHORT ? ['vp8'] : undefined);
         break;
       case 'failover':
         results.failover = await failover(b, SHORT ? 1 : Math.max(RUNS, 5));

@@ -5,12 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { planFor } from '../../src/worker/plan.js';
 import { buildRelayArgs } from '../../src/media/ffmpeg/args.js';
 import { playUrls } from '../../src/channels/urls.js';
 import type { Channel } from '../../src/channels/types.js';
-import { FFMPEG, type Stack } from '../../test/helpers/stack.js';
+import { FFMPEG, ffmpegsMentioning, sleep, type Stack } from '../../test/helpers/stack.js';
 import { resolveOption } from '../../src/channels/options.js';
 import { runTokenQuery } from '../../src/auth/run-tokens.js';
 
@@ -75,6 +76,49 @@ export async function standInRun(stack: Stack, channelId: string): Promise<() =>
   const saved = (await stack.redis.get(key))!;
   await stack.redis.set(key, JSON.stringify({ ...(JSON.parse(saved) as Channel), state: 'live' }));
   return async () => void (await stack.redis.set(key, saved));
+}
+
+/** The pid of a channel's relay ffmpeg, once exactly one runs (a re-planned start's first ffmpeg is gone). */
+export async function relayFfmpegOf(channelId: string, timeoutMs = 10000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = ffmpegsMentioning(channelId);
+    if (pids.length === 1) return pids[0]!;
+    if (Date.now() > deadline) throw new Error(`expected one relay ffmpeg for ${channelId}, found ${pids.length}`);
+    await sleep(100);
+  }
+}
+
+/** A process's argv, read from /proc (the relay ffmpeg's exact command line). */
+export const argvOf = (pid: number): string[] =>
+  fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+
+/**
+ * A stopped channel's relay argv made ready for a bare ffmpeg to replay: fresh run tokens, HLS into a separate folder
+ * (with the same tier folders), the record live again meanwhile. `restore` puts the record back and removes the folder.
+ */
+export async function replayOf(
+  stack: Stack,
+  channelId: string,
+  argv: readonly string[],
+): Promise<{ args: string[]; restore(): Promise<void> }> {
+  const hlsRoot = path.join(stack.dataDir, 'hls') + path.sep;
+  const bareRoot = path.join(stack.dataDir, 'bare-hls') + path.sep;
+  const args = (await withFreshRunTokens(stack, argv.slice(1))).map((a) => a.split(hlsRoot).join(bareRoot));
+  const mirror = (from: string, to: string) => {
+    fs.mkdirSync(to, { recursive: true });
+    for (const e of fs.readdirSync(from, { withFileTypes: true }))
+      if (e.isDirectory()) mirror(path.join(from, e.name), path.join(to, e.name));
+  };
+  mirror(path.join(hlsRoot, channelId), path.join(bareRoot, channelId));
+  const restoreRecord = await standInRun(stack, channelId);
+  return {
+    args,
+    async restore() {
+      await restoreRecord();
+      fs.rmSync(bareRoot, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A bare ffmpeg and the latest figures of its `-progress pipe:1` output. */

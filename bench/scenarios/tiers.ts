@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FFMPEG, ffmpegsMentioning } from '../../test/helpers/stack.js';
-import { killBare, spawnBare, standInRun, withFreshRunTokens } from '../lib/floor.js';
+import { argvOf, killBare, relayFfmpegOf, replayOf, spawnBare } from '../lib/floor.js';
 import { measure, median, readStat, subtree } from '../lib/proc.js';
 import { mediaRoot, sleep, stackRoots, startPush, stopPush, allInState, type Bench } from '../lib/context.js';
 
@@ -70,16 +70,6 @@ async function uploadWatermark(b: Bench): Promise<number> {
   return body.waterMarkId;
 }
 
-async function relayFfmpegOf(channelId: string): Promise<number> {
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    const pids = ffmpegsMentioning(channelId);
-    if (pids.length === 1) return pids[0]!;
-    if (Date.now() > deadline) throw new Error(`expected one relay ffmpeg for ${channelId}, found ${pids.length}`);
-    await sleep(100);
-  }
-}
-
 export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<TierResult[]> {
   const { stack } = b;
   const wmId = await uploadWatermark(b);
@@ -107,7 +97,7 @@ export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<Tie
       let relayFps = NaN;
       try {
         const pid = await relayFfmpegOf(channelId);
-        argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        argv = argvOf(pid);
         await sleep(WARMUP_MS);
         const frames = async () =>
           (
@@ -129,17 +119,8 @@ export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<Tie
       while (ffmpegsMentioning(channelId).length) await sleep(100);
 
       // bare: the same argv by hand, HLS into a separate folder
-      const hlsRoot = path.join(stack.dataDir, 'hls') + path.sep;
-      const bareRoot = path.join(stack.dataDir, 'bare-hls') + path.sep;
-      const args = (await withFreshRunTokens(stack, argv.slice(1))).map((a) => a.split(hlsRoot).join(bareRoot));
-      const mirror = (from: string, to: string) => {
-        fs.mkdirSync(to, { recursive: true });
-        for (const e of fs.readdirSync(from, { withFileTypes: true }))
-          if (e.isDirectory()) mirror(path.join(from, e.name), path.join(to, e.name));
-      };
-      mirror(path.join(hlsRoot, channelId), path.join(bareRoot, channelId));
-      const restoreRecord = await standInRun(stack, channelId);
-      const bare = spawnBare(args, argv[0]);
+      const replay = await replayOf(stack, channelId, argv);
+      const bare = spawnBare(replay.args, argv[0]);
       let bareWin;
       let bareFps = NaN;
       try {
@@ -159,8 +140,7 @@ export async function tierCosts(b: Bench, keys?: readonly string[]): Promise<Tie
         bareFps = (bare.progress.frame - fr0) / ((performance.now() - t0) / 1000);
       } finally {
         await killBare(bare.child);
-        await restoreRecord();
-        fs.rmSync(bareRoot, { recursive: true, force: true });
+        await replay.restore();
       }
       const stackPct = relay.percent('stack') - idle.percent('stack');
       const barePlus = bareWin.percent('ff') + bareWin.percent('media') - idle.percent('media');

@@ -119,7 +119,7 @@ function hardenSession(s: RawSession, logger: Logger): void {
       b._dtsOffset = {};
       let t = timelines.get(b);
       if (!t) timelines.set(b, (t = new Timeline()));
-      const dts = t.next(s.id, p.flags === 1 || p.flags === 3 || p.flags === 4, p.dts);
+      const dts = t.next(s.id, p.flags === 1 || p.flags === 3 || p.flags === 4, p.dts, p.codec_type);
       p.pts += dts - p.dts;
       p.dts = dts;
     }

@@ -28,7 +28,13 @@ export interface RunAuth {
 export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpec {
   const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
   if (ch.input.kind === 'external')
-    return { member, url: ch.input.url, protocolWhitelist: ch.input.protocolWhitelist, loopFile: ch.input.isFile };
+    return {
+      member,
+      url: ch.input.url,
+      protocolWhitelist: ch.input.protocolWhitelist,
+      loopFile: ch.input.isFile,
+      untrustedClock: true,
+    };
   const streamPath = `/${INGEST_APP}/${ch.input.streamName}`;
   const query = runTokenQuery(run.secret, 'read', streamPath, { channelId: ch.channelId, gen: run.gen });
   return {

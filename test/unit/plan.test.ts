@@ -65,7 +65,13 @@ describe('planFor', () => {
       input: { kind: 'external', url: '/fixtures/a.mp4', protocolWhitelist: 'file', isFile: true },
     });
     expect(planFor(ch, cfg, RUN).sources).toEqual([
-      { member: `${ch.userId}/camera`, url: '/fixtures/a.mp4', protocolWhitelist: 'file', loopFile: true },
+      {
+        member: `${ch.userId}/camera`,
+        url: '/fixtures/a.mp4',
+        protocolWhitelist: 'file',
+        loopFile: true,
+        untrustedClock: true,
+      },
     ]);
   });
 

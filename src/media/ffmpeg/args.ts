@@ -2,7 +2,7 @@
  * A relay ffmpeg reads its *sources* (ffmpeg input i is sources[i]), makes each *tier* from them and writes it to the
  * tier's *sinks*. One source today; a mix reads up to four, and push destinations are further sinks.
  */
-import { inputArgs, type SourceSpec } from './input.js';
+import { clockFaultArgs, inputArgs, type SourceSpec } from './input.js';
 
 export { inputArgs, type SourceSpec } from './input.js';
 
@@ -184,6 +184,7 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     '-nostats',
     '-progress',
     'pipe:1',
+    ...clockFaultArgs(plan.sources),
     ...plan.sources.flatMap(inputArgs),
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
     ...(plan.silentAudio ? ['-re', '-f', 'lavfi', '-i', SILENT_AUDIO] : []),

@@ -30,6 +30,31 @@ export interface SourceSpec {
   rtsp?: { timeoutOption?: RtspTimeoutOption };
   /** The input is read as HLS (`-f hls`) with these segment extension rules (options the ffmpeg has; see below). */
   hls?: HlsRules;
+  /**
+   * The input's clock is not trusted (an external upstream; the ingest's is rebased by the media server): ffmpeg
+   * rebases its jumps and restarts (see `clockFaultArgs`), and an FLV input (RTMP, a `.flv` URL) is read as `live_flv`,
+   * the flv demuxer that declares discontinuous timestamps (the plain one makes ffmpeg trust them).
+   */
+  untrustedClock?: boolean;
+}
+
+/**
+ * The input clock step (s) beyond which ffmpeg rebases an input of a format with discontinuous timestamps (FLV read
+ * as `live_flv`, MPEG-TS over SRT/UDP/files, HLS): a forward step of more than this, or any step back of more than
+ * 0.1 s, continues one frame after the previous packet, the same shift for every stream of the input (A/V sync kept).
+ * ffmpeg's default is 10 s: a jump of 5 s made a 6 s HLS segment and a 5 s hole in FLV.
+ */
+export const CLOCK_FAULT_SECONDS = 1;
+
+/** Global ffmpeg options of a relay reading `sources`: the clock fault threshold when any input is untrusted. */
+export function clockFaultArgs(sources: readonly SourceSpec[]): readonly string[] {
+  return sources.some((s) => s.untrustedClock) ? ['-dts_delta_threshold', String(CLOCK_FAULT_SECONDS)] : [];
+}
+
+/** Whether ffmpeg reads `url` with its flv demuxer: RTMP, or a path ending in `.flv`. */
+export function isFlvUrl(url: string): boolean {
+  if (/^rtmp[st]?e?:\/\//i.test(url)) return true;
+  return /\.flv$/i.test(url.split(/[?#]/)[0]!);
 }
 
 /** Extension rules of an HLS input, each only where the installed ffmpeg's hls demuxer has the option. */
@@ -50,6 +75,7 @@ export function inputArgs(i: SourceSpec): readonly string[] {
     if (i.rtsp.timeoutOption) args.push(`-${i.rtsp.timeoutOption}`, timeoutUs);
   } else args.push('-rw_timeout', timeoutUs);
   if (i.httpProxy) args.push('-http_proxy', i.httpProxy);
+  if (i.untrustedClock && !i.hls && isFlvUrl(i.url)) args.push('-f', 'live_flv');
   if (i.hls) {
     args.push('-f', 'hls');
     if (i.hls.allowedExtensions) args.push('-allowed_extensions', i.hls.allowedExtensions);
