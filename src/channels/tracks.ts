@@ -14,6 +14,12 @@ export interface UpstreamCodecs {
   audio: string | null;
   /** Display rotation of the video in degrees (0, 90, 180, 270); copying cannot rotate. */
   rotation?: number;
+  /** The video's profile as ffmpeg names it (`High`, `High 10` …); null or absent: not known. */
+  videoProfile?: string | null;
+  /** The video's pixel format (`yuv420p`, `yuv420p10le` …); null or absent: not known. */
+  pixFmt?: string | null;
+  /** The audio's sample rate, Hz; null or absent: not known. */
+  audioRate?: number | null;
 }
 
 /** What ORIGINAL does with one track, as the channel view and metrics show it. */
@@ -38,6 +44,31 @@ export interface ChannelTracks {
 export const FITTING_VIDEO: ReadonlySet<string> = new Set(['h264']);
 /** AAC everywhere; MP3 is carried by FLV, MPEG-TS and MP4 alike, the only outputs the relay writes. */
 export const FITTING_AUDIO: ReadonlySet<string> = new Set(['aac', 'mp3']);
+/**
+ * H.264 profiles every player decodes (browsers through MSE, Safari, phones' hardware): 8-bit 4:2:0 (ITU-T H.264
+ * A.2.1–A.2.4). High 10, High 4:2:2 and High 4:4:4 play almost nowhere, so they are converted.
+ */
+const PLAYABLE_H264_PROFILES: ReadonlySet<string> = new Set([
+  'baseline',
+  'constrained baseline',
+  'main',
+  'extended',
+  'high',
+  'progressive high',
+  'constrained high',
+]);
+const PLAYABLE_PIX_FMTS: ReadonlySet<string> = new Set(['yuv420p', 'yuvj420p']);
+/** FLV's SoundRate field has 5.5, 11, 22 and 44 kHz; ffmpeg's FLV muxer also writes 48 kHz MP3 (flagged as 44). */
+const FLV_MP3_RATES: ReadonlySet<number> = new Set([11025, 22050, 44100, 48000]);
+
+/** Why H.264 of this profile / pixel format cannot be copied, or null when it can (or nothing is known). */
+function unplayableH264(c: UpstreamCodecs): string | null {
+  const profile = c.videoProfile?.toLowerCase();
+  if (profile && !PLAYABLE_H264_PROFILES.has(profile))
+    return `h264 ${c.videoProfile}${c.pixFmt ? ` (${c.pixFmt})` : ''}: players decode 8-bit 4:2:0 H.264 only`;
+  if (c.pixFmt && !PLAYABLE_PIX_FMTS.has(c.pixFmt)) return `h264 in ${c.pixFmt}: players decode 8-bit 4:2:0 H.264 only`;
+  return null;
+}
 
 // FLV SoundFormat ids and AVC/HEVC codec ids as node-media-server reports them for an ingest member.
 const FLV_AUDIO: Record<string, string> = {
@@ -72,8 +103,8 @@ function upright(rotation: number | undefined): boolean {
 }
 
 /**
- * The per-track plan of ORIGINAL for an upstream: video copied when H.264 and upright, else converted to H.264;
- * audio copied when AAC or MP3 beside copied video, else converted to AAC; a silent AAC track when the upstream has none. An unknown codec is
+ * The per-track plan of ORIGINAL for an upstream: video copied when H.264 of an 8-bit 4:2:0 profile and upright, else
+ * converted to H.264; audio copied when AAC (or MP3 at a rate FLV carries) beside copied video, else converted to AAC; a silent AAC track when the upstream has none. An unknown codec is
  * copied (ffmpeg's start then says whether it fits; the runner plans again with what ffmpeg reported).
  */
 export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
@@ -83,12 +114,20 @@ export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
   else if (!FITTING_VIDEO.has(v)) video = { codec: v, mode: 'converted', to: 'h264', why: `${v} ${NOT_FIT}` };
   else if (!upright(codecs.rotation))
     video = { codec: v, mode: 'converted', to: 'h264', why: `rotated ${codecs.rotation}°: copying cannot rotate` };
+  else if (unplayableH264(codecs)) video = { codec: v, mode: 'converted', to: 'h264', why: unplayableH264(codecs)! };
   else video = { codec: v, mode: 'copied' };
   const a = codecs.audio === 'none' ? 'none' : normalizeCodec('audio', codecs.audio);
   let audio: TrackPlan | null;
   if (a === 'none') audio = { codec: 'none', mode: 'silent', to: 'aac', why: SILENT };
   else if (a === null) audio = { codec: null, mode: 'copied' };
   else if (!FITTING_AUDIO.has(a)) audio = { codec: a, mode: 'converted', to: 'aac', why: `${a} ${NOT_FIT}` };
+  else if (a === 'mp3' && codecs.audioRate && !FLV_MP3_RATES.has(codecs.audioRate))
+    audio = {
+      codec: a,
+      mode: 'converted',
+      to: 'aac',
+      why: `mp3 at ${codecs.audioRate} Hz: FLV carries MP3 at 11, 22, 44 kHz`,
+    };
   else if (video.mode === 'converted') audio = { codec: a, mode: 'converted', to: 'aac', why: WITH_VIDEO };
   else audio = { codec: a, mode: 'copied' };
   return { video, audio };

@@ -96,6 +96,8 @@ export interface ProbedSegment {
   videoStart: number;
   videoCodec: string | null;
   audioCodec: string | null;
+  /** The video's pixel format (`yuv420p` is what every player decodes). */
+  pixFmt: string | null;
   width: number;
   height: number;
 }
@@ -111,6 +113,7 @@ interface ProbeJson {
   streams?: {
     codec_type: string;
     codec_name: string;
+    pix_fmt?: string;
     width?: number;
     height?: number;
     start_time?: string;
@@ -124,7 +127,11 @@ export async function probe(input: string): Promise<Omit<ProbedSegment, 'uri' | 
     FFPROBE,
     [
       ...['-v', 'error', '-of', 'json'],
-      ...['-show_entries', 'format=duration:stream=codec_type,codec_name,width,height,start_time,duration', input],
+      ...[
+        '-show_entries',
+        'format=duration:stream=codec_type,codec_name,pix_fmt,width,height,start_time,duration',
+        input,
+      ],
     ],
     { timeout: 20000 },
   );
@@ -137,6 +144,7 @@ export async function probe(input: string): Promise<Omit<ProbedSegment, 'uri' | 
     videoStart: Number(v?.start_time ?? NaN),
     videoCodec: v?.codec_name ?? null,
     audioCodec: a?.codec_name ?? null,
+    pixFmt: v?.pix_fmt ?? null,
     width: v?.width ?? 0,
     height: v?.height ?? 0,
   };

@@ -132,6 +132,59 @@ const ROWS: Row[] = [
     audio: { codec: 'mp3', mode: 'copied' },
   },
   {
+    name: 'H.264 + MP3 32 kHz (MKV): video copied, audio converted (FLV has no 32 kHz MP3)',
+    file: 'h264-mp3-32k.mkv',
+    needs: ['libx264', 'libmp3lame'],
+    make: [...x264, '-c:a', 'libmp3lame', '-ar', '32000', '-b:a', '96k'],
+    size: '320x240',
+    out: [320, 240],
+    video: copied,
+    audio: { codec: 'mp3', mode: 'converted' },
+  },
+  {
+    name: 'H.264 High 10 (MKV): converted to 8-bit 4:2:0 (players decode no High 10)',
+    file: 'h264-high10.mkv',
+    needs: ['libx264'],
+    make: ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p10le', '-g', '50', '-c:a', 'aac'],
+    size: '320x240',
+    out: [320, 240],
+    video: { codec: 'h264', mode: 'converted' },
+    audio: { codec: 'aac', mode: 'converted' },
+  },
+  {
+    name: 'H.264 4:4:4 (MKV): converted to 4:2:0',
+    file: 'h264-444.mkv',
+    needs: ['libx264'],
+    make: ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv444p', '-g', '50', '-c:a', 'aac'],
+    size: '320x240',
+    out: [320, 240],
+    video: { codec: 'h264', mode: 'converted' },
+    audio: { codec: 'aac', mode: 'converted' },
+  },
+  {
+    name: 'VP9 + Opus at an odd size below the tier (321x241): tiers keep an even height',
+    file: 'vp9-odd.webm',
+    needs: ['libvpx-vp9', 'libopus'],
+    make: [
+      '-c:v',
+      'libvpx-vp9',
+      '-deadline',
+      'realtime',
+      '-cpu-used',
+      '8',
+      '-b:v',
+      '300k',
+      '-g',
+      '50',
+      '-c:a',
+      'libopus',
+    ],
+    size: '321x241',
+    out: [320, 240],
+    video: { codec: 'vp9', mode: 'converted' },
+    audio: { codec: 'opus', mode: 'converted' },
+  },
+  {
     name: 'H.264 with B-frames (x264 -bf 3) + AAC: both copied',
     file: 'h264-bframes.mp4',
     needs: ['libx264', 'aac'],
@@ -244,7 +297,13 @@ async function checkOutput(r: Row, u: Url): Promise<void> {
     // 3 segments of 2 s cross the 4 s file's loop; a 10 s GOP makes 10 s segments (one is enough)
     const list = await probeHls(u.playUrl, longest > 2 ? 1 : 3, longest * 1000 + 25_000);
     for (const s of list.segments)
-      expect(s, `${where} ${s.uri}`).toMatchObject({ videoCodec: 'h264', audioCodec: audio, width: w, height: h });
+      expect(s, `${where} ${s.uri}`).toMatchObject({
+        videoCodec: 'h264',
+        audioCodec: audio,
+        pixFmt: 'yuv420p', // 8-bit 4:2:0: what every player decodes
+        width: w,
+        height: h,
+      });
     expect(playlistFaults(list, { maxSeconds: longest }), where).toEqual([]);
   }
 }

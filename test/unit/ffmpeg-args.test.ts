@@ -122,7 +122,7 @@ describe('ffmpeg argument builders', () => {
     });
     expect(labels).toEqual([null, '[v1]', '[v2]']);
     expect(graph).toBe(
-      "[0:v:0]split=2[s1][s2];[s1]scale=-2:'min(360,ih)':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'min(540,ih)':flags=bicubic,setsar=1,format=yuv420p[v2]",
+      "[0:v:0]split=2[s1][s2];[s1]scale=-2:'trunc(min(360,ih)/2)*2':flags=bicubic,setsar=1,format=yuv420p[v1];[s2]scale=-2:'trunc(min(540,ih)/2)*2':flags=bicubic,setsar=1,format=yuv420p[v2]",
     );
   });
 

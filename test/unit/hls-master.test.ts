@@ -129,6 +129,34 @@ describe('MasterPlaylistWriter', () => {
     }
   });
 
+  it('finds the audio of a segment whose first audio packet comes after a large keyframe (past 128 KiB)', async () => {
+    const dir = channel();
+    const file = path.join(dir, 'index.m3u8');
+    const ts = data('main-66x38-aac.m2t');
+    // 1 000 null packets (PID 0x1FFF, 188 KB) after the first three packets: the audio now starts past 128 KiB
+    const nul = Buffer.alloc(188, 0xff);
+    nul.set([0x47, 0x1f, 0xff, 0x10]);
+    const padded = Buffer.concat([
+      ts.subarray(0, 188 * 3),
+      ...Array.from({ length: 1000 }, () => nul),
+      ts.subarray(188 * 3),
+    ]);
+    fs.writeFileSync(path.join(dir, 'r0', 'seg_0.ts'), padded);
+    fs.writeFileSync(path.join(dir, 'r0', 'index.m3u8'), '#EXTM3U\n#EXTINF:2,\nseg_0.ts\n');
+    const w = new MasterPlaylistWriter(file, [{ forecast: forecast('r0/index.m3u8', 1), capped: false }], {
+      pollMs: 10,
+      deadlineMs: 60_000,
+      logger,
+    });
+    w.start();
+    try {
+      await until(() => fs.existsSync(file));
+      expect(fs.readFileSync(file, 'utf8')).toContain('CODECS="avc1.4d400d,mp4a.40.2"');
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('writes the forecast of a variant without segments at the deadline', async () => {
     const dir = channel();
     const file = path.join(dir, 'index.m3u8');

@@ -130,7 +130,14 @@ describe("ffmpeg's input report and the run's re-planning", () => {
     '  Stream #0:0: Audio: aac',
   ];
   it('reads codecs and rotation of input 0 (5.1 display matrix, 4.1 rotate tag)', () => {
-    expect(parseReportedCodecs(report51)).toEqual({ video: 'vp8', audio: 'opus', rotation: -90 });
+    expect(parseReportedCodecs(report51)).toEqual({
+      video: 'vp8',
+      audio: 'opus',
+      rotation: -90,
+      videoProfile: null,
+      pixFmt: 'yuv420p',
+      audioRate: 48000,
+    });
     const report41 = [
       "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'r.mp4':",
       '    Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, 320x240, 25 fps',
@@ -138,8 +145,37 @@ describe("ffmpeg's input report and the run's re-planning", () => {
       '      rotate          : 90',
       'Output #0, flv, to rtmp://x:',
     ];
-    expect(parseReportedCodecs(report41)).toEqual({ video: 'h264', audio: 'none', rotation: 90 });
+    expect(parseReportedCodecs(report41)).toEqual({
+      video: 'h264',
+      audio: 'none',
+      rotation: 90,
+      videoProfile: 'High',
+      pixFmt: 'yuv420p',
+      audioRate: null,
+    });
     expect(parseReportedCodecs(['Output #0, flv:', '  Stream #0:0: Video: h264'])).toBeNull();
+  });
+
+  it('H.264 players cannot decode (High 10, 4:2:2, 4:4:4) is converted; MP3 at a rate FLV lacks is converted', () => {
+    const lines = (video: string, audio: string) => [
+      "Input #0, matroska,webm, from 'x.mkv':",
+      `  Stream #0:0: Video: ${video}, 320x240, 25 fps`,
+      `  Stream #0:1: Audio: ${audio}, stereo, fltp`,
+    ];
+    const plan = (video: string, audio = 'aac (LC), 48000 Hz') => planTracks(parseReportedCodecs(lines(video, audio))!);
+    expect(plan('h264 (High 10), yuv420p10le(progressive)').video).toMatchObject({
+      mode: 'converted',
+      why: 'h264 High 10 (yuv420p10le): players decode 8-bit 4:2:0 H.264 only',
+    });
+    expect(plan('h264 (High 4:2:2), yuv422p(progressive)').video.mode).toBe('converted');
+    expect(plan('h264 (High 4:4:4 Predictive), yuv444p(progressive)').video.mode).toBe('converted');
+    expect(plan('h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive)').video.mode).toBe('copied');
+    expect(plan('h264 (Constrained Baseline), yuvj420p(pc)').video.mode).toBe('copied');
+    expect(plan('h264, yuv444p').video.mode).toBe('converted'); // no profile said: the pixel format decides
+    expect(plan('h264 (High), yuv420p', 'mp3 (mp3float), 32000 Hz').audio).toMatchObject({ mode: 'converted' });
+    expect(plan('h264 (High), yuv420p', 'mp3, 24000 Hz').audio!.mode).toBe('converted');
+    for (const rate of [11025, 22050, 44100, 48000])
+      expect(plan('h264 (High), yuv420p', `mp3, ${rate} Hz`).audio!.mode, String(rate)).toBe('copied');
   });
 
   it('converts after an unsupported start only when ffmpeg named a track the plan copies', () => {

@@ -133,7 +133,8 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
   for (const i of encoded) {
     const h = plan.tiers[i]!.encode!.maxHeight;
     // full size (ORIGINAL encoded): an odd size loses its last row or column, as 4:2:0 H.264 needs even sizes
-    const scale = h ? `scale=-2:'min(${h},ih)':flags=bicubic` : "scale='trunc(iw/2)*2':'trunc(ih/2)*2'";
+    // even sizes: x264 refuses odd ones (4:2:0); an upstream of 241 lines below the tier's height gives 240
+    const scale = h ? `scale=-2:'trunc(min(${h},ih)/2)*2':flags=bicubic` : "scale='trunc(iw/2)*2':'trunc(ih/2)*2'";
     parts.push(`[s${i}]${scale},setsar=1,format=yuv420p[v${i}]`);
     labels[i] = `[v${i}]`;
   }

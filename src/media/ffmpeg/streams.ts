@@ -8,9 +8,18 @@ export interface ReportedCodecs {
   video: string | null;
   audio: string | null;
   rotation: number;
+  /** The video's profile as ffmpeg names it (`High`, `High 10`, `High 4:4:4 Predictive` …), when it says. */
+  videoProfile?: string | null;
+  /** The video's pixel format (`yuv420p`, `yuv420p10le` …), when it says. */
+  pixFmt?: string | null;
+  /** The audio's sample rate, Hz, when it says. */
+  audioRate?: number | null;
 }
 
 const STREAM = /^\s*Stream #0:\d+.*?: (Video|Audio): (\w+)/;
+// `h264 (High 10) (avc1 / 0x31637661), yuv420p10le(tv, progressive), …`: the profile, not the codec tag
+const VIDEO_DETAIL = /: Video: \w+(?: \(([^)/]*)\))?(?: \([^)]*\))*, (\w+)/;
+const AUDIO_RATE = /: Audio: .*?, (\d+) Hz/;
 // 5.1+: side data "displaymatrix: rotation of -90.00 degrees"; 4.1: stream metadata "rotate : 90"
 const ROTATION = /displaymatrix: rotation of (-?[\d.]+) degrees|^\s*rotate\s*:\s*(-?\d+)/;
 
@@ -23,18 +32,29 @@ export function parseReportedCodecs(lines: readonly string[]): ReportedCodecs | 
   let audio: string | null = null;
   let rotation = 0;
   let inVideo = false;
+  let videoProfile: string | null = null;
+  let pixFmt: string | null = null;
+  let audioRate: number | null = null;
   for (const line of lines) {
     if (/^(?:Output #|Stream mapping:)/.test(line)) break;
     if (/^Input #[1-9]/.test(line)) break;
     const s = STREAM.exec(line);
     if (s) {
       inVideo = s[1] === 'Video' && video === null;
-      if (inVideo) video = s[2]!;
-      else if (s[1] === 'Audio' && audio === null) audio = s[2]!;
+      if (inVideo) {
+        video = s[2]!;
+        const d = VIDEO_DETAIL.exec(line);
+        videoProfile = d?.[1]?.trim() || null;
+        pixFmt = d?.[2] ?? null;
+      } else if (s[1] === 'Audio' && audio === null) {
+        audio = s[2]!;
+        const r = AUDIO_RATE.exec(line);
+        audioRate = r ? Number(r[1]) : null;
+      }
       continue;
     }
     const r = inVideo ? ROTATION.exec(line) : null;
     if (r) rotation = Math.round(Number(r[1] ?? r[2]));
   }
-  return video === null ? null : { video, audio: audio ?? 'none', rotation };
+  return video === null ? null : { video, audio: audio ?? 'none', rotation, videoProfile, pixFmt, audioRate };
 }
