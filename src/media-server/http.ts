@@ -19,6 +19,7 @@ import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
 import type { Readiness } from '../health/index.js';
+import { isWhipUrl } from '../whip/http.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
@@ -33,6 +34,8 @@ export interface MediaHttpDeps {
   throttle?: CredentialThrottle;
   /** What `/readyz` checks (Redis, the RTMP listener); absent: ready while it runs. */
   readiness?: () => Promise<Readiness>;
+  /** The WHIP endpoint (`/whip/…`); absent or null: none. */
+  whip?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> } | null;
 }
 
 /**
@@ -77,6 +80,7 @@ export class MediaHttp {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.deps.whip && isWhipUrl(req.url)) return this.deps.whip.handle(req, res);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS_HEADERS);
       res.end();
