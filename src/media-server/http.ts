@@ -7,7 +7,7 @@ import type { ChannelStore } from '../channels/store.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
 import type { Channel } from '../channels/types.js';
-import { servePlayer } from '../web/static.js';
+import { servePlayer, servePublisher } from '../web/static.js';
 import { CORS_HEADERS, FLV_HEADERS, prepareFlvResponse, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
@@ -129,6 +129,12 @@ export class MediaHttp {
         return;
       case 'player':
         return servePlayer(req, res, route.file);
+      case 'publisher-redirect':
+        res.writeHead(301, { ...CORS_HEADERS, Location: '/publish/' });
+        res.end();
+        return;
+      case 'publisher':
+        return servePublisher(req, res, route.file);
       case 'status':
         return this.sendStatus(res, route.channelId);
       case 'hls': {
