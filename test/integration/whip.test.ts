@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useVP9 } from 'werift';
+import { RelayClient } from '../../src/client/index.js';
 import { decode } from '../helpers/media.js';
 import { eventually, sleep, startStack, type Stack } from '../helpers/stack.js';
 import { WhipClient } from '../helpers/whip-client.js';
@@ -43,6 +44,8 @@ describe('WHIP ingest', () => {
     const e = await endpoint(3001, 'wanda');
     expect(e.whipUrl).toBe(`http://127.0.0.1:${stack.httpPort}/whip/${stack.sdkAppId}/3001/wanda/camera`);
     expect(e.publishUrl.endsWith(`?sig=${e.whipToken}`)).toBe(true);
+    const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
+    expect(await client.whipEndpoint(3001, 'wanda')).toEqual({ url: e.whipUrl, token: e.whipToken });
   });
 
   it.each(['vp8', 'h264'] as const)(
