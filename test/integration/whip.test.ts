@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useVP9 } from 'werift';
 import { RelayClient } from '../../src/client/index.js';
-import { decode } from '../helpers/media.js';
-import { eventually, sleep, startStack, type Stack } from '../helpers/stack.js';
+import { decode, readFlv } from '../helpers/media.js';
+import { eventually, ffmpegsMentioning, sleep, startStack, type Stack } from '../helpers/stack.js';
 import { WhipClient } from '../helpers/whip-client.js';
 
 const IDLE_MS = 3000;
@@ -75,17 +75,50 @@ describe('WHIP ingest', () => {
       expect(start.body.code, JSON.stringify(start.body)).toBe(0);
       const startMs = Date.now() - t1;
       const flv = start.body.urls.find((u: { type: number }) => u.type === 2).playUrl;
+      const first = await readFlv(flv, { stopWhen: (f) => f.keyframe });
+      const keyframeMs = Date.now() - t1;
+      first.destroy();
       const d = await decode(flv, { frames: 30 });
       expect(d).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac', width: 640, height: 360 });
       const ch = await stack.request('GET', `/v1/push/${start.body.channelId}`);
-      expect(ch.body.channel?.tracks?.video?.mode ?? ch.body.tracks?.video?.mode).toBe('copied');
-      console.log(`WHIP ${codec}: POST → member registered ${registeredMs} ms; push start answered ${startMs} ms`);
+      expect(ch.body.tracks.video.mode).toBe('copied');
+      console.log(
+        `WHIP ${codec}: POST → member registered ${registeredMs} ms; push start answered ${startMs} ms, ` +
+          `first FLV keyframe at a viewer ${keyframeMs} ms after the start call`,
+      );
       await stack.request('POST', '/v1/push/stop', { channelIds: [start.body.channelId] });
       expect(await c.delete()).toBe(200);
       await eventually(async () => ((await member(3001, userId)) === null ? true : null), 10000);
+      // the session's bridge ffmpeg is gone with it
+      await eventually(async () => ffmpegsMentioning(`${stack.dataDir}/whip/`).length === 0, 5000);
     },
     60000,
   );
+
+  it('DELETE interrupts the channel; with autoResume a new WHIP publish brings it live again on the same URLs', async () => {
+    const e = await endpoint(3007, 'again');
+    const first = client();
+    expect((await first.publish(e.whipUrl, e.whipToken)).status).toBe(201);
+    await eventually(() => member(3007, 'again'), 15000);
+    const r = await stack.request('POST', '/v1/push/start', {
+      roomId: 3007,
+      userId: 'again',
+      srcType: 0,
+      option: { encode: 2, autoResume: true },
+    });
+    expect(r.body.code, JSON.stringify(r.body)).toBe(0);
+    const state = async (want: string) =>
+      eventually(async () => (await stack.request('GET', `/v1/push/${r.body.channelId}`)).body.state === want, 15000);
+    expect(await first.delete()).toBe(200);
+    await state('interrupted');
+    const second = client({ video: 'h264' });
+    expect((await second.publish(e.whipUrl, e.whipToken)).status).toBe(201);
+    await state('live');
+    const flv = r.body.urls.find((u: { type: number }) => u.type === 2).playUrl;
+    expect((await readFlv(flv)).summary.keyframe).toBe(true);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [r.body.channelId] });
+    await second.delete();
+  }, 60000);
 
   it('refuses a missing token with 401 and a wrong one with 403, with a JSON reason', async () => {
     const e = await endpoint(3002, 'mallory');
