@@ -18,6 +18,8 @@ export interface BridgeInput {
   videoKbps: number;
 }
 
+/** Frame rate of converted video: browsers send 15-30 fps (more is dropped, less repeated). */
+export const CONVERTED_FPS = 30;
 /** Receive buffer asked for each UDP socket of ffmpeg: a 1080p keyframe arrives as a burst of ~100 packets. */
 const UDP_BUFFER_BYTES = 2 * 1024 * 1024;
 /** How long ffmpeg's RTP demuxer holds packets to put them back in order (µs): below one frame at 30 fps. */
@@ -62,6 +64,9 @@ export function bridgeArgs(b: BridgeInput): readonly string[] {
     // a keyframe is asked for as the bridge starts: stream parameters come with it, no need to probe longer
     '-analyzeduration',
     '1000000',
+    // no frame-rate probe (it waited ~20 frames: 0.5-0.9 s of each start); converted video gets a fixed rate instead
+    '-fpsprobesize',
+    '0',
     '-fflags',
     '+genpts+discardcorrupt',
     '-i',
@@ -83,6 +88,10 @@ export function bridgeArgs(b: BridgeInput): readonly string[] {
         'main',
         '-pix_fmt',
         'yuv420p',
+        // WebRTC video has no nominal rate (RTP 90 kHz clock): libx264's rate control needs one, or it budgets
+        // every frame as 1/90000 s and the picture starves (measured: 5 kbit/s of a 2 Mbit/s target)
+        '-r',
+        String(CONVERTED_FPS),
         '-b:v',
         `${b.videoKbps}k`,
         '-maxrate',

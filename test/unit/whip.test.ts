@@ -137,6 +137,7 @@ describe('WHIP bridge', () => {
     expect(a).toContain('-c:v libx264 -preset veryfast -tune zerolatency');
     expect(a).toContain('-force_key_frames expr:gte(t,n_forced*2)');
     expect(a).toContain('-b:v 2000k');
+    expect(a).toContain('-r 30'); // a nominal rate for libx264's rate control (RTP video has none)
   });
 
   it('publishes video only when the offer had no audio', () => {
