@@ -141,7 +141,11 @@ export class WhipServer {
     this.byStream.set(streamName, 'opening');
     let session: WhipSession;
     try {
-      const peer = await answerOffer(offer, codecs, { extraHosts: this.deps.config.iceHosts });
+      const peer = await answerOffer(offer, codecs, { extraHosts: this.deps.config.iceHosts }).catch((e: Error) => {
+        throw new RelayError(50002, `the offer could not be answered: ${e.message}`, {
+          hint: 'send a complete SDP offer (ICE credentials, DTLS fingerprint, BUNDLE) as browsers and OBS do',
+        });
+      });
       session = await WhipSession.open(key, streamName, peer, codecs, this.sessionOptions(streamName));
     } catch (e) {
       this.byStream.delete(streamName);

@@ -3,6 +3,7 @@
  * sends generated VP8 or H.264 with Opus; the member appears in its room with source `whip`, and a push of it with
  * ORIGINAL plays as H.264 + AAC. Refusals (tokens, a live key, no video, codecs), DELETE and a silent publisher.
  */
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useVP9 } from 'werift';
 import { RelayClient } from '../../src/client/index.js';
@@ -11,6 +12,17 @@ import { eventually, ffmpegsMentioning, sleep, startStack, type Stack } from '..
 import { WhipClient } from '../helpers/whip-client.js';
 
 const IDLE_MS = 3000;
+
+/** UDP sockets a process holds (werift's ICE sockets, the session's forwarding socket). */
+function udpSocketsOf(pid: number): number {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }) ?? '');
+    if (m) inodes.add(m[1]!);
+  }
+  const table = fs.readFileSync('/proc/net/udp', 'utf8') + fs.readFileSync('/proc/net/udp6', 'utf8');
+  return table.split('\n').filter((l) => inodes.has(l.trim().split(/\s+/)[9] ?? '')).length;
+}
 
 describe('WHIP ingest', () => {
   let stack: Stack;
@@ -152,6 +164,23 @@ describe('WHIP ingest', () => {
     expect(JSON.parse(vp9.body)).toMatchObject({ accepted: expect.arrayContaining(['VP8', 'opus']) });
   });
 
+  it('refuses an offer that is no SDP with 400, and one sent as another type with 415', async () => {
+    const e = await endpoint(3008, 'garbage');
+    const post = (body: string, type: string) =>
+      fetch(e.whipUrl, {
+        method: 'POST',
+        headers: { 'content-type': type, authorization: `Bearer ${e.whipToken}` },
+        body,
+      });
+    const junk = await post(
+      'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=sendonly\r\n',
+      'application/sdp',
+    );
+    expect(junk.status).toBe(400);
+    expect(await junk.json()).toMatchObject({ code: 50002, message: expect.stringMatching(/could not be answered/) });
+    expect((await post('{}', 'application/json')).status).toBe(415);
+  });
+
   it('answers OPTIONS with CORS, PATCH with 405 and Allow', async () => {
     const e = await endpoint(3005, 'cors');
     const opt = await fetch(e.whipUrl, { method: 'OPTIONS' });
@@ -177,4 +206,10 @@ describe('WHIP ingest', () => {
     await sleep(Math.max(0, t + IDLE_MS + 1500 - Date.now()));
     expect(await c.delete()).toBe(404);
   }, 30000);
+
+  it('leaves no bridge ffmpeg and no UDP socket behind once its sessions ended', async () => {
+    await eventually(async () => ffmpegsMentioning(`${stack.dataDir}/whip/`).length === 0, 5000);
+    const media = stack.procs.find((p) => p.name === 'media')!.child.pid!;
+    await eventually(async () => udpSocketsOf(media) === 0, 5000);
+  });
 });
