@@ -111,11 +111,15 @@ export class WhipClient {
   /** DELETEs the session; answers the status. */
   async delete(): Promise<number> {
     if (!this.location) throw new Error('not published');
-    return (await fetch(this.location, { method: 'DELETE' })).status;
+    const status = (await fetch(this.location, { method: 'DELETE' })).status;
+    this.location = null;
+    return status;
   }
 
-  /** Stops everything this client runs. */
+  /** Ends its session (DELETE, as a WHIP client does) and stops everything this client runs. */
   async close(): Promise<void> {
+    if (this.location) await fetch(this.location, { method: 'DELETE' }).catch(() => undefined);
+    this.location = null;
     await this.feeder?.close();
     await this.pc.close().catch(() => undefined);
     for (const s of this.sockets) s.close();
