@@ -11,6 +11,8 @@
  *   7. control       start/stop/status API latency with 1,000 channel records
  *   8. conversion    CPU of ORIGINAL's relay ffmpeg per converted kind (Opus, VP8, HEVC, AV1, rotated, video only)
  *                    ÷ bare ffmpeg replaying its argv
+ *   9. whip          start → first FLV keyframe of WHIP members (H.264 copied, VP8 converted) beside the RTMP member;
+ *                    CPU per WHIP member (its bridge ffmpeg, the media process's share)
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
  *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
@@ -34,9 +36,20 @@ import { fanOut, type FanOutResult } from './scenarios/fanout.js';
 import { failover, type FailoverResult } from './scenarios/failover.js';
 import { controlPlane, type ControlPlaneResult } from './scenarios/control-plane.js';
 import { conversionCosts, type ConversionResult } from './scenarios/conversion.js';
+import { whipMembers, type WhipResult } from './scenarios/whip.js';
 import { writeChart } from './chart.js';
 
-const SCENARIOS = ['latency', 'tiers', 'conversion', 'failover', 'fanout', 'control', 'cost', 'density'] as const;
+const SCENARIOS = [
+  'latency',
+  'whip',
+  'tiers',
+  'conversion',
+  'failover',
+  'fanout',
+  'control',
+  'cost',
+  'density',
+] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 function option(name: string): string | undefined {
@@ -87,6 +100,7 @@ export interface SuiteResults {
   /** scenarios measured again later (--into), with the date */
   remeasured?: Record<string, string>;
   latency?: LatencyResult;
+  whip?: WhipResult;
   cost?: CostResult[];
   density?: DensityResult;
   tiers?: TierResult[];
@@ -115,6 +129,14 @@ function targets(r: SuiteResults): Target[] {
       met: judge(r.latency.relay.hlsP50 <= 1500),
     });
   }
+  if (r.whip)
+    for (const m of ['whip-h264', 'whip-vp8'] as const)
+      t.push({
+        name: `start → first FLV keyframe, ${m} member, p50 (RTMP member ${r.whip.flv.rtmp.p50} ms)`,
+        target: '≤ 500 ms',
+        value: `${r.whip.flv[m].p50} ms`,
+        met: judge(r.whip.flv[m].p50 <= 500),
+      });
   const c50 = r.cost?.find((c) => c.channels === 50);
   if (c50)
     t.push({
@@ -277,6 +299,15 @@ function report(r: SuiteResults): void {
       ) + '\n',
     );
   }
+  if (r.whip) {
+    const f = r.whip.flv;
+    console.log(`WHIP members beside an RTMP member (${r.whip.starts} starts each): start call → first FLV keyframe`);
+    for (const m of ['rtmp', 'whip-h264', 'whip-vp8'] as const)
+      console.log(`  ${m.padEnd(10)} p50 ${f[m].p50} ms, p95 ${f[m].p95} ms`);
+    for (const c of r.whip.cpu)
+      console.log(`  CPU per WHIP ${c.codec} member: bridge ffmpeg ${c.bridgePct} %, media process +${c.mediaPct} %`);
+    console.log('');
+  }
   if (r.failover) {
     console.log(`failover: largest gap between FLV video tags at a viewer (${r.failover.sigkill.gapsMs.length} runs)`);
     console.log(
@@ -357,6 +388,9 @@ async function main(): Promise<void> {
     switch (name) {
       case 'latency':
         results.latency = await startLatency(b, SHORT ? 2 : 20);
+        break;
+      case 'whip':
+        results.whip = await whipMembers(b, SHORT ? 1 : 10);
         break;
       case 'tiers':
         results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined);

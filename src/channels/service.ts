@@ -4,7 +4,7 @@ import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { RelayError, isErrorCode } from '../errors/index.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { SRC_TYPE_NAMES } from '../rooms/model.js';
+import { isIngestMember, SRC_TYPE_NAMES } from '../rooms/model.js';
 import { checkUpstream } from '../rooms/upstream-check.js';
 import type { FfmpegInfo } from '../media/ffmpeg/capabilities.js';
 import { ingestStreamName } from '../rooms/ingest.js';
@@ -101,17 +101,16 @@ export class PushService {
       const retryAfterMs = await this.d.rateLimit.take(sdkAppId, req.roomId, req.userId, config.startRateLimitMs);
       if (retryAfterMs !== null) throw new RelayError(40000500, undefined, { details: { retryAfterMs } });
     }
-    const input: ChannelInput =
-      up.source === 'ingest'
-        ? {
-            kind: 'ingest',
-            streamName: ingestStreamName(up),
-            ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
-            ...(up.stats?.videoCodec ? { videoCodec: normalizeCodec('video', up.stats.videoCodec)! } : {}),
-            ...(up.stats ? { audioCodec: normalizeCodec('audio', up.stats.audioCodec) ?? 'none' } : {}),
-          }
-        : // checked again at each start: the file may be gone, the host may resolve elsewhere now (DNS rebinding)
-          { kind: 'external', ...(await checkUpstream(up.url ?? '', { ...config, ...this.ffmpegDep })) };
+    const input: ChannelInput = isIngestMember(up)
+      ? {
+          kind: 'ingest',
+          streamName: ingestStreamName(up),
+          ...(up.stats?.videoKbps ? { videoKbps: up.stats.videoKbps } : {}),
+          ...(up.stats?.videoCodec ? { videoCodec: normalizeCodec('video', up.stats.videoCodec)! } : {}),
+          ...(up.stats ? { audioCodec: normalizeCodec('audio', up.stats.audioCodec) ?? 'none' } : {}),
+        }
+      : // checked again at each start: the file may be gone, the host may resolve elsewhere now (DNS rebinding)
+        { kind: 'external', ...(await checkUpstream(up.url ?? '', { ...config, ...this.ffmpegDep })) };
     let option = req.option;
     let watermark: Channel['watermark'];
     if (option.waterMark) {

@@ -5,6 +5,7 @@
  *   push stop <channelId...>
  *   push status <channelId> [--follow]        --follow prints a live line (state, fps, speed, bitrate, viewers) each second
  *   rooms [roomId]
+ *   ingest --room R --user U [--src 0|1]      where a member publishes: RTMP URL, WHIP URL and bearer token (OBS)
  *   records <recordTaskId>
  *   watermarks [list] | watermarks upload <file.png> [--corner C] [--width 0.15] [--margin 0.02] | watermarks delete <id>
  *   accounts ...                              the admin CLI (npm run admin)
@@ -37,6 +38,11 @@ export const CLI_HELP: ToolHelp = {
         'start a bypass channel of a room member (src 0 camera, 1 screen; encode 1 HLS 2 FLV 3 HLS+FLV 4 RAW 5 RTMP 6 HLS+RTMP; rate 0 original, 10 550 kbit/s, 20 900 kbit/s), stop channels, show one (--follow: a live line each second)',
     },
     rooms: { usage: ['rooms [roomId]'], about: "the app's rooms, or one room's upstreams" },
+    ingest: {
+      usage: ['ingest --room R --user U [--src 0|1]'],
+      about:
+        'where a member publishes: the signed RTMP URL, and the WHIP URL with its bearer token (OBS 30+: Service WHIP, Server = URL, Bearer Token = token)',
+    },
     records: { usage: ['records <recordTaskId>'], about: 'the files of a recording, with download URLs' },
     watermarks: {
       usage: [
@@ -166,6 +172,16 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
     }
     const rooms = await client.listRooms();
     return out(rooms, () => rooms.join('\n'));
+  }
+  if (noun === 'ingest') {
+    const room = num(flags.room, 'room');
+    const src = num(flags.src, 'src') ?? 0;
+    if (room === undefined || typeof flags.user !== 'string' || (src !== 0 && src !== 1))
+      throw new Usage(`bad usage\n\n${helpText(CLI_HELP, 'ingest')}`);
+    const rtmp = await client.ingestUrl(room, flags.user, src);
+    const whip = await client.whipEndpoint(room, flags.user, src);
+    const all = { publishUrl: rtmp, whipUrl: whip.url, whipToken: whip.token };
+    return out(all, () => `RTMP        ${rtmp}\nWHIP URL    ${whip.url}\nWHIP token  ${whip.token}`);
   }
   if (noun === 'records' && verb) {
     const files = await client.getRecords(Number(verb));

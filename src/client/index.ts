@@ -121,6 +121,15 @@ export class RelayClient {
     ).publishUrl;
   }
 
+  /** Where a member publishes over WHIP (browsers, OBS 30+): the endpoint and its bearer token. */
+  async whipEndpoint(roomId: number, userId: string, srcType: 0 | 1 = 0): Promise<{ url: string; token: string }> {
+    const r = await this.call(
+      'GET',
+      `/v1/rooms/${roomId}/ingest?userId=${encodeURIComponent(userId)}&srcType=${srcType}`,
+    );
+    return { url: r.whipUrl, token: r.whipToken };
+  }
+
   /** Uploads a PNG watermark; resolves with its waterMarkId and size. */
   async uploadWatermark(
     png: Uint8Array,

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ALLOW_SETTING, parseEgressAllow, type EgressPolicy } from '../egress/index.js';
@@ -29,6 +30,8 @@ export const DEFAULTS = {
   RELAY_SHUTDOWN_GRACE_MS: 8000,
   RELAY_WORKER_HEALTH_PORT: 0,
   RELAY_INGEST_IDLE_MS: 10000,
+  RELAY_WHIP_MAX_SESSIONS: 32,
+  RELAY_WHIP_ICE_HOSTS: '',
   RELAY_MAX_RESTARTS: 5,
   RELAY_MAX_RUN_STARTS: 5,
   RELAY_WEBHOOK_ATTEMPTS: 8,
@@ -85,6 +88,10 @@ export interface RelayConfig {
    * media server and its stream key freed (SRS and nginx-rtmp drop idle publishers too); 0 turns it off.
    */
   ingestIdleMs: number;
+  /** Most WHIP sessions one media process holds at once (each runs a bridge ffmpeg). */
+  whipMaxSessions: number;
+  /** Addresses announced as WHIP ICE host candidates besides the machine's own (a 1:1 NAT's public IP), comma separated. */
+  whipIceHosts: readonly string[];
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
@@ -183,6 +190,17 @@ function ingestIdleMs(env: Env): number {
 }
 
 /** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
+function whipIceHosts(env: Env): string[] {
+  const hosts = str(env, 'RELAY_WHIP_ICE_HOSTS', DEFAULTS.RELAY_WHIP_ICE_HOSTS)
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const bad = hosts.find((h) => net.isIP(h) === 0);
+  if (bad)
+    throw new ConfigError('RELAY_WHIP_ICE_HOSTS', `must be IP addresses, comma separated; got ${JSON.stringify(bad)}`);
+  return hosts;
+}
+
 export function loadConfig(env: Env = process.env): RelayConfig {
   const apiPort = int(env, 'RELAY_API_PORT', 0, 65535);
   const httpPort = int(env, 'RELAY_HTTP_PORT', 0, 65535);
@@ -237,6 +255,8 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     shutdownGraceMs: int(env, 'RELAY_SHUTDOWN_GRACE_MS', 500, 600_000),
     workerHealthPort: int(env, 'RELAY_WORKER_HEALTH_PORT', 0, 65535),
     ingestIdleMs: ingestIdleMs(env),
+    whipMaxSessions: int(env, 'RELAY_WHIP_MAX_SESSIONS', 0, 10_000),
+    whipIceHosts: whipIceHosts(env),
     maxRestarts: int(env, 'RELAY_MAX_RESTARTS', 0, 100),
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),
     webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),

@@ -7,7 +7,7 @@ import type { ChannelStore } from '../channels/store.js';
 import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
 import type { Channel } from '../channels/types.js';
-import { servePlayer } from '../web/static.js';
+import { servePlayer, servePublisher } from '../web/static.js';
 import { CORS_HEADERS, FLV_HEADERS, prepareFlvResponse, sendJson, serveHlsFile } from '../web/http.js';
 import { liveEnded, playDecision, queryOf } from './access.js';
 import type { MediaMetrics } from './metrics.js';
@@ -19,6 +19,7 @@ import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
 import type { Readiness } from '../health/index.js';
+import { isWhipUrl } from '../whip/http.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
@@ -33,6 +34,8 @@ export interface MediaHttpDeps {
   throttle?: CredentialThrottle;
   /** What `/readyz` checks (Redis, the RTMP listener); absent: ready while it runs. */
   readiness?: () => Promise<Readiness>;
+  /** The WHIP endpoint (`/whip/…`); absent or null: none. */
+  whip?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> } | null;
 }
 
 /**
@@ -77,6 +80,7 @@ export class MediaHttp {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.deps.whip && isWhipUrl(req.url)) return this.deps.whip.handle(req, res);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS_HEADERS);
       res.end();
@@ -125,6 +129,12 @@ export class MediaHttp {
         return;
       case 'player':
         return servePlayer(req, res, route.file);
+      case 'publisher-redirect':
+        res.writeHead(301, { ...CORS_HEADERS, Location: '/publish/' });
+        res.end();
+        return;
+      case 'publisher':
+        return servePublisher(req, res, route.file);
       case 'status':
         return this.sendStatus(res, route.channelId);
       case 'hls': {

@@ -18,6 +18,7 @@ import { mediaNodeId } from '../cluster/instance.js';
 import type { BootMarker } from '../redis/boot.js';
 import { patchSessions } from './session-patch.js';
 import { PublisherIdleWatch } from './idle.js';
+import { WhipServer } from '../whip/server.js';
 import {
   closeAllSessions,
   createNms,
@@ -65,6 +66,7 @@ export class MediaServer {
     private readonly rtmp: RtmpAccess,
     private readonly ingest: Ingest,
     private readonly idle: PublisherIdleWatch,
+    private readonly whip: WhipServer | null,
   ) {}
 
   /** Starts the listeners; rejects (instead of exiting the process) when a port is taken. */
@@ -84,10 +86,12 @@ export class MediaServer {
       logger,
     );
     const metrics = new MediaMetrics(context);
+    const whip = whipServer(deps, context);
     // Only requests the relay understands reach node-media-server: it crashes on some malformed FLV names.
-    guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics }, nmsHandlers).handlers());
+    guardHttp(nms, logger, (nmsHandlers) => new MediaHttp({ ...deps, context, metrics, whip }, nmsHandlers).handlers());
     const rtmp = new RtmpAccess({ ...deps, context });
-    const ingest = new Ingest({ ...deps, node: deps.node ?? mediaNodeId(config.rtmpPort), context });
+    const node = deps.node ?? mediaNodeId(config.rtmpPort);
+    const ingest = new Ingest({ ...deps, node, context, ...(whip ? { whip } : {}) });
     patchSessions(context, logger, { playName: (app, name) => rtmp.playName(app, name) });
     const idle = new PublisherIdleWatch(context, logger, config.ingestIdleMs);
     nms.on('prePublish', (s) => {
@@ -96,8 +100,12 @@ export class MediaServer {
       refuseSession(context, logger, s, `unknown application ${s.streamApp}`);
     });
     nms.on('donePublish', (s) => ingest.onDone(s));
-    nms.on('prePlay', (s) => rtmp.onPlay(s));
-    const server = new MediaServer(nms, context, rtmp, ingest, idle);
+    nms.on('prePlay', (s) => {
+      rtmp.onPlay(s);
+      // a reader of a WHIP member (a channel starting) gets a fresh keyframe soon instead of waiting for the next
+      if (s.streamApp === INGEST_APP) whip?.requestKeyframe(s.streamName);
+    });
+    const server = new MediaServer(nms, context, rtmp, ingest, idle, whip);
     try {
       await ingest.start();
       await rtmp.start();
@@ -120,9 +128,34 @@ export class MediaServer {
   /** Stops the listeners and the subscriptions. */
   async close(): Promise<void> {
     this.idle.close();
+    await this.whip?.close();
     this.ingest.close();
     closeAllSessions(this.context);
     await this.rtmp.close();
     await this.nms.stop();
   }
+}
+
+/** The WHIP endpoint of this media server; null when RELAY_WHIP_MAX_SESSIONS is 0. */
+function whipServer(deps: MediaServerDeps, context: NmsContext): WhipServer | null {
+  const { config, logger } = deps;
+  if (config.whipMaxSessions === 0) return null;
+  const wildcard = config.bind === '0.0.0.0' || config.bind === '::' || config.bind === '';
+  return new WhipServer({
+    config: {
+      ffmpegPath: config.ffmpegPath,
+      rtmpHost: wildcard ? '127.0.0.1' : config.bind,
+      rtmpPort: config.rtmpPort,
+      dataDir: config.dataDir,
+      ingestIdleMs: config.ingestIdleMs,
+      iceHosts: config.whipIceHosts,
+      maxSessions: config.whipMaxSessions,
+    },
+    apps: deps.apps,
+    isPublishing: (name) => {
+      const p = context.broadcasts.get(`/${INGEST_APP}/${name}`)?.publisher;
+      return !!p && !p.relayRejected;
+    },
+    logger,
+  });
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { AppRegistry } from '../tenants/apps.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import type { UpstreamStats } from '../rooms/model.js';
+import type { Upstream, UpstreamStats } from '../rooms/model.js';
 import type { MessageBus } from '../channels/messages.js';
 import { INGEST_APP, ingestStreamName, parseIngestStreamName, type IngestKey } from '../rooms/ingest.js';
 import { verifySignature } from '../auth/index.js';
@@ -22,7 +22,11 @@ export interface IngestDeps {
   aliveNodes?: () => Promise<Set<string>>;
   context: NmsContext;
   logger: Logger;
+  /** WHIP bridges publish with a single-use token instead of the member's signature; absent: no WHIP. */
+  whip?: { claimBridge(streamName: string, token: unknown): boolean };
 }
+
+type MemberSource = Extract<Upstream['source'], 'ingest' | 'whip'>;
 
 /**
  * The built-in ingest: a member's signed publish registers it in its room (and is announced on the media topic, so
@@ -37,6 +41,8 @@ export class Ingest {
    */
   private secrets = new Map<string, string>();
   private readonly lastInBytes = new Map<string, number>();
+  /** How each publishing session registered its member (by session id): RTMP (`ingest`) or a WHIP bridge. */
+  private readonly sources = new Map<string, MemberSource>();
   /** Whether the last stats write failed (a Redis outage is logged once, not every interval). */
   private statsFailing = false;
 
@@ -83,7 +89,8 @@ export class Ingest {
     for (const [name, b] of broadcastsOf(this.deps.context, INGEST_APP)) {
       const key = b.publisher && !b.publisher.relayRejected ? parseIngestStreamName(name) : null;
       if (!key) continue;
-      await this.deps.rooms.register({ ...key, source: 'ingest', node: this.deps.node, registeredAt: Date.now() });
+      const source = this.sources.get(b.publisher!.id) ?? 'ingest';
+      await this.deps.rooms.register({ ...key, source, node: this.deps.node, registeredAt: Date.now() });
       n++;
     }
     if (n) this.log.info({ members: n }, 'ingest members registered again');
@@ -105,12 +112,19 @@ export class Ingest {
     // A member that leaves is removed at once: no publish grace on the ingest.
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
     if (broadcast) broadcast.publishGraceMs = 0;
+    // a WHIP session's bridge ffmpeg: its single-use token, never the member's signature (not reusable from `ps`)
+    if (s.streamQuery?.token !== undefined) {
+      if (!this.deps.whip?.claimBridge(s.streamName, s.streamQuery.token))
+        return this.refuse(s, 'ingest publish with a wrong or used bridge token');
+      void this.register(s, key, 'whip');
+      return;
+    }
     const known = this.secrets.get(key.sdkAppId);
     if (known !== undefined) {
       // the usual case, decided before node-media-server goes on with the publish
       if (!verifySignature(known, ingestStreamName(key), s.streamQuery?.sig))
         return this.refuse(s, 'ingest publish with a missing or wrong sig');
-      void this.register(s, key);
+      void this.register(s, key, 'ingest');
       return;
     }
     // An app this process has not seen yet (created in the last seconds, or none): read it from the registry.
@@ -120,20 +134,21 @@ export class Ingest {
         if (!app || !verifySignature(app.secretKey, ingestStreamName(key), s.streamQuery?.sig))
           return this.refuse(s, 'ingest publish with a missing or wrong sig');
         this.secrets.set(app.sdkAppId, app.secretKey);
-        await this.register(s, key);
+        await this.register(s, key, 'ingest');
       })
       .catch((e: Error) => this.refuse(s, `ingest check failed: ${e.message}`));
   }
 
   // A signed publish: the member joins its room and the control side hears of it.
-  private async register(s: NmsSession, key: IngestKey): Promise<void> {
+  private async register(s: NmsSession, key: IngestKey, source: MemberSource): Promise<void> {
+    this.sources.set(s.id, source);
     try {
-      await this.deps.rooms.register({ ...key, source: 'ingest', node: this.deps.node, registeredAt: Date.now() });
+      await this.deps.rooms.register({ ...key, source, node: this.deps.node, registeredAt: Date.now() });
     } catch (e) {
       return this.refuse(s, `ingest registration failed: ${(e as Error).message}`);
     }
     this.log.info(
-      { sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType },
+      { sdkAppId: key.sdkAppId, roomId: key.roomId, userId: key.userId, srcType: key.srcType, source },
       'upstream registered from ingest',
     );
     await this.announce(key);
@@ -164,11 +179,13 @@ export class Ingest {
     if (s.relayRejected || s.streamApp !== INGEST_APP) return;
     const key = parseIngestStreamName(s.streamName);
     if (!key) return;
+    const source = this.sources.get(s.id) ?? 'ingest';
+    this.sources.delete(s.id);
     // The member left: its readers (relay ffmpegs) get an end of stream now instead of waiting for a new publisher.
     const b = this.deps.context.broadcasts.get(s.streamPath);
     if (b && b.publisher === null) closeViewers(b);
     void this.deps.rooms
-      .remove(key.sdkAppId, key.roomId, key.userId, key.srcType, 'ingest', this.deps.node)
+      .remove(key.sdkAppId, key.roomId, key.userId, key.srcType, source, this.deps.node)
       .then((removed) => {
         if (removed)
           this.log.info({ roomId: key.roomId, userId: key.userId, srcType: key.srcType }, 'upstream left the ingest');

@@ -15,6 +15,8 @@ export type MediaRoute =
   | { kind: 'metrics' }
   | { kind: 'player-redirect' }
   | { kind: 'player'; file: string }
+  | { kind: 'publisher-redirect' }
+  | { kind: 'publisher'; file: string }
   | { kind: 'status'; channelId: string }
   /** `rateType`: the tier folder asked for (`r<rateType>/`), null for the channel's own folder. */
   | { kind: 'hls'; channelId: string; dir: string; file: string; rateType: RateType | null }
@@ -40,6 +42,8 @@ export function routeOf(rawUrl: string | undefined): MediaRoute {
   if (url === '/metrics') return { kind: 'metrics' };
   if (url === '/player') return { kind: 'player-redirect' };
   if (url.startsWith('/player/')) return { kind: 'player', file: url.slice('/player/'.length) };
+  if (url === '/publish') return { kind: 'publisher-redirect' };
+  if (url.startsWith('/publish/')) return { kind: 'publisher', file: url.slice('/publish/'.length) };
   const status = STATUS_PATH.exec(url);
   if (status) return { kind: 'status', channelId: status[1]! };
   const hls = HLS_PATH.exec(url);

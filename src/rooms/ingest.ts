@@ -40,3 +40,8 @@ export function ingestPublishUrl(host: string, rtmpPort: number, secretKey: stri
 export function ingestUrlTemplate(host: string, rtmpPort: number): string {
   return `rtmp://${host}:${rtmpPort}/${INGEST_APP}/{sdkAppId}_{roomId}_{userId}_{camera|screen}?sig={hmacSha256Hex32(secretKey, streamName)}`;
 }
+
+/** The WHIP endpoint of a member (POST an SDP offer there with `Authorization: Bearer <ingest signature>`). */
+export function whipEndpointUrl(host: string, httpPort: number, k: IngestKey): string {
+  return `http://${host}:${httpPort}/whip/${k.sdkAppId}/${k.roomId}/${k.userId}/${SRC_TYPE_NAMES[k.srcType]}`;
+}

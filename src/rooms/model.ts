@@ -16,8 +16,11 @@ export interface Upstream {
   roomId: number;
   userId: string;
   srcType: SrcType;
-  /** `ingest`: published to the built-in RTMP ingest; `external`: a URL registered through the API. */
-  source: 'ingest' | 'external';
+  /**
+   * `ingest`: published to the built-in RTMP ingest; `whip`: published over WHIP (bridged into the ingest, read like an
+   * ingest member); `external`: a URL registered through the API.
+   */
+  source: 'ingest' | 'whip' | 'external';
   /** The URL ffmpeg reads (external upstreams only; ingest upstreams are read from the media server). */
   url?: string;
   registeredAt: number;
@@ -25,6 +28,11 @@ export interface Upstream {
   node?: string;
   /** What the ingest measures of a publishing member, refreshed every few seconds. */
   stats?: UpstreamStats;
+}
+
+/** Whether a member publishes into the media server's ingest (RTMP or WHIP): read from it, removed when it leaves. */
+export function isIngestMember(u: Pick<Upstream, 'source'> | null | undefined): boolean {
+  return u?.source === 'ingest' || u?.source === 'whip';
 }
 
 /** Live figures of an ingest upstream. */

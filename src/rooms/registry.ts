@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
-import type { SrcType, Upstream, UpstreamStats } from './model.js';
+import { isIngestMember, type SrcType, type Upstream, type UpstreamStats } from './model.js';
 
 const field = (userId: string, srcType: SrcType) => `${userId}:${srcType}`;
 
@@ -43,13 +43,13 @@ export class RoomRegistry {
     return removed > 0;
   }
 
-  /** Stores the ingest's live figures of a member, if it is still registered from the ingest. */
+  /** Stores the ingest's live figures of a member, if it is still registered from the ingest (RTMP or WHIP). */
   async updateStats(
     k: Pick<Upstream, 'sdkAppId' | 'roomId' | 'userId' | 'srcType'>,
     stats: UpstreamStats,
   ): Promise<void> {
     const cur = await this.get(k.sdkAppId, k.roomId, k.userId, k.srcType);
-    if (!cur || cur.source !== 'ingest') return;
+    if (!isIngestMember(cur)) return;
     await this.redis.hset(
       this.keys.room(k.sdkAppId, k.roomId),
       field(k.userId, k.srcType),
@@ -72,7 +72,7 @@ export class RoomRegistry {
   }
 
   /**
-   * Removes the ingest-registered upstreams `stale` picks, of every app (a media node starting: its own from its
+   * Removes the ingest-registered upstreams (RTMP or WHIP) `stale` picks, of every app (a media node starting: its own from its
    * previous run, and those of nodes that are gone); returns how many.
    */
   async removeStaleIngest(stale: (u: Upstream) => boolean): Promise<number> {
@@ -80,8 +80,8 @@ export class RoomRegistry {
     for (const room of await this.redis.smembers(this.keys.rooms())) {
       const [sdkAppId, roomId] = room.split(':') as [string, string];
       for (const u of await this.list(sdkAppId, Number(roomId))) {
-        if (u.source !== 'ingest' || !stale(u)) continue;
-        if (await this.remove(u.sdkAppId, u.roomId, u.userId, u.srcType, 'ingest', u.node)) n++;
+        if (!isIngestMember(u) || !stale(u)) continue;
+        if (await this.remove(u.sdkAppId, u.roomId, u.userId, u.srcType, u.source, u.node)) n++;
       }
     }
     return n;

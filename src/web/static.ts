@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CORS_HEADERS, sendJson } from './http.js';
 
 const require = createRequire(import.meta.url);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/player');
+const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 
 /** Player libraries served from the npm packages themselves (no CDN): URL name → file. */
 const LIBS: Record<string, string> = {
@@ -23,13 +23,22 @@ const TYPES: Record<string, string> = {
 
 /** Serves the web player: `/player/` (index.html), its own files, and `/player/lib/<hls.min.js|mpegts.js>`. */
 export function servePlayer(req: IncomingMessage, res: ServerResponse, rel: string): void {
+  serveWebFile(req, res, 'player', rel);
+}
+
+/** Serves the WHIP publisher page: `/publish/` (index.html) and its own files (plain JS, the browser's WebRTC). */
+export function servePublisher(req: IncomingMessage, res: ServerResponse, rel: string): void {
+  serveWebFile(req, res, 'publish', rel);
+}
+
+function serveWebFile(req: IncomingMessage, res: ServerResponse, page: 'player' | 'publish', rel: string): void {
   const name = rel === '' ? 'index.html' : rel;
-  const lib = name.startsWith('lib/') ? LIBS[name.slice(4)] : undefined;
-  const file = lib ?? (/^[a-z0-9-]+\.(html|js|css|svg)$/.test(name) ? path.join(ROOT, name) : null);
-  if (!file) return sendJson(res, 404, { code: 404, message: 'no such player file', hint: 'open /player/' });
+  const lib = page === 'player' && name.startsWith('lib/') ? LIBS[name.slice(4)] : undefined;
+  const file = lib ?? (/^[a-z0-9-]+\.(html|js|css|svg)$/.test(name) ? path.join(WEB, page, name) : null);
+  const missing = { code: 404, message: `no such ${page} file`, hint: `open /${page}/` };
+  if (!file) return sendJson(res, 404, missing);
   fs.stat(file, (err, st) => {
-    if (err || !st.isFile())
-      return sendJson(res, 404, { code: 404, message: 'no such player file', hint: 'open /player/' });
+    if (err || !st.isFile()) return sendJson(res, 404, missing);
     res.writeHead(200, {
       ...CORS_HEADERS,
       'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { StartFailureKind } from '../media/ffmpeg/process.js';
 import type { Channel } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
+import { isIngestMember } from '../rooms/model.js';
 
 /** Failures older than this no longer count towards giving up. */
 export const RESTART_WINDOW_MS = 60_000;
@@ -59,7 +60,7 @@ export async function afterStartFailure(
 export async function upstreamPresent(rooms: Pick<RoomRegistry, 'get'>, ch: Channel): Promise<boolean> {
   if (ch.input.kind !== 'ingest') return true;
   const up = await rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
-  return up?.source === 'ingest';
+  return isIngestMember(up);
 }
 
 /**

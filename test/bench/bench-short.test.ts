@@ -21,6 +21,8 @@ describe('npm run bench', () => {
     expect(r.short).toBe(true);
     expect(r.latency!.relay.flvP50).toBeGreaterThan(0);
     expect(r.latency!.floor.hlsP50).toBeGreaterThan(0);
+    expect(r.whip!.flv['whip-h264'].p50).toBeGreaterThan(0);
+    expect(r.whip!.cpu.map((c) => c.codec)).toEqual(['h264', 'vp8']);
     // one channel's cost is often below the noise: then the ratio is null (printed n/a) rather than a meaningless number
     expect(r.cost!.map((c) => c.channels)).toEqual([1, 4]);
     for (const c of r.cost!) expect(c.ratio === null || c.ratio > 0).toBe(true);

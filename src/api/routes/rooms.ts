@@ -2,8 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RelayError } from '../../errors/index.js';
 import { checkUpstream } from '../../rooms/upstream-check.js';
-import { MAX_ROOM_ID, SRC_TYPE_NAMES, type SrcType, type Upstream } from '../../rooms/model.js';
-import { ingestPublishUrl } from '../../rooms/ingest.js';
+import { isIngestMember, MAX_ROOM_ID, SRC_TYPE_NAMES, type SrcType, type Upstream } from '../../rooms/model.js';
+import { ingestPublishUrl, ingestSignature, whipEndpointUrl } from '../../rooms/ingest.js';
 import { redact } from '../../log.js';
 import { IngestQuery, RoomParams, UpstreamBody, UpstreamParams } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
@@ -28,7 +28,7 @@ function view(u: Upstream): Record<string, unknown> {
   };
 }
 
-/** Room upstream registry: GET /v1/rooms, GET /v1/rooms/{roomId}, PUT/DELETE upstreams, ingest publish URLs. */
+/** Room upstream registry: GET /v1/rooms, GET /v1/rooms/{roomId}, PUT/DELETE upstreams, ingest and WHIP URLs. */
 export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -52,7 +52,7 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
       const { userId, srcType, url } = req.body;
       await checkUpstream(url, { ...deps.config, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) });
       const existing = await deps.rooms.get(req.app.sdkAppId, roomId, userId, srcType);
-      if (existing?.source === 'ingest')
+      if (isIngestMember(existing))
         throw new RelayError(
           50002,
           `${userId}/${SRC_TYPE_NAMES[srcType]} is publishing to the ingest; it cannot be replaced by a URL`,
@@ -90,6 +90,9 @@ export function roomRoutes(deps: ApiDeps): FastifyPluginAsync {
         code: 0,
         message: 'ok',
         publishUrl: ingestPublishUrl(deps.config.publicHost, deps.config.rtmpPort, req.app.secretKey, key),
+        // WHIP (browsers, OBS 30+): POST an SDP offer to whipUrl with `Authorization: Bearer <whipToken>`
+        whipUrl: whipEndpointUrl(deps.config.publicHost, deps.config.httpPort, key),
+        whipToken: ingestSignature(req.app.secretKey, key),
       };
     });
   };
