@@ -112,6 +112,10 @@ export class Ingest {
     // A member that leaves is removed at once: no publish grace on the ingest.
     const broadcast = this.deps.context.broadcasts.get(s.streamPath);
     if (broadcast) broadcast.publishGraceMs = 0;
+    // the member publishes already (RTMP, or its WHIP bridge): node-media-server refuses this one after this hook, so
+    // it must not touch the member's registration (it would replace the entry, then remove it when it is cut)
+    if (broadcast?.publisher && broadcast.publisher !== s)
+      return this.refuse(s, 'the member is already publishing (RTMP or WHIP)');
     // a WHIP session's bridge ffmpeg: its single-use token, never the member's signature (not reusable from `ps`)
     if (s.streamQuery?.token !== undefined) {
       if (!this.deps.whip?.claimBridge(s.streamName, s.streamQuery.token))

@@ -73,13 +73,16 @@ export function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const tooLarge = () => {
+      reject(new RelayError(50002, `the offer is over ${max} bytes`, { status: 413, hint: 'send one SDP offer' }));
+      // the rest is read and dropped, so the client gets the 413 answer instead of a reset connection
+      req.removeAllListeners('data');
+      req.resume();
+    };
+    if (Number(req.headers['content-length'] ?? 0) > max) return tooLarge();
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        reject(new RelayError(50002, `the offer is over ${max} bytes`, { status: 413, hint: 'send one SDP offer' }));
-        req.destroy();
-        return;
-      }
+      if (size > max) return tooLarge();
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

@@ -82,6 +82,27 @@ export function h264Copyable(c: Pick<SdpCodec, 'fmtp'>): boolean {
 }
 
 /**
+ * Refuses (50002) a body that is not a complete SDP offer: not a session description (RFC 8866 5: `v=0` first, at
+ * least one `m=` section), or one without ICE credentials or a DTLS fingerprint (RFC 8829: browsers and OBS always
+ * send both), before the WebRTC stack sees it.
+ */
+export function checkOfferShape(offer: string): void {
+  // not an SDP session description at all (RFC 8866 5: it starts with v=0), or one without ICE credentials
+  if (!/^v=0\r?$/m.test(offer.split('\n')[0] ?? '') || !/^m=/m.test(offer))
+    throw new RelayError(50002, 'the body is not an SDP offer', {
+      hint: 'POST the RTCPeerConnection offer (application/sdp, starting with v=0) as browsers and OBS do',
+    });
+  if (!/^a=ice-ufrag:/m.test(offer) || !/^a=ice-pwd:/m.test(offer))
+    throw new RelayError(50002, 'the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)', {
+      hint: 'send a complete SDP offer (ICE credentials, DTLS fingerprint, BUNDLE) as browsers and OBS do',
+    });
+  if (!/^a=fingerprint:/m.test(offer))
+    throw new RelayError(50002, 'the offer has no DTLS fingerprint (a=fingerprint): media would not be encrypted', {
+      hint: 'send a complete SDP offer (ICE credentials, DTLS fingerprint, BUNDLE) as browsers and OBS do',
+    });
+}
+
+/**
  * Picks what the relay receives from an offer: one video codec (H.264 in packetization-mode 1 first, copied when its
  * profile fits; else VP8, converted) and Opus audio when the offer has audio. An offer without a video section is
  * refused with 40000004 (video is mandatory); one with nothing the relay accepts with 406.

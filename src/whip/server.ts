@@ -6,7 +6,7 @@ import type { AppRegistry } from '../tenants/apps.js';
 import { RelayError } from '../errors/index.js';
 import { safeEqual, verifySignature } from '../auth/index.js';
 import { INGEST_APP, parseIngestStreamName } from '../rooms/ingest.js';
-import { chooseCodecs } from './sdp.js';
+import { checkOfferShape, chooseCodecs } from './sdp.js';
 import { answerOffer } from './peer.js';
 import { WhipSession } from './session.js';
 import {
@@ -73,6 +73,7 @@ export class WhipServer {
         const headers: Record<string, string> = {};
         if (e.status === 405) headers.Allow = route.kind === 'session' ? 'DELETE, OPTIONS' : 'POST, OPTIONS';
         if (e.status === 401) headers['WWW-Authenticate'] = 'Bearer';
+        if (e.status === 413) headers.Connection = 'close';
         return sendRefusal(res, e, headers);
       }
       this.deps.logger.warn({ err: (e as Error).message }, 'WHIP request failed');
@@ -127,13 +128,15 @@ export class WhipServer {
         hint: 'use whipToken of GET /v1/rooms/{roomId}/ingest for this userId and srcType',
       });
     const offer = await readBody(req, MAX_OFFER_BYTES);
+    checkOfferShape(offer);
     const codecs = chooseCodecs(offer);
     if (this.byStream.has(streamName) || this.deps.isPublishing(streamName))
       throw new RelayError(50002, `${key.userId}/${streamName.split('_').pop()} is already publishing (RTMP or WHIP)`, {
         status: 409,
         hint: 'end the other publish first (DELETE its WHIP session or stop the RTMP encoder)',
       });
-    if (this.sessions.size >= this.deps.config.maxSessions)
+    // sessions being opened count too: offers arriving together must not pass the cap
+    if (this.byStream.size >= this.deps.config.maxSessions)
       throw new RelayError(50005, `this media server holds ${this.deps.config.maxSessions} WHIP sessions already`, {
         status: 503,
         hint: 'retry later or raise RELAY_WHIP_MAX_SESSIONS',
@@ -199,8 +202,10 @@ export class WhipServer {
   /** Whether `token` is the single-use bridge token of `streamName`'s session (it is used up either way). */
   claimBridge(streamName: string, token: unknown): boolean {
     const expected = this.bridgeTokens.get(streamName);
+    // used up only by its bridge: a wrong guess (anyone can try a publish on a predictable name) leaves it intact
+    if (typeof token !== 'string' || expected === undefined || !safeEqual(expected, token)) return false;
     this.bridgeTokens.delete(streamName);
-    return typeof token === 'string' && expected !== undefined && safeEqual(expected, token);
+    return true;
   }
 
   /** Asks the WHIP publisher of a stream for a keyframe (a reader joined); nothing for other streams. */

@@ -110,20 +110,22 @@ describe.skipIf(!haveChromium)('WHIP publisher page in Chromium', () => {
     await eventually(async () => ((await member('tab-h264')) === null ? true : null), 15000);
   }, 120000);
 
-  it('VP8 forced in /publish/: ORIGINAL decodes as H.264 + AAC; closing the tab makes the member leave', async () => {
+  it('VP8 forced in /publish/: ORIGINAL over RTMP and HLS decodes as H.264 + AAC; closing the tab makes the member leave', async () => {
     const tab = await publish('tab-vp8', 'vp8');
     const t1 = Date.now();
     const start = await stack.request('POST', '/v1/push/start', {
       roomId: 5001,
       userId: 'tab-vp8',
       srcType: 0,
-      option: { encode: 2 },
+      option: { encode: 6 }, // HLS_AND_RTMP
     });
     expect(start.body.code, JSON.stringify(start.body)).toBe(0);
     const startMs = Date.now() - t1;
     console.log(`Chromium vp8: page → member ${tab.registeredMs} ms, start answered ${startMs} ms; ${tab.info}`);
-    const d = await decode(urlOf(start.body.urls, 2, 0), { frames: 30 });
-    expect(d).toMatchObject({ videoCodec: 'h264', audioCodec: 'aac' });
+    const d = await decode(urlOf(start.body.urls, 5, 0), { frames: 30 });
+    expect(d, 'RTMP').toMatchObject({ videoCodec: 'h264', audioCodec: 'aac' });
+    const hls = await probeHls(urlOf(start.body.urls, 1, 0), 1);
+    expect(hls.segments[0], 'HLS').toMatchObject({ videoCodec: 'h264', audioCodec: 'aac' });
     await stack.request('POST', '/v1/push/stop', { channelIds: [start.body.channelId] });
     await tab.page.close({ runBeforeUnload: true });
     await eventually(async () => ((await member('tab-vp8')) === null ? true : null), 15000);

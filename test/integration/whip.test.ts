@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useVP9 } from 'werift';
 import { RelayClient } from '../../src/client/index.js';
 import { decode, readFlv } from '../helpers/media.js';
-import { eventually, ffmpegsMentioning, sleep, startStack, type Stack } from '../helpers/stack.js';
+import { createLogger } from '../../src/log.js';
+import { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
+import { eventually, FFMPEG, ffmpegsMentioning, sleep, startStack, type Stack } from '../helpers/stack.js';
 import { WhipClient } from '../helpers/whip-client.js';
 
 const IDLE_MS = 3000;
@@ -177,8 +179,37 @@ describe('WHIP ingest', () => {
       'application/sdp',
     );
     expect(junk.status).toBe(400);
-    expect(await junk.json()).toMatchObject({ code: 50002, message: expect.stringMatching(/could not be answered/) });
+    expect(await junk.json()).toMatchObject({ code: 50002, message: expect.stringMatching(/no ICE credentials/) });
+    const text = await post('hello', 'application/sdp');
+    expect(text.status).toBe(400);
+    expect(await text.json()).toMatchObject({ code: 50002, message: 'the body is not an SDP offer' });
     expect((await post('{}', 'application/json')).status).toBe(415);
+    // a body over the limit: a JSON 413, not a reset connection
+    const big = await post(`v=0\r\n${'a=x\r\n'.repeat(40_000)}`, 'application/sdp');
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ code: 50002, message: expect.stringMatching(/over \d+ bytes/) });
+  });
+
+  it('an RTMP publish on a member publishing over WHIP is refused and leaves its entry alone (no ghost member)', async () => {
+    const e = await endpoint(3009, 'ghost');
+    const whip = client();
+    expect((await whip.publish(e.whipUrl, e.whipToken)).status).toBe(201);
+    await eventually(async () => ((await member(3009, 'ghost'))?.source === 'whip' ? true : null), 15000);
+    const rtmp = new FfmpegProcess({
+      ffmpegPath: FFMPEG,
+      args: [
+        ...['-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=15', '-t', '4'],
+        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'flv', e.publishUrl],
+      ],
+      logger: createLogger('silent', 'rtmp-second'),
+      startTimeoutMs: 5000,
+    });
+    await rtmp.start().catch(() => undefined); // refused: it may never flow
+    await rtmp.close();
+    await sleep(1000);
+    expect(await member(3009, 'ghost')).toMatchObject({ source: 'whip' });
+    expect(await whip.delete()).toBe(200);
+    await eventually(async () => ((await member(3009, 'ghost')) === null ? true : null), 10000);
   });
 
   it('answers OPTIONS with CORS, PATCH with 405 and Allow', async () => {
@@ -211,5 +242,30 @@ describe('WHIP ingest', () => {
     await eventually(async () => ffmpegsMentioning(`${stack.dataDir}/whip/`).length === 0, 5000);
     const media = stack.procs.find((p) => p.name === 'media')!.child.pid!;
     await eventually(async () => udpSocketsOf(media) === 0, 5000);
+  });
+});
+
+describe('RELAY_WHIP_MAX_SESSIONS', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { RELAY_WHIP_MAX_SESSIONS: '1' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('holds for offers arriving together: one session, the others 503', async () => {
+    const clients = [0, 1, 2].map(() => new WhipClient({ media: false }));
+    try {
+      const answers = await Promise.all(
+        clients.map(async (c, i) => {
+          const r = await stack.request('GET', `/v1/rooms/3100/ingest?userId=cap${i}&srcType=0`);
+          return (await c.publish(r.body.whipUrl, r.body.whipToken)).status;
+        }),
+      );
+      expect(answers.sort()).toEqual([201, 503, 503]);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RelayError } from '../../src/errors/index.js';
-import { chooseCodecs, h264Copyable, parseSdpMedia } from '../../src/whip/sdp.js';
+import { checkOfferShape, chooseCodecs, h264Copyable, parseSdpMedia } from '../../src/whip/sdp.js';
+import { WhipServer } from '../../src/whip/server.js';
 import { bridgeArgs, bridgeSdp } from '../../src/whip/bridge-args.js';
 import { h264Keyframe, vp8Keyframe } from '../../src/whip/keyframe.js';
 import { bearerOf, isWhipUrl, whipRouteOf } from '../../src/whip/http.js';
@@ -200,5 +201,35 @@ describe('WHIP requests', () => {
     expect(isIngestMember({ source: 'ingest' })).toBe(true);
     expect(isIngestMember({ source: 'external' })).toBe(false);
     expect(isIngestMember(null)).toBe(false);
+  });
+});
+
+describe('WHIP offer shape and bridge tokens', () => {
+  const complete =
+    'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 AA\r\n';
+  it('refuses what is not a complete SDP offer with 50002 naming what is missing', () => {
+    const refusal = (offer: string) => {
+      try {
+        checkOfferShape(offer);
+        return null;
+      } catch (e) {
+        return (e as RelayError).message;
+      }
+    };
+    expect(refusal(complete)).toBeNull();
+    expect(refusal('')).toBe('the body is not an SDP offer');
+    expect(refusal('hello')).toBe('the body is not an SDP offer');
+    expect(refusal('v=0\r\ns=-\r\n')).toBe('the body is not an SDP offer');
+    expect(refusal(complete.replace('a=ice-pwd:p\r\n', ''))).toMatch(/no ICE credentials/);
+    expect(refusal(complete.replace('a=fingerprint:sha-256 AA\r\n', ''))).toMatch(/no DTLS fingerprint/);
+  });
+
+  it('a wrong bridge token does not use up the right one (a publish on a predictable name cannot block a member)', () => {
+    const server = new WhipServer({} as ConstructorParameters<typeof WhipServer>[0]);
+    (server as unknown as { bridgeTokens: Map<string, string> }).bridgeTokens.set('1_2_u_camera', 'right-token');
+    expect(server.claimBridge('1_2_u_camera', 'x')).toBe(false);
+    expect(server.claimBridge('1_2_u_camera', undefined)).toBe(false);
+    expect(server.claimBridge('1_2_u_camera', 'right-token')).toBe(true);
+    expect(server.claimBridge('1_2_u_camera', 'right-token')).toBe(false); // single use
   });
 });
