@@ -20,6 +20,8 @@ export interface UpstreamCodecs {
   pixFmt?: string | null;
   /** The audio's sample rate, Hz; null or absent: not known. */
   audioRate?: number | null;
+  /** The video's bit rate, kbit/s (ffmpeg's report of a file); null or absent: not known. */
+  videoKbps?: number | null;
 }
 
 /** What ORIGINAL does with one track, as the channel view and metrics show it. */
@@ -32,6 +34,8 @@ export interface TrackPlan {
   to?: 'h264' | 'aac';
   /** Why it is converted, e.g. `vp8 does not fit FLV, MPEG-TS and MP4`. */
   why?: string;
+  /** The upstream video's bit rate, kbit/s, when ffmpeg reported it: a converted video is encoded at about it. */
+  kbps?: number;
 }
 
 /** Per-track decisions of a channel's ORIGINAL tier; `audio` null only in records older than the silent track. */
@@ -116,6 +120,7 @@ export function planTracks(codecs: UpstreamCodecs): ChannelTracks {
     video = { codec: v, mode: 'converted', to: 'h264', why: `rotated ${codecs.rotation}°: copying cannot rotate` };
   else if (unplayableH264(codecs)) video = { codec: v, mode: 'converted', to: 'h264', why: unplayableH264(codecs)! };
   else video = { codec: v, mode: 'copied' };
+  if (video.mode === 'converted' && codecs.videoKbps) video.kbps = codecs.videoKbps;
   const a = codecs.audio === 'none' ? 'none' : normalizeCodec('audio', codecs.audio);
   let audio: TrackPlan | null;
   if (a === 'none') audio = { codec: 'none', mode: 'silent', to: 'aac', why: SILENT };

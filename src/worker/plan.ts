@@ -79,7 +79,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
         ),
       );
     }
-    const kbps = ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined;
+    const kbps = sourceKbpsOf(ch);
     const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, kbps);
     if (encode || s.rateType !== 0) return { sinks, ...(encode ? { encode } : {}) };
     return { sinks, ...originalConversion(ch.tracks, cfg.hlsSegmentSeconds, kbps) };
@@ -178,7 +178,7 @@ export function masterFor(
  * and by two target durations at the latest, before the media server's three-target-duration hold of a player ends.
  */
 export function masterWriter(ch: Channel, ff: FfmpegProcess, cfg: RelayConfig, logger: Logger): MasterPlaylistWriter {
-  const kbps = ch.input.kind === 'ingest' ? ch.input.videoKbps : undefined;
+  const kbps = sourceKbpsOf(ch);
   const variants = masterVariants(ch, ff.inputVideo, kbps, ff.inputCodecs);
   const file = path.join(channelHlsRoot(ch.channelId, cfg), 'index.m3u8');
   return new MasterPlaylistWriter(file, variants, { pollMs: 250, deadlineMs: cfg.hlsSegmentSeconds * 2000, logger });
@@ -192,4 +192,9 @@ export function continuePlaylists(plan: RelayPlan): RelayPlan {
   const listed = (s: Sink): Sink =>
     s.kind === 'hls' || s.kind === 'record-hls' ? { ...s, append: existsSync(path.join(s.dir, 'index.m3u8')) } : s;
   return { ...plan, tiers: plan.tiers.map((t) => ({ ...t, sinks: t.sinks.map(listed) })) };
+}
+
+/** The upstream video's bit rate, kbit/s: the ingest's measure, else what ffmpeg reported of an external upstream. */
+function sourceKbpsOf(ch: Channel): number | undefined {
+  return ch.input.kind === 'ingest' ? ch.input.videoKbps : ch.tracks?.video.kbps;
 }

@@ -28,6 +28,15 @@ const kinds = (sinks: readonly Sink[]) => sinks.map((s) => (s.kind === 'record' 
 const rtmpOf = (sinks: readonly Sink[]) => sinks.find((s): s is RtmpSink => s.kind === 'rtmp')!;
 
 describe('planFor', () => {
+  it('encodes a converted ORIGINAL of an external upstream at about the bit rate ffmpeg reported, not a default', () => {
+    const input = { kind: 'external', url: '/fixtures/h.mp4', protocolWhitelist: 'file', isFile: true } as const;
+    const video = { codec: 'hevc', mode: 'converted', to: 'h264', why: 'hevc …' } as const;
+    const reported = channel([0], { input, tracks: { video: { ...video, kbps: 331 }, audio: null } });
+    expect(planFor(reported, cfg, RUN).tiers[0]!.encode).toMatchObject({ videoKbps: 331 });
+    const unknown = channel([0], { input, tracks: { video, audio: null } });
+    expect(planFor(unknown, cfg, RUN).tiers[0]!.encode).toMatchObject({ videoKbps: 2000 }); // README: when unknown
+  });
+
   it("reads a member of the ingest from the media server with a read token of the channel's run and a short probe", () => {
     const ch = channel([0], { input: { kind: 'ingest', streamName: '1400000001_1001_alice_camera' } });
     const p = `/ingest/1400000001_1001_alice_camera`;

@@ -137,6 +137,7 @@ describe("ffmpeg's input report and the run's re-planning", () => {
       videoProfile: null,
       pixFmt: 'yuv420p',
       audioRate: 48000,
+      videoKbps: null, // `bitrate: N/A`
     });
     const report41 = [
       "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'r.mp4':",
@@ -152,6 +153,7 @@ describe("ffmpeg's input report and the run's re-planning", () => {
       videoProfile: 'High',
       pixFmt: 'yuv420p',
       audioRate: null,
+      videoKbps: null,
     });
     expect(parseReportedCodecs(['Output #0, flv:', '  Stream #0:0: Video: h264'])).toBeNull();
   });
@@ -176,6 +178,26 @@ describe("ffmpeg's input report and the run's re-planning", () => {
     expect(plan('h264 (High), yuv420p', 'mp3, 24000 Hz').audio!.mode).toBe('converted');
     for (const rate of [11025, 22050, 44100, 48000])
       expect(plan('h264 (High), yuv420p', `mp3, ${rate} Hz`).audio!.mode, String(rate)).toBe('copied');
+  });
+
+  it("a converted video keeps about the upstream's bit rate: its stream's (MP4), else the input's less the audio (MKV)", () => {
+    const mp4 = [
+      "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'h.mp4':",
+      '  Duration: 00:00:10.00, start: 0.000000, bitrate: 420 kb/s',
+      '  Stream #0:0(und): Video: hevc (Main) (hev1 / 0x31766568), yuv420p(tv), 320x240, 331 kb/s, 25 fps',
+      '  Stream #0:1(und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo, fltp, 80 kb/s (default)',
+    ];
+    expect(parseReportedCodecs(mp4)!.videoKbps).toBe(331);
+    expect(planTracks(parseReportedCodecs(mp4)!).video).toMatchObject({ mode: 'converted', kbps: 331 });
+    const mkv = [
+      "Input #0, matroska,webm, from 'v.webm':",
+      '  Duration: 00:00:04.00, start: 0.000000, bitrate: 585 kb/s',
+      '  Stream #0:0: Video: vp8, yuv420p(tv, progressive), 319x239, SAR 1:1 DAR 319:239, 25 fps, 25 tbr, 1k tbn',
+      '  Stream #0:1: Audio: opus, 48000 Hz, stereo, fltp (default)',
+    ];
+    expect(parseReportedCodecs(mkv)!.videoKbps).toBe(585);
+    // copied video needs no figure
+    expect(planTracks({ video: 'h264', audio: 'aac', videoKbps: 900 }).video.kbps).toBeUndefined();
   });
 
   it('converts after an unsupported start only when ffmpeg named a track the plan copies', () => {
