@@ -31,11 +31,11 @@ export function configOrExit(): RelayConfig {
  * Stops the process gracefully on SIGTERM, SIGINT or SIGHUP, or when its parent (an npm/npx/sh wrapper) exits
  * without passing the signal on; a second signal hurries the stop, a third exits at once (see `Shutdown`).
  */
-export function onShutdown(logger: Logger, stop: () => Promise<void>, config?: Pick<RelayConfig, 'shutdownGraceMs'>) {
+export function onShutdown(logger: Logger, stop: () => Promise<void>, config: Pick<RelayConfig, 'shutdownGraceMs'>) {
   return new Shutdown({
     logger,
     stop,
-    graceMs: config?.shutdownGraceMs ?? 8000,
+    graceMs: config.shutdownGraceMs,
     hurry: () => {
       const killed = killAllFfmpegs();
       if (killed) logger.warn({ killed }, 'ffmpegs killed to hurry the shutdown');

@@ -8,7 +8,7 @@ import { metricsRefusal } from '../auth/index.js';
 import { claimedApp, CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { isRedisUnavailable } from '../redis/index.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Readiness } from '../health/index.js';
+import { readyzAnswer, type Readiness } from '../health/index.js';
 import type { Logger } from '../log.js';
 import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
@@ -149,8 +149,8 @@ export function buildApi(deps: ApiDeps): Api {
         },
       },
       async (_req, reply) => {
-        const r = (await deps.readiness?.()) ?? { ready: true, checks: {} };
-        return reply.code(r.ready ? 200 : 503).send({ code: r.ready ? 0 : 503, ...r });
+        const a = readyzAnswer(await deps.readiness?.());
+        return reply.code(a.status).send(a.body);
       },
     );
     root.get(

@@ -39,6 +39,12 @@ export async function readiness(checks: Record<string, Check>, timeoutMs = CHECK
   return { ready: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
 }
 
+/** The HTTP status and JSON body of `/readyz` for `r` (none: ready while the process runs). */
+export function readyzAnswer(r: Readiness | undefined): { status: 200 | 503; body: Readiness & { code: number } } {
+  const got = r ?? { ready: true, checks: {} };
+  return { status: got.ready ? 200 : 503, body: { code: got.ready ? 0 : 503, ...got } };
+}
+
 /** Redis answers PING. */
 export const redisCheck =
   (redis: Pick<Redis, 'ping'>): Check =>
@@ -99,7 +105,10 @@ export async function serveHealth(
     const url = (req.url ?? '').split('?')[0];
     if (url === '/livez') return send(200, { code: 0, live: true });
     if (url !== '/readyz') return send(404, { code: 404, message: 'not found', hint: 'GET /livez or /readyz' });
-    void ready().then((r) => send(r.ready ? 200 : 503, { code: r.ready ? 0 : 503, ...r }));
+    void ready().then((r) => {
+      const a = readyzAnswer(r);
+      send(a.status, a.body);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

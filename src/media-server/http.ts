@@ -18,7 +18,7 @@ import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
-import type { Readiness } from '../health/index.js';
+import { readyzAnswer, type Readiness } from '../health/index.js';
 import { isWhipUrl } from '../whip/http.js';
 
 /** Dependencies of the HTTP guard. */
@@ -100,8 +100,8 @@ export class MediaHttp {
       case 'livez':
         return sendJson(res, 200, { code: 0, live: true });
       case 'readyz': {
-        const r = (await this.deps.readiness?.()) ?? { ready: true, checks: {} };
-        return sendJson(res, r.ready ? 200 : 503, { code: r.ready ? 0 : 503, ...r });
+        const a = readyzAnswer(await this.deps.readiness?.());
+        return sendJson(res, a.status, { ...a.body });
       }
       case 'healthz':
         return sendJson(res, 200, { ok: true, ...(this.deps.boot ? { redis: this.deps.boot.status() } : {}) });

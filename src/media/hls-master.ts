@@ -106,8 +106,11 @@ export class MasterPlaylistWriter {
     } catch {
       return;
     }
-    let newest: string | null = null;
-    for (const { uri, seconds } of mediaSegments(playlist)) {
+    let newest: { file: string; size: number } | null = null;
+    const listed = mediaSegments(playlist);
+    // only what the window still lists is remembered (a channel that runs for days lists 6 segments, not thousands)
+    for (const uri of v.seen) if (!listed.some((s) => s.uri === uri)) v.seen.delete(uri);
+    for (const { uri, seconds } of listed) {
       if (v.seen.has(uri)) continue;
       const file = path.join(playlistDir, uri);
       const size = await fs.stat(file).then(
@@ -116,11 +119,11 @@ export class MasterPlaylistWriter {
       );
       if (size === null) continue;
       v.seen.add(uri);
-      newest = file;
+      newest = { file, size };
       if (seconds >= MIN_MEASURED_SECONDS) v.peakBps = Math.max(v.peakBps, (size * 8) / seconds);
     }
     if (newest) {
-      const head = await readHead(newest);
+      const head = await readHead(newest.file, Math.min(newest.size, HEAD_BYTES));
       const found = head ? probeSegment(head) : null;
       if (found?.video) {
         v.variant.codecs = found.audio ? `${found.video},${found.audio}` : found.video;
@@ -150,12 +153,13 @@ export function mediaSegments(playlist: string): { uri: string; seconds: number 
   return out;
 }
 
-async function readHead(file: string): Promise<Buffer | null> {
+/** The first `bytes` of a file (a segment's size is known from its stat: no 4 MiB buffer for a 200 KB segment). */
+async function readHead(file: string, bytes: number): Promise<Buffer | null> {
   let fh: fs.FileHandle | undefined;
   try {
     fh = await fs.open(file, 'r');
-    const buf = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
     return buf.subarray(0, bytesRead);
   } catch {
     return null;

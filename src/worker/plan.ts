@@ -9,7 +9,6 @@ import { INGEST_APP } from '../rooms/ingest.js';
 import { MAXRATE_FACTOR, type RelayPlan, type Sink, type SourceSpec, type TierSpec } from '../media/ffmpeg/args.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { FfmpegProcess, InputVideo } from '../media/ffmpeg/process.js';
-import { masterPlaylist } from '../media/hls.js';
 import { MasterPlaylistWriter, type MasterVariant } from '../media/hls-master.js';
 import { channelHlsRoot } from '../channels/layout.js';
 import type { Logger } from '../log.js';
@@ -160,16 +159,6 @@ export function masterVariants(
       capped: !!enc,
     };
   });
-}
-
-/** The forecast master playlist (`masterVariants`), as written before any segment is read. */
-export function masterFor(
-  ch: Channel,
-  src: InputVideo | null,
-  sourceKbps: number | undefined,
-  reported?: { rotation: number } | null,
-): string {
-  return masterPlaylist(masterVariants(ch, src, sourceKbps, reported).map((v) => v.forecast));
 }
 
 /**

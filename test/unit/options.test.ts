@@ -8,7 +8,8 @@ import { inspectPng, rawImageBytes } from '../../src/watermarks/png.js';
 import { checkPlay, hashChannelPassword, playTokenOf, tokenisePlaylist } from '../../src/channels/password.js';
 import { bestFirst, tierEncoding } from '../../src/channels/tiers.js';
 import { recordSinks } from '../../src/records/index.js';
-import { masterFor } from '../../src/worker/plan.js';
+import { masterVariants } from '../../src/worker/plan.js';
+import { masterPlaylist } from '../../src/media/hls.js';
 import { planTracks } from '../../src/channels/tracks.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Channel } from '../../src/channels/types.js';
@@ -33,6 +34,10 @@ function png(width: number, height: number): Buffer {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The master playlist as forecast before any segment is read (MasterPlaylistWriter then measures). */
+const masterFor = (...args: Parameters<typeof masterVariants>) =>
+  masterPlaylist(masterVariants(...args).map((v) => v.forecast));
 
 describe('PNG checks', () => {
   const good = png(64, 32);

@@ -61,15 +61,7 @@ const INPUT_REPORT_LINES = 200;
 const live = new Set<ChildProcess>();
 
 // Last resort when the owning process exits without closing its children: signal each process group.
-process.once('exit', () => {
-  for (const c of live)
-    if (c.pid)
-      try {
-        process.kill(-c.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-});
+process.once('exit', () => void killAllFfmpegs());
 
 /**
  * Kills every ffmpeg this process runs, at once (SIGKILL to each process group), without waiting: a shutdown asked
