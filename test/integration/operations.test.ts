@@ -6,7 +6,6 @@
  * channel and room intact. Ingest registrations carry their media node: a starting node clears its own and gone
  * nodes' entries, never a live node's. /livez and /readyz on each process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,8 +17,8 @@ import { Keys } from '../../src/redis/index.js';
 import { MediaNodes, PrefixClaim, PrefixTaken, thisInstance } from '../../src/cluster/instance.js';
 import { RoomRegistry } from '../../src/rooms/registry.js';
 import { eventually, REDIS_URL, sleep, startStack } from '../helpers/stack.js';
+import { launchRelay, type RelayProcess } from '../helpers/relay-process.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const redis = new Redis(REDIS_URL);
 const dirs: string[] = [];
 const groups: number[] = [];
@@ -56,39 +55,11 @@ async function privateEnv(prefix = `o${crypto.randomBytes(4).toString('hex')}`) 
   };
 }
 
-interface Running {
-  child: ChildProcess;
-  ready: Promise<Record<string, string> | null>;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
 /** Starts `cmd` (argv) in its own process group, as a terminal or a process manager would. */
-function launch(cmd: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(cmd, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  groups.push(child.pid!);
-  let out = '';
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => void (out += d.toString()));
-  const ready = new Promise<Record<string, string> | null>((resolve) => {
-    const t = setInterval(() => {
-      const m = /^READY (.*)$/m.exec(out);
-      if (m) {
-        clearInterval(t);
-        resolve(JSON.parse(m[1]!));
-      }
-    }, 50);
-    void exited.then(() => {
-      clearInterval(t);
-      resolve(null);
-    });
-  });
-  return { child, ready, exited, output: () => out };
+function launch(cmd: string, args: string[], env: Record<string, string>): RelayProcess {
+  const run = launchRelay(cmd, args, env, { detached: true });
+  groups.push(run.child.pid!);
+  return run;
 }
 
 /** Processes whose command line or environment mentions `text` (the relay's private data folder). */
@@ -142,7 +113,7 @@ describe('npm run relay under its wrappers', () => {
     const a = await privateEnv();
     const relay = launch('npm', ['run', 'relay'], a.env);
     const ready = await relay.ready;
-    expect(ready, relay.output()).not.toBeNull();
+    expect(ready, `exit ${await Promise.race([relay.exited, 'running'])} ${relay.output()}`).not.toBeNull();
     const channelId = await startChannel(ready!);
 
     const b = await privateEnv(a.prefix);

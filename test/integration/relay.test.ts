@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -8,43 +7,16 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, freePorts } from '../../src/dev/redis.js';
 import { readFlv } from '../helpers/media.js';
+import { launchRelay } from '../helpers/relay-process.js';
 import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-
-/** Runs cmd/relay.ts like `npm run relay` does; resolves when it prints READY or exits. */
+/** Runs cmd/relay.ts like `npm run relay` does (tied to this process's life); READY or exit. */
 function runRelay(env: Record<string, string>) {
-  const child = spawn(
+  return launchRelay(
     '/usr/bin/setpriv',
     ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'cmd/relay.ts'],
-    {
-      cwd: ROOT,
-      env: { ...process.env, RELAY_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { RELAY_LOG_LEVEL: 'warn', ...env },
   );
-  let out = '';
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const ready = new Promise<Record<string, any> | null>((resolve) => {
-    const t = setInterval(() => {
-      const m = /^READY (.*)$/m.exec(out);
-      if (m) {
-        clearInterval(t);
-        resolve(JSON.parse(m[1]!));
-      }
-    }, 50);
-    void exited.then(() => {
-      clearInterval(t);
-      resolve(null);
-    });
-  });
-  return { child, ready, exited, output: () => out };
 }
 
 async function portFree(port: number): Promise<boolean> {
