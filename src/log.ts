@@ -4,7 +4,7 @@ export type { Logger };
 
 /** Query parameters and header fields whose values are secrets (S3/presigned, OAuth, API keys, SRT passphrases). */
 const SECRET_PARAMS =
-  /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
+  /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|streamid|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
 /** The last path segment of an rtmp(s) URL with an application before it: the stream key on most CDNs. */
 const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'?#]+\/)([^\s"'/?#:,;)\]]+)/gi;

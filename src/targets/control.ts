@@ -1,0 +1,120 @@
+import { RelayError } from '../errors/index.js';
+import type { ChannelRecords } from '../channels/records.js';
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
+import type { MessageBus } from '../channels/messages.js';
+import {
+  CHANNEL_ID_PATTERN,
+  type Channel,
+  type PushTarget,
+  type PushTargetStatus,
+  type RateType,
+} from '../channels/types.js';
+import { makePushTargets, MAX_PUSH_TARGETS, TARGET_ID_PATTERN, type TargetCheckDeps } from './check.js';
+import { redactedTarget } from './manager.js';
+
+/** A push target as the owning app sees it: its URL in full (no one else does), and its live status. */
+export interface PushTargetView extends Omit<PushTargetStatus, 'lastError' | 'updatedAt'> {
+  targetId: string;
+  url: string;
+  rateType: RateType | null;
+  addedAt: number;
+  lastError: string | null;
+  updatedAt: number | null;
+}
+
+/** A target's view; `full` (the owning app) shows its URL, else scheme and host only. */
+export function targetView(ch: Pick<Channel, 'targetStatus'>, t: PushTarget, full: boolean): PushTargetView {
+  const s = ch.targetStatus?.[t.targetId];
+  return {
+    targetId: t.targetId,
+    url: full ? t.url : redactedTarget(t.url),
+    rateType: t.rateType ?? null,
+    addedAt: t.addedAt,
+    state: s?.state ?? 'connecting',
+    bytesSent: s?.bytesSent ?? 0,
+    attempts: s?.attempts ?? 0,
+    since: s?.since ?? t.addedAt,
+    lastError: s?.lastError ?? null,
+    updatedAt: s?.updatedAt ?? null,
+  };
+}
+
+/** What adding and removing targets needs. */
+export interface PushTargetControlDeps extends TargetCheckDeps {
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'patch'>;
+  bus: Pick<MessageBus, 'publish'>;
+}
+
+/** States a channel takes targets in (an interrupted one starts them when it resumes). */
+const OPEN = ['starting', 'live', 'interrupted'] as const;
+
+/**
+ * Push targets of a running channel (issue 14): list, add (checked like a start's), remove. The channel record holds
+ * them; the worker that runs the channel hears of a change on the control topic, and at its next record read anyway.
+ */
+export class PushTargetControl {
+  constructor(private readonly d: PushTargetControlDeps) {}
+
+  async list(sdkAppId: string, channelId: string): Promise<PushTargetView[]> {
+    const ch = await this.owned(sdkAppId, channelId);
+    return (ch.pushTargets ?? []).map((t) => targetView(ch, t, true));
+  }
+
+  async add(sdkAppId: string, channelId: string, entry: { url: string; rateType?: number }): Promise<PushTargetView> {
+    const ch = await this.owned(sdkAppId, channelId);
+    this.assertOpen(ch);
+    const have = ch.pushTargets ?? [];
+    if (have.length >= MAX_PUSH_TARGETS)
+      throw new RelayError(50002, `a channel has at most ${MAX_PUSH_TARGETS} push targets`, {
+        status: 409,
+        hint: 'remove one first (DELETE /v1/push/{channelId}/targets/{targetId})',
+      });
+    const [t] = await makePushTargets([entry], ch.option.rateTypes, this.d);
+    if (have.some((h) => h.url === t!.url))
+      throw new RelayError(50002, 'the channel already pushes to this url', { status: 409, hint: 'nothing to do' });
+    await this.write(ch, [...have, t!]);
+    return targetView(ch, t!, true);
+  }
+
+  async remove(sdkAppId: string, channelId: string, targetId: string): Promise<void> {
+    const ch = await this.owned(sdkAppId, channelId);
+    const have = ch.pushTargets ?? [];
+    if (!TARGET_ID_PATTERN.test(targetId) || !have.some((t) => t.targetId === targetId))
+      throw new RelayError(50002, `no such push target ${targetId.slice(0, 32)}`, {
+        status: 404,
+        hint: 'list the channel targets with GET /v1/push/{channelId}/targets',
+      });
+    await this.write(
+      ch,
+      have.filter((t) => t.targetId !== targetId),
+    );
+  }
+
+  private async write(ch: Channel, targets: PushTarget[]): Promise<void> {
+    const ok = await this.d.lifecycle.patch(ch.channelId, { pushTargets: targets.length ? targets : null }, [
+      ...OPEN,
+      'stopping',
+    ]);
+    if (!ok) this.assertOpen({ ...ch, state: 'stopped' });
+    await this.d.bus.publish('control', { type: 'targets', channelId: ch.channelId }).catch(() => undefined);
+  }
+
+  private assertOpen(ch: Channel): void {
+    if (!(OPEN as readonly string[]).includes(ch.state))
+      throw new RelayError(50002, `channel ${ch.channelId} is ${ch.state}: it takes no push targets`, {
+        status: 409,
+        hint: 'start the push again, then add targets',
+      });
+  }
+
+  private async owned(sdkAppId: string, channelId: string): Promise<Channel> {
+    const ch = CHANNEL_ID_PATTERN.test(channelId) ? await this.d.store.get(channelId) : null;
+    if (!ch || ch.sdkAppId !== sdkAppId)
+      throw new RelayError(50002, `no such channel ${channelId.slice(0, 64)}`, {
+        status: 404,
+        hint: 'check the channelId returned by push/start',
+      });
+    return ch;
+  }
+}
