@@ -1,0 +1,223 @@
+/**
+ * Push targets (issue 14): a channel relayed to external destinations, each by its own ffmpeg reading the channel back
+ * from the media server. A local nginx-rtmp stands in for the CDN: what it receives decodes (video and audio); killing
+ * it marks the target `retrying` (webhook target.failed) while the channel's own FLV viewer sees no gap; restarting it
+ * makes the target `live` again (target.recovered). A destination that accepts TCP and never reads, and one that
+ * refuses, disturb neither the channel nor the other target; the refusing one ends `failed` (target.failed, final).
+ * Hostile URLs are refused with 50002 and a hint; stream keys appear in no log line of the stack.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts } from '../../src/dev/redis.js';
+import { decode, FlvWatcher } from '../helpers/media.js';
+import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
+import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+
+const missing = nginxRtmpMissing();
+if (missing) console.warn(`push-targets.test skipped: ${missing}`);
+
+const KEY = 'sk-live-4f1e2d3c9b8a';
+const STALL_KEY = 'sk-stall-77aa66bb55cc';
+const REFUSED_KEY = 'sk-refused-0d0e0f';
+const PASSWORD = 'pw-of-the-channel';
+let stack: Stack;
+let nginx: NginxRtmp;
+let staller: net.Server;
+const stalled: net.Socket[] = [];
+let receiver: http.Server;
+const hooks: { type: string; channelId: string; data: Record<string, unknown> }[] = [];
+/** Every line the stack's processes wrote since the start. */
+const logs: string[] = [];
+let id: string;
+let flvUrl: string;
+let refusedPort: number;
+
+type Target = { targetId: string; url: string; state: string; bytesSent: number; lastError: string | null };
+const targets = async (): Promise<Target[]> => (await stack.request('GET', `/v1/push/${id}/targets`)).body.targets;
+const targetOf = async (key: string) => (await targets()).find((t) => t.url.includes(key));
+const hooksOf = (type: string, targetId: string) =>
+  hooks.filter((h) => h.type === type && h.data.targetId === targetId).map((h) => h.data);
+
+beforeAll(async () => {
+  if (missing) return;
+  const [nginxPort, stallPort, freeOne] = (await freePorts(3)) as [number, number, number];
+  refusedPort = freeOne;
+  nginx = new NginxRtmp(nginxPort);
+  await nginx.start();
+  // accepts connections and never reads a byte (a destination that stalls)
+  staller = net.createServer((s) => {
+    s.pause();
+    stalled.push(s);
+  });
+  await new Promise<void>((r) => staller.listen(stallPort, '127.0.0.1', () => r()));
+  receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      hooks.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  stack = await startStack({
+    env: {
+      RELAY_LOG_LEVEL: 'debug',
+      RELAY_TARGET_MAX_RETRIES: '4',
+      RELAY_TARGET_BACKOFF_MS: '200',
+      RELAY_TARGET_STALL_MS: '2000',
+      RELAY_WEBHOOK_BACKOFF_MS: '200',
+    },
+  });
+  for (const p of stack.procs) {
+    p.child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
+    p.child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+  }
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  expect((await stack.request('PUT', '/v1/webhook', { url: hookUrl })).body.code).toBe(0);
+  await stack.publish({ roomId: 1001, userId: 'bob', srcType: 0 }, fixture('bob-camera.mp4'));
+  const r = await stack.request('POST', '/v1/push/start', {
+    roomId: 1001,
+    userId: 'bob',
+    srcType: 0,
+    option: {
+      encode: 3,
+      channelPassword: PASSWORD,
+      pushTargets: [
+        { url: `rtmp://127.0.0.1:${nginxPort}/live2/${KEY}` },
+        { url: `rtmp://127.0.0.1:${stallPort}/live2/${STALL_KEY}` },
+      ],
+    },
+  });
+  expect(r.body.code, JSON.stringify(r.body)).toBe(0);
+  id = r.body.channelId;
+  flvUrl = `${r.body.urls.find((u: { type: number }) => u.type === 2).playUrl}?pwd=${PASSWORD}`;
+}, 90_000);
+
+afterAll(async () => {
+  if (missing) return;
+  await stack?.close();
+  await nginx?.close();
+  for (const s of stalled) s.destroy();
+  staller?.close();
+  receiver?.closeAllConnections();
+  receiver?.close();
+});
+
+describe.skipIf(!!missing)('push targets', () => {
+  it('relays the password channel to nginx-rtmp: live, bytes counted, what it receives decodes with audio', async () => {
+    const t = await eventually(async () => {
+      const x = await targetOf(KEY);
+      return x?.state === 'live' && x.bytesSent > 50_000 ? x : null;
+    }, 20_000);
+    expect(t.url).toBe(`rtmp://127.0.0.1:${nginx.port}/live2/${KEY}`); // the owning app sees its URL
+    const back = await decode(`rtmp://127.0.0.1:${nginx.port}/live2/${KEY}`, { frames: 30, timeoutMs: 20_000 });
+    expect(back.videoCodec).toBe('h264');
+    expect(back.audioCodec).toBe('aac');
+    expect(back.frames).toBeGreaterThanOrEqual(30);
+    expect(nginx.recordings().length).toBeGreaterThan(0);
+    // the channel view of GET /v1/push/{id} carries no target URL
+    expect(JSON.stringify((await stack.request('GET', `/v1/push/${id}`)).body)).not.toContain(KEY);
+  });
+
+  it('a destination that never reads stays off live, without disturbing the channel or the other target', async () => {
+    const viewer = new FlvWatcher(flvUrl);
+    const from = Date.now();
+    await sleep(6000);
+    const stall = (await targetOf(STALL_KEY))!;
+    expect(stall.state).not.toBe('live');
+    expect(stall.bytesSent).toBe(0);
+    expect((await targetOf(KEY))!.state).toBe('live');
+    expect(viewer.maxGapSince(from + 1000)).toBeLessThan(1000);
+    viewer.close();
+  });
+
+  it('nginx killed: the target retries (target.failed) while the channel FLV viewer sees no gap; back: live again (target.recovered)', async () => {
+    const viewer = new FlvWatcher(flvUrl);
+    await eventually(async () => (viewer.videoTimes.length > 10 ? true : null), 10_000);
+    const live = (await targetOf(KEY))!;
+    const killedAt = Date.now();
+    await nginx.stop();
+    await eventually(async () => ((await targetOf(KEY))?.state === 'retrying' ? true : null), 10_000);
+    const retryingMs = Date.now() - killedAt;
+    await eventually(async () => (hooksOf('target.failed', live.targetId).some((d) => d.final === false) ? 1 : null));
+    const failed = hooksOf('target.failed', live.targetId)[0]!;
+    expect(String(failed.url)).not.toContain(KEY);
+    await sleep(1000);
+    await nginx.start();
+    const upAt = Date.now();
+    await eventually(async () => ((await targetOf(KEY))?.state === 'live' ? true : null), 20_000);
+    const recoveryMs = Date.now() - upAt;
+    await eventually(async () => (hooksOf('target.recovered', live.targetId).length ? true : null));
+    const gap = viewer.maxGapSince(killedAt);
+    console.log(
+      `target retrying ${retryingMs} ms after nginx died; live ${recoveryMs} ms after nginx came back; viewer max gap ${gap} ms`,
+    );
+    expect(gap).toBeLessThan(1000);
+    expect(viewer.videoTimes.at(-1)!).toBeGreaterThan(Date.now() - 1000); // still open and receiving
+    viewer.close();
+  });
+
+  it('a destination that refuses ends failed after its retries (target.failed final), and is removed', async () => {
+    const added = await stack.request('POST', `/v1/push/${id}/targets`, {
+      url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}`,
+    });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    const t0 = Date.now();
+    const tid = added.body.target.targetId as string;
+    const t = await eventually(async () => {
+      const x = await targetOf(REFUSED_KEY);
+      return x?.state === 'failed' ? x : null;
+    }, 30_000);
+    console.log(`refusing target failed ${Date.now() - t0} ms after it was added`);
+    expect(t.lastError).toMatch(/refused/i);
+    expect(t.lastError).not.toContain(REFUSED_KEY);
+    await eventually(async () => (hooksOf('target.failed', tid).some((d) => d.final === true) ? 1 : null));
+    expect((await targetOf(KEY))!.state).toBe('live');
+    expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).body.code).toBe(0);
+    expect(await targetOf(REFUSED_KEY)).toBeUndefined();
+    expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).status).toBe(404);
+  });
+
+  it('refuses hostile URLs and a sixth target with 50002, a message and a hint', async () => {
+    const long = `rtmp://127.0.0.1/live2/${'k'.repeat(2100)}`;
+    for (const url of [
+      'file:///etc/passwd',
+      '/etc/passwd',
+      'http://127.0.0.1/live2/x',
+      'concat:a|b',
+      'rtmp://user:pass@127.0.0.1/live2/k',
+      'rtmp://127.0.0.1/live2/k\r\nx',
+      'rtmp://10.1.2.3/live2/k',
+      'rtmp://127.0.0.1/onlyapp',
+      'srt://127.0.0.1:9000?mode=listener',
+      long,
+    ]) {
+      const r = await stack.request('POST', `/v1/push/${id}/targets`, { url });
+      expect(r.body.code, url.slice(0, 60)).toBe(50002);
+      expect(r.body.hint, url.slice(0, 60)).toBeTruthy();
+      expect(r.body.message).not.toContain('passwd');
+    }
+    const more = await Promise.all(
+      [1, 2, 3].map((n) =>
+        stack.request('POST', `/v1/push/${id}/targets`, { url: `rtmp://127.0.0.1:${refusedPort}/a/k${n}` }),
+      ),
+    );
+    expect(more.map((r) => r.status)).toEqual([201, 201, 201]);
+    const sixth = await stack.request('POST', `/v1/push/${id}/targets`, {
+      url: `rtmp://127.0.0.1:${refusedPort}/a/k6`,
+    });
+    expect(sixth.body.code).toBe(50002);
+    expect(sixth.body.hint).toMatch(/remove/);
+  });
+
+  it('no stream key in any log line; stopping the channel ends every target ffmpeg', async () => {
+    const all = logs.join('');
+    expect(all).toContain('push target'); // the targets did log
+    expect(all).toContain(`:${nginx.port}/live2/***`); // their ffmpeg command lines, keys redacted
+    for (const k of [KEY, STALL_KEY, REFUSED_KEY]) expect(all).not.toContain(k);
+    expect((await stack.request('POST', '/v1/push/stop', { channelIds: [id] })).body.code).toBe(0);
+    await eventually(async () => (ffmpegsMentioning(id).length === 0 ? true : null), 15_000);
+  });
+});
