@@ -21,6 +21,12 @@ export function redact(text: string): string {
   return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(RTMP_STREAM_KEY, redactStreamKey);
 }
 
+/** A push target URL as shown outside its owning app's own answers (webhooks, admin views): scheme and host only. */
+export function redactTargetUrl(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*@)?([^/?#]*)/i.exec(url);
+  return m ? `${m[1]}${m[3]}/***` : '***';
+}
+
 /** Fields whose whole value is a secret. */
 const SECRET_FIELDS = [
   'secret',

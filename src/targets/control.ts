@@ -2,42 +2,9 @@ import { RelayError } from '../errors/index.js';
 import type { ChannelRecords } from '../channels/records.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import type { MessageBus } from '../channels/messages.js';
-import {
-  CHANNEL_ID_PATTERN,
-  type Channel,
-  type PushTarget,
-  type PushTargetStatus,
-  type RateType,
-} from '../channels/types.js';
+import { CHANNEL_ID_PATTERN, type Channel, type PushTarget } from '../channels/types.js';
 import { makePushTargets, MAX_PUSH_TARGETS, TARGET_ID_PATTERN, type TargetCheckDeps } from './check.js';
-import { redactedTarget } from './manager.js';
-
-/** A push target as the owning app sees it: its URL in full (no one else does), and its live status. */
-export interface PushTargetView extends Omit<PushTargetStatus, 'lastError' | 'updatedAt'> {
-  targetId: string;
-  url: string;
-  rateType: RateType | null;
-  addedAt: number;
-  lastError: string | null;
-  updatedAt: number | null;
-}
-
-/** A target's view; `full` (the owning app) shows its URL, else scheme and host only. */
-export function targetView(ch: Pick<Channel, 'targetStatus'>, t: PushTarget, full: boolean): PushTargetView {
-  const s = ch.targetStatus?.[t.targetId];
-  return {
-    targetId: t.targetId,
-    url: full ? t.url : redactedTarget(t.url),
-    rateType: t.rateType ?? null,
-    addedAt: t.addedAt,
-    state: s?.state ?? 'connecting',
-    bytesSent: s?.bytesSent ?? 0,
-    attempts: s?.attempts ?? 0,
-    since: s?.since ?? t.addedAt,
-    lastError: s?.lastError ?? null,
-    updatedAt: s?.updatedAt ?? null,
-  };
-}
+import { targetView, type PushTargetView } from '../channels/view.js';
 
 /** What adding and removing targets needs. */
 export interface PushTargetControlDeps extends TargetCheckDeps {
@@ -118,3 +85,5 @@ export class PushTargetControl {
     return ch;
   }
 }
+
+export type { PushTargetView };

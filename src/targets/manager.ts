@@ -1,5 +1,5 @@
 import type { RelayConfig } from '../config/index.js';
-import type { Logger } from '../log.js';
+import { redactTargetUrl, type Logger } from '../log.js';
 import type { ChannelRecords } from '../channels/records.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import type { Channel, PushTarget, PushTargetStatus } from '../channels/types.js';
@@ -127,7 +127,7 @@ export class RunTargets {
   }
 
   private notify(ch: Channel, t: PushTarget, n: TargetNotice): void {
-    const data = { targetId: t.targetId, url: redactedTarget(t.url), ...n.data };
+    const data = { targetId: t.targetId, url: redactTargetUrl(t.url), ...n.data };
     this.log.warn({ targetId: t.targetId, event: n.type, final: n.data.final }, 'push target event');
     void this.deps.lifecycle.notify(n.type, ch, data);
   }
@@ -135,10 +135,4 @@ export class RunTargets {
 
 function failedIn(ch: Channel): Record<string, PushTargetStatus> {
   return Object.fromEntries(Object.entries(ch.targetStatus ?? {}).filter(([, s]) => s.state === 'failed'));
-}
-
-/** A target URL as shown outside the owning app's own answers: scheme and host only. */
-export function redactedTarget(url: string): string {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*@)?([^/?#]*)/i.exec(url);
-  return m ? `${m[1]}${m[3]}/***` : '***';
 }

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/dev/redis.js';
 import { decode, FlvWatcher } from '../helpers/media.js';
 import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
+import { RelayClient } from '../../src/client/index.js';
 import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 const missing = nginxRtmpMissing();
@@ -117,8 +118,17 @@ describe.skipIf(!!missing)('push targets', () => {
     expect(back.audioCodec).toBe('aac');
     expect(back.frames).toBeGreaterThanOrEqual(30);
     expect(nginx.recordings().length).toBeGreaterThan(0);
-    // the channel view of GET /v1/push/{id} carries no target URL
-    expect(JSON.stringify((await stack.request('GET', `/v1/push/${id}`)).body)).not.toContain(KEY);
+    // the channel view of GET /v1/push/{id} shows the targets with scheme and host only
+    const view = (await stack.request('GET', `/v1/push/${id}`)).body;
+    expect(JSON.stringify(view)).not.toContain(KEY);
+    expect(view.pushTargets).toContainEqual(
+      expect.objectContaining({ targetId: t.targetId, url: `rtmp://127.0.0.1:${nginx.port}/***` }),
+    );
+    const metrics = (await stack.request('GET', '/metrics', undefined, { authorization: stack.adminAuth }))
+      .body as string;
+    expect(metrics).toContain(`relay_push_target_state{channel="${id}",target="${t.targetId}",state="live"} 1`);
+    expect(metrics).toMatch(new RegExp(`relay_push_target_bytes\\{channel="${id}",target="${t.targetId}"\\} [1-9]`));
+    expect(metrics).not.toContain(KEY);
   });
 
   it('a destination that never reads stays off live, without disturbing the channel or the other target', async () => {
@@ -160,12 +170,11 @@ describe.skipIf(!!missing)('push targets', () => {
   });
 
   it('a destination that refuses ends failed after its retries (target.failed final), and is removed', async () => {
-    const added = await stack.request('POST', `/v1/push/${id}/targets`, {
-      url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}`,
-    });
-    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
+    const added = await client.addPushTarget(id, { url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}` });
+    expect(added.state).toBe('connecting');
     const t0 = Date.now();
-    const tid = added.body.target.targetId as string;
+    const tid = added.targetId;
     const t = await eventually(async () => {
       const x = await targetOf(REFUSED_KEY);
       return x?.state === 'failed' ? x : null;
@@ -175,8 +184,8 @@ describe.skipIf(!!missing)('push targets', () => {
     expect(t.lastError).not.toContain(REFUSED_KEY);
     await eventually(async () => (hooksOf('target.failed', tid).some((d) => d.final === true) ? 1 : null));
     expect((await targetOf(KEY))!.state).toBe('live');
-    expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).body.code).toBe(0);
-    expect(await targetOf(REFUSED_KEY)).toBeUndefined();
+    await client.removePushTarget(id, tid);
+    expect((await client.listPushTargets(id)).map((x) => x.targetId)).not.toContain(tid);
     expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).status).toBe(404);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildTargetArgs } from '../../src/media/ffmpeg/target-args.js';
 import { backoffFor, MAX_BACKOFF_MS, TargetMachine } from '../../src/targets/state.js';
 import { checkPushTarget, checkTargetForm, makePushTargets } from '../../src/targets/check.js';
-import { redactedTarget } from '../../src/targets/manager.js';
+import { redactTargetUrl as redactedTarget } from '../../src/log.js';
 import { errorLine } from '../../src/targets/supervisor.js';
 import { parseEgressAllow } from '../../src/egress/index.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
