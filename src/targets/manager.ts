@@ -101,6 +101,7 @@ export class RunTargets {
         policy: this.deps.config.targets,
         inputUrl: (target) => this.inputOf(ch!, target),
         notify: (n) => this.notify(ch!, t, n),
+        changed: () => this.refresh(),
         logger: this.log,
       });
       this.running.set(id, s);

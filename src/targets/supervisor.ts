@@ -14,10 +14,14 @@ export interface SupervisorDeps {
   inputUrl: (t: PushTarget) => string;
   /** A webhook to announce (target.failed, target.recovered). */
   notify: (notice: TargetNotice) => void;
+  /** The target changed state (its status is worth writing now rather than at the next tick). */
+  changed?: () => void;
   logger: Logger;
 }
 
 const WATCH_MS = 250;
+/** 256 KiB (512 KiB once the kernel doubles it): 20 Mbit/s at 200 ms round trip, a frozen destination seen in seconds. */
+const SEND_BUFFER_BYTES = 256 * 1024;
 const ERROR_CHARS = 200;
 
 /** The last error of an attempt as stored and shown: one line, secrets redacted, short. */
@@ -70,6 +74,7 @@ export class TargetSupervisor {
     const { format, protocols } = TARGET_SCHEMES[scheme];
     while (!this.stopped) {
       this.machine.attemptStarted(Date.now());
+      this.deps.changed?.();
       const ff = new FfmpegProcess({
         ffmpegPath: this.deps.ffmpegPath,
         args: buildTargetArgs({
@@ -78,6 +83,7 @@ export class TargetSupervisor {
           format,
           outputProtocols: protocols,
           rwTimeoutUs: this.deps.policy.stallMs * 1000,
+          sendBufferBytes: SEND_BUFFER_BYTES,
         }),
         logger: this.log,
         // nothing sent by then: the destination refused or never answered
@@ -92,6 +98,7 @@ export class TargetSupervisor {
       const after = this.machine.attemptEnded(Date.now(), error);
       this.log.warn({ err: error, state: this.machine.state, attempts: this.machine.attempts }, 'push target dropped');
       if (after.notice) this.deps.notify(after.notice);
+      this.deps.changed?.();
       if (after.next === 'failed') break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, after.backoffMs);
@@ -113,9 +120,13 @@ export class TargetSupervisor {
       if (size <= this.bytesNow) return;
       this.bytesNow = size;
       grewAt = Date.now();
+      const wasLive = this.machine.state === 'live';
       const notice = this.machine.sent(grewAt);
       if (notice) this.deps.notify(notice);
-      if (notice || this.machine.attempts === 0) this.log.debug('push target live');
+      if (!wasLive) {
+        this.log.info({ attempts: this.machine.attempts }, 'push target live');
+        this.deps.changed?.();
+      }
     });
     let startError: string | null = null;
     ff.start().catch((e: Error) => (startError = e.message));

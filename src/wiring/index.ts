@@ -140,7 +140,7 @@ export async function startApi(
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
   });
-  const targets = new PushTargetControl({ store, lifecycle, bus, egress: config.egress, ffmpeg });
+  const targets = new PushTargetControl({ store, redis, keys, lifecycle, bus, egress: config.egress, ffmpeg });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   addBootMetric(metrics, () => boot.status());
   const api = buildApi({

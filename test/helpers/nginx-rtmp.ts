@@ -68,7 +68,18 @@ export class NginxRtmp {
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGKILL');
+    c.kill('SIGCONT');
     await exited;
+  }
+
+  /** Freezes nginx (SIGSTOP): its connections stay open and nothing is read any more — a destination that stalls. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen nginx run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** FLV files nginx recorded. */

@@ -77,10 +77,11 @@ beforeAll(async () => {
   }
   const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   expect((await stack.request('PUT', '/v1/webhook', { url: hookUrl })).body.code).toBe(0);
-  await stack.publish({ roomId: 1001, userId: 'bob', srcType: 0 }, fixture('bob-camera.mp4'));
+  // 1.6 Mbit/s: a frozen destination's TCP buffers (some 400 KB on loopback) fill in seconds, as at a CDN's rates
+  await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
   const r = await stack.request('POST', '/v1/push/start', {
     roomId: 1001,
-    userId: 'bob',
+    userId: 'alice',
     srcType: 0,
     option: {
       encode: 3,
@@ -166,6 +167,31 @@ describe.skipIf(!!missing)('push targets', () => {
     );
     expect(gap).toBeLessThan(1000);
     expect(viewer.videoTimes.at(-1)!).toBeGreaterThan(Date.now() - 1000); // still open and receiving
+    viewer.close();
+  });
+
+  it('nginx frozen mid-stream (connection open, nothing read): killed as stalled, retried, live again once it runs', async () => {
+    const viewer = new FlvWatcher(flvUrl);
+    await eventually(async () => (viewer.videoTimes.length > 10 ? true : null), 10_000);
+    const targetId = (await targetOf(KEY))!.targetId;
+    const before = hooksOf('target.failed', targetId).length;
+    const frozenAt = Date.now();
+    nginx.pause();
+    // the webhook goes out the moment the target is dropped (the record's status is written at once too)
+    const hook = await eventually(async () => hooksOf('target.failed', targetId)[before], 30_000);
+    const stalledMs = Date.now() - frozenAt;
+    expect(hook).toMatchObject({ final: false, error: expect.stringMatching(/stalled|timed out/i) });
+    const t = (await targetOf(KEY))!;
+    expect(t.state).not.toBe('live');
+    await sleep(500);
+    nginx.resume();
+    const upAt = Date.now();
+    await eventually(async () => ((await targetOf(KEY))?.state === 'live' ? true : null), 30_000);
+    const gap = viewer.maxGapSince(frozenAt);
+    console.log(
+      `frozen target retrying after ${stalledMs} ms (${String(hook.error)}); live ${Date.now() - upAt} ms after nginx ran again; viewer max gap ${gap} ms`,
+    );
+    expect(gap).toBeLessThan(1000);
     viewer.close();
   });
 

@@ -16,6 +16,7 @@ describe('push target ffmpeg arguments', () => {
     format: 'flv' as const,
     outputProtocols: 'rtmp,tcp',
     rwTimeoutUs: 5_000_000,
+    sendBufferBytes: 262144,
   };
   it('copy the tier (video and required audio) to FLV, each side limited to its protocols', () => {
     const a = buildTargetArgs(base);
@@ -29,6 +30,7 @@ describe('push target ffmpeg arguments', () => {
     expect(a.slice(-5)).toEqual(['-protocol_whitelist', 'rtmp,tcp', '-f', 'flv', base.output]);
     expect(a).toContain('-progress');
     expect(a.filter((x) => x === '-rw_timeout')).toHaveLength(2);
+    expect(a.join(' ')).toContain('-send_buffer_size 262144');
   });
   it('write MPEG-TS to srt', () => {
     const a = buildTargetArgs({
@@ -39,6 +41,7 @@ describe('push target ffmpeg arguments', () => {
     });
     expect(a.slice(-5)).toEqual(['-protocol_whitelist', 'srt,udp', '-f', 'mpegts', 'srt://cdn.example:9000']);
     expect(a).not.toContain('-flvflags');
+    expect(a).not.toContain('-send_buffer_size'); // an srt output has no such option
   });
 });
 

@@ -16,6 +16,12 @@ export interface TargetArgsSpec {
   outputProtocols: string;
   /** Bound of one network read or write, µs: a silent input or a destination that stops reading ends ffmpeg. */
   rwTimeoutUs: number;
+  /**
+   * The TCP send buffer of an rtmp(s) output, bytes (the kernel doubles it). Without it Linux grows it to 4 MiB and a
+   * destination that stops reading is noticed only once that is full: measured on loopback at 1.6 Mbit/s, 17 s of
+   * writes still succeeded, against 2 s with 64 KiB.
+   */
+  sendBufferBytes: number;
 }
 
 /** The argument list (without the ffmpeg path) of a push target's ffmpeg. */
@@ -42,7 +48,9 @@ export function buildTargetArgs(s: TargetArgsSpec): string[] {
     '0:a:0',
     '-c',
     'copy',
-    ...(s.format === 'flv' ? ['-flvflags', 'no_duration_filesize'] : ['-mpegts_flags', 'resend_headers']),
+    ...(s.format === 'flv'
+      ? ['-flvflags', 'no_duration_filesize', '-send_buffer_size', String(s.sendBufferBytes)]
+      : ['-mpegts_flags', 'resend_headers']),
     '-rw_timeout',
     String(s.rwTimeoutUs),
     '-protocol_whitelist',
