@@ -46,7 +46,8 @@ export function checkTargetForm(raw: unknown): TargetScheme {
     throw refuse('is not a valid URL');
   }
   if (!u.hostname) throw refuse('has no host');
-  if (u.username || u.password || raw.slice(0, raw.indexOf('/', scheme.length + 3) >>> 0).includes('@'))
+  const authority = /^[^:]+:\/\/([^/?#]*)/.exec(raw)?.[1] ?? '';
+  if (u.username || u.password || authority.includes('@'))
     throw refuse('carries credentials before its host (user:password@)', 'put the stream key in the path or query');
   if (scheme === 'srt') {
     if (!u.port) throw refuse('of srt needs a port (srt://host:port)');

@@ -127,6 +127,8 @@ describe('push target URLs', () => {
     expect(checkTargetForm('rtmp://a.rtmp.youtube.com/live2/abcd-efgh')).toBe('rtmp');
     expect(checkTargetForm('RTMPS://live-api-s.facebook.com:443/rtmp/FB-1?s_bl=1')).toBe('rtmps');
     expect(checkTargetForm('srt://ingest.example:9000?streamid=#!::r=live/k,m=publish&passphrase=p')).toBe('srt');
+    expect(checkTargetForm('srt://ingest.example:9000?streamid=#!::u=me@example,r=k')).toBe('srt'); // @ after the host
+    expect(checkTargetForm('rtmp://cdn.example/live2/k?user=me@example')).toBe('rtmp');
   });
   const open = { egress: parseEgressAllow('') };
   it('refuses internal hosts unless RELAY_UPSTREAM_ALLOW allows them', async () => {
