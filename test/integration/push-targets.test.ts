@@ -6,7 +6,9 @@
  * refuses, disturb neither the channel nor the other target; the refusing one ends `failed` (target.failed, final).
  * Hostile URLs are refused with 50002 and a hint; stream keys appear in no log line of the stack.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import { freePorts } from '../../src/dev/redis.js';
 import { decode, FlvWatcher } from '../helpers/media.js';
 import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
 import { RelayClient } from '../../src/client/index.js';
-import { eventually, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+import { eventually, FFMPEG, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 const missing = nginxRtmpMissing();
 if (missing) console.warn(`push-targets.test skipped: ${missing}`);
@@ -22,6 +24,8 @@ if (missing) console.warn(`push-targets.test skipped: ${missing}`);
 const KEY = 'sk-live-4f1e2d3c9b8a';
 const STALL_KEY = 'sk-stall-77aa66bb55cc';
 const REFUSED_KEY = 'sk-refused-0d0e0f';
+const SRT_KEY = 'sk-srt-9a8b7c6d';
+const hasSrt = /\bsrt\b/.test(execFileSync(FFMPEG, ['-hide_banner', '-protocols'], { encoding: 'utf8' }));
 const PASSWORD = 'pw-of-the-channel';
 let stack: Stack;
 let nginx: NginxRtmp;
@@ -215,6 +219,37 @@ describe.skipIf(!!missing)('push targets', () => {
     expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).status).toBe(404);
   });
 
+  it.skipIf(!hasSrt)('an srt:// target gets MPEG-TS that decodes (video and audio)', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const file = path.join(nginx.dir, 'srt.ts');
+    const listener = spawn(
+      FFMPEG,
+      ['-hide_banner', '-loglevel', 'error', '-y', '-i', `srt://127.0.0.1:${port}?mode=listener`, '-c', 'copy', file],
+      { stdio: 'ignore' },
+    );
+    const ended = new Promise((r) => listener.once('exit', r));
+    try {
+      await sleep(300);
+      const added = await stack.request('POST', `/v1/push/${id}/targets`, {
+        url: `srt://127.0.0.1:${port}?streamid=${SRT_KEY}`,
+      });
+      expect(added.status, JSON.stringify(added.body)).toBe(201);
+      await eventually(async () => {
+        const t = await targetOf(SRT_KEY);
+        return t?.state === 'live' && t.bytesSent > 200_000 ? t : null;
+      }, 20_000);
+      await stack.request('DELETE', `/v1/push/${id}/targets/${added.body.target.targetId}`);
+      await Promise.race([ended, sleep(8000)]);
+      const got = await decode(file);
+      expect(got.videoCodec).toBe('h264');
+      expect(got.audioCodec).toBe('aac');
+      expect(got.frames).toBeGreaterThan(20);
+    } finally {
+      listener.kill('SIGKILL');
+      await ended;
+    }
+  });
+
   it('refuses hostile URLs and a sixth target with 50002, a message and a hint', async () => {
     const long = `rtmp://127.0.0.1/live2/${'k'.repeat(2100)}`;
     for (const url of [
@@ -251,7 +286,7 @@ describe.skipIf(!!missing)('push targets', () => {
     const all = logs.join('');
     expect(all).toContain('push target'); // the targets did log
     expect(all).toContain(`:${nginx.port}/live2/***`); // their ffmpeg command lines, keys redacted
-    for (const k of [KEY, STALL_KEY, REFUSED_KEY]) expect(all).not.toContain(k);
+    for (const k of [KEY, STALL_KEY, REFUSED_KEY, SRT_KEY]) expect(all).not.toContain(k);
     expect((await stack.request('POST', '/v1/push/stop', { channelIds: [id] })).body.code).toBe(0);
     await eventually(async () => (ffmpegsMentioning(id).length === 0 ? true : null), 15_000);
   });
