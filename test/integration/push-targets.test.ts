@@ -252,6 +252,17 @@ describe.skipIf(!!missing)('push targets', () => {
     expect(t.lastError).not.toContain(REFUSED_KEY);
     await eventually(async () => (hooksOf('target.failed', tid).some((d) => d.final === true) ? 1 : null));
     expect((await targetOf(KEY))!.state).toBe('live');
+    // the CLI lists them too
+    const listed = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/relay.ts', 'targets', id, '--json'], {
+      env: {
+        ...process.env,
+        RELAY_API_URL: stack.api,
+        RELAY_SDK_APP_ID: stack.sdkAppId,
+        RELAY_SECRET_KEY: stack.secretKey,
+      },
+      encoding: 'utf8',
+    });
+    expect((JSON.parse(listed) as Target[]).find((x) => x.targetId === tid)?.state).toBe('failed');
     await client.removePushTarget(id, tid);
     expect((await client.listPushTargets(id)).map((x) => x.targetId)).not.toContain(tid);
     expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).status).toBe(404);
