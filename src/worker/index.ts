@@ -213,6 +213,7 @@ export class PushWorker {
     )).start();
     try {
       const outcome = await runner.run();
+      await entry.targets.close(); // before a handover: the next worker's targets publish to the same stream keys
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown') await clear();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
         // Give the job back so another worker resumes the channel at once.
