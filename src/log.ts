@@ -4,7 +4,7 @@ export type { Logger };
 
 /** Query parameters and header fields whose values are secrets (S3/presigned, OAuth, API keys, SRT passphrases). */
 const SECRET_PARAMS =
-  /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
+  /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|streamid|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
 /** The last path segment of an rtmp(s) URL with an application before it: the stream key on most CDNs. */
 const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'?#]+\/)([^\s"'/?#:,;)\]]+)/gi;
@@ -19,6 +19,12 @@ function redactStreamKey(match: string, origin: string, app: string, key: string
 /** Removes stream keys, signatures and passwords from a URL or a line of text (e.g. an ffmpeg command line). */
 export function redact(text: string): string {
   return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(RTMP_STREAM_KEY, redactStreamKey);
+}
+
+/** A push target URL as shown outside its owning app's own answers (webhooks, admin views): scheme and host only. */
+export function redactTargetUrl(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*@)?([^/?#]*)/i.exec(url);
+  return m ? `${m[1]}${m[3]}/***` : '***';
 }
 
 /** Fields whose whole value is a secret. */

@@ -13,6 +13,8 @@ import type { Logger } from '../log.js';
 import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
+import { targetRoutes } from './routes/targets.js';
+import type { PushTargetControl } from '../targets/control.js';
 import { pushRoutes } from './routes/push.js';
 import { roomRoutes } from './routes/rooms.js';
 import { mediaAssetRoutes } from './routes/media-assets.js';
@@ -46,6 +48,8 @@ export interface ApiDeps {
   admin?: AdminDeps;
   /** Whether Redis lost its data under this process (shown by /healthz); absent in tests of the API alone. */
   boot?: Pick<BootMarker, 'status'>;
+  /** Push targets of running channels (issue 14); absent in tests of the control-plane API alone. */
+  targets?: PushTargetControl;
   /** The relay's ffmpeg (version, capabilities): upstreams it cannot read are refused at registration (50008). */
   ffmpeg?: () => Promise<FfmpegInfo>;
   /** Failed credential attempts (apps and admin), counted in Redis for every API process; in memory when absent. */
@@ -177,6 +181,7 @@ export function buildApi(deps: ApiDeps): Api {
         req.app = await throttle.guard(who, header, () => deps.apps.authenticate(header));
       });
       await v1.register(pushRoutes(deps));
+      if (deps.targets) await v1.register(targetRoutes(deps.targets));
       await v1.register(roomRoutes(deps));
       await v1.register(mediaAssetRoutes(deps));
       if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));

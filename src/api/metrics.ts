@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/index.js';
 import type { ChannelStore } from '../channels/store.js';
-import type { ChannelState } from '../channels/types.js';
+import { TARGET_STATES, type ChannelState } from '../channels/types.js';
 import { liveWorkers } from '../queue/heartbeat.js';
 
 const STATES: readonly ChannelState[] = ['starting', 'live', 'stopping', 'interrupted'];
@@ -22,7 +22,9 @@ type Snapshot = Record<
   | 'workerChannels'
   | 'workerConcurrency'
   | 'workerLoad'
-  | 'workerCapacity',
+  | 'workerCapacity'
+  | 'targetState'
+  | 'targetBytes',
   Labelled
 >;
 
@@ -58,12 +60,21 @@ export function controlPlaneMetrics(
       workerConcurrency: [],
       workerLoad: [],
       workerCapacity: [],
+      targetState: [],
+      targetBytes: [],
     };
     const ids = [...new Set([...(await store.activeIds()), ...(await redis.zrange(keys.retainedChannels(), 0, -1))])];
     const counts = new Map<string, number>(STATES.map((st) => [st, 0]));
     for (const ch of await store.getMany(ids)) {
       const id = ch.channelId;
       counts.set(ch.state, (counts.get(ch.state) ?? 0) + 1);
+      for (const t of ch.state === 'live' ? (ch.pushTargets ?? []) : []) {
+        const st = ch.targetStatus?.[t.targetId]; // labelled by ids, never by the URL (a secret)
+        const labels = { channel: id, target: t.targetId };
+        for (const state of TARGET_STATES)
+          s.targetState.push({ labels: { ...labels, state }, value: (st?.state ?? 'connecting') === state ? 1 : 0 });
+        s.targetBytes.push({ labels, value: st?.bytesSent ?? 0 });
+      }
       if (ch.state !== 'live' || !ch.stats) continue;
       const labels = { channel: id };
       s.fps.push({ labels, value: ch.stats.fps });
@@ -119,6 +130,18 @@ export function controlPlaneMetrics(
     "1 when ORIGINAL converts the track (codec → to), 0 when it copies it, per live channel's video and audio",
     ['channel', 'track', 'codec', 'to'],
     'tracks',
+  );
+  gauge(
+    'relay_push_target_state',
+    "1 for a live channel's push target's state (connecting, live, retrying, failed), else 0",
+    ['channel', 'target', 'state'],
+    'targetState',
+  );
+  gauge(
+    'relay_push_target_bytes',
+    "Bytes a live channel's push target was sent by the channel's current run",
+    ['channel', 'target'],
+    'targetBytes',
   );
   gauge('relay_queue_jobs', 'Push jobs by queue state', ['state'], 'jobs');
   gauge('relay_worker_channels', 'Channels a worker runs', ['worker'], 'workerChannels');

@@ -21,6 +21,26 @@ const RateTypeSchema = Type.Union(
   { description: 'ORIGINAL=0 (copy), 550=10 (360p), 900=20 (540p)' },
 );
 
+/** One push target (issue 14): an external destination, e.g. a CDN's ingest URL with its stream key. */
+export const PushTargetBody = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description:
+        "rtmp://host/app/key, rtmps://…, or srt://host:port?… (when the relay's ffmpeg has SRT). A secret: shown only " +
+        'to the owning app',
+    }),
+    rateType: Type.Optional(RateTypeSchema),
+  },
+  { additionalProperties: false, examples: [{ url: 'rtmp://a.rtmp.youtube.com/live2/xxxx-xxxx-xxxx-xxxx' }] },
+);
+export type PushTargetBody = Static<typeof PushTargetBody>;
+export const TargetParams = Type.Object({
+  channelId: Type.String({ maxLength: 64 }),
+  targetId: Type.String({ maxLength: 64 }),
+});
+
 export const PushOption = Type.Object(
   {
     encode: Type.Union(
@@ -63,6 +83,13 @@ export const PushOption = Type.Object(
       Type.Boolean({
         default: OPTION_DEFAULTS.autoResume,
         description: 'Resume by itself when the member publishes again within the retention time',
+      }),
+    ),
+    pushTargets: Type.Optional(
+      Type.Array(PushTargetBody, {
+        minItems: 1,
+        maxItems: 5,
+        description: 'External destinations the channel is relayed to (each gets the best tier, or its rateType)',
       }),
     ),
   },

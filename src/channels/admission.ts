@@ -5,7 +5,7 @@ import { SRC_TYPE_NAMES, type SrcType } from '../rooms/model.js';
 import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { Account } from '../tenants/accounts.js';
 import type { Admission } from './records.js';
-import type { PlayUrl, ResolvedPushOption } from './types.js';
+import type { PlayUrl, PushTarget, ResolvedPushOption } from './types.js';
 
 /*
  * The admission rules of a start, apart from the order PushService.start applies them in (SPEC "Quota", "Error codes").
@@ -19,6 +19,8 @@ export interface StartRequest {
   option: ResolvedPushOption;
   /** Viewers must present it; only its hash is stored. */
   channelPassword?: string;
+  /** External destinations, already checked (targets/check.ts). */
+  pushTargets?: PushTarget[];
 }
 
 /** The answer of a successful start. */

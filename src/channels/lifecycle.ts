@@ -215,6 +215,11 @@ export class ChannelLifecycle {
     return this.d.records.transition(channelId, onlyIn, null, '', fields, gen);
   }
 
+  /** Queues a webhook that moves nothing (a push target failed or recovered: issue 14). */
+  async notify(type: WebhookEventType, ch: ChannelRef, data: Record<string, unknown>): Promise<void> {
+    await this.webhook(type, ch, data);
+  }
+
   /** Queues the webhook of a complete recording file. */
   async recordFileReady(
     ch: ChannelRef,

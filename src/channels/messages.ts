@@ -35,9 +35,9 @@ export type MediaEvent =
   /** A member's signed publish into the built-in ingest was accepted and registered. */
   | { type: 'member-published'; sdkAppId: string; roomId: number; userId: string; srcType: SrcType; at: number };
 
-/** A command to the worker that runs the channel. */
+/** A command to the worker that runs the channel: stop it, or read its push targets again (one was added or removed). */
 export interface ControlMessage {
-  type: 'stop';
+  type: 'stop' | 'targets';
   channelId: string;
 }
 
@@ -95,7 +95,9 @@ export function parseMediaEvent(raw: string): MediaEvent | null {
 /** Parses a ControlMessage; null when it is not one. */
 export function parseControlMessage(raw: string): ControlMessage | null {
   const m = parse(raw);
-  return m && m.type === 'stop' && isChannelId(m.channelId) ? { type: 'stop', channelId: m.channelId } : null;
+  return m && (m.type === 'stop' || m.type === 'targets') && isChannelId(m.channelId)
+    ? { type: m.type, channelId: m.channelId }
+    : null;
 }
 
 interface Topics {

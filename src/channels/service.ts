@@ -148,6 +148,7 @@ export class PushService {
       cost,
       ...(option.rateTypes.includes(0) && !watermark ? { tracks } : {}),
       ...(watermark ? { watermark } : {}),
+      ...(req.pushTargets?.length ? { pushTargets: req.pushTargets } : {}),
       ...(req.channelPassword !== undefined
         ? { passwordHash: hashChannelPassword(channelId, req.channelPassword) }
         : {}),

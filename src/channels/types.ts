@@ -114,6 +114,37 @@ export interface ChannelTransition {
   reason: string;
 }
 
+/**
+ * An external destination the channel is relayed to (issue 14: a third-party CDN). Its URL holds the stream key: a
+ * secret, shown only to the owning app (`GET /v1/push/{channelId}/targets`) and redacted everywhere else.
+ */
+export interface PushTarget {
+  /** `tg_` and 16 hex digits. */
+  targetId: string;
+  url: string;
+  /** The tier sent (one of the channel's); none: the channel's best tier. */
+  rateType?: RateType;
+  addedAt: number;
+}
+
+/** A push target's state: connecting → live → retrying (backoff) → connecting …; failed after its retries. */
+export const TARGET_STATES = ['connecting', 'live', 'retrying', 'failed'] as const;
+export type TargetState = (typeof TARGET_STATES)[number];
+
+/** What the worker reports of a push target, about once a second. */
+export interface PushTargetStatus {
+  state: TargetState;
+  /** Bytes written to the destination by this run (every attempt). */
+  bytesSent: number;
+  /** Attempts since the target was last live (or added). */
+  attempts: number;
+  /** When the target entered its state (ms). */
+  since: number;
+  /** The last error, one short line with its secrets redacted. */
+  lastError?: string;
+  updatedAt: number;
+}
+
 /** The channel record kept in Redis. */
 export interface Channel {
   channelId: string;
@@ -167,5 +198,9 @@ export interface Channel {
    */
   runGen?: number;
   stats?: ChannelStats;
+  /** External destinations (issue 14), written by the API; at most MAX_PUSH_TARGETS. */
+  pushTargets?: PushTarget[];
+  /** Their state by targetId, written by the worker that runs the channel (fenced by `runGen`). */
+  targetStatus?: Record<string, PushTargetStatus>;
   history: ChannelTransition[];
 }

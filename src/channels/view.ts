@@ -1,8 +1,18 @@
-import { redact } from '../log.js';
+import { redact, redactTargetUrl } from '../log.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { SrcType } from '../rooms/model.js';
 import type { ChannelTracks } from './tracks.js';
-import type { Channel, ChannelState, ChannelStats, ChannelTransition, PlayUrl, ResolvedPushOption } from './types.js';
+import type {
+  Channel,
+  ChannelState,
+  ChannelStats,
+  ChannelTransition,
+  PlayUrl,
+  PushTarget,
+  PushTargetStatus,
+  RateType,
+  ResolvedPushOption,
+} from './types.js';
 
 /** The channel as `GET /v1/push/{channelId}` shows it (and the typed client returns it): no secrets. */
 export interface ChannelView {
@@ -41,6 +51,8 @@ export interface ChannelView {
   /** The worker running it (hostname:pid). */
   worker: string | null;
   stats: ChannelStats | null;
+  /** Push targets with their state; URLs as scheme and host only (the owning app lists them in full: GET …/targets). */
+  pushTargets: PushTargetView[];
   history: ChannelTransition[];
 }
 
@@ -73,6 +85,34 @@ export function publicChannel(ch: Channel): ChannelView {
     tracks: ch.tracks ?? null,
     worker: ch.worker ?? null,
     stats: ch.stats ?? null,
+    pushTargets: (ch.pushTargets ?? []).map((t) => targetView(ch, t, false)),
     history: ch.history,
+  };
+}
+
+/** A push target as the owning app sees it: its URL in full (no one else does), and its live status. */
+export interface PushTargetView extends Omit<PushTargetStatus, 'lastError' | 'updatedAt'> {
+  targetId: string;
+  url: string;
+  rateType: RateType | null;
+  addedAt: number;
+  lastError: string | null;
+  updatedAt: number | null;
+}
+
+/** A target's view; `full` (the owning app) shows its URL, else scheme and host only. */
+export function targetView(ch: Pick<Channel, 'targetStatus'>, t: PushTarget, full: boolean): PushTargetView {
+  const s = ch.targetStatus?.[t.targetId];
+  return {
+    targetId: t.targetId,
+    url: full ? t.url : redactTargetUrl(t.url),
+    rateType: t.rateType ?? null,
+    addedAt: t.addedAt,
+    state: s?.state ?? 'connecting',
+    bytesSent: s?.bytesSent ?? 0,
+    attempts: s?.attempts ?? 0,
+    since: s?.since ?? t.addedAt,
+    lastError: s?.lastError ?? null,
+    updatedAt: s?.updatedAt ?? null,
   };
 }

@@ -37,6 +37,14 @@ export const CLI_HELP: ToolHelp = {
       about:
         'start a bypass channel of a room member (src 0 camera, 1 screen; encode 1 HLS 2 FLV 3 HLS+FLV 4 RAW 5 RTMP 6 HLS+RTMP; rate 0 original, 10 550 kbit/s, 20 900 kbit/s), stop channels, show one (--follow: a live line each second)',
     },
+    targets: {
+      usage: [
+        'targets <channelId>',
+        'targets add <channelId> <url> [--rate 0|10|20]',
+        'targets remove <channelId> <id>',
+      ],
+      about: "a channel's push targets (rtmp://, rtmps://, srt:// destinations with their state); add or remove one",
+    },
     rooms: { usage: ['rooms [roomId]'], about: "the app's rooms, or one room's upstreams" },
     ingest: {
       usage: ['ingest --room R --user U [--src 0|1]'],
@@ -164,6 +172,23 @@ async function run(client: RelayClient, words: string[], flags: Record<string, s
       if (['stopped', 'failed', 'recycled'].includes(now.state)) return;
       await new Promise((r) => setTimeout(r, 1000));
     }
+  }
+  if (noun === 'targets' && verb) {
+    const cols = ['targetId', 'state', 'bytesSent', 'rateType', 'url', 'lastError'];
+    if (verb === 'add' && rest[1]) {
+      const rate = num(flags.rate, 'rate') as 0 | 10 | 20 | undefined;
+      const t = await client.addPushTarget(rest[0]!, {
+        url: rest[1],
+        ...(rate !== undefined ? { rateType: rate } : {}),
+      });
+      return out(t, () => table([{ ...t }], cols));
+    }
+    if (verb === 'remove' && rest[1]) {
+      await client.removePushTarget(rest[0]!, rest[1]);
+      return out({ removed: rest[1] }, () => `removed ${rest[1]}`);
+    }
+    const list = await client.listPushTargets(verb);
+    return out(list, () => table(list as unknown as Record<string, unknown>[], cols));
   }
   if (noun === 'rooms') {
     if (verb) {

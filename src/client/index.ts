@@ -6,8 +6,15 @@
 import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '../channels/types.js';
 import type { StartResult, StopResult } from '../channels/service.js';
 import type { ChannelView } from '../channels/view.js';
+import type { PushTargetView } from '../targets/control.js';
 
-export type { ChannelState, ChannelView, Encode, PlayUrl, RateType, RecordFileType };
+export type { ChannelState, ChannelView, Encode, PlayUrl, PushTargetView, RateType, RecordFileType };
+
+/** An external destination of a push (issue 14): rtmp://, rtmps:// or srt:// with its stream key; `rateType` a tier. */
+export interface PushDestination {
+  url: string;
+  rateType?: RateType;
+}
 
 /** Where the relay is and which app calls it. */
 export interface RelayClientOptions {
@@ -41,6 +48,8 @@ export interface PushOption {
   channelDesc?: string;
   sdkType?: 1 | 2 | 3;
   autoResume?: boolean;
+  /** 1–5 external destinations the channel is relayed to as soon as it is live. */
+  pushTargets?: PushDestination[];
 }
 
 /** What a started push answers (the seed's StreamRes): channelId, urls, recordTaskId. */
@@ -91,6 +100,22 @@ export class RelayClient {
   /** A channel's state, options, URLs, times, live figures and history. */
   async getChannel(channelId: string): Promise<ChannelInfo> {
     return (await this.call('GET', `/v1/push/${encodeURIComponent(channelId)}`)).channel;
+  }
+
+  /** Adds an external destination to a running channel; resolves with it (its state starts `connecting`). */
+  async addPushTarget(channelId: string, target: PushDestination): Promise<PushTargetView> {
+    return (await this.call('POST', `/v1/push/${encodeURIComponent(channelId)}/targets`, target)).target;
+  }
+
+  /** Removes a destination: its ffmpeg stops and the destination sees the stream end. */
+  async removePushTarget(channelId: string, targetId: string): Promise<void> {
+    const route = `/v1/push/${encodeURIComponent(channelId)}/targets/${encodeURIComponent(targetId)}`;
+    await this.call('DELETE', route);
+  }
+
+  /** A channel's destinations with their URLs (yours only), state, bytes sent, attempts and last error. */
+  async listPushTargets(channelId: string): Promise<PushTargetView[]> {
+    return (await this.call('GET', `/v1/push/${encodeURIComponent(channelId)}/targets`)).targets;
   }
 
   /** Room ids of this app that have upstreams. */

@@ -119,7 +119,10 @@ export class RtmpAccess {
     return publishing.length ? `${stream.channelId}_r${bestFirst(publishing)[0]}` : name;
   }
 
-  /** A play: a run's read of the ingest, or a viewer of a channel (RTMP checked here, FLV in http.ts). */
+  /**
+   * A play: a run's read of the ingest or of its own channel (push targets), or a viewer of a channel (RTMP checked
+   * here, FLV in http.ts).
+   */
   onPlay(s: NmsSession): void {
     if (s.streamApp === INGEST_APP) {
       const run = this.gate.admit('read', s.streamPath, s.streamQuery, Date.now());
@@ -127,6 +130,11 @@ export class RtmpAccess {
     }
     const stream = s.streamApp === LIVE_APP ? parseStreamName(s.streamName) : null;
     if (!stream) return this.refuse(s, 'play of a stream that is not a channel');
+    // a run's read of its own channel (a push target's ffmpeg): a read token of the channel, whatever its password
+    if (s.protocol === 'rtmp' && s.streamQuery && 'nonce' in s.streamQuery) {
+      const run = this.gate.admit('read', s.streamPath, s.streamQuery, Date.now(), stream.channelId);
+      return run.ok ? this.admitRun(s, run, false) : this.refuse(s, `channel read: ${run.why}`);
+    }
     // HTTP-FLV and WS-FLV were checked before reaching node-media-server; RTMP is checked here.
     if (s.protocol !== 'rtmp') return;
     if (this.passwords.has(stream.channelId)) {

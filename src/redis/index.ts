@@ -111,6 +111,10 @@ export class Keys {
   channel(channelId: string): string {
     return `${this.prefix}:channel:${channelId}`;
   }
+  /** Short lock serialising changes of a channel's push targets across API processes (PushTargetControl). */
+  targetsLock(channelId: string): string {
+    return `${this.prefix}:channel:${channelId}:targets-lock`;
+  }
   /** Set of channel ids not yet stopped (starting, live, stopping). */
   activeChannels(): string {
     return `${this.prefix}:channels:active`;

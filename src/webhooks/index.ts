@@ -18,7 +18,11 @@ export type WebhookEventType =
   | 'push.stopped'
   | 'push.failed'
   | 'record.file_ready'
-  | 'channel.recycled';
+  | 'channel.recycled'
+  /** A push target that was live dropped (`final: false`), or gave up after its retries (`final: true`). */
+  | 'target.failed'
+  /** A push target is live again after a target.failed. */
+  | 'target.recovered';
 
 /** One event as delivered (the JSON body of the POST). */
 export interface WebhookEvent {

@@ -42,6 +42,7 @@ import {
 } from '../health/index.js';
 import { MediaServer } from '../media-server/index.js';
 import { PushWorker } from '../worker/index.js';
+import { PushTargetControl } from '../targets/control.js';
 import { probeFfmpeg } from '../media/ffmpeg/capabilities.js';
 
 /** A running part of the relay. */
@@ -139,12 +140,14 @@ export async function startApi(
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
   });
+  const targets = new PushTargetControl({ store, redis, keys, lifecycle, bus, egress: config.egress, ffmpeg });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   addBootMetric(metrics, () => boot.status());
   const api = buildApi({
     config,
     apps,
     push,
+    targets,
     store,
     rooms,
     watermarks,

@@ -23,6 +23,7 @@ import { KeyframeWatch } from './keyframes.js';
 import { countStart, crashLoopFailure, STEADY_MS } from './crash-loop.js';
 import { keepJobLock, withTimeout } from './job-lock.js';
 import type { Channel } from '../channels/types.js';
+import { RunTargets } from '../targets/manager.js';
 
 const HEARTBEAT_MS = 2000;
 
@@ -32,7 +33,8 @@ export interface PushWorkerDeps {
   /** Commands connection: heartbeats go through it and BullMQ's worker duplicates it. */
   redis: Redis;
   store: Pick<ChannelRecords, 'get'>;
-  lifecycle: RunnerDeps['lifecycle'] & Pick<ChannelLifecycle, 'beginRun' | 'patch' | 'requestStop' | 'startRecycler'>;
+  lifecycle: RunnerDeps['lifecycle'] &
+    Pick<ChannelLifecycle, 'beginRun' | 'patch' | 'requestStop' | 'startRecycler' | 'notify'>;
   rooms: Pick<RoomRegistry, 'get'>;
   /** Control messages and the media server's keyframe reports arrive on it. */
   bus: Pick<MessageBus, 'subscribe'>;
@@ -53,6 +55,8 @@ interface Running {
   token: string | undefined;
   /** Resolves once the runner has ended (its ffmpeg gone). */
   ended: Promise<void>;
+  /** Its push targets (their ffmpegs end with the run). */
+  targets?: RunTargets;
 }
 
 /** How long a new run of a channel waits for the older run it supersedes on this worker to end. */
@@ -85,6 +89,7 @@ export class PushWorker {
     const { config, logger, bus } = this.deps;
     this.unsubscribeControl = await bus.subscribe('control', (msg) => {
       if (msg.type === 'stop') this.end(msg.channelId, 'stop');
+      if (msg.type === 'targets') this.running.get(msg.channelId)?.targets?.refresh();
     });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
@@ -201,8 +206,14 @@ export class PushWorker {
     const lockDuration = PUSH_WORKER_SETTINGS.lockDuration!;
     const lost = () => this.end(channelId, 'lock-lost', entry);
     const stopKeeping = token ? keepJobLock(job, token, lockDuration, lost) : () => undefined;
+    (entry.targets = new RunTargets(
+      { config, store, lifecycle, secret, logger: this.deps.logger },
+      channelId,
+      gen,
+    )).start();
     try {
       const outcome = await runner.run();
+      await entry.targets.close(); // before a handover: the next worker's targets publish to the same stream keys
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown') await clear();
       if (outcome === 'handover' && ctl.signal.reason === 'shutdown' && token) {
         // Give the job back so another worker resumes the channel at once.
@@ -211,6 +222,7 @@ export class PushWorker {
       }
       return { state: outcome === 'stopped' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'gone' };
     } finally {
+      await entry.targets.close(); // no target's ffmpeg outlives its run
       stopKeeping();
       clearTimeout(steady);
     }

@@ -46,6 +46,37 @@ describe('push/start validation answers with the SPEC code of the field', () => 
     ['a 65-character channelName', 50002, 400, { ...valid, option: { encode: 3, channelName: 'n'.repeat(65) } }],
     ['malformed JSON', 50002, 400, '{"roomId":'],
     ['an injection-looking userId', 40000006, 400, { ...valid, userId: "a'; DROP TABLE x;--" }],
+    ['empty pushTargets', 50002, 400, { ...valid, option: { encode: 3, pushTargets: [] } }],
+    [
+      'six pushTargets',
+      50002,
+      400,
+      { ...valid, option: { encode: 3, pushTargets: Array(6).fill({ url: 'rtmp://h/a/k' }) } },
+    ],
+    [
+      'a push target file',
+      50002,
+      400,
+      { ...valid, option: { encode: 3, pushTargets: [{ url: 'file:///etc/passwd' }] } },
+    ],
+    [
+      'a push target with user:pass@',
+      50002,
+      400,
+      { ...valid, option: { encode: 3, pushTargets: [{ url: 'rtmp://u:p@h/a/k' }] } },
+    ],
+    [
+      'a push target of another tier',
+      50002,
+      400,
+      { ...valid, option: { encode: 3, pushTargets: [{ url: 'rtmp://127.0.0.1/a/k', rateType: 10 }] } },
+    ],
+    [
+      'a push target at a private address',
+      50002,
+      400,
+      { ...valid, option: { encode: 3, pushTargets: [{ url: 'rtmp://10.9.8.7/a/k' }] } },
+    ],
   ])('%s → %i (HTTP %i)', async (_name, code, status, body) => {
     const res = await post(body);
     expect(res.body.code).toBe(code);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/app.js';
 import type { AdminDeps } from '../../src/api/routes/admin.js';
 import { fakeApiDeps } from '../fakes/index.js';
+import type { PushTargetControl } from '../../src/targets/control.js';
 import { ERRORS } from '../../src/errors/index.js';
 
 /** Builds the API with every route (admin too) and collects the routes it registers. */
@@ -13,6 +14,7 @@ async function appWithRoutes() {
   const deps = {
     ...fakeApiDeps(),
     admin: { adminToken: 'a'.repeat(16), accounts: {}, apps: {} } as unknown as AdminDeps,
+    targets: {} as unknown as PushTargetControl,
   };
   const app = buildApi(deps);
   app.addHook('onRoute', (r) => {

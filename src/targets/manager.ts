@@ -1,0 +1,139 @@
+import type { RelayConfig } from '../config/index.js';
+import { redactTargetUrl, type Logger } from '../log.js';
+import type { ChannelRecords } from '../channels/records.js';
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
+import type { Channel, PushTarget, PushTargetStatus } from '../channels/types.js';
+import { channelStreams, LIVE_APP } from '../channels/urls.js';
+import { bestFirst } from '../channels/tiers.js';
+import { runTokenQuery } from '../auth/run-tokens.js';
+import { TargetSupervisor } from './supervisor.js';
+import type { TargetNotice } from './state.js';
+
+/** What a run's targets need from the worker. */
+export interface RunTargetsDeps {
+  config: Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
+  store: Pick<ChannelRecords, 'get'>;
+  lifecycle: Pick<ChannelLifecycle, 'patchRun' | 'notify'>;
+  /** Shared secret signing internal URLs (the read tokens of the targets' ffmpegs). */
+  secret: string;
+  logger: Logger;
+}
+
+const TICK_MS = 1000;
+
+/**
+ * The push targets of one run of a channel (any channel: the manager knows only its record): while the channel is
+ * live and this run is its current one, one TargetSupervisor per target in the record, each reading the channel's tier
+ * back from the media server with a read token of this run; targets added or removed are picked up on a control
+ * message (refresh) or at the next tick (pub/sub is at most once); their status is written into the record each
+ * tick, fenced by the run generation. close() ends every target's ffmpeg: none outlives the run.
+ */
+export class RunTargets {
+  private readonly running = new Map<string, TargetSupervisor>();
+  /** Targets this run found failed in the record (an earlier run gave up on them): not started again. */
+  private inherited: Record<string, PushTargetStatus> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private busy: Promise<void> | null = null;
+  private again = false;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: RunTargetsDeps,
+    private readonly channelId: string,
+    private readonly gen: number,
+  ) {
+    this.log = deps.logger.child({ channelId, runGen: gen });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.refresh(), TICK_MS);
+    this.timer.unref();
+    this.refresh();
+  }
+
+  /** Reads the record now (a target was added or removed). */
+  refresh(): void {
+    if (this.closed) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = this.sync()
+      .catch((e: Error) => this.log.debug({ err: e.message }, 'push targets not synced'))
+      .finally(() => {
+        this.busy = null;
+        if (this.again && !this.closed) {
+          this.again = false;
+          this.refresh();
+        }
+      });
+  }
+
+  /** Ends every target's ffmpeg and waits until they are gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.busy;
+    await Promise.all([...this.running.values()].map((s) => s.stop()));
+    this.running.clear();
+  }
+
+  private async sync(): Promise<void> {
+    const ch = await this.deps.store.get(this.channelId);
+    if (this.closed) return;
+    const current = !!ch && (ch.runGen ?? 0) === this.gen;
+    this.inherited ??= current ? failedIn(ch) : {};
+    const wanted = new Map<string, PushTarget>(
+      current && ch.state === 'live' ? (ch.pushTargets ?? []).map((t) => [t.targetId, t]) : [],
+    );
+    const ending: Promise<void>[] = [];
+    for (const [id, s] of this.running) {
+      const w = wanted.get(id);
+      if (w && w.url === s.target.url && w.rateType === s.target.rateType) continue;
+      this.running.delete(id);
+      ending.push(s.stop());
+    }
+    for (const [id, t] of wanted) {
+      if (this.running.has(id) || this.inherited[id]) continue;
+      const s = new TargetSupervisor(t, {
+        ffmpegPath: this.deps.config.ffmpegPath,
+        policy: this.deps.config.targets,
+        inputUrl: (target) => this.inputOf(ch!, target),
+        notify: (n) => this.notify(ch!, t, n),
+        changed: () => this.refresh(),
+        logger: this.log,
+      });
+      this.running.set(id, s);
+      s.start();
+    }
+    await Promise.all(ending);
+    if (!current || ch.state !== 'live') return;
+    const now = Date.now();
+    const status: Record<string, PushTargetStatus> = {};
+    for (const [id, t] of Object.entries(this.inherited)) if (wanted.has(id)) status[id] = t;
+    for (const [id, s] of this.running) status[id] = s.status(now);
+    await this.deps.lifecycle.patchRun(this.channelId, this.gen, { targetStatus: status }, ['live']);
+  }
+
+  // The tier the target sends (its own, else the channel's best), read from the media server with a fresh read token.
+  private inputOf(ch: Channel, t: PushTarget): string {
+    const rateType = t.rateType ?? bestFirst(ch.option.rateTypes)[0];
+    const streams = channelStreams(ch.channelId, ch.option.rateTypes);
+    const stream = streams.find((s) => s.rateType === rateType) ?? streams[0]!;
+    const path = `/${LIVE_APP}/${stream.streamName}`;
+    const query = runTokenQuery(this.deps.secret, 'read', path, { channelId: ch.channelId, gen: this.gen });
+    const { mediaInternalHost, rtmpPort } = this.deps.config;
+    return `rtmp://${mediaInternalHost}:${rtmpPort}${path}?${query}`;
+  }
+
+  private notify(ch: Channel, t: PushTarget, n: TargetNotice): void {
+    const data = { targetId: t.targetId, url: redactTargetUrl(t.url), ...n.data };
+    this.log.warn({ targetId: t.targetId, event: n.type, final: n.data.final }, 'push target event');
+    void this.deps.lifecycle.notify(n.type, ch, data);
+  }
+}
+
+function failedIn(ch: Channel): Record<string, PushTargetStatus> {
+  return Object.fromEntries(Object.entries(ch.targetStatus ?? {}).filter(([, s]) => s.state === 'failed'));
+}

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { sleep } from './stack.js';
+
+export const NGINX = '/usr/sbin/nginx';
+export const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+
+/** Why nginx-rtmp tests cannot run here, or null when they can (Debian's nginx and libnginx-mod-rtmp installed). */
+export function nginxRtmpMissing(): string | null {
+  if (!fs.existsSync(NGINX)) return `${NGINX} missing (apt-get install nginx)`;
+  if (!fs.existsSync(RTMP_MODULE)) return `${RTMP_MODULE} missing (apt-get install libnginx-mod-rtmp)`;
+  return null;
+}
+
+/**
+ * A local nginx-rtmp standing in for a CDN's ingest: its own temp folder and configuration, foreground (`daemon off;
+ * master_process off;`), one RTMP port on 127.0.0.1; application `live2` records every stream it receives (FLV) into
+ * `recordDir`. stop() and start() again on the same port (a CDN that goes away and comes back).
+ */
+export class NginxRtmp {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nginx-rtmp-'));
+  readonly recordDir = path.join(this.dir, 'rec');
+  private child: ChildProcess | null = null;
+  readonly log: string[] = [];
+
+  constructor(readonly port: number) {
+    fs.mkdirSync(this.recordDir);
+    fs.writeFileSync(
+      path.join(this.dir, 'nginx.conf'),
+      [
+        'daemon off;',
+        'master_process off;',
+        `load_module ${RTMP_MODULE};`,
+        `error_log ${path.join(this.dir, 'error.log')} info;`,
+        `pid ${path.join(this.dir, 'nginx.pid')};`,
+        'events { worker_connections 64; }',
+        'rtmp { server {',
+        `  listen 127.0.0.1:${port};`,
+        `  application live2 { live on; record all; record_path ${this.recordDir}; record_unique on; }`,
+        '} }',
+      ].join('\n'),
+    );
+  }
+
+  /** Starts nginx and resolves once its port accepts connections. */
+  async start(): Promise<void> {
+    const child = spawn(
+      '/usr/bin/setpriv',
+      ['--pdeathsig', 'SIGKILL', '--', NGINX, '-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-e', 'stderr'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) throw new Error(`nginx exited: ${this.log.join('')}`);
+      if (await accepts(this.port)) return;
+      await sleep(50);
+    }
+    throw new Error(`nginx did not listen on ${this.port}: ${this.log.join('')}`);
+  }
+
+  /** Kills nginx (SIGKILL: the CDN vanishes) and waits for it to exit. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    c.kill('SIGCONT');
+    await exited;
+  }
+
+  /** Freezes nginx (SIGSTOP): its connections stay open and nothing is read any more — a destination that stalls. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen nginx run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** FLV files nginx recorded. */
+  recordings(): string[] {
+    return fs
+      .readdirSync(this.recordDir)
+      .filter((f) => f.endsWith('.flv'))
+      .map((f) => path.join(this.recordDir, f));
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { buildTargetArgs } from '../../src/media/ffmpeg/target-args.js';
+import { backoffFor, MAX_BACKOFF_MS, TargetMachine } from '../../src/targets/state.js';
+import { checkPushTarget, checkTargetForm, makePushTargets } from '../../src/targets/check.js';
+import { redactTargetUrl as redactedTarget } from '../../src/log.js';
+import { errorLine } from '../../src/targets/supervisor.js';
+import { parseEgressAllow } from '../../src/egress/index.js';
+import { parseControlMessage } from '../../src/channels/messages.js';
+import { RelayError } from '../../src/errors/index.js';
+import type { FfmpegInfo } from '../../src/media/ffmpeg/capabilities.js';
+
+describe('push target ffmpeg arguments', () => {
+  const base = {
+    input: 'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123?ch=x&token=t',
+    output: 'rtmp://cdn.example/live2/KEY',
+    format: 'flv' as const,
+    outputProtocols: 'rtmp,tcp',
+    rwTimeoutUs: 5_000_000,
+    sendBufferBytes: 262144,
+  };
+  it('copy the tier (video and required audio) to FLV, each side limited to its protocols', () => {
+    const a = buildTargetArgs(base);
+    expect(a.slice(a.indexOf('-i') - 2, a.indexOf('-i') + 2)).toEqual([
+      '-protocol_whitelist',
+      'rtmp,tcp',
+      '-i',
+      base.input,
+    ]);
+    expect(a.join(' ')).toContain('-map 0:v:0 -map 0:a:0 -c copy');
+    expect(a.slice(-5)).toEqual(['-protocol_whitelist', 'rtmp,tcp', '-f', 'flv', base.output]);
+    expect(a).toContain('-progress');
+    expect(a.filter((x) => x === '-rw_timeout')).toHaveLength(2);
+    expect(a.join(' ')).toContain('-send_buffer_size 262144');
+  });
+  it('write MPEG-TS to srt', () => {
+    const a = buildTargetArgs({
+      ...base,
+      output: 'srt://cdn.example:9000',
+      format: 'mpegts',
+      outputProtocols: 'srt,udp',
+    });
+    expect(a.slice(-5)).toEqual(['-protocol_whitelist', 'srt,udp', '-f', 'mpegts', 'srt://cdn.example:9000']);
+    expect(a).not.toContain('-flvflags');
+    expect(a).not.toContain('-send_buffer_size'); // an srt output has no such option
+  });
+});
+
+describe('push target state machine', () => {
+  const policy = { maxRetries: 2, backoffMs: 1000, stallMs: 5000 };
+  it('backs off 1, 2, 4 … s, capped at 30 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffFor(n, 1000))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000,
+    ]);
+    expect(backoffFor(100, 1000)).toBe(MAX_BACKOFF_MS);
+  });
+  it('connecting → live on bytes sent; a drop retries and announces target.failed, live again target.recovered', () => {
+    const m = new TargetMachine(policy, 0);
+    m.attemptStarted(0);
+    expect(m.state).toBe('connecting');
+    expect(m.sent(10)).toBeNull(); // first live: nothing to recover from
+    expect(m.state).toBe('live');
+    const drop = m.attemptEnded(100, 'Connection reset by peer');
+    expect(drop).toMatchObject({ next: 'retry', notice: { type: 'target.failed', data: { final: false } } });
+    expect(m.status(5, 100)).toMatchObject({ state: 'retrying', since: 100, lastError: 'Connection reset by peer' });
+    m.attemptStarted(200);
+    expect(m.sent(300)).toEqual({ type: 'target.recovered', data: { attempts: 1 } });
+    expect(m.sent(400)).toBeNull();
+    expect(m.status(9, 400)).toMatchObject({ state: 'live', attempts: 0, since: 300, bytesSent: 9 });
+  });
+  it('failed after maxRetries retries in a row that never reach live, with a final target.failed', () => {
+    const m = new TargetMachine(policy, 0);
+    const after = [];
+    for (let i = 0; i < 3; i++) {
+      m.attemptStarted(i);
+      after.push(m.attemptEnded(i, 'Connection refused'));
+    }
+    expect(after.map((a) => a.next)).toEqual(['retry', 'retry', 'failed']);
+    expect(after.slice(0, 2).map((a) => (a.next === 'retry' ? a.backoffMs : 0))).toEqual([1000, 2000]);
+    expect(after[0]!.notice).toBeUndefined(); // never live: no webhook until it gives up
+    expect(after[2]!.notice).toEqual({
+      type: 'target.failed',
+      data: { final: true, attempts: 3, error: 'Connection refused' },
+    });
+    expect(m.state).toBe('failed');
+    expect(() => m.attemptStarted(9)).toThrow();
+  });
+});
+
+describe('push target URLs', () => {
+  const hostile = [
+    'file:///etc/passwd',
+    '/etc/passwd',
+    'etc/passwd',
+    'http://cdn.example/live2/k',
+    'https://cdn.example/live2/k',
+    'rtmpt://cdn.example/live2/k',
+    'concat:a|b',
+    'pipe:1',
+    'subfile,,start,0,end,0,,:/etc/passwd',
+    'rtmp://user:pass@cdn.example/live2/k',
+    'rtmp://@cdn.example/live2/k',
+    'rtmp://cdn.example/live2/k\r\nx',
+    'rtmp://cdn.example/live2/k x',
+    'rtmp://cdn.example/live2/k\u0000',
+    'rtmp://cdn.example\\@evil/live2/k',
+    'rtmp://cdn.example/onlyapp',
+    'rtmp:///live2/k',
+    'srt://cdn.example?streamid=k',
+    'srt://cdn.example:9000?mode=listener',
+    'srt://cdn.example:9000?mode=rendezvous',
+    `rtmp://cdn.example/live2/${'k'.repeat(2100)}`,
+    '',
+  ];
+  for (const url of hostile)
+    it(`refuses ${JSON.stringify(url.slice(0, 48))} with 50002 and a hint`, () => {
+      try {
+        checkTargetForm(url);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(RelayError);
+        expect((e as RelayError).code).toBe(50002);
+        expect((e as RelayError).hint).toBeTruthy();
+        if (url.length > 8) expect((e as RelayError).message).not.toContain(url);
+      }
+    });
+  it('takes rtmp, rtmps and srt URLs', () => {
+    expect(checkTargetForm('rtmp://a.rtmp.youtube.com/live2/abcd-efgh')).toBe('rtmp');
+    expect(checkTargetForm('RTMPS://live-api-s.facebook.com:443/rtmp/FB-1?s_bl=1')).toBe('rtmps');
+    expect(checkTargetForm('srt://ingest.example:9000?streamid=#!::r=live/k,m=publish&passphrase=p')).toBe('srt');
+    expect(checkTargetForm('srt://ingest.example:9000?streamid=#!::u=me@example,r=k')).toBe('srt'); // @ after the host
+    expect(checkTargetForm('rtmp://cdn.example/live2/k?user=me@example')).toBe('rtmp');
+  });
+  const open = { egress: parseEgressAllow('') };
+  it('refuses internal hosts unless RELAY_UPSTREAM_ALLOW allows them', async () => {
+    for (const url of ['rtmp://127.0.0.1/a/k', 'rtmp://10.0.0.7/a/k', 'rtmp://[::1]/a/k', 'rtmp://169.254.169.254/a/k'])
+      await expect(checkPushTarget(url, open), url).rejects.toMatchObject({
+        code: 50002,
+        hint: /RELAY_UPSTREAM_ALLOW/,
+      });
+    await expect(checkPushTarget('rtmp://127.0.0.1/a/k', { egress: parseEgressAllow('127.0.0.1') })).resolves.toBe(
+      'rtmp',
+    );
+  });
+  it('refuses srt with 50008 when the ffmpeg has no srt output', async () => {
+    const ffmpeg = async () =>
+      ({
+        version: { major: 4, minor: 1 },
+        caps: { protocols: { input: new Set(['rtmp']), output: new Set(['rtmp', 'rtmps']) } },
+      }) as unknown as FfmpegInfo;
+    const deps = { egress: parseEgressAllow('127.0.0.1'), ffmpeg };
+    await expect(checkPushTarget('srt://127.0.0.1:9000', deps)).rejects.toMatchObject({ code: 50008 });
+    await expect(checkPushTarget('rtmp://127.0.0.1/a/k', deps)).resolves.toBe('rtmp');
+  });
+  it('makes targets with ids, refusing a tier the channel has not', async () => {
+    const deps = { egress: parseEgressAllow('127.0.0.1') };
+    const [t] = await makePushTargets([{ url: 'rtmp://127.0.0.1/a/k', rateType: 10 }], [0, 10], deps, 5);
+    expect(t).toMatchObject({ url: 'rtmp://127.0.0.1/a/k', rateType: 10, addedAt: 5 });
+    expect(t!.targetId).toMatch(/^tg_[0-9a-f]{16}$/);
+    await expect(makePushTargets([{ url: 'rtmp://127.0.0.1/a/k', rateType: 20 }], [0], deps)).rejects.toMatchObject({
+      code: 50002,
+    });
+  });
+  it('shows scheme and host only outside the owning app, and redacts keys in errors', () => {
+    expect(redactedTarget('rtmp://a.rtmp.youtube.com/live2/abcd-efgh')).toBe('rtmp://a.rtmp.youtube.com/***');
+    expect(redactedTarget('srt://h:9000?streamid=k&passphrase=p')).toBe('srt://h:9000/***');
+    expect(errorLine('rtmp://h/live2/SECRETKEY: Connection refused\n')).toBe('rtmp://h/live2/***: Connection refused');
+    expect(errorLine('srt://h:9000?streamid=SECRET&passphrase=P2 failed')).not.toMatch(/SECRET|P2/);
+  });
+});
+
+describe('control messages', () => {
+  it('carry a targets refresh', () => {
+    const m = { type: 'targets', channelId: 'ch_0123456789abcdef0123' };
+    expect(parseControlMessage(JSON.stringify(m))).toEqual(m);
+    expect(parseControlMessage(JSON.stringify({ ...m, type: 'other' }))).toBeNull();
+  });
+});

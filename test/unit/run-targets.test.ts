@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { RunTargets } from '../../src/targets/manager.js';
+import type { Channel, PushTargetStatus } from '../../src/channels/types.js';
+import type { RelayConfig } from '../../src/config/index.js';
+import { recordingLogger, testChannel } from '../fakes/channels.js';
+import { eventually } from '../helpers/stack.js';
+
+/** A run's targets over a record in memory; `/bin/true` stands in for ffmpeg (every attempt ends at once). */
+function setup(over: Partial<Channel> = {}) {
+  let ch: Channel = testChannel({ state: 'starting', runGen: 3, ...over });
+  const writes: Record<string, PushTargetStatus>[] = [];
+  const notices: { type: string; data: Record<string, unknown> }[] = [];
+  const config = {
+    ffmpegPath: '/bin/true',
+    mediaInternalHost: '127.0.0.1',
+    rtmpPort: 1,
+    targets: { maxRetries: 1, backoffMs: 100, stallMs: 1000 },
+  } as Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
+  const run = new RunTargets(
+    {
+      config,
+      store: { get: async () => structuredClone(ch) },
+      lifecycle: {
+        patchRun: async (_id, gen, fields, onlyIn) => {
+          const ok = gen === ch.runGen && (!onlyIn?.length || onlyIn.includes(ch.state));
+          if (ok) writes.push(structuredClone(fields.targetStatus!));
+          return { ok, state: ch.state, ...(gen !== ch.runGen ? { fenced: true } : {}) };
+        },
+        notify: async (type, _ch, data) => void notices.push({ type, data }),
+      },
+      secret: 's'.repeat(32),
+      logger: recordingLogger(),
+    },
+    ch.channelId,
+    3,
+  );
+  return { run, writes, notices, set: (o: Partial<Channel>) => (ch = { ...ch, ...o }) };
+}
+
+const target = { targetId: 'tg_00000000000000aa', url: 'rtmp://cdn.example/live2/SECRET', addedAt: 1 };
+
+describe('a run’s push targets', () => {
+  it('start only once the channel is live, write their status fenced by the run, fail after their retries', async () => {
+    const t = setup({ pushTargets: [target] });
+    t.run.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.writes).toEqual([]); // starting: nothing runs, nothing written
+    t.set({ state: 'live' });
+    t.run.refresh();
+    const failed = await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'failed'), 5000);
+    expect(failed[target.targetId]).toMatchObject({ attempts: 2, bytesSent: 0 });
+    await eventually(async () => t.notices.length > 0 || null);
+    expect(t.notices).toEqual([
+      {
+        type: 'target.failed',
+        data: expect.objectContaining({ targetId: target.targetId, url: 'rtmp://cdn.example/***', final: true }),
+      },
+    ]);
+    await t.run.close();
+  });
+
+  it('a removed target disappears from the status; a newer run stops them all and writes nothing', async () => {
+    const t = setup({ state: 'live', pushTargets: [target] });
+    t.run.start();
+    await eventually(async () => t.writes.some((w) => w[target.targetId]) || null);
+    t.set({ pushTargets: [] });
+    t.run.refresh();
+    await eventually(async () => (t.writes.at(-1) && !t.writes.at(-1)![target.targetId]) || null);
+    const n = t.writes.length;
+    t.set({ pushTargets: [target], runGen: 4 });
+    t.run.refresh();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.writes.length).toBe(n);
+    await t.run.close();
+  });
+
+  it('a target an earlier run gave up on stays failed', async () => {
+    const failed: PushTargetStatus = { state: 'failed', bytesSent: 0, attempts: 9, since: 5, updatedAt: 5 };
+    const t = setup({ state: 'live', pushTargets: [target], targetStatus: { [target.targetId]: failed } });
+    t.run.start();
+    await eventually(async () => t.writes.length > 0 || null);
+    expect(t.writes[0]![target.targetId]).toEqual(failed);
+    expect(t.notices).toEqual([]);
+    await t.run.close();
+  });
+});
