@@ -14,6 +14,7 @@ import { ERRORS, RelayError } from '../errors/index.js';
 import type { App, AppRegistry } from '../tenants/apps.js';
 import { genericValidationError, startValidationError, type ValidationIssue } from './validation.js';
 import { pushRoutes } from './routes/push.js';
+import { mixRoutes } from './routes/mix.js';
 import { roomRoutes } from './routes/rooms.js';
 import { mediaAssetRoutes } from './routes/media-assets.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
@@ -21,6 +22,7 @@ import { webhookRoutes, type WebhookDeps } from './routes/webhook.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import type { RecordStore } from '../records/index.js';
 import type { PushService } from '../channels/service.js';
+import type { MixService } from '../channels/mix.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { RelayConfig } from '../config/index.js';
@@ -32,6 +34,8 @@ export interface ApiDeps {
   config: RelayConfig;
   apps: Pick<AppRegistry, 'authenticate'>;
   push: Pick<PushService, 'start' | 'stop'>;
+  /** Mixes of a room's members; absent: no /v1/mix routes. */
+  mix?: Pick<MixService, 'start' | 'updateLayout'>;
   store: Pick<ChannelStore, 'get' | 'activeIds'>;
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
@@ -177,6 +181,7 @@ export function buildApi(deps: ApiDeps): Api {
         req.app = await throttle.guard(who, header, () => deps.apps.authenticate(header));
       });
       await v1.register(pushRoutes(deps));
+      await v1.register(mixRoutes(deps));
       await v1.register(roomRoutes(deps));
       await v1.register(mediaAssetRoutes(deps));
       if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));

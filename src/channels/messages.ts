@@ -37,7 +37,8 @@ export type MediaEvent =
 
 /** A command to the worker that runs the channel. */
 export interface ControlMessage {
-  type: 'stop';
+  /** `stop`: end the run; `mix-layout`: a mix's layout changed in its record, apply it now. */
+  type: 'stop' | 'mix-layout';
   channelId: string;
 }
 
@@ -95,7 +96,8 @@ export function parseMediaEvent(raw: string): MediaEvent | null {
 /** Parses a ControlMessage; null when it is not one. */
 export function parseControlMessage(raw: string): ControlMessage | null {
   const m = parse(raw);
-  return m && m.type === 'stop' && isChannelId(m.channelId) ? { type: 'stop', channelId: m.channelId } : null;
+  const type = m?.type === 'stop' || m?.type === 'mix-layout' ? m.type : null;
+  return type && isChannelId(m!.channelId) ? { type, channelId: m!.channelId } : null;
 }
 
 interface Topics {

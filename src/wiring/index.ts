@@ -8,6 +8,7 @@ import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
+import { MixService } from '../channels/mix.js';
 import { PushService, redisStartRateLimit } from '../channels/service.js';
 import { ChannelLifecycle } from '../channels/lifecycle.js';
 import { AutoResume } from '../channels/auto-resume.js';
@@ -122,7 +123,7 @@ export async function startApi(
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
   const ffmpeg = () => probeFfmpeg(config.ffmpegPath);
-  const push = new PushService({
+  const pushDeps = {
     config,
     ffmpeg,
     store,
@@ -138,13 +139,15 @@ export async function startApi(
     logger,
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
-  });
+  };
+  const push = new PushService(pushDeps);
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   addBootMetric(metrics, () => boot.status());
   const api = buildApi({
     config,
     apps,
     push,
+    mix: new MixService(pushDeps, push),
     store,
     rooms,
     watermarks,

@@ -53,6 +53,7 @@ interface Running {
   token: string | undefined;
   /** Resolves once the runner has ended (its ffmpeg gone). */
   ended: Promise<void>;
+  runner?: ChannelRunner;
 }
 
 /** How long a new run of a channel waits for the older run it supersedes on this worker to end. */
@@ -85,6 +86,7 @@ export class PushWorker {
     const { config, logger, bus } = this.deps;
     this.unsubscribeControl = await bus.subscribe('control', (msg) => {
       if (msg.type === 'stop') this.end(msg.channelId, 'stop');
+      else this.running.get(msg.channelId)?.runner?.mixChanged();
     });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
@@ -195,6 +197,7 @@ export class PushWorker {
       gen,
       ctl.signal,
     );
+    entry.runner = runner;
     // A run that stays live this long (or hands over in order) is no crash loop: its count starts again.
     const clear = () => lifecycle.patchRun(channelId, gen, { runStarts: null }, ['live']).catch(() => undefined);
     const steady = setTimeout(() => void clear(), STEADY_MS);

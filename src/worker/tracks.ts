@@ -64,7 +64,7 @@ export class RunTracks {
     private readonly ch: Channel,
   ) {
     this.current = ch.tracks;
-    this.applies = ch.option.rateTypes.includes(0) && !ch.watermark;
+    this.applies = ch.option.rateTypes.includes(0) && !ch.watermark && !ch.mix;
   }
 
   /** The channel as plans are made of it: with the run's tracks. */

@@ -1,0 +1,92 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log.js';
+import { feederArgs, NO_AUDIO, type FeederSpec } from '../media/ffmpeg/feeder.js';
+import type { SourceSpec } from '../media/ffmpeg/input.js';
+import { FfmpegProcess, type FfmpegExit } from '../media/ffmpeg/process.js';
+import { frameBytes, type Frame } from './composer.js';
+
+/** What a feeder hands on. */
+export interface FeederSink {
+  frame(f: Frame): void;
+  audio(pcm: Buffer): void;
+}
+
+/** How long a feeder may take to its first frame. */
+const FIRST_FRAME_MS = 10_000;
+
+/**
+ * One member's feeder ffmpeg (see media/ffmpeg/feeder.ts): cuts its stdout into frames of the tile size and passes
+ * them and its PCM on. `started` resolves true on the first frame, false when it ended first.
+ */
+export class Feeder {
+  private readonly ff: FfmpegProcess;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  readonly started: Promise<boolean>;
+  readonly w: number;
+  readonly h: number;
+
+  constructor(o: {
+    ffmpegPath: string;
+    source: SourceSpec;
+    spec: FeederSpec;
+    env?: Readonly<Record<string, string>>;
+    logger: Logger;
+    sink: FeederSink;
+  }) {
+    this.w = o.spec.width;
+    this.h = o.spec.height;
+    const size = frameBytes(this.w, this.h);
+    let first: () => void = () => undefined;
+    const flowing = new Promise<void>((r) => (first = r));
+    const onVideo = (d: Buffer) => {
+      this.pending.push(d);
+      this.pendingBytes += d.length;
+      while (this.pendingBytes >= size) {
+        const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+        o.sink.frame({ w: this.w, h: this.h, data: Buffer.from(all.subarray(0, size)) });
+        const rest = all.subarray(size);
+        this.pending = rest.length ? [rest] : [];
+        this.pendingBytes = rest.length;
+        first();
+      }
+    };
+    this.ff = new FfmpegProcess({
+      ffmpegPath: o.ffmpegPath,
+      args: feederArgs(o.source, o.spec),
+      logger: o.logger,
+      startTimeoutMs: FIRST_FRAME_MS,
+      killGraceMs: 1000,
+      ...(o.env ? { env: o.env } : {}),
+      pipes: {
+        kind: 'feeder',
+        onSpawn: (io) => {
+          io.stdout?.on('data', onVideo);
+          (io.fd3 as Readable | null)?.on('data', (d: Buffer) => o.sink.audio(d));
+        },
+      },
+    });
+    this.started = this.ff.start({ flowing }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** How it ended (also when it never started). */
+  get done(): Promise<FfmpegExit> {
+    return this.ff.done;
+  }
+
+  /** Whether its ffmpeg said the member has no audio track. */
+  get noAudio(): boolean {
+    return this.ff.stderrTail.some((l) => NO_AUDIO.test(l));
+  }
+
+  get running(): boolean {
+    return this.ff.running;
+  }
+
+  close(): Promise<void> {
+    return this.ff.kill();
+  }
+}
