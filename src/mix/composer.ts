@@ -35,6 +35,23 @@ export function slateOf(last: Frame | null, w: number, h: number): Frame {
   return { w: last.w, h: last.h, data };
 }
 
+/** `src` resized to `w`×`h` (even) by nearest neighbour: a stand-in for a moment, not a picture to keep. */
+export function scaleFrame(src: Frame, w: number, h: number): Frame {
+  const out = Buffer.alloc(frameBytes(w, h));
+  const planes = [
+    { so: 0, sw: src.w, sh: src.h, o: 0, pw: w, ph: h },
+    { so: src.w * src.h, sw: src.w / 2, sh: src.h / 2, o: w * h, pw: w / 2, ph: h / 2 },
+    { so: (src.w * src.h * 5) / 4, sw: src.w / 2, sh: src.h / 2, o: (w * h * 5) / 4, pw: w / 2, ph: h / 2 },
+  ];
+  for (const p of planes)
+    for (let y = 0; y < p.ph; y++) {
+      const sy = Math.floor((y * p.sh) / p.ph);
+      for (let x = 0; x < p.pw; x++)
+        out[p.o + y * p.pw + x] = src.data[p.so + sy * p.sw + Math.floor((x * p.sw) / p.pw)]!;
+    }
+  return { w, h, data: out };
+}
+
 /** Copies `src` onto `dst` at (x, y), clipped to the rectangle `clip` (even coordinates) and to `dst`. */
 export function blit(
   dst: Frame,

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { SourceSpec } from '../media/ffmpeg/input.js';
 import { PcmFifo, mixChunks } from './audio.js';
-import { Composer, slateOf, solidFrame, type Frame, type TileContent } from './composer.js';
+import { Composer, scaleFrame, slateOf, solidFrame, type Frame, type TileContent } from './composer.js';
 import { Feeder } from './feeder.js';
 import { layoutTiles, memberKey, type MixMember, type MixSpec, type Tile } from './layout.js';
 import { MixPump, type EncoderPipes } from './pump.js';
@@ -29,6 +29,8 @@ interface Slot {
   next: Feeder | null;
   last: Frame | null;
   slate: Frame | null;
+  /** The last frame scaled to a new tile size, while the feeder of that size starts. */
+  scaled?: { from: Frame; frame: Frame };
   fifo: PcmFifo;
   noAudio: boolean;
   retry: NodeJS.Timeout | null;
@@ -128,7 +130,12 @@ export class MixEngine {
   private content(key: string): TileContent {
     const s = this.slots.get(key);
     if (!s) return { frame: null, placeholder: true };
-    if (s.feeder?.running && s.last) return { frame: s.last, placeholder: false };
+    if (s.feeder?.running && s.last) {
+      if (s.last.w === s.tile.w && s.last.h === s.tile.h) return { frame: s.last, placeholder: false };
+      // the tile changed size: its old frames, scaled, until the feeder of the new size delivers (make-before-break)
+      if (s.scaled?.from !== s.last) s.scaled = { from: s.last, frame: scaleFrame(s.last, s.tile.w, s.tile.h) };
+      return { frame: s.scaled.frame, placeholder: false };
+    }
     s.slate ??= slateOf(s.last, s.tile.w, s.tile.h);
     return { frame: s.slate, placeholder: true };
   }
@@ -198,7 +205,7 @@ export class MixEngine {
         slot.next = null;
         return again(); // the new size did not come: the old one keeps showing, try again
       }
-      if (slot.feeder !== feeder) return;
+      if (slot.feeder !== feeder || this.slots.get(key) !== slot) return; // replaced, or the member was removed
       slot.feeder = null;
       slot.slate = null;
       slot.fifo.clear();

@@ -34,6 +34,8 @@ const RECORD_CHECK_MS = 1000;
 export class MixRun {
   private readonly timer: NodeJS.Timeout;
   private checking = false;
+  /** A refresh asked for while one was under way: it runs again after (the record may have changed meanwhile). */
+  private again = false;
 
   private constructor(
     private readonly deps: MixRunDeps,
@@ -66,7 +68,10 @@ export class MixRun {
 
   /** Applies the record's layout if it changed (a control message, or the 1 s check). */
   async refresh(): Promise<void> {
-    if (this.checking) return;
+    if (this.checking) {
+      this.again = true;
+      return;
+    }
     this.checking = true;
     try {
       const now = await this.deps.store.get(this.ch.channelId);
@@ -78,6 +83,10 @@ export class MixRun {
       this.deps.logger.debug({ err: (e as Error).message }, 'mix layout not checked');
     } finally {
       this.checking = false;
+    }
+    if (this.again) {
+      this.again = false;
+      await this.refresh();
     }
   }
 
