@@ -6,8 +6,23 @@
 import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '../channels/types.js';
 import type { StartResult, StopResult } from '../channels/service.js';
 import type { ChannelView } from '../channels/view.js';
+import type { MixCanvas, MixLayoutKind, MixMember } from '../mix/layout.js';
 
 export type { ChannelState, ChannelView, Encode, PlayUrl, RateType, RecordFileType };
+export type { MixLayoutKind, MixMember };
+
+/** A mix's canvas: size, frame rate, background colour `#rrggbb` or a registered image (a watermark id). */
+export type MixCanvasOption = Omit<MixCanvas, 'backgroundImageFile'>;
+
+/** A mix: the room, its members and how they are laid out on the canvas. */
+export interface MixTarget {
+  roomId: number;
+  members: MixMember[];
+  layout: MixLayoutKind;
+  canvas: MixCanvasOption;
+  /** float: the small tiles in a column at the right (default) or a row at the bottom. */
+  floatPosition?: 'right' | 'bottom';
+}
 
 /** Where the relay is and which app calls it. */
 export interface RelayClientOptions {
@@ -81,6 +96,25 @@ export class RelayClient {
       urls: body.urls,
       ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}),
     };
+  }
+
+  /** Starts a mix of a room's members (README "Mixing"); the output is a channel: stop it with stopPushStream. */
+  async startMix(target: MixTarget, option: PushOption = {}): Promise<StreamRes> {
+    const body = await this.call('POST', '/v1/mix/start', { ...target, option: { encode: 5, ...option } });
+    return {
+      channelId: body.channelId,
+      urls: body.urls,
+      ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}),
+    };
+  }
+
+  /** Changes a running mix's members and layout (viewers stay connected); resolves with the layout's version. */
+  async updateMixLayout(
+    channelId: string,
+    layout: Pick<MixTarget, 'members' | 'layout' | 'floatPosition'>,
+  ): Promise<{ version: number }> {
+    const body = await this.call('POST', `/v1/mix/${encodeURIComponent(channelId)}/layout`, layout);
+    return { version: body.version };
   }
 
   /** Stops channels; resolves with each one's result (0 stopped, 40000412 already stopped, 50002 unknown). */

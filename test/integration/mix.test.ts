@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
+import { RelayClient } from '../../src/client/index.js';
 import { flvTimeline, timelineFaults } from '../helpers/outputs.js';
 import { eventually, FFMPEG, sleep, startStack, type Stack } from '../helpers/stack.js';
 
@@ -156,8 +157,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const members = (names: string[], extra: Record<string, object> = {}) =>
-  names.map((userId) => ({ userId, srcType: 0, ...extra[userId] }));
+const members = (names: string[]) => names.map((userId) => ({ userId, srcType: 0 }));
 // the centre of each grid quadrant (letterboxed 4:3 pictures: the centres are picture)
 const GRID: [number, number, Name][] = [
   [80, 45, 'red'],
@@ -189,17 +189,21 @@ describe('mixing', () => {
   });
 
   it('grid of 4: each quadrant shows its member, the sound carries every tone', async () => {
-    const res = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(MEMBERS.map((m) => m.userId)),
-      layout: 'grid',
-      canvas: { width: W, height: H, fps: FPS, background: '#000000' },
-      option: { encode: 3 },
-    });
-    expect(res.body).toMatchObject({ code: 0 });
-    channelId = res.body.channelId;
-    flvUrl = res.body.urls.find((u: { type: number }) => u.type === 2).playUrl;
-    hlsUrl = res.body.urls.find((u: { type: number }) => u.type === 1).playUrl;
+    // through the SDK
+    const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
+    const res = await client.startMix(
+      {
+        roomId: ROOM,
+        members: MEMBERS.map((m) => ({ userId: m.userId, srcType: 0 })),
+        layout: 'grid',
+        canvas: { width: W, height: H, fps: FPS, background: '#000000' },
+      },
+      { encode: 3 },
+    );
+    channelId = res.channelId;
+    flvUrl = res.urls.find((u) => u.type === 2)!.playUrl;
+    hlsUrl = res.urls.find((u) => u.type === 1)!.playUrl;
+    expect((await client.getChannel(channelId)).upstream).toEqual({ source: 'mix' });
     const watch = new FrameWatch(flvUrl);
     try {
       await watch.until(GRID);
@@ -252,7 +256,7 @@ describe('mixing', () => {
       const times: number[] = [];
       // float: red full canvas, the others small in a column at the right
       let t0 = Date.now();
-      let r = await stack.request('POST', `/v1/mix/${channelId}/layout`, {
+      const r = await stack.request('POST', `/v1/mix/${channelId}/layout`, {
         members: members(MEMBERS.map((m) => m.userId)),
         layout: 'float',
       });
@@ -267,15 +271,16 @@ describe('mixing', () => {
       await watch.until([...FLOAT, [160, 150, 'red']], t0); // the main tile at its full size (its new feeder)
       // custom: yellow full canvas below, red top-left and green bottom-right over it, blue removed
       t0 = Date.now();
-      r = await stack.request('POST', `/v1/mix/${channelId}/layout`, {
+      const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
+      const updated = await client.updateMixLayout(channelId, {
         layout: 'custom',
-        members: members(['yellow', 'red', 'green'], {
-          yellow: { x: 0, y: 0, width: 1, height: 1, zOrder: 0, fit: 'crop' },
-          red: { x: 0, y: 0, width: 0.5, height: 0.5, zOrder: 1, fit: 'crop' },
-          green: { x: 160, y: 90, width: 160, height: 90, zOrder: 2, fit: 'crop' },
-        }),
+        members: [
+          { userId: 'yellow', srcType: 0, x: 0, y: 0, width: 1, height: 1, zOrder: 0, fit: 'crop' },
+          { userId: 'red', srcType: 0, x: 0, y: 0, width: 0.5, height: 0.5, zOrder: 1, fit: 'crop' },
+          { userId: 'green', srcType: 0, x: 160, y: 90, width: 160, height: 90, zOrder: 2, fit: 'crop' },
+        ],
       });
-      expect(r.body).toMatchObject({ code: 0, version: 3 });
+      expect(updated).toEqual({ version: 3 });
       // tile centres: a tile whose feeder of the new size has not delivered yet shows its old frames scaled
       const CUSTOM: [number, number, Name][] = [
         [60, 30, 'red'],
