@@ -262,7 +262,7 @@ function report(r: SuiteResults): void {
   if (r.mix)
     console.log(
       `mix: ${r.mix.members} members (720p30) on ${r.mix.canvas}: whole stack ${f1(r.mix.stackPct)} % ` +
-        `(worker + feeders + encoder ${f1(r.mix.workerPct)} %), one bare ffmpeg (xstack + amix + x264) ` +
+        `(worker + feeders + encoder ${f1(r.mix.workerPct)} %, its Node ${f1(r.mix.nodePct)} %), one bare ffmpeg (xstack + amix + x264) ` +
         `${f1(r.mix.barePct)} %, ratio ${r.mix.ratio.toFixed(2)}\n`,
     );
   if (r.tiers) {

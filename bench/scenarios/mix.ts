@@ -18,7 +18,8 @@ export interface MixResult {
   /** the worker process and its children (feeders, encoder) */ workerPct: number;
   barePct: number;
   ratio: number;
-  runs: { stackPct: number; workerPct: number; barePct: number }[];
+  /** the worker's Node process alone (composition, audio mix, pipes) */ nodePct: number;
+  runs: { stackPct: number; workerPct: number; nodePct: number; barePct: number }[];
 }
 
 const ROOM = 2000;
@@ -76,7 +77,7 @@ export async function mixCost(b: Bench): Promise<MixResult> {
     try {
       await sleep(WARMUP_MS);
       relay = await measure(
-        { stack: (s) => subtree(s, stackRoots(stack)), worker: (s) => subtree(s, [worker()]) },
+        { stack: (s) => subtree(s, stackRoots(stack)), worker: (s) => subtree(s, [worker()]), node: () => [worker()] },
         b.seconds,
       );
     } finally {
@@ -95,11 +96,12 @@ export async function mixCost(b: Bench): Promise<MixResult> {
     const r = {
       stackPct: relay.percent('stack') - idle.percent('stack'),
       workerPct: relay.percent('worker'),
+      nodePct: relay.percent('node'),
       barePct: bareWin.percent('ff'),
     };
     runs.push(r);
     b.log(
-      `  mix run ${run + 1}/${b.runs}: stack ${r.stackPct.toFixed(1)} % (worker + feeders + encoder ${r.workerPct.toFixed(1)} %), bare ffmpeg ${r.barePct.toFixed(1)} %`,
+      `  mix run ${run + 1}/${b.runs}: stack ${r.stackPct.toFixed(1)} % (worker + feeders + encoder ${r.workerPct.toFixed(1)} %, of which the worker's Node ${r.nodePct.toFixed(1)} %), bare ffmpeg ${r.barePct.toFixed(1)} %`,
     );
     await sleep(3100); // the mix's start rate limit
   }
@@ -110,6 +112,7 @@ export async function mixCost(b: Bench): Promise<MixResult> {
     canvas: `${CANVAS.width}x${CANVAS.height}@${CANVAS.fps}`,
     stackPct,
     workerPct: median(runs.map((r) => r.workerPct)),
+    nodePct: median(runs.map((r) => r.nodePct)),
     barePct,
     ratio: stackPct / barePct,
     runs,

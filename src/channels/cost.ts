@@ -29,10 +29,14 @@ export function channelCost(
   return Math.round(cores * 10_000) / 10_000;
 }
 
-/** Decoding one mix member (720p30 H.264 measured) and scaling it to its tile, in cores (`npm run bench -- --only mix`). */
-export const MIX_MEMBER_CORES = 0.06;
-/** Composing in the worker and encoding the canvas, per million pixels a second (x264 veryfast), in cores. */
-export const MIX_CORES_PER_MPIXEL_S = 0.012;
+/**
+ * One mix member: its feeder decoding 720p30 H.264 and scaling it to its tile, and its frames through the worker, in
+ * cores. With MIX_CORES_PER_MPIXEL_S calibrated on `npm run bench -- --only mix` (2026-11-29, 2 cores: 4 members on a
+ * 1280×720 30 fps canvas, 0.93 core for the whole stack; 0.4 + 27.6 × 0.02 = 0.95 charged).
+ */
+export const MIX_MEMBER_CORES = 0.1;
+/** Composing the canvas in the worker, piping it to the encoder and x264 (veryfast), per million pixels a second. */
+export const MIX_CORES_PER_MPIXEL_S = 0.02;
 
 /**
  * The CPU cores a mix is expected to use: a decode per member, the canvas composed and encoded at its size and frame

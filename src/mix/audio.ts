@@ -73,10 +73,18 @@ export function mixChunks(parts: readonly { pcm: Buffer | null; gain: number }[]
   const live = parts.filter((p) => p.pcm && p.gain > 0);
   if (live.length === 0) return out;
   const n = CHUNK_BYTES / 2;
+  const sum = new Float64Array(n);
+  for (const p of live) {
+    const b = p.pcm!;
+    // an aligned copy when the chunk is not 2-byte aligned in its memory
+    const src =
+      b.byteOffset % 2 ? new Int16Array(Uint8Array.from(b).buffer) : new Int16Array(b.buffer, b.byteOffset, n);
+    for (let i = 0; i < n; i++) sum[i]! += src[i]! * p.gain;
+  }
+  const dst = new Int16Array(out.buffer, out.byteOffset, n);
   for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (const p of live) s += p.pcm!.readInt16LE(i * 2) * p.gain;
-    out.writeInt16LE(s > 32767 ? 32767 : s < -32768 ? -32768 : Math.round(s), i * 2);
+    const s = sum[i]!;
+    dst[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : Math.round(s);
   }
   return out;
 }

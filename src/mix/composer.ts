@@ -89,7 +89,7 @@ export type TileContent = { frame: Frame | null; placeholder: boolean };
 
 /** The canvas of a mix: a background, then each tile in order (lowest zOrder first). */
 export class Composer {
-  private readonly out: Frame;
+  private out: Frame;
 
   /** `background` is canvas-sized (a colour, or a registered image scaled to the canvas). */
   constructor(
@@ -100,8 +100,10 @@ export class Composer {
     this.out = { w, h, data: Buffer.alloc(frameBytes(w, h)) };
   }
 
-  /** Composes one canvas; `content(key)` is what each tile shows. The returned buffer is reused by the next call. */
+  /** Composes one canvas; `content(key)` is what each tile shows. Each call answers a buffer of its own. */
   compose(tiles: readonly Tile[], content: (key: string) => TileContent): Buffer {
+    // a new buffer each time: the previous one may still be queued on the encoder's pipe
+    this.out = { w: this.out.w, h: this.out.h, data: Buffer.allocUnsafe(this.out.data.length) };
     this.background.data.copy(this.out.data);
     for (const t of tiles) {
       const c = content(t.key);

@@ -20,8 +20,6 @@ const FIRST_FRAME_MS = 10_000;
  */
 export class Feeder {
   private readonly ff: FfmpegProcess;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   readonly started: Promise<boolean>;
   readonly w: number;
   readonly h: number;
@@ -39,15 +37,19 @@ export class Feeder {
     const size = frameBytes(this.w, this.h);
     let first: () => void = () => undefined;
     const flowing = new Promise<void>((r) => (first = r));
+    // one copy per byte: each chunk goes straight into the frame being filled
+    let frame = Buffer.allocUnsafe(size);
+    let filled = 0;
     const onVideo = (d: Buffer) => {
-      this.pending.push(d);
-      this.pendingBytes += d.length;
-      while (this.pendingBytes >= size) {
-        const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-        o.sink.frame({ w: this.w, h: this.h, data: Buffer.from(all.subarray(0, size)) });
-        const rest = all.subarray(size);
-        this.pending = rest.length ? [rest] : [];
-        this.pendingBytes = rest.length;
+      for (let off = 0; off < d.length;) {
+        const n = Math.min(size - filled, d.length - off);
+        d.copy(frame, filled, off, off + n);
+        filled += n;
+        off += n;
+        if (filled < size) continue;
+        o.sink.frame({ w: this.w, h: this.h, data: frame });
+        frame = Buffer.allocUnsafe(size);
+        filled = 0;
         first();
       }
     };

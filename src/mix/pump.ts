@@ -72,8 +72,7 @@ export class MixPump {
           this.o.logger.warn({ skipped: this.skipped }, 'mix encoder behind: frames skipped');
         continue;
       }
-      // the composed buffer is reused: write a copy
-      video.write(Buffer.from(this.nextFrame()));
+      video.write(this.nextFrame());
       this.written++;
     }
   }
