@@ -141,6 +141,7 @@ const publish = async (userId: string) =>
 let channelId = '';
 let flvUrl = '';
 let hlsUrl = '';
+let recordTaskId = 0;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mix-'));
@@ -198,9 +199,10 @@ describe('mixing', () => {
         layout: 'grid',
         canvas: { width: W, height: H, fps: FPS, background: '#000000' },
       },
-      { encode: 3 },
+      { encode: 3, record: true, recordFileType: 4 },
     );
     channelId = res.channelId;
+    recordTaskId = res.recordTaskId!;
     flvUrl = res.urls.find((u) => u.type === 2)!.playUrl;
     hlsUrl = res.urls.find((u) => u.type === 1)!.playUrl;
     expect((await client.getChannel(channelId)).upstream).toEqual({ source: 'mix' });
@@ -305,7 +307,7 @@ describe('mixing', () => {
     expect(seq.at(-1)! - seq[0]! + 1).toBe(seq.length); // every segment numbered in turn: no gap
   }, 90_000);
 
-  it('a member that leaves shows a placeholder, and its picture again when it returns; the mix stays live', async () => {
+  it('a member that leaves shows a placeholder, and its picture again when it returns; the mix stays live, one recording', async () => {
     const watch = new FrameWatch(flvUrl);
     try {
       await watch.until([[20, 10, 'red']]);
@@ -326,5 +328,12 @@ describe('mixing', () => {
     const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [channelId] });
     expect(stop.body.results[0]).toMatchObject({ code: 0 });
     channelId = '';
+    // the recording went on through every layout change and the member's absence: one file
+    const files = await eventually(async () => {
+      const listed = (await stack.request('GET', `/v1/records/${recordTaskId}`)).body.files as { durationMs: number }[];
+      return listed?.length ? listed : null;
+    });
+    expect(files).toHaveLength(1);
+    expect(files[0]!.durationMs).toBeGreaterThan(15000);
   }, 60_000);
 });
