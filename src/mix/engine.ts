@@ -21,6 +21,9 @@ export interface MixEngineDeps {
   retryMs?: number;
 }
 
+/** How soon a member that is away is looked up again (a registry read; its feeder starts once it publishes). */
+const RETRY_MS = 500;
+
 /** One member of the running mix: its feeder (and a successor for a new tile size), its last frame, its audio. */
 interface Slot {
   member: MixMember;
@@ -158,7 +161,7 @@ export class MixEngine {
       slot.retry = setTimeout(() => {
         slot.retry = null;
         void this.feed(key, slot);
-      }, this.deps.retryMs ?? 1000);
+      }, this.deps.retryMs ?? RETRY_MS);
     };
     let read: MemberRead | null = null;
     try {

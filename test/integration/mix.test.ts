@@ -187,6 +187,14 @@ describe('mixing', () => {
     });
     expect(twice.body).toMatchObject({ code: 50002 });
     expect(twice.body.hint).toBeTruthy();
+    const image = await stack.request('POST', '/v1/mix/start', {
+      roomId: ROOM,
+      members: members(['red']),
+      layout: 'grid',
+      canvas: { ...canvas, backgroundImageId: 77 },
+      option: { encode: 2 },
+    });
+    expect(image.body).toMatchObject({ code: 50002, message: expect.stringMatching(/background image/) });
   });
 
   it('grid of 4: each quadrant shows its member, the sound carries every tone', async () => {
@@ -240,6 +248,16 @@ describe('mixing', () => {
   }, 60_000);
 
   it('layout updates (float, custom) show within a second while an FLV viewer and an HLS reader stay on', async () => {
+    // one mix per room at a time: its channel identity ($mix) is taken
+    const again = await stack.request('POST', '/v1/mix/start', {
+      roomId: ROOM,
+      members: members(['red']),
+      layout: 'grid',
+      canvas: { width: W, height: H, fps: FPS },
+      option: { encode: 2 },
+    });
+    expect(again.body.code).toBe(40000415);
+    expect(JSON.stringify(again.body)).toContain(channelId);
     const viewer = flvTimeline(flvUrl, 12);
     const watch = new FrameWatch(flvUrl);
     const segments = new Set<number>();
