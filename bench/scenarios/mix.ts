@@ -26,6 +26,7 @@ const ROOM = 2000;
 const USERS = ['m1', 'm2', 'm3', 'm4'];
 const CANVAS = { width: 1280, height: 720, fps: 30 };
 const WARMUP_MS = 4000;
+const SHORT_WARMUP_MS = 2000;
 
 /** The bare floor: one ffmpeg composing the same members the way a hand-written command would. */
 function bareArgs(file: string): string[] {
@@ -75,7 +76,7 @@ export async function mixCost(b: Bench): Promise<MixResult> {
     const channelId = res.body.channelId as string;
     let relay;
     try {
-      await sleep(WARMUP_MS);
+      await sleep(b.short ? SHORT_WARMUP_MS : WARMUP_MS);
       relay = await measure(
         { stack: (s) => subtree(s, stackRoots(stack)), worker: (s) => subtree(s, [worker()]), node: () => [worker()] },
         b.seconds,
@@ -87,7 +88,7 @@ export async function mixCost(b: Bench): Promise<MixResult> {
     const bare = spawnBare(bareArgs(file));
     let bareWin;
     try {
-      await sleep(WARMUP_MS);
+      await sleep(b.short ? SHORT_WARMUP_MS : WARMUP_MS);
       if (!bare.alive()) throw new Error(`bare ffmpeg exited:\n${bare.stderr.slice(-8).join('\n')}`);
       bareWin = await measure({ ff: (s) => subtree(s, [bare.child.pid!]) }, b.seconds);
     } finally {
