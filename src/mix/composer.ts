@@ -100,10 +100,12 @@ export class Composer {
     this.out = { w, h, data: Buffer.alloc(frameBytes(w, h)) };
   }
 
-  /** Composes one canvas; `content(key)` is what each tile shows. Each call answers a buffer of its own. */
-  compose(tiles: readonly Tile[], content: (key: string) => TileContent): Buffer {
-    // a new buffer each time: the previous one may still be queued on the encoder's pipe
-    this.out = { w: this.out.w, h: this.out.h, data: Buffer.allocUnsafe(this.out.data.length) };
+  /**
+   * Composes one canvas into `into` (a canvas-sized buffer the caller owns, e.g. one back from the encoder's pipe), or
+   * a new buffer; `content(key)` is what each tile shows.
+   */
+  compose(tiles: readonly Tile[], content: (key: string) => TileContent, into?: Buffer): Buffer {
+    this.out = { w: this.out.w, h: this.out.h, data: into ?? Buffer.allocUnsafe(this.out.data.length) };
     this.background.data.copy(this.out.data);
     for (const t of tiles) {
       const c = content(t.key);

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { SourceSpec } from '../media/ffmpeg/input.js';
 import { PcmFifo, mixChunks } from './audio.js';
-import { Composer, scaleFrame, slateOf, solidFrame, type Frame, type TileContent } from './composer.js';
+import { Composer, scaleFrame, slateOf, type Frame, type TileContent } from './composer.js';
 import { Feeder } from './feeder.js';
 import { layoutTiles, memberKey, type MixMember, type MixSpec, type Tile } from './layout.js';
 import { MixPump, type EncoderPipes } from './pump.js';
@@ -65,7 +65,7 @@ export class MixEngine {
     this.composer = new Composer(width, height, background);
     this.pump = new MixPump(
       { width, height, fps, logger: deps.logger },
-      () => this.frame(),
+      (into) => this.frame(into),
       () => this.audio(),
     );
     this.update(spec);
@@ -75,17 +75,12 @@ export class MixEngine {
     return this.spec.version;
   }
 
-  /** Members delivering frames now. */
-  get present(): string[] {
-    return [...this.slots].filter(([, s]) => s.feeder?.running && s.last).map(([k]) => k);
-  }
-
   /** Applies a (validated) layout: members added, removed, moved; the canvas stays. */
   update(spec: MixSpec): void {
     this.spec = { ...spec, canvas: this.spec.canvas };
     this.tiles = layoutTiles(this.spec);
     const keep = new Set(this.tiles.map((t) => t.key));
-    for (const [key, slot] of this.slots) if (!keep.has(key)) this.drop(key, slot);
+    for (const [key, slot] of this.slots) if (!keep.has(key)) void this.drop(key, slot);
     for (const m of spec.members) {
       const key = memberKey(m);
       const tile = this.tiles.find((t) => t.key === key)!;
@@ -126,8 +121,8 @@ export class MixEngine {
     await Promise.all([...this.slots].map(([k, s]) => this.drop(k, s)));
   }
 
-  private frame(): Buffer {
-    return this.composer.compose(this.tiles, (key) => this.content(key));
+  private frame(into?: Buffer): Buffer {
+    return this.composer.compose(this.tiles, (key) => this.content(key), into);
   }
 
   private content(key: string): TileContent {
@@ -239,6 +234,3 @@ export class MixEngine {
     await Promise.all([slot.feeder?.close(), slot.next?.close()]);
   }
 }
-
-/** A placeholder background of one colour when no image is given. */
-export const flatBackground = (w: number, h: number, yuv: [number, number, number]) => solidFrame(w, h, yuv);

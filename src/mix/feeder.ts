@@ -7,6 +7,7 @@ import { frameBytes, type Frame } from './composer.js';
 
 /** What a feeder hands on. */
 export interface FeederSink {
+  /** A frame, valid until the next but one: keep a copy to hold it longer. */
   frame(f: Frame): void;
   audio(pcm: Buffer): void;
 }
@@ -37,18 +38,21 @@ export class Feeder {
     const size = frameBytes(this.w, this.h);
     let first: () => void = () => undefined;
     const flowing = new Promise<void>((r) => (first = r));
-    // one copy per byte: each chunk goes straight into the frame being filled
-    let frame = Buffer.allocUnsafe(size);
+    // one copy per byte, into two buffers in turn: the sink keeps only the latest frame (and copies what it keeps
+    // longer), so the one before can be filled again (no allocation per frame: less GC)
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let turn = 0;
     let filled = 0;
     const onVideo = (d: Buffer) => {
       for (let off = 0; off < d.length;) {
+        const frame = buffers[turn]!;
         const n = Math.min(size - filled, d.length - off);
         d.copy(frame, filled, off, off + n);
         filled += n;
         off += n;
         if (filled < size) continue;
         o.sink.frame({ w: this.w, h: this.h, data: frame });
-        frame = Buffer.allocUnsafe(size);
+        turn ^= 1;
         filled = 0;
         first();
       }

@@ -10,6 +10,8 @@ export interface EncoderPipes {
 }
 
 const TICK_MS = 5;
+/** Canvas buffers kept for reuse. */
+const FREE_BUFFERS = 4;
 /** Data the encoder may leave unread before frames are skipped (seconds of media). */
 const MAX_BACKLOG_S = 2;
 
@@ -26,12 +28,13 @@ export class MixPump {
   private frames = 0;
   private chunks = 0;
   private skipped = 0;
+  private readonly free: Buffer[] = [];
   /** Frames written to the current encoder. */
   written = 0;
 
   constructor(
     private readonly o: { width: number; height: number; fps: number; logger: Logger },
-    private readonly nextFrame: () => Buffer,
+    private readonly nextFrame: (into?: Buffer) => Buffer,
     private readonly nextAudio: () => Buffer,
   ) {}
 
@@ -72,7 +75,9 @@ export class MixPump {
           this.o.logger.warn({ skipped: this.skipped }, 'mix encoder behind: frames skipped');
         continue;
       }
-      video.write(this.nextFrame());
+      // canvas buffers come back once the pipe has taken them: no allocation per frame (less GC)
+      const frame = this.nextFrame(this.free.pop());
+      video.write(frame, () => (this.free.length < FREE_BUFFERS ? this.free.push(frame) : undefined));
       this.written++;
     }
   }

@@ -45,7 +45,13 @@ export class MixRun {
   ) {
     this.timer = setInterval(() => {
       void this.refresh();
-      if (Date.now() - engine.lastPresentAt > deps.config.retentionMs) onAllGone();
+      if (Date.now() - engine.lastPresentAt <= deps.config.retentionMs) return;
+      deps.logger.info(
+        { retentionMs: deps.config.retentionMs },
+        'every mix member gone for the retention time: stopping',
+      );
+      clearInterval(this.timer);
+      onAllGone();
     }, RECORD_CHECK_MS);
   }
 

@@ -19,13 +19,14 @@ const W = 320;
 const H = 180;
 const FPS = 15;
 const ROOM = 4242;
+const RETENTION_MS = 6000;
 const MEMBERS = [
   { userId: 'red', rgb: [255, 0, 0], tone: 440 },
   { userId: 'green', rgb: [0, 255, 0], tone: 660 },
   { userId: 'blue', rgb: [0, 0, 255], tone: 880 },
   { userId: 'yellow', rgb: [255, 255, 0], tone: 1100 },
 ] as const;
-type Name = (typeof MEMBERS)[number]['userId'] | 'grey';
+type Name = (typeof MEMBERS)[number]['userId'] | 'grey' | 'black';
 
 let stack: Stack;
 let tmp: string;
@@ -35,7 +36,8 @@ const fileOf = (userId: string) => path.join(tmp, `${userId}.flv`);
 /** The member colour (or grey, a placeholder) nearest to an RGB pixel. */
 function nameOf(p: readonly number[]): Name | 'other' {
   const [r, g, b] = p as [number, number, number];
-  if (Math.max(r, g, b) - Math.min(r, g, b) < 30) return 'grey';
+  // a placeholder is grey (a dimmed greyscale slate, or flat grey); the background is black
+  if (Math.max(r, g, b) - Math.min(r, g, b) < 30) return r > 20 ? 'grey' : 'black';
   let best: Name | 'other' = 'other';
   let bestD = 120 ** 2;
   for (const m of MEMBERS) {
@@ -146,7 +148,8 @@ let recordTaskId = 0;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mix-'));
   await Promise.all(MEMBERS.map(makeFixture));
-  stack = await startStack();
+  // a short retention: the last test waits for a mix whose members are all away to stop by itself
+  stack = await startStack({ env: { RELAY_RETENTION_MS: String(RETENTION_MS) } });
   for (const m of MEMBERS) await publish(m.userId);
 }, 90_000);
 
@@ -354,4 +357,27 @@ describe('mixing', () => {
     expect(files).toHaveLength(1);
     expect(files[0]!.durationMs).toBeGreaterThan(15000);
   }, 60_000);
+
+  it('a member not publishing yet shows the placeholder; a mix whose members are all away stops after the retention', async () => {
+    const res = await stack.request('POST', '/v1/mix/start', {
+      roomId: ROOM,
+      members: members(['ghost']),
+      layout: 'grid',
+      canvas: { width: W, height: H, fps: FPS },
+      option: { encode: 2 },
+    });
+    expect(res.body).toMatchObject({ code: 0 });
+    const id = res.body.channelId as string;
+    const watch = new FrameWatch(res.body.urls.find((u: { type: number }) => u.type === 2).playUrl);
+    try {
+      await watch.until([[160, 90, 'grey']]);
+    } finally {
+      watch.close();
+    }
+    const ended = await eventually(async () => {
+      const ch = (await stack.request('GET', `/v1/push/${id}`)).body;
+      return ch.state === 'stopped' ? ch : null;
+    }, RETENTION_MS + 10_000);
+    expect(ended.startedAt).toBeGreaterThan(0);
+  }, 40_000);
 });
