@@ -32,11 +32,11 @@ export function channelCost(
 /**
  * One mix member: its feeder decoding 720p30 H.264 and scaling it to its tile, and its frames through the worker, in
  * cores. With MIX_CORES_PER_MPIXEL_S calibrated on `npm run bench -- --only mix` (2026-11-29, 2 cores: 4 members on a
- * 1280×720 30 fps canvas, 0.93 core for the whole stack; 0.4 + 27.6 × 0.02 = 0.95 charged).
+ * 1280×720 30 fps canvas, 0.74 core for the whole stack, median of 3; 4 × 0.08 + 27.6 × 0.015 = 0.73 charged).
  */
-export const MIX_MEMBER_CORES = 0.1;
+export const MIX_MEMBER_CORES = 0.08;
 /** Composing the canvas in the worker, piping it to the encoder and x264 (veryfast), per million pixels a second. */
-export const MIX_CORES_PER_MPIXEL_S = 0.02;
+export const MIX_CORES_PER_MPIXEL_S = 0.015;
 
 /**
  * The CPU cores a mix is expected to use: a decode per member, the canvas composed and encoded at its size and frame
