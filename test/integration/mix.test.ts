@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
 import { RelayClient } from '../../src/client/index.js';
 import { flvTimeline, timelineFaults } from '../helpers/outputs.js';
-import { eventually, FFMPEG, sleep, startStack, type Stack } from '../helpers/stack.js';
+import { eventually, FFMPEG, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 /*
  * A mix of four members publishing into the ingest, each a looped fixture with its own colour and tone, on a small
@@ -357,6 +357,36 @@ describe('mixing', () => {
     expect(files).toHaveLength(1);
     expect(files[0]!.durationMs).toBeGreaterThan(15000);
   }, 60_000);
+
+  it('an external upstream (a registered file, checked as for a channel) is a member like one of the ingest', async () => {
+    const reg = await stack.request('PUT', `/v1/rooms/${ROOM}/upstreams`, {
+      userId: 'bars',
+      srcType: 0,
+      url: fixture('bob-camera.mp4'), // SMPTE colour bars
+    });
+    expect(reg.body.code).toBe(0);
+    const res = await stack.request('POST', '/v1/mix/start', {
+      roomId: ROOM,
+      members: members(['bars', 'green']),
+      layout: 'grid',
+      canvas: { width: W, height: H, fps: FPS },
+      option: { encode: 2 },
+    });
+    expect(res.body).toMatchObject({ code: 0 });
+    const watch = new FrameWatch(res.body.urls.find((u: { type: number }) => u.type === 2).playUrl);
+    try {
+      // the left half: the bars letterboxed (picture rows 45–135), several colours across; the right half: green
+      await watch.until([[240, 90, 'green']]);
+      await eventually(async () => {
+        const across = new Set(Array.from({ length: 16 }, (_, i) => watch.at(5 + i * 10, 65)));
+        return ['yellow', 'green', 'blue'].every((c) => across.has(c as Name)) && watch.at(80, 20) === 'black';
+      });
+    } finally {
+      watch.close();
+      await stack.request('POST', '/v1/push/stop', { channelIds: [res.body.channelId] });
+      await stack.request('DELETE', `/v1/rooms/${ROOM}/upstreams/bars/0`);
+    }
+  }, 40_000);
 
   it('a member not publishing yet shows the placeholder; a mix whose members are all away stops after the retention', async () => {
     const res = await stack.request('POST', '/v1/mix/start', {
