@@ -13,6 +13,8 @@
  *                    ÷ bare ffmpeg replaying its argv
  *   9. whip          start → first FLV keyframe of WHIP members (H.264 copied, VP8 converted) beside the RTMP member;
  *                    CPU per WHIP member (its bridge ffmpeg, the media process's share)
+ *  10. mix           CPU of a mix of 4 members (720p30, grid on 1280×720 30 fps) beside one bare ffmpeg doing the same
+ *                    composition (xstack + amix + x264 to FLV)
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
  *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
@@ -37,6 +39,7 @@ import { failover, type FailoverResult } from './scenarios/failover.js';
 import { controlPlane, type ControlPlaneResult } from './scenarios/control-plane.js';
 import { conversionCosts, type ConversionResult } from './scenarios/conversion.js';
 import { whipMembers, type WhipResult } from './scenarios/whip.js';
+import { mixCost, type MixResult } from './scenarios/mix.js';
 import { writeChart } from './chart.js';
 
 const SCENARIOS = [
@@ -49,6 +52,7 @@ const SCENARIOS = [
   'control',
   'cost',
   'density',
+  'mix',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -108,6 +112,7 @@ export interface SuiteResults {
   fanOut?: FanOutResult[];
   failover?: FailoverResult;
   controlPlane?: ControlPlaneResult;
+  mix?: MixResult;
   targets?: Target[];
 }
 
@@ -254,6 +259,12 @@ function report(r: SuiteResults): void {
     );
     console.log(`  most channels in real time: ${r.density.max || `fewer than ${r.density.steps[0]?.channels}`}\n`);
   }
+  if (r.mix)
+    console.log(
+      `mix: ${r.mix.members} members (720p30) on ${r.mix.canvas}: whole stack ${f1(r.mix.stackPct)} % ` +
+        `(worker + feeders + encoder ${f1(r.mix.workerPct)} %, its Node ${f1(r.mix.nodePct)} %), one bare ffmpeg (xstack + amix + x264) ` +
+        `${f1(r.mix.barePct)} %, ratio ${r.mix.ratio.toFixed(2)}\n`,
+    );
   if (r.tiers) {
     console.log('tiers: one channel (whole stack above idle) beside bare ffmpeg with the same argv + media server');
     console.log(
@@ -391,6 +402,9 @@ async function main(): Promise<void> {
         break;
       case 'whip':
         results.whip = await whipMembers(b, SHORT ? 1 : 10);
+        break;
+      case 'mix':
+        results.mix = await mixCost(b);
         break;
       case 'tiers':
         results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined);

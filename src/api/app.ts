@@ -16,6 +16,7 @@ import { genericValidationError, startValidationError, type ValidationIssue } fr
 import { targetRoutes } from './routes/targets.js';
 import type { PushTargetControl } from '../targets/control.js';
 import { pushRoutes } from './routes/push.js';
+import { mixRoutes } from './routes/mix.js';
 import { roomRoutes } from './routes/rooms.js';
 import { mediaAssetRoutes } from './routes/media-assets.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
@@ -23,6 +24,7 @@ import { webhookRoutes, type WebhookDeps } from './routes/webhook.js';
 import type { WatermarkRegistry } from '../watermarks/registry.js';
 import type { RecordStore } from '../records/index.js';
 import type { PushService } from '../channels/service.js';
+import type { MixService } from '../channels/mix.js';
 import type { ChannelStore } from '../channels/store.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { RelayConfig } from '../config/index.js';
@@ -34,6 +36,8 @@ export interface ApiDeps {
   config: RelayConfig;
   apps: Pick<AppRegistry, 'authenticate'>;
   push: Pick<PushService, 'start' | 'stop'>;
+  /** Mixes of a room's members; absent: no /v1/mix routes. */
+  mix?: Pick<MixService, 'start' | 'updateLayout'>;
   store: Pick<ChannelStore, 'get' | 'activeIds'>;
   rooms: Pick<RoomRegistry, 'list' | 'get' | 'register' | 'remove' | 'rooms'>;
   watermarks: Pick<WatermarkRegistry, 'add' | 'get' | 'list' | 'remove'>;
@@ -182,6 +186,7 @@ export function buildApi(deps: ApiDeps): Api {
       });
       await v1.register(pushRoutes(deps));
       if (deps.targets) await v1.register(targetRoutes(deps.targets));
+      await v1.register(mixRoutes(deps));
       await v1.register(roomRoutes(deps));
       await v1.register(mediaAssetRoutes(deps));
       if (deps.webhooks) await v1.register(webhookRoutes(deps.webhooks));

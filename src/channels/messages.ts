@@ -37,7 +37,8 @@ export type MediaEvent =
 
 /** A command to the worker that runs the channel: stop it, or read its push targets again (one was added or removed). */
 export interface ControlMessage {
-  type: 'stop' | 'targets';
+  /** `stop`: end the run; `targets`: read its push targets again; `mix-layout`: a mix's layout changed in its record, apply it now. */
+  type: 'stop' | 'targets' | 'mix-layout';
   channelId: string;
 }
 
@@ -95,9 +96,8 @@ export function parseMediaEvent(raw: string): MediaEvent | null {
 /** Parses a ControlMessage; null when it is not one. */
 export function parseControlMessage(raw: string): ControlMessage | null {
   const m = parse(raw);
-  return m && (m.type === 'stop' || m.type === 'targets') && isChannelId(m.channelId)
-    ? { type: m.type, channelId: m.channelId }
-    : null;
+  const type = m?.type === 'stop' || m?.type === 'targets' || m?.type === 'mix-layout' ? m.type : null;
+  return type && isChannelId(m!.channelId) ? { type, channelId: m!.channelId } : null;
 }
 
 interface Topics {

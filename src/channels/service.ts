@@ -25,7 +25,7 @@ import {
 import { hashChannelPassword } from './password.js';
 import { channelCost } from './cost.js';
 import { inputCodecs, normalizeCodec, planTracks } from './tracks.js';
-import { AccountRegistry } from '../tenants/accounts.js';
+import { AccountRegistry, type Account } from '../tenants/accounts.js';
 import type { App } from '../tenants/apps.js';
 import type { ChannelLifecycle } from './lifecycle.js';
 import type { ChannelRecords } from './records.js';
@@ -73,10 +73,7 @@ export class PushService {
     return this.d.ffmpeg ? { ffmpeg: this.d.ffmpeg } : {};
   }
 
-  /**
-   * Starts a push; resolves once media flows, or throws the SPEC code of the refusal. Nothing is left of a refused
-   * start.
-   */
+  /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal (nothing left of it). */
   async start(app: Pick<App, 'sdkAppId' | 'accountId'>, req: StartRequest): Promise<StartResult> {
     const { config, rooms, store } = this.d;
     const { sdkAppId, accountId } = app;
@@ -111,22 +108,7 @@ export class PushService {
         }
       : // checked again at each start: the file may be gone, the host may resolve elsewhere now (DNS rebinding)
         { kind: 'external', ...(await checkUpstream(up.url ?? '', { ...config, ...this.ffmpegDep })) };
-    let option = req.option;
-    let watermark: Channel['watermark'];
-    if (option.waterMark) {
-      const wm = await this.d.watermarks.get(sdkAppId, option.waterMarkId!);
-      if (!wm)
-        throw new RelayError(50002, `unknown waterMarkId ${option.waterMarkId}`, {
-          hint: 'list your watermarks with GET /v1/watermarks',
-        });
-      watermark = {
-        id: wm.waterMarkId,
-        file: this.d.watermarks.file(sdkAppId, wm.waterMarkId),
-        width: wm.width,
-        height: wm.height,
-      };
-      option = { ...option, waterMarkPosition: wm.placement };
-    }
+    const { option, watermark } = await this.watermarkOf(sdkAppId, req.option);
     const channelId = newChannelId();
     const now = Date.now();
     const tracks = planTracks(inputCodecs(input));
@@ -154,6 +136,36 @@ export class PushService {
         : {}),
       history: [{ state: 'starting', at: now, reason: 'start requested' }],
     };
+    return this.launch(ch, account, req);
+  }
+
+  /** The option with its watermark's placement, and the watermark (copied into the record); 50002 when unknown. */
+  async watermarkOf(
+    sdkAppId: string,
+    option: StartRequest['option'],
+  ): Promise<{ option: StartRequest['option']; watermark?: Channel['watermark'] }> {
+    if (!option.waterMark) return { option };
+    const wm = await this.d.watermarks.get(sdkAppId, option.waterMarkId!);
+    if (!wm)
+      throw new RelayError(50002, `unknown waterMarkId ${option.waterMarkId}`, {
+        hint: 'list your watermarks with GET /v1/watermarks',
+      });
+    const file = this.d.watermarks.file(sdkAppId, wm.waterMarkId);
+    const watermark = { id: wm.waterMarkId, file, width: wm.width, height: wm.height };
+    return { option: { ...option, waterMarkPosition: wm.placement }, watermark };
+  }
+
+  /**
+   * Admits a channel record (room and account limits, or the retained channel of its upstream, resumed), makes its
+   * recording task, queues its job and waits for the worker's answer (a push, or a mix).
+   */
+  async launch(
+    ch: Channel,
+    account: Account,
+    req: Omit<StartRequest, 'option' | 'channelPassword'>,
+  ): Promise<StartResult> {
+    const { config, store } = this.d;
+    const { channelId, option, sdkAppId } = ch;
     const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok) throw admissionRefusal(admission, { ...req, account, maxPerRoom: config.maxChannelsPerRoom });
@@ -169,7 +181,7 @@ export class PushService {
     try {
       await this.d.queue.add('push', { channelId }, { jobId: channelId });
       this.d.logger.info(
-        { channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: req.option.encode },
+        { channelId, roomId: req.roomId, userId: req.userId, srcType: req.srcType, encode: option.encode },
         'push start queued',
       );
       outcome = await this.d.waiter.until(channelId, ['live', 'failed', 'stopped', 'stopping'], config.apiWaitMs);

@@ -2,6 +2,7 @@ import type { SrcType } from '../rooms/model.js';
 import type { RecordFileType } from '../records/index.js';
 import type { WatermarkPlacement } from '../watermarks/registry.js';
 import type { ChannelTracks } from './tracks.js';
+import type { MixSpec } from '../mix/layout.js';
 
 export type { RecordFileType, WatermarkPlacement };
 
@@ -82,7 +83,9 @@ export type ChannelInput =
       videoCodec?: string;
       audioCodec?: string;
     }
-  | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean };
+  | { kind: 'external'; url: string; protocolWhitelist: string; isFile: boolean }
+  /** A mix: the worker composes the members of `Channel.mix` and encodes the canvas. */
+  | { kind: 'mix' };
 
 /**
  * Lifecycle of a channel: starting → live → stopping → stopped. A live channel whose upstream is lost becomes
@@ -202,5 +205,7 @@ export interface Channel {
   pushTargets?: PushTarget[];
   /** Their state by targetId, written by the worker that runs the channel (fenced by `runGen`). */
   targetStatus?: Record<string, PushTargetStatus>;
+  /** A mix channel's members, layout and canvas (its `userId` is MIX_USER_ID, its input `mix`). */
+  mix?: MixSpec;
   history: ChannelTransition[];
 }

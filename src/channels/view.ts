@@ -2,6 +2,7 @@ import { redact, redactTargetUrl } from '../log.js';
 import { SRC_TYPE_NAMES } from '../rooms/model.js';
 import type { SrcType } from '../rooms/model.js';
 import type { ChannelTracks } from './tracks.js';
+import type { MixCanvas, MixLayoutKind, MixMember } from '../mix/layout.js';
 import type {
   Channel,
   ChannelState,
@@ -29,7 +30,9 @@ export interface ChannelView {
   recordStopped: { code: number; message: string; at: number } | null;
   waterMarkId: number | null;
   /** Where the worker reads: the ingest stream name, or the external URL with its secrets redacted. */
-  upstream: { source: 'ingest'; streamName: string } | { source: 'external'; url: string };
+  upstream: { source: 'ingest'; streamName: string } | { source: 'external'; url: string } | { source: 'mix' };
+  /** A mix: its members, layout and canvas (the background image as its id). */
+  mix?: { members: MixMember[]; layout: MixLayoutKind; canvas: Omit<MixCanvas, 'backgroundImageFile'> };
   /** Times in ms since the epoch. */
   createdAt: number;
   startedAt: number | null;
@@ -73,7 +76,12 @@ export function publicChannel(ch: Channel): ChannelView {
     upstream:
       ch.input.kind === 'ingest'
         ? { source: 'ingest', streamName: ch.input.streamName }
-        : { source: 'external', url: redact(ch.input.url) },
+        : ch.input.kind === 'mix'
+          ? { source: 'mix' as const }
+          : { source: 'external', url: redact(ch.input.url) },
+    ...(ch.mix
+      ? { mix: { members: ch.mix.members, layout: ch.mix.layout, canvas: mixCanvasView(ch.mix.canvas) } }
+      : {}),
     createdAt: ch.createdAt,
     startedAt: ch.startedAt ?? null,
     stoppedAt: ch.stoppedAt ?? null,
@@ -115,4 +123,10 @@ export function targetView(ch: Pick<Channel, 'targetStatus'>, t: PushTarget, ful
     lastError: s?.lastError ?? null,
     updatedAt: s?.updatedAt ?? null,
   };
+}
+
+// the canvas without the server's file path of its background image
+function mixCanvasView(c: NonNullable<Channel['mix']>['canvas']) {
+  const { backgroundImageFile: _file, ...rest } = c;
+  return rest;
 }

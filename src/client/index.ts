@@ -7,13 +7,28 @@ import type { ChannelState, Encode, PlayUrl, RateType, RecordFileType } from '..
 import type { StartResult, StopResult } from '../channels/service.js';
 import type { ChannelView } from '../channels/view.js';
 import type { PushTargetView } from '../targets/control.js';
+import type { MixCanvas, MixLayoutKind, MixMember } from '../mix/layout.js';
 
 export type { ChannelState, ChannelView, Encode, PlayUrl, PushTargetView, RateType, RecordFileType };
+export type { MixLayoutKind, MixMember };
 
 /** An external destination of a push (issue 14): rtmp://, rtmps:// or srt:// with its stream key; `rateType` a tier. */
 export interface PushDestination {
   url: string;
   rateType?: RateType;
+}
+
+/** A mix's canvas: size, frame rate, background colour `#rrggbb` or a registered image (a watermark id). */
+export type MixCanvasOption = Omit<MixCanvas, 'backgroundImageFile'>;
+
+/** A mix: the room, its members and how they are laid out on the canvas. */
+export interface MixTarget {
+  roomId: number;
+  members: MixMember[];
+  layout: MixLayoutKind;
+  canvas: MixCanvasOption;
+  /** float: the small tiles in a column at the right (default) or a row at the bottom. */
+  floatPosition?: 'right' | 'bottom';
 }
 
 /** Where the relay is and which app calls it. */
@@ -90,6 +105,25 @@ export class RelayClient {
       urls: body.urls,
       ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}),
     };
+  }
+
+  /** Starts a mix of a room's members (README "Mixing"); the output is a channel: stop it with stopPushStream. */
+  async startMix(target: MixTarget, option: PushOption = {}): Promise<StreamRes> {
+    const body = await this.call('POST', '/v1/mix/start', { ...target, option: { encode: 5, ...option } });
+    return {
+      channelId: body.channelId,
+      urls: body.urls,
+      ...(body.recordTaskId !== undefined ? { recordTaskId: body.recordTaskId } : {}),
+    };
+  }
+
+  /** Changes a running mix's members and layout (viewers stay connected); resolves with the layout's version. */
+  async updateMixLayout(
+    channelId: string,
+    layout: Pick<MixTarget, 'members' | 'layout' | 'floatPosition'>,
+  ): Promise<{ version: number }> {
+    const body = await this.call('POST', `/v1/mix/${encodeURIComponent(channelId)}/layout`, layout);
+    return { version: body.version };
   }
 
   /** Stops channels; resolves with each one's result (0 stopped, 40000412 already stopped, 50002 unknown). */

@@ -20,6 +20,7 @@ export const DEFAULTS = {
   RELAY_HLS_SEGMENT_SECONDS: 2,
   RELAY_HLS_LIST_SIZE: 6,
   RELAY_MAX_CHANNELS_PER_ROOM: 4,
+  RELAY_MIX_MAX_MEMBERS: 4,
   RELAY_START_RATE_LIMIT_MS: 3000,
   RELAY_RECORD_MAX_SECONDS: 5400,
   RELAY_MIN_FREE_MB: 1024,
@@ -113,6 +114,8 @@ export interface RelayConfig {
   hlsSegmentSeconds: number;
   hlsListSize: number;
   maxChannelsPerRoom: number;
+  /** Members a mix may have (RELAY_MIX_MAX_MEMBERS, default 4: the room's limit). */
+  mixMaxMembers: number;
   startRateLimitMs: number;
   /** Folder whose media files may be registered as upstreams (file paths outside it are refused). */
   fileUpstreamDir: string;
@@ -279,6 +282,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     hlsSegmentSeconds: int(env, 'RELAY_HLS_SEGMENT_SECONDS', 1, 30),
     hlsListSize: int(env, 'RELAY_HLS_LIST_SIZE', 2, 100),
     maxChannelsPerRoom: int(env, 'RELAY_MAX_CHANNELS_PER_ROOM', 1, 100),
+    mixMaxMembers: int(env, 'RELAY_MIX_MAX_MEMBERS', 1, 16),
     startRateLimitMs: int(env, 'RELAY_START_RATE_LIMIT_MS', 0, 600000),
     fileUpstreamDir: path.resolve(str(env, 'RELAY_FILE_UPSTREAM_DIR', path.resolve('fixtures'))),
     logLevel,

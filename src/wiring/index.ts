@@ -8,6 +8,7 @@ import { AppRegistry } from '../tenants/apps.js';
 import { RoomRegistry } from '../rooms/registry.js';
 import { ChannelStore } from '../channels/store.js';
 import { ChannelWaiter } from '../channels/waiter.js';
+import { MixService } from '../channels/mix.js';
 import { PushService, redisStartRateLimit } from '../channels/service.js';
 import { ChannelLifecycle } from '../channels/lifecycle.js';
 import { AutoResume } from '../channels/auto-resume.js';
@@ -123,7 +124,7 @@ export async function startApi(
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger, queue);
   const waiter = new ChannelWaiter(bus, store);
   const ffmpeg = () => probeFfmpeg(config.ffmpegPath);
-  const push = new PushService({
+  const pushDeps = {
     config,
     ffmpeg,
     store,
@@ -139,7 +140,8 @@ export async function startApi(
     logger,
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
-  });
+  };
+  const push = new PushService(pushDeps);
   const targets = new PushTargetControl({ store, redis, keys, lifecycle, bus, egress: config.egress, ffmpeg });
   const metrics = controlPlaneMetrics(store, redis, keys, queue);
   addBootMetric(metrics, () => boot.status());
@@ -148,6 +150,7 @@ export async function startApi(
     apps,
     push,
     targets,
+    mix: new MixService(pushDeps, push),
     store,
     rooms,
     watermarks,

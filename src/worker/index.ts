@@ -57,6 +57,7 @@ interface Running {
   ended: Promise<void>;
   /** Its push targets (their ffmpegs end with the run). */
   targets?: RunTargets;
+  runner?: ChannelRunner;
 }
 
 /** How long a new run of a channel waits for the older run it supersedes on this worker to end. */
@@ -89,7 +90,8 @@ export class PushWorker {
     const { config, logger, bus } = this.deps;
     this.unsubscribeControl = await bus.subscribe('control', (msg) => {
       if (msg.type === 'stop') this.end(msg.channelId, 'stop');
-      if (msg.type === 'targets') this.running.get(msg.channelId)?.targets?.refresh();
+      else if (msg.type === 'targets') this.running.get(msg.channelId)?.targets?.refresh();
+      else if (msg.type === 'mix-layout') this.running.get(msg.channelId)?.runner?.mixChanged();
     });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
@@ -200,6 +202,7 @@ export class PushWorker {
       gen,
       ctl.signal,
     );
+    entry.runner = runner;
     // A run that stays live this long (or hands over in order) is no crash loop: its count starts again.
     const clear = () => lifecycle.patchRun(channelId, gen, { runStarts: null }, ['live']).catch(() => undefined);
     const steady = setTimeout(() => void clear(), STEADY_MS);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RelayConfig } from '../config/index.js';
-import type { Channel } from '../channels/types.js';
+import type { Channel, RateType } from '../channels/types.js';
 import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst, DEFAULT_SOURCE_KBPS, originalConversion, TIERS, tierEncoding } from '../channels/tiers.js';
 import { recordSinks, taskDir } from '../records/index.js';
@@ -26,6 +26,7 @@ export interface RunAuth {
  */
 export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpec {
   const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
+  if (ch.input.kind === 'mix') throw new Error('a mix has no single source');
   if (ch.input.kind === 'external')
     return {
       member,
@@ -79,6 +80,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
       );
     }
     const kbps = sourceKbpsOf(ch);
+    if (ch.mix) return { sinks, encode: mixEncoding(s.rateType, ch.mix.canvas, cfg.hlsSegmentSeconds) };
     const encode = tierEncoding(s.rateType, !!ch.watermark, cfg.hlsSegmentSeconds, kbps);
     if (encode || s.rateType !== 0) return { sinks, ...(encode ? { encode } : {}) };
     return { sinks, ...originalConversion(ch.tracks, cfg.hlsSegmentSeconds, kbps) };
@@ -86,8 +88,9 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
   const wm = ch.watermark;
   const place = ch.option.waterMarkPosition;
   return {
-    sources: [sourceOf(ch, cfg, run)],
+    sources: ch.mix ? mixSources(ch.mix.canvas) : [sourceOf(ch, cfg, run)],
     tiers,
+    ...(ch.mix ? { audioInput: 1 } : {}),
     ...(ch.tracks?.audio?.mode === 'silent' ? { silentAudio: true } : {}),
     ...(wm && place
       ? {
@@ -101,6 +104,26 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
         }
       : {}),
   };
+}
+
+/** A mix's encoder reads the composed canvas (stdin) and the mixed audio (fd 3) the worker writes. */
+export function mixSources(c: { width: number; height: number; fps: number }): SourceSpec[] {
+  const { width, height, fps } = c;
+  return [
+    { member: 'mix/canvas', url: 'pipe:0', protocolWhitelist: 'pipe', raw: { kind: 'video', width, height, fps } },
+    { member: 'mix/audio', url: 'pipe:3', protocolWhitelist: 'pipe', raw: { kind: 'audio' } },
+  ];
+}
+
+/** Bits per pixel of a mix's ORIGINAL tier (x264 veryfast: 0.1 keeps flat tiles and faces clean). */
+const MIX_BITS_PER_PIXEL = 0.1;
+
+/** Every tier of a mix is encoded: ORIGINAL at the canvas size at about 0.1 bit per pixel, 550/900 as usual. */
+export function mixEncoding(rt: RateType, c: { width: number; height: number; fps: number }, keyframeSeconds: number) {
+  const tier = tierEncoding(rt, true, keyframeSeconds);
+  if (rt !== 0 && tier) return tier;
+  const videoKbps = Math.max(300, Math.round((c.width * c.height * c.fps * MIX_BITS_PER_PIXEL) / 1000));
+  return { videoKbps, audioKbps: 128, keyframeSeconds };
 }
 
 /** Folders a plan writes into, made before ffmpeg starts. */

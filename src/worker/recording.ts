@@ -142,6 +142,19 @@ export class RunRecording {
   }
 
   /**
+   * The run's second tick: announces complete files and, when the account reached its storage quota or a disk ffmpeg
+   * writes is full, ends ffmpeg's files (`close`: SIGINT); the run goes on without recording or fails (50007).
+   */
+  tick(close: () => Promise<void>): void {
+    const log = this.d.logger;
+    void this.announce().catch((e: Error) => log.debug({ err: e.message }, 'recording files not announced yet'));
+    void Promise.all([this.quotaReached(), this.diskFilled()]).then(
+      ([quota, disk]) => (quota || disk ? close() : undefined),
+      (e: Error) => log.debug({ err: e.message }, 'storage quota not checked'),
+    );
+  }
+
+  /**
    * The run ended (its ffmpeg too): with `exclusive` (no other run of the channel may be writing: not a lost job lock)
    * files without media go and the HLS recording is finalised; then every complete file is announced.
    */

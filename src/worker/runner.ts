@@ -20,6 +20,7 @@ import { sleepOrAbort, untilAbort, type EndReason } from './end-signal.js';
 import { runEgress, type RunEgress } from './egress.js';
 import { RunMoves, type RunOutcome } from './run-moves.js';
 import { RunTracks } from './tracks.js';
+import { MixRun } from './mix-run.js';
 
 export type { EndReason } from './end-signal.js';
 
@@ -60,6 +61,8 @@ export class ChannelRunner {
   private recording: RunRecording | null = null;
   private egress: RunEgress | null = null;
   private master: MasterPlaylistWriter | null = null;
+  /** A mix channel's composition: outlives its encoder ffmpegs. */
+  private mix: MixRun | null = null;
   /** The ffmpeg of the current attempt. */
   private ff: FfmpegProcess | null = null;
   private readonly moves: RunMoves;
@@ -84,7 +87,7 @@ export class ChannelRunner {
     try {
       return (outcome = await this.runChannel());
     } finally {
-      await Promise.all([this.egress?.close(), this.master?.stop()]);
+      await Promise.all([this.egress?.close(), this.master?.stop(), this.mix?.stop()]);
       // ffmpeg has ended, however the run ended: its files are finalised (unless another run may write them now)
       await this.recording
         ?.finish(this.end.reason !== 'lock-lost' && outcome !== 'superseded')
@@ -100,6 +103,8 @@ export class ChannelRunner {
     if (ch.state === 'stopping') return this.moves.finishStop(ch);
     const run = { secret: this.deps.secret, gen: this.gen };
     const egress = (this.egress = await runEgress(planFor(ch, config, run), config, this.log));
+    const allGone = () => this.local.abort('stop' satisfies EndReason); // every member gone for the retention time
+    if (ch.mix) this.mix = await MixRun.start({ ...this.deps, logger: this.log }, ch, this.gen, allGone);
     // a plan per ffmpeg (its run tokens are single use) through the run's egress; no recording once it stopped
     const tracks = new RunTracks({ ...this.deps, costs: config.costs, log: this.log, gen: this.gen }, ch);
     const planOf = (c: Channel) => egress.apply(planFor(tracks.channel(c), config, run));
@@ -118,6 +123,7 @@ export class ChannelRunner {
         env: egress.env,
         logger: this.log,
         startTimeoutMs: config.startTimeoutMs,
+        ...this.mix?.encoderPipes,
       });
       const t0 = Date.now();
       this.ff = ff;
@@ -227,6 +233,11 @@ export class ChannelRunner {
     return reason === 'stop' ? this.moves.finishStop(ch) : this.endedBy(reason);
   }
 
+  /** A mix's layout changed (control message): apply it now rather than at the next check. */
+  mixChanged(): void {
+    void this.mix?.refresh();
+  }
+
   /** Why the run was asked to end, if it was. */
   private endReason(): EndReason | null {
     const asked = this.signals.find((s) => s.aborted);
@@ -274,13 +285,7 @@ export class ChannelRunner {
 
   // Saves the figures and, by the same write, notices a stop whose message never arrived.
   private async tick(ff: FfmpegProcess, rec: RunRecording): Promise<void> {
-    void rec.announce().catch((e: Error) => this.log.debug({ err: e.message }, 'recording files not announced yet'));
-    // the account reached its storage quota, or a disk ffmpeg writes is full: ffmpeg ends its files (SIGINT), and the
-    // run goes on without recording or fails (50007)
-    void Promise.all([rec.quotaReached(), rec.diskFilled()]).then(
-      ([quota, disk]) => (quota || disk ? ff.close() : undefined),
-      (e: Error) => this.log.debug({ err: e.message }, 'storage quota not checked'),
-    );
+    rec.tick(() => ff.close()); // files announced; quota or full disk: ffmpeg ends its files
     const stats = ff.progress ? { stats: progressFigures(ff.progress, Date.now()) } : {};
     try {
       const live = await this.deps.lifecycle.patchRun(this.channelId, this.gen, stats, ['live']);

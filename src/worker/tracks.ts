@@ -64,7 +64,7 @@ export class RunTracks {
     private readonly ch: Channel,
   ) {
     this.current = ch.tracks;
-    this.applies = ch.option.rateTypes.includes(0) && !ch.watermark;
+    this.applies = ch.option.rateTypes.includes(0) && !ch.watermark && !ch.mix;
   }
 
   /** The channel as plans are made of it: with the run's tracks. */
@@ -88,7 +88,8 @@ export class RunTracks {
    */
   async whenLive(reported: ReportedCodecs | null): Promise<boolean> {
     const seen = tracksWhenLive(this.current, reported);
-    if (!seen || (!this.applies && seen.tracks.audio?.mode !== 'silent')) return false;
+    // a mix encodes its own mixed audio (input 1): nothing to convert, never a silent track
+    if (!seen || this.ch.mix || (!this.applies && seen.tracks.audio?.mode !== 'silent')) return false;
     const replan = seen.replan && !this.retried;
     if (replan) this.retried = true;
     if (replan || JSON.stringify(seen.tracks) !== JSON.stringify(this.current)) await this.save(seen.tracks);

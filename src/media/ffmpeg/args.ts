@@ -64,6 +64,8 @@ export interface RelayPlan {
    * sources and the watermark), so FLV players and CDNs that expect audio play it.
    */
   silentAudio?: boolean;
+  /** The input whose first audio track every tier maps (default 0); a mix reads its audio from a second raw input. */
+  audioInput?: number;
 }
 
 /** The silent audio input of a plan with `silentAudio`, read at its native rate (`-re`) to keep pace with the video. */
@@ -145,8 +147,8 @@ export function filterGraph(plan: RelayPlan): { graph: string | null; labels: (s
 export const CONVERTED_AUDIO_KBPS = 128;
 
 /** The output arguments of one tier: copies go to each sink directly; an encoded tier is encoded once and teed. */
-export function tierOutputArgs(t: TierSpec, label: string | null, silent?: string): readonly string[] {
-  const audioMap = silent ?? '0:a:0?'; // video is mandatory (a missing one fails the map), audio optional
+export function tierOutputArgs(t: TierSpec, label: string | null, silent?: string, audioInput = 0): readonly string[] {
+  const audioMap = silent ?? `${audioInput}:a:0?`; // video is mandatory (a missing one fails the map), audio optional
   if (!t.encode) {
     const codecs = t.audio === 'aac' || silent ? ['-c:v', 'copy', ...aacArgs(CONVERTED_AUDIO_KBPS)] : ['-c', 'copy'];
     const maps = ['-map', '0:v:0', '-map', audioMap];
@@ -170,8 +172,12 @@ export function tierOutputArgs(t: TierSpec, label: string | null, silent?: strin
  * The whole command line of a relay ffmpeg; stream info goes to stderr once, progress to stdout as key=value blocks.
  */
 export function buildRelayArgs(plan: RelayPlan): readonly string[] {
-  if (plan.sources.length !== 1)
-    throw new Error(`a relay reads one source; composing ${plan.sources.length} (a mix) has no filter graph here`);
+  // one source, or a mix's composed canvas: raw video and raw audio, composed by the worker
+  const mix =
+    plan.sources.length === 2 && plan.sources[0]!.raw?.kind === 'video' && plan.sources[1]!.raw?.kind === 'audio';
+  if (plan.sources.length !== 1 && !mix)
+    throw new Error(`a relay reads one source or a composed mix, not ${plan.sources.length} sources`);
+  if (mix && plan.tiers.some((t) => !t.encode)) throw new Error('a mix needs every tier encoded');
   if (plan.tiers.length === 0 || plan.tiers.some((t) => t.sinks.length === 0))
     throw new Error('every tier of a relay needs at least one output');
   if (plan.watermark && plan.tiers.some((t) => !t.encode)) throw new Error('a watermark needs every tier encoded');
@@ -190,7 +196,7 @@ export function buildRelayArgs(plan: RelayPlan): readonly string[] {
     ...(plan.watermark ? ['-i', plan.watermark.file] : []),
     ...(plan.silentAudio ? ['-re', '-f', 'lavfi', '-i', SILENT_AUDIO] : []),
     ...(graph ? ['-filter_complex', graph] : []),
-    ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null, silent)),
+    ...plan.tiers.flatMap((t, i) => tierOutputArgs(t, labels[i] ?? null, silent, plan.audioInput)),
   ];
 }
 

@@ -36,6 +36,11 @@ export interface SourceSpec {
    * the flv demuxer that declares discontinuous timestamps (the plain one makes ffmpeg trust them).
    */
   untrustedClock?: boolean;
+  /**
+   * A raw input written by the worker (a mix's composed canvas): yuv420p video on stdin (`pipe:0`) or s16le stereo
+   * 48 kHz audio on fd 3 (`pipe:3`). `url` and the other fields are then unused.
+   */
+  raw?: { kind: 'video'; width: number; height: number; fps: number } | { kind: 'audio' };
 }
 
 /**
@@ -67,6 +72,20 @@ export interface HlsRules {
 
 /** Input options: short probing for the ingest, bounded reads, whitelisted protocols, the egress, HLS rules. */
 export function inputArgs(i: SourceSpec): readonly string[] {
+  if (i.raw?.kind === 'video') {
+    const { width, height, fps } = i.raw;
+    return [
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'yuv420p',
+      '-video_size',
+      `${width}x${height}`,
+      '-framerate',
+      String(fps),
+    ].concat(['-thread_queue_size', '64', '-i', 'pipe:0']);
+  }
+  if (i.raw) return ['-thread_queue_size', '256', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', 'pipe:3'];
   const args = ['-protocol_whitelist', i.protocolWhitelist];
   const timeoutUs = String((i.readTimeoutMs ?? 5000) * 1000);
   if (i.loopFile) args.push('-re', '-stream_loop', '-1');

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { redact } from '../../log.js';
 import { LineSplitter, ProgressParser, type Progress } from './progress.js';
@@ -54,6 +55,18 @@ export interface FfmpegOptions {
   killGraceMs?: number;
   /** Environment variables set for this ffmpeg on top of the process's own (e.g. `http_proxy`). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Extra pipes (a mix): `encoder` writes raw input on stdin and fd 3 (progress stays on stdout); `feeder` reads raw
+   * output on stdout and fd 3 (no progress: start() resolves on `flowing`). `onSpawn` gets them as soon as it runs.
+   */
+  pipes?: { kind: 'encoder' | 'feeder'; onSpawn(io: FfmpegPipes): void };
+}
+
+/** The extra pipes of an ffmpeg spawned with `pipes`. */
+export interface FfmpegPipes {
+  stdin: Writable | null;
+  stdout: Readable | null;
+  fd3: Writable | Readable | null;
 }
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -148,9 +161,12 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       : [ffmpegPath, [...args]];
     logger.debug({ cmd: redact([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
     // TZ=UTC: recording file names carry their start time in UTC (strftime)
+    const pipes = this.opts.pipes;
     const child = spawn(cmd, argv, {
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: pipes
+        ? [pipes.kind === 'encoder' ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe']
+        : ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.opts.env, TZ: 'UTC' },
     });
     this.child = child;
@@ -169,7 +185,9 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
       this.stderr.push(line);
       logger.debug({ ffmpeg: line }, 'ffmpeg');
     });
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    if (pipes?.kind !== 'feeder') child.stdout!.on('data', (d: Buffer) => out.push(d));
+    const fd3 = (child.stdio[3] ?? null) as Writable | Readable | null;
+    pipes?.onSpawn({ stdin: child.stdin, stdout: pipes.kind === 'feeder' ? child.stdout : null, fd3 });
     child.stderr!.on('data', (d: Buffer) => err.push(d));
 
     this.exited = new Promise<FfmpegExit>((resolve) => {

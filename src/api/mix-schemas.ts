@@ -1,0 +1,75 @@
+import { Type, type Static } from 'typebox';
+import { MAX_ROOM_ID, USER_ID_PATTERN } from '../rooms/model.js';
+import { CANVAS_LIMITS, MIX_LAYOUTS } from '../mix/layout.js';
+import { PushOption } from './schemas.js';
+
+const L = CANVAS_LIMITS;
+
+/** One member of a mix: whose upstream, its audio, and (custom layout) its place. */
+export const MixMemberSchema = Type.Object(
+  {
+    userId: Type.String({ pattern: USER_ID_PATTERN }),
+    srcType: Type.Union([Type.Literal(0), Type.Literal(1)]),
+    volume: Type.Optional(Type.Number({ minimum: 0, maximum: 200, description: 'Audio volume, per cent (100)' })),
+    mute: Type.Optional(Type.Boolean()),
+    main: Type.Optional(Type.Boolean({ description: 'float: the member shown full canvas (default the first)' })),
+    x: Type.Optional(Type.Number({ minimum: 0, description: 'custom: canvas pixels, or a fraction when ≤ 1' })),
+    y: Type.Optional(Type.Number({ minimum: 0 })),
+    width: Type.Optional(Type.Number({ minimum: 0 })),
+    height: Type.Optional(Type.Number({ minimum: 0 })),
+    zOrder: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+    fit: Type.Optional(Type.Union([Type.Literal('crop'), Type.Literal('letterbox')])),
+  },
+  { additionalProperties: false },
+);
+
+const Layout = Type.Union(
+  MIX_LAYOUTS.map((l) => Type.Literal(l)),
+  { description: 'grid (2×2), float (one full canvas, the others small over it) or custom' },
+);
+const FloatPosition = Type.Optional(Type.Union([Type.Literal('right'), Type.Literal('bottom')]));
+const Members = Type.Array(MixMemberSchema, { minItems: 1, maxItems: 16 });
+
+/** Body of POST /v1/mix/start. */
+export const MixStartBody = Type.Object(
+  {
+    roomId: Type.Integer({ minimum: 1, maximum: MAX_ROOM_ID }),
+    members: Members,
+    layout: Layout,
+    floatPosition: FloatPosition,
+    canvas: Type.Object(
+      {
+        width: Type.Integer({ minimum: L.minWidth, maximum: L.maxWidth }),
+        height: Type.Integer({ minimum: L.minHeight, maximum: L.maxHeight }),
+        fps: Type.Integer({ minimum: L.minFps, maximum: L.maxFps }),
+        background: Type.Optional(Type.String({ pattern: '^#[0-9a-fA-F]{6}$', description: '#rrggbb (black)' })),
+        backgroundImageId: Type.Optional(Type.Integer({ minimum: 1, description: 'a registered watermark image' })),
+      },
+      { additionalProperties: false },
+    ),
+    option: PushOption,
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        roomId: 1001,
+        members: [
+          { userId: 'alice', srcType: 0 },
+          { userId: 'bob', srcType: 0, volume: 80 },
+        ],
+        layout: 'grid',
+        canvas: { width: 1280, height: 720, fps: 25, background: '#202020' },
+        option: { encode: 3 },
+      },
+    ],
+  },
+);
+export type MixStartBody = Static<typeof MixStartBody>;
+
+/** Body of POST /v1/mix/{channelId}/layout. */
+export const MixLayoutBody = Type.Object(
+  { members: Members, layout: Layout, floatPosition: FloatPosition },
+  { additionalProperties: false },
+);
+export type MixLayoutBody = Static<typeof MixLayoutBody>;

@@ -1,0 +1,236 @@
+import type { Logger } from '../log.js';
+import type { SourceSpec } from '../media/ffmpeg/input.js';
+import { PcmFifo, mixChunks } from './audio.js';
+import { Composer, scaleFrame, slateOf, type Frame, type TileContent } from './composer.js';
+import { Feeder } from './feeder.js';
+import { layoutTiles, memberKey, type MixMember, type MixSpec, type Tile } from './layout.js';
+import { MixPump, type EncoderPipes } from './pump.js';
+
+/** Where a member can be read now; null while it does not publish. `close` ends what the read needs (its egress). */
+export interface MemberRead {
+  source: SourceSpec;
+  env?: Readonly<Record<string, string>>;
+  close?: () => Promise<void>;
+}
+
+export interface MixEngineDeps {
+  ffmpegPath: string;
+  logger: Logger;
+  resolve(m: MixMember): Promise<MemberRead | null>;
+  /** Delay before a member that is not (or no longer) publishing is looked up again. */
+  retryMs?: number;
+}
+
+/** How soon a member that is away is looked up again (a registry read; its feeder starts once it publishes). */
+const RETRY_MS = 500;
+
+/** One member of the running mix: its feeder (and a successor for a new tile size), its last frame, its audio. */
+interface Slot {
+  member: MixMember;
+  tile: Tile;
+  feeder: Feeder | null;
+  next: Feeder | null;
+  last: Frame | null;
+  slate: Frame | null;
+  /** The last frame scaled to a new tile size, while the feeder of that size starts. */
+  scaled?: { from: Frame; frame: Frame };
+  fifo: PcmFifo;
+  noAudio: boolean;
+  retry: NodeJS.Timeout | null;
+  /** A lookup or feeder start is under way. */
+  busy: boolean;
+}
+
+/**
+ * A running mix: one feeder per present member, the composed canvas and mixed audio paced into the encoder (MixPump).
+ * Layout updates apply on the next frame; a new tile size gets a new feeder before the old one stops (the old frames
+ * show clipped at the new place meanwhile). A member that stops publishing shows its slate (its last frame, dimmed
+ * grey) and is silent until it publishes again.
+ */
+export class MixEngine {
+  private readonly slots = new Map<string, Slot>();
+  private tiles: Tile[] = [];
+  private readonly composer: Composer;
+  readonly pump: MixPump;
+  private stopped = false;
+  /** When a member last delivered a frame (or the mix began). */
+  lastPresentAt = Date.now();
+
+  constructor(
+    private readonly deps: MixEngineDeps,
+    private spec: MixSpec,
+    background: Frame,
+  ) {
+    const { width, height, fps } = spec.canvas;
+    this.composer = new Composer(width, height, background);
+    this.pump = new MixPump(
+      { width, height, fps, logger: deps.logger },
+      (into) => this.frame(into),
+      () => this.audio(),
+    );
+    this.update(spec);
+  }
+
+  get version(): number {
+    return this.spec.version;
+  }
+
+  /** Applies a (validated) layout: members added, removed, moved; the canvas stays. */
+  update(spec: MixSpec): void {
+    this.spec = { ...spec, canvas: this.spec.canvas };
+    this.tiles = layoutTiles(this.spec);
+    const keep = new Set(this.tiles.map((t) => t.key));
+    for (const [key, slot] of this.slots) if (!keep.has(key)) void this.drop(key, slot);
+    for (const m of spec.members) {
+      const key = memberKey(m);
+      const tile = this.tiles.find((t) => t.key === key)!;
+      const slot = this.slots.get(key);
+      if (!slot) {
+        const s: Slot = {
+          member: m,
+          tile,
+          feeder: null,
+          next: null,
+          last: null,
+          slate: null,
+          fifo: new PcmFifo(),
+          noAudio: false,
+          retry: null,
+          busy: false,
+        };
+        this.slots.set(key, s);
+        void this.feed(key, s);
+        continue;
+      }
+      const resized = tile.w !== slot.tile.w || tile.h !== slot.tile.h || tile.fit !== slot.tile.fit;
+      slot.member = m;
+      slot.tile = tile;
+      if (resized) slot.slate = null;
+      if (resized && slot.feeder) void this.feed(key, slot);
+    }
+  }
+
+  /** Attaches the pacing to a (new) encoder's pipes. */
+  attach(io: EncoderPipes): void {
+    this.pump.attach(io);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pump.detach();
+    await Promise.all([...this.slots].map(([k, s]) => this.drop(k, s)));
+  }
+
+  private frame(into?: Buffer): Buffer {
+    return this.composer.compose(this.tiles, (key) => this.content(key), into);
+  }
+
+  private content(key: string): TileContent {
+    const s = this.slots.get(key);
+    if (!s) return { frame: null, placeholder: true };
+    if (s.feeder?.running && s.last) {
+      if (s.last.w === s.tile.w && s.last.h === s.tile.h) return { frame: s.last, placeholder: false };
+      // the tile changed size: its old frames, scaled, until the feeder of the new size delivers (make-before-break)
+      if (s.scaled?.from !== s.last) s.scaled = { from: s.last, frame: scaleFrame(s.last, s.tile.w, s.tile.h) };
+      return { frame: s.scaled.frame, placeholder: false };
+    }
+    s.slate ??= slateOf(s.last, s.tile.w, s.tile.h);
+    return { frame: s.slate, placeholder: true };
+  }
+
+  private audio(): Buffer {
+    const parts = [...this.slots.values()].map((s) => {
+      const pcm = s.fifo.pull();
+      const gain = s.member.mute ? 0 : (s.member.volume ?? 100) / 100;
+      return { pcm: s.feeder?.running ? pcm : null, gain };
+    });
+    return mixChunks(parts);
+  }
+
+  // Starts a feeder for the slot's tile (a successor when one runs); looks again later when the member is away.
+  private async feed(key: string, slot: Slot): Promise<void> {
+    if (this.stopped || slot.busy || this.slots.get(key) !== slot) return;
+    slot.busy = true;
+    const again = () => {
+      if (this.stopped || this.slots.get(key) !== slot || slot.retry) return;
+      slot.retry = setTimeout(() => {
+        slot.retry = null;
+        void this.feed(key, slot);
+      }, this.deps.retryMs ?? RETRY_MS);
+    };
+    let read: MemberRead | null = null;
+    try {
+      read = await this.deps.resolve(slot.member);
+    } catch (e) {
+      this.deps.logger.warn({ member: key, err: (e as Error).message }, 'mix member not readable');
+    }
+    if (!read || this.stopped || this.slots.get(key) !== slot) {
+      slot.busy = false;
+      await read?.close?.();
+      return again();
+    }
+    const { tile } = slot;
+    const padColour = this.spec.canvas.background ?? '#000000';
+    const feeder = new Feeder({
+      ffmpegPath: this.deps.ffmpegPath,
+      source: read.source,
+      spec: {
+        width: tile.w,
+        height: tile.h,
+        fps: this.spec.canvas.fps,
+        fit: tile.fit,
+        padColour,
+        audio: !slot.noAudio,
+      },
+      ...(read.env ? { env: read.env } : {}),
+      logger: this.deps.logger.child({ member: key }),
+      sink: {
+        frame: (f) => {
+          if (slot.feeder !== feeder) return;
+          slot.last = f;
+          slot.slate = null;
+          this.lastPresentAt = Date.now();
+        },
+        audio: (pcm) => (slot.feeder === feeder ? slot.fifo.push(pcm) : undefined),
+      },
+    });
+    const replacing = slot.feeder;
+    if (replacing) slot.next = feeder;
+    else slot.feeder = feeder;
+    void feeder.done.then(async () => {
+      await read.close?.();
+      if (slot.next === feeder) {
+        slot.next = null;
+        return again(); // the new size did not come: the old one keeps showing, try again
+      }
+      if (slot.feeder !== feeder || this.slots.get(key) !== slot) return; // replaced, or the member was removed
+      slot.feeder = null;
+      slot.slate = null;
+      slot.fifo.clear();
+      // a member without audio: again without it, at once
+      if (feeder.noAudio && !slot.noAudio) {
+        slot.noAudio = true;
+        return void setTimeout(() => void this.feed(key, slot), 20);
+      }
+      this.deps.logger.info({ member: key }, 'mix member gone: placeholder shown');
+      again();
+    });
+    const ok = await feeder.started;
+    slot.busy = false;
+    if (ok && replacing && slot.next === feeder) {
+      // make-before-break: the new size delivers; the old feeder goes
+      slot.next = null;
+      slot.feeder = feeder;
+      slot.fifo.clear();
+      await replacing.close();
+    }
+    if (ok && slot.feeder === feeder && (slot.tile.w !== feeder.w || slot.tile.h !== feeder.h))
+      void this.feed(key, slot);
+  }
+
+  private async drop(key: string, slot: Slot): Promise<void> {
+    this.slots.delete(key);
+    if (slot.retry) clearTimeout(slot.retry);
+    await Promise.all([slot.feeder?.close(), slot.next?.close()]);
+  }
+}

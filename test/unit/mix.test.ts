@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import { colourYuv, layoutTiles, validateMix, type MixSpec } from '../../src/mix/layout.js';
+import { blit, Composer, frameBytes, scaleFrame, slateOf, solidFrame, type Frame } from '../../src/mix/composer.js';
+import { CHUNK_BYTES, mixChunks, PcmFifo } from '../../src/mix/audio.js';
+import { feederArgs, feederFilter, imageFrameArgs } from '../../src/media/ffmpeg/feeder.js';
+import { buildRelayArgs, inputArgs } from '../../src/media/ffmpeg/args.js';
+import { mixSources, mixEncoding } from '../../src/worker/plan.js';
+import { mixCost } from '../../src/channels/cost.js';
+import { parseControlMessage } from '../../src/channels/messages.js';
+import { RelayError } from '../../src/errors/index.js';
+
+const canvas = { width: 320, height: 180, fps: 15 };
+const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
+const spec = (members: MixSpec['members'], layout: MixSpec['layout'] = 'grid'): MixSpec => ({
+  members,
+  layout,
+  canvas,
+  version: 1,
+});
+const codeOf = (f: () => void) => {
+  try {
+    f();
+  } catch (e) {
+    return (e as RelayError).code;
+  }
+  return 0;
+};
+
+describe('mix layouts', () => {
+  it('grid: one member full canvas, two side by side, three or four in a 2×2 grid', () => {
+    expect(layoutTiles(spec([m('a')]))).toMatchObject([{ x: 0, y: 0, w: 320, h: 180 }]);
+    expect(layoutTiles(spec([m('a'), m('b')])).map((t) => [t.x, t.y, t.w, t.h])).toEqual([
+      [0, 0, 160, 180],
+      [160, 0, 160, 180],
+    ]);
+    const four = layoutTiles(spec([m('a'), m('b'), m('c'), m('d')]));
+    expect(four.map((t) => [t.key, t.x, t.y, t.w, t.h, t.fit])).toEqual([
+      ['a/camera', 0, 0, 160, 90, 'letterbox'],
+      ['b/camera', 160, 0, 160, 90, 'letterbox'],
+      ['c/camera', 0, 90, 160, 90, 'letterbox'],
+      ['d/camera', 160, 90, 160, 90, 'letterbox'],
+    ]);
+  });
+
+  it('float: the main member full canvas below, the others small on top at the right (or bottom)', () => {
+    const t = layoutTiles(spec([m('a'), m('b', { main: true }), m('c')], 'float'));
+    expect(t[0]).toMatchObject({ key: 'b/camera', x: 0, y: 0, w: 320, h: 180, z: 0 });
+    expect(t.slice(1).map((x) => [x.key, x.x, x.y, x.w, x.h])).toEqual([
+      ['a/camera', 236, 4, 80, 46],
+      ['c/camera', 236, 54, 80, 46],
+    ]);
+    const bottom = layoutTiles({ ...spec([m('a'), m('b')], 'float'), floatPosition: 'bottom' });
+    expect(bottom[1]).toMatchObject({ x: 4, y: 130 });
+  });
+
+  it('custom: pixels or fractions, even, in zOrder', () => {
+    const t = layoutTiles(
+      spec(
+        [
+          m('a', { x: 0.5, y: 0.5, width: 0.5, height: 0.5, zOrder: 2, fit: 'crop' }),
+          m('b', { x: 0, y: 0, width: 320, height: 180, zOrder: 1 }),
+          m('c', { x: 11, y: 13, width: 101, height: 51, zOrder: 3 }),
+        ],
+        'custom',
+      ),
+    );
+    expect(t.map((x) => [x.key, x.x, x.y, x.w, x.h, x.fit])).toEqual([
+      ['b/camera', 0, 0, 320, 180, 'letterbox'],
+      ['a/camera', 160, 90, 160, 90, 'crop'],
+      ['c/camera', 10, 12, 102, 52, 'letterbox'],
+    ]);
+  });
+
+  it('validation refuses with 50002 and a hint', () => {
+    const ok = spec([m('a'), m('b')]);
+    expect(codeOf(() => validateMix(ok, 4))).toBe(0);
+    expect(codeOf(() => validateMix(spec([m('a'), m('a')]), 4))).toBe(50002);
+    expect(codeOf(() => validateMix(spec([m('a'), m('b'), m('c')]), 2))).toBe(50002);
+    expect(codeOf(() => validateMix({ ...ok, canvas: { ...canvas, width: 321 } }, 4))).toBe(50002);
+    expect(codeOf(() => validateMix({ ...ok, canvas: { ...canvas, fps: 60 } }, 4))).toBe(50002);
+    expect(codeOf(() => validateMix({ ...ok, canvas: { ...canvas, background: 'red' } }, 4))).toBe(50002);
+    expect(codeOf(() => validateMix(spec([m('a', { x: 200, y: 0, width: 200, height: 100 })], 'custom'), 4))).toBe(
+      50002,
+    );
+    expect(codeOf(() => validateMix(spec([m('a', { x: 0, y: 0 })], 'custom'), 4))).toBe(50002);
+    expect(codeOf(() => validateMix(spec([m('a', { volume: 250 })]), 4))).toBe(50002);
+    try {
+      validateMix(spec([m('a'), m('a')]), 4);
+    } catch (e) {
+      expect((e as RelayError).hint).toBeTruthy();
+    }
+  });
+
+  it('colours in BT.601 limited range', () => {
+    expect(colourYuv('#000000')).toEqual([16, 128, 128]);
+    expect(colourYuv('#ffffff')).toEqual([235, 128, 128]);
+    expect(colourYuv('#ff0000')).toEqual([82, 90, 240]);
+  });
+});
+
+const px = (f: Frame, x: number, y: number) => [
+  f.data[y * f.w + x],
+  f.data[f.w * f.h + (y >> 1) * (f.w / 2) + (x >> 1)],
+  f.data[(f.w * f.h * 5) / 4 + (y >> 1) * (f.w / 2) + (x >> 1)],
+];
+
+describe('mix composer', () => {
+  it('draws tiles over the background in zOrder, clipped to their tile', () => {
+    const bg = solidFrame(8, 8, [16, 128, 128]);
+    const c = new Composer(8, 8, bg);
+    const tiles = [
+      { key: 'a', x: 0, y: 0, w: 8, h: 8, z: 0, fit: 'crop' as const },
+      { key: 'b', x: 4, y: 4, w: 4, h: 4, z: 1, fit: 'crop' as const },
+      { key: 'c', x: 0, y: 4, w: 2, h: 2, z: 2, fit: 'crop' as const },
+    ];
+    const frames: Record<string, Frame> = {
+      a: solidFrame(8, 8, [100, 1, 2]),
+      b: solidFrame(4, 4, [200, 3, 4]),
+      c: solidFrame(4, 4, [50, 5, 6]), // an older, larger frame: clipped to its 2×2 tile
+    };
+    const out = { w: 8, h: 8, data: c.compose(tiles, (k) => ({ frame: frames[k]!, placeholder: false })) };
+    expect(px(out, 0, 0)).toEqual([100, 1, 2]);
+    expect(px(out, 6, 6)).toEqual([200, 3, 4]);
+    expect(px(out, 1, 5)).toEqual([50, 5, 6]);
+    expect(px(out, 2, 6)).toEqual([100, 1, 2]); // outside c's tile
+    expect(out.data.length).toBe(frameBytes(8, 8));
+  });
+
+  it('a frame smaller than its tile leaves the background around it', () => {
+    const c = new Composer(8, 8, solidFrame(8, 8, [16, 128, 128]));
+    const tiles = [{ key: 'a', x: 0, y: 0, w: 8, h: 8, z: 0, fit: 'crop' as const }];
+    const data = c.compose(tiles, () => ({ frame: solidFrame(4, 4, [99, 9, 9]), placeholder: false }));
+    expect(px({ w: 8, h: 8, data }, 2, 2)).toEqual([99, 9, 9]);
+    expect(px({ w: 8, h: 8, data }, 6, 6)).toEqual([16, 128, 128]);
+  });
+
+  it('blits at odd-free offsets and scales by nearest neighbour', () => {
+    const dst = solidFrame(4, 4, [0, 0, 0]);
+    blit(dst, solidFrame(2, 2, [9, 8, 7]), 2, 0, { x: 0, y: 0, w: 4, h: 4 });
+    expect(px(dst, 3, 1)).toEqual([9, 8, 7]);
+    expect(px(dst, 1, 1)).toEqual([0, 0, 0]);
+    const big = scaleFrame(solidFrame(2, 2, [9, 8, 7]), 6, 4);
+    expect([big.w, big.h, px(big, 5, 3)]).toEqual([6, 4, [9, 8, 7]]);
+  });
+
+  it('the placeholder is the last frame dimmed to grey, or flat grey', () => {
+    const slate = slateOf(solidFrame(4, 4, [216, 10, 240]), 4, 4);
+    expect(px(slate, 1, 1)).toEqual([116, 128, 128]);
+    expect(px(slateOf(null, 4, 2), 0, 0)).toEqual([80, 128, 128]);
+  });
+});
+
+const tone = (value: number) => {
+  const b = Buffer.alloc(CHUNK_BYTES);
+  for (let i = 0; i < CHUNK_BYTES / 2; i++) b.writeInt16LE(value, i * 2);
+  return b;
+};
+
+describe('mix audio', () => {
+  it('sums members with their volume, clamped to int16; none is silence', () => {
+    expect(
+      mixChunks([
+        { pcm: tone(1000), gain: 1 },
+        { pcm: tone(500), gain: 0.5 },
+      ]).readInt16LE(0),
+    ).toBe(1250);
+    expect(
+      mixChunks([
+        { pcm: tone(30000), gain: 1 },
+        { pcm: tone(30000), gain: 1 },
+      ]).readInt16LE(2),
+    ).toBe(32767);
+    expect(mixChunks([{ pcm: tone(-30000), gain: 2 }]).readInt16LE(2)).toBe(-32768);
+    expect(
+      mixChunks([
+        { pcm: tone(1000), gain: 0 },
+        { pcm: null, gain: 1 },
+      ]).equals(Buffer.alloc(CHUNK_BYTES)),
+    ).toBe(true);
+  });
+
+  it('a FIFO waits for its jitter target, is silent on underrun, and drops beyond its cap', () => {
+    const f = new PcmFifo(CHUNK_BYTES * 3, CHUNK_BYTES * 10);
+    f.push(tone(1));
+    f.push(tone(2));
+    expect(f.pull()).toBeNull(); // 40 ms < 60 ms target
+    f.push(tone(3));
+    expect(f.pull()!.readInt16LE(0)).toBe(1);
+    expect(f.pull()!.readInt16LE(0)).toBe(2);
+    expect(f.pull()!.readInt16LE(0)).toBe(3);
+    expect(f.pull()).toBeNull(); // underrun: buffers up again
+    f.push(tone(4).subarray(0, 1000)); // chunks of any size
+    f.push(Buffer.concat([tone(4).subarray(1000), tone(5), tone(6)]));
+    expect(f.pull()!.readInt16LE(CHUNK_BYTES - 2)).toBe(4);
+    for (let i = 0; i < 12; i++) f.push(tone(7));
+    expect(f.bytes).toBeLessThanOrEqual(CHUNK_BYTES * 10);
+    expect(f.dropped).toBeGreaterThan(0);
+  });
+});
+
+describe('mix ffmpeg arguments', () => {
+  it('a feeder decodes to its tile size with its fit, raw video on stdout and PCM on fd 3', () => {
+    expect(feederFilter({ width: 160, height: 90, fps: 15, fit: 'crop', padColour: '#000000' })).toBe(
+      'fps=15,scale=160:90:force_original_aspect_ratio=increase,crop=160:90,setsar=1,format=yuv420p',
+    );
+    expect(feederFilter({ width: 160, height: 90, fps: 15, fit: 'letterbox', padColour: '#102030' })).toContain(
+      'force_original_aspect_ratio=decrease,pad=160:90:(ow-iw)/2:(oh-ih)/2:color=0x102030',
+    );
+    const src = { member: 'a/camera', url: 'rtmp://127.0.0.1/ingest/x', protocolWhitelist: 'rtmp,tcp' };
+    const spec = { width: 160, height: 90, fps: 15, fit: 'crop' as const, padColour: '#000000', audio: true };
+    const args = feederArgs(src, spec).join(' ');
+    expect(args).toContain('-map 0:v:0 -vf fps=15,');
+    expect(args).toContain('-f rawvideo pipe:1');
+    expect(args).toMatch(/-map 0:a:0 .*-ar 48000 -ac 2 -f s16le pipe:3$/);
+    expect(feederArgs(src, { ...spec, audio: false }).join(' ')).not.toContain('pipe:3');
+    expect(imageFrameArgs('/x.png', 320, 180).join(' ')).toContain('scale=320:180,setsar=1,format=yuv420p');
+  });
+
+  it("the encoder reads the canvas and the mixed audio; every tier is encoded and maps input 1's audio", () => {
+    const sources = mixSources(canvas);
+    expect(inputArgs(sources[0]!).join(' ')).toBe(
+      '-f rawvideo -pix_fmt yuv420p -video_size 320x180 -framerate 15 -thread_queue_size 64 -i pipe:0',
+    );
+    expect(inputArgs(sources[1]!).join(' ')).toBe('-thread_queue_size 256 -f s16le -ar 48000 -ac 2 -i pipe:3');
+    const sink = { kind: 'rtmp' as const, url: 'rtmp://127.0.0.1/live/x' };
+    const encode = mixEncoding(0, canvas, 2);
+    expect(encode.videoKbps).toBe(300);
+    expect(mixEncoding(0, { width: 1280, height: 720, fps: 30 }, 2).videoKbps).toBe(2765);
+    const args = buildRelayArgs({ sources, tiers: [{ sinks: [sink], encode }], audioInput: 1 }).join(' ');
+    expect(args).toContain('-map [v0] -map 1:a:0? -c:v libx264');
+    expect(() => buildRelayArgs({ sources, tiers: [{ sinks: [sink] }], audioInput: 1 })).toThrow(/encoded/);
+    expect(() => buildRelayArgs({ sources: [...sources, sources[0]!], tiers: [{ sinks: [sink], encode }] })).toThrow();
+  });
+
+  it('admission charges a mix by members, canvas and fps', () => {
+    const costs = { copy: 0.0125, rate550: 0.24, rate900: 0.34, originalEncode: 0.3, watermark: 0.03 };
+    const option = { rateTypes: [0] } as never;
+    const small = mixCost({ members: [1, 2], canvas }, { option }, costs);
+    const big = mixCost({ members: [1, 2, 3, 4], canvas: { width: 1280, height: 720, fps: 30 } }, { option }, costs);
+    expect(big).toBeGreaterThan(small * 3);
+  });
+
+  it('the layout control message parses', () => {
+    const channelId = 'ch_0123456789abcdef0123';
+    expect(parseControlMessage(JSON.stringify({ type: 'mix-layout', channelId }))).toEqual({
+      type: 'mix-layout',
+      channelId,
+    });
+    expect(parseControlMessage(JSON.stringify({ type: 'other', channelId }))).toBeNull();
+  });
+});
