@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FfmpegProcess } from '../../src/media/ffmpeg/process.js';
 import { RelayClient } from '../../src/client/index.js';
 import { flvTimeline, timelineFaults } from '../helpers/outputs.js';
+import { decode } from '../helpers/media.js';
+import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
+import { freePorts } from '../../src/dev/redis.js';
 import { eventually, FFMPEG, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 /*
@@ -387,6 +390,40 @@ describe('mixing', () => {
       await stack.request('DELETE', `/v1/rooms/${ROOM}/upstreams/bars/0`);
     }
   }, 40_000);
+
+  it.skipIf(nginxRtmpMissing() !== null)(
+    'a mix started with option.pushTargets relays its canvas, with the mixed sound, to a CDN (nginx-rtmp)',
+    async () => {
+      const [port] = await freePorts(1);
+      const nginx = new NginxRtmp(port!);
+      await nginx.start();
+      let id = '';
+      try {
+        const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
+        const res = await client.startMix(
+          {
+            roomId: ROOM,
+            members: [{ userId: 'green', srcType: 0 }],
+            layout: 'grid',
+            canvas: { width: W, height: H, fps: FPS },
+          },
+          { encode: 2, pushTargets: [{ url: `rtmp://127.0.0.1:${port}/live2/mix-key` }] },
+        );
+        id = res.channelId;
+        const [target] = await eventually(async () => {
+          const listed = await client.listPushTargets(id);
+          return listed[0]?.state === 'live' ? listed : null;
+        }, 20_000);
+        expect(target!.bytesSent).toBeGreaterThan(0);
+        const back = await decode(`rtmp://127.0.0.1:${port}/live2/mix-key`, { frames: 15, timeoutMs: 20_000 });
+        expect(back).toMatchObject({ videoCodec: 'h264', width: W, height: H, audioCodec: 'aac' });
+      } finally {
+        if (id) await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+        await nginx.close();
+      }
+    },
+    60_000,
+  );
 
   it('a member not publishing yet shows the placeholder; a mix whose members are all away stops after the retention', async () => {
     const res = await stack.request('POST', '/v1/mix/start', {
