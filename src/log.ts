@@ -27,6 +27,17 @@ export function redactTargetUrl(url: string): string {
   return m ? `${m[1]}${m[3]}/***` : '***';
 }
 
+/** Every rtmp(s):// or srt:// URL in a text (an ffmpeg error) cut to scheme and host: the rest may be a secret. */
+const TARGET_URL_IN_TEXT = /\b(?:rtmps?|srt):\/\/[^\s"'<>]*/gi;
+
+/** A text with each push-target-like URL in it shown as scheme and host (and port) only; trailing punctuation kept. */
+export function redactTargetUrls(text: string): string {
+  return text.replace(TARGET_URL_IN_TEXT, (url) => {
+    const tail = /[:,;.)\]]+$/.exec(url)?.[0] ?? '';
+    return redactTargetUrl(url.slice(0, url.length - tail.length)) + tail;
+  });
+}
+
 /** Fields whose whole value is a secret. */
 const SECRET_FIELDS = [
   'secret',
