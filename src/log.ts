@@ -6,8 +6,8 @@ export type { Logger };
 const SECRET_PARAMS =
   /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|streamid|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
-/** The last path segment of an rtmp(s) URL with an application before it: the stream key on most CDNs. */
-const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'?#]+\/)([^\s"'/?#:,;)\]]+)/gi;
+/** The path of an rtmp(s) URL after its application: the stream key on most CDNs (however many segments it has). */
+const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'/?#]+\/)([^\s"'?#:,;)\]]+)/gi;
 /** The relay's own stream names, which are not secrets: `/live/ch_…[_rN]` and `/ingest/<sdkAppId>_<room>_<user>_<type>`. */
 const OWN_STREAM =
   /^\/(?:live\/ch_[0-9a-f]{20}(?:_r\d{1,3})?|ingest\/\d{1,20}_\d{1,10}_[A-Za-z0-9_-]{1,32}_(?:camera|screen))$/;
