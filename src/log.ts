@@ -6,8 +6,8 @@ export type { Logger };
 const SECRET_PARAMS =
   /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|streamid|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
-/** The last path segment of an rtmp(s) URL with an application before it: the stream key on most CDNs. */
-const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'?#]+\/)([^\s"'/?#:,;)\]]+)/gi;
+/** The path of an rtmp(s) URL after its application: the stream key on most CDNs (however many segments it has). */
+const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'/?#]+\/)([^\s"'?#:,;)\]]+)/gi;
 /** The relay's own stream names, which are not secrets: `/live/ch_…[_rN]` and `/ingest/<sdkAppId>_<room>_<user>_<type>`. */
 const OWN_STREAM =
   /^\/(?:live\/ch_[0-9a-f]{20}(?:_r\d{1,3})?|ingest\/\d{1,20}_\d{1,10}_[A-Za-z0-9_-]{1,32}_(?:camera|screen))$/;
@@ -25,6 +25,17 @@ export function redact(text: string): string {
 export function redactTargetUrl(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*@)?([^/?#]*)/i.exec(url);
   return m ? `${m[1]}${m[3]}/***` : '***';
+}
+
+/** Every rtmp(s):// or srt:// URL in a text (an ffmpeg error) cut to scheme and host: the rest may be a secret. */
+const TARGET_URL_IN_TEXT = /\b(?:rtmps?|srt):\/\/[^\s"'<>]*/gi;
+
+/** A text with each push-target-like URL in it shown as scheme and host (and port) only; trailing punctuation kept. */
+export function redactTargetUrls(text: string): string {
+  return text.replace(TARGET_URL_IN_TEXT, (url) => {
+    const tail = /[:,;.)\]]+$/.exec(url)?.[0] ?? '';
+    return redactTargetUrl(url.slice(0, url.length - tail.length)) + tail;
+  });
 }
 
 /** Fields whose whole value is a secret. */

@@ -133,7 +133,7 @@ export function controlPlaneMetrics(
   );
   gauge(
     'relay_push_target_state',
-    "1 for a live channel's push target's state (connecting, live, retrying, failed), else 0",
+    "1 for a live channel's push target's state (connecting, live, retrying, failed, stopped), else 0",
     ['channel', 'target', 'state'],
     'targetState',
   );

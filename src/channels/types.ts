@@ -130,8 +130,11 @@ export interface PushTarget {
   addedAt: number;
 }
 
-/** A push target's state: connecting → live → retrying (backoff) → connecting …; failed after its retries. */
-export const TARGET_STATES = ['connecting', 'live', 'retrying', 'failed'] as const;
+/**
+ * A push target's state: connecting → live (accepted by the destination) → retrying (backoff) → connecting …; failed
+ * after its retries; stopped once its run ended (the channel stopped, handed over or failed): its ffmpeg is gone.
+ */
+export const TARGET_STATES = ['connecting', 'live', 'retrying', 'failed', 'stopped'] as const;
 export type TargetState = (typeof TARGET_STATES)[number];
 
 /** What the worker reports of a push target, about once a second. */
@@ -139,7 +142,7 @@ export interface PushTargetStatus {
   state: TargetState;
   /** Bytes written to the destination by this run (every attempt). */
   bytesSent: number;
-  /** Attempts since the target was last live (or added). */
+  /** Attempts since the target was last live for a sustained time (30 s; or added). */
   attempts: number;
   /** When the target entered its state (ms). */
   since: number;

@@ -109,14 +109,17 @@ export interface PushTargetView extends Omit<PushTargetStatus, 'lastError' | 'up
 }
 
 /** A target's view; `full` (the owning app) shows its URL, else scheme and host only. */
-export function targetView(ch: Pick<Channel, 'targetStatus'>, t: PushTarget, full: boolean): PushTargetView {
-  const s = ch.targetStatus?.[t.targetId];
+export function targetView(ch: Pick<Channel, 'state' | 'targetStatus'>, t: PushTarget, full: boolean): PushTargetView {
+  const stored = ch.targetStatus?.[t.targetId];
+  // no run sends to it while the channel is not live: whatever its last run wrote, it is not live now
+  const idle = ch.state !== 'live' && ch.state !== 'starting' && stored?.state !== 'failed';
+  const s = idle && stored ? { ...stored, state: 'stopped' as const, since: stored.updatedAt } : stored;
   return {
     targetId: t.targetId,
     url: full ? t.url : redactTargetUrl(t.url),
     rateType: t.rateType ?? null,
     addedAt: t.addedAt,
-    state: s?.state ?? 'connecting',
+    state: s?.state ?? (idle ? 'stopped' : 'connecting'),
     bytesSent: s?.bytesSent ?? 0,
     attempts: s?.attempts ?? 0,
     since: s?.since ?? t.addedAt,

@@ -38,6 +38,7 @@ export const DEFAULTS = {
   RELAY_TARGET_MAX_RETRIES: 8,
   RELAY_TARGET_BACKOFF_MS: 1000,
   RELAY_TARGET_STALL_MS: 5000,
+  RELAY_TARGET_CONFIRM_MS: 5000,
   RELAY_WEBHOOK_ATTEMPTS: 8,
   RELAY_WEBHOOK_BACKOFF_MS: 1000,
   RELAY_LOG_LEVEL: 'info',
@@ -98,9 +99,10 @@ export interface RelayConfig {
   whipIceHosts: readonly string[];
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
-  /** Push targets: retries in a row that never reach live before one is failed, first backoff (doubled, capped at
-   * 30 s) and the silence after which a live one is killed (RELAY_TARGET_MAX_RETRIES, _BACKOFF_MS, _STALL_MS). */
-  targets: { maxRetries: number; backoffMs: number; stallMs: number };
+  /** Push targets: retries in a row that never stay live before one is failed, first backoff (doubled, capped at 30 s),
+   * the silence after which a live one is killed, and how long bytes flow before a destination counts as accepting
+   * (RELAY_TARGET_MAX_RETRIES, _BACKOFF_MS, _STALL_MS, _CONFIRM_MS). */
+  targets: { maxRetries: number; backoffMs: number; stallMs: number; confirmMs: number };
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
   maxRunStarts: number;
   /** The ffmpeg to run: FFMPEG_PATH, else a system ffmpeg ≥ 5 on PATH, else the bundled 4.1 (README "ffmpeg"). */
@@ -271,6 +273,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
       maxRetries: int(env, 'RELAY_TARGET_MAX_RETRIES', 0, 1000),
       backoffMs: int(env, 'RELAY_TARGET_BACKOFF_MS', 100, 600_000),
       stallMs: int(env, 'RELAY_TARGET_STALL_MS', 1000, 600_000),
+      confirmMs: int(env, 'RELAY_TARGET_CONFIRM_MS', 500, 60_000),
     },
     maxRunStarts: int(env, 'RELAY_MAX_RUN_STARTS', 1, 1000),
     webhookAttempts: int(env, 'RELAY_WEBHOOK_ATTEMPTS', 1, 50),

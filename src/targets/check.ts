@@ -58,6 +58,29 @@ export function checkTargetForm(raw: unknown): TargetScheme {
   return scheme as TargetScheme;
 }
 
+const DEFAULT_PORTS: Record<string, string> = { rtmp: '1935', rtmps: '443' };
+
+/**
+ * A checked target URL as the relay stores and uses it: scheme and host in lower case (ffmpeg knows `rtmp`, not
+ * `RTMP`), no default port, no empty query or fragment; its path and query (the stream key) as given.
+ */
+export function normaliseTargetUrl(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(.*)$/is.exec(url);
+  if (!m) return url;
+  const scheme = m[1]!.toLowerCase();
+  let host = m[2]!.toLowerCase();
+  if (host.endsWith(`:${DEFAULT_PORTS[scheme]}`)) host = host.slice(0, host.lastIndexOf(':'));
+  return `${scheme}://${host}${m[3]!.replace(/[?#]+$/, '')}`;
+}
+
+/** The refusal of a destination the channel pushes to already (at start and when adding one). */
+export function duplicateTarget(): RelayError {
+  return new RelayError(50002, 'the channel already pushes to this url', {
+    status: 409,
+    hint: 'give each destination once (URLs that differ only in the case of scheme or host are the same)',
+  });
+}
+
 /** What the full check needs: the egress policy and, when known, the relay's ffmpeg. */
 export interface TargetCheckDeps {
   egress: EgressPolicy;
@@ -80,7 +103,8 @@ export async function checkPushTarget(raw: unknown, deps: TargetCheckDeps): Prom
   return scheme;
 }
 
-/** Makes checked targets of a start's or an add's entries; `rateTypes` are the channel's tiers. */
+/** Makes checked targets (URLs normalised) of a start's or an add's entries, refusing a destination given twice (409);
+ * `rateTypes` are the channel's tiers. */
 export async function makePushTargets(
   entries: readonly { url: string; rateType?: number }[],
   rateTypes: readonly RateType[],
@@ -90,13 +114,15 @@ export async function makePushTargets(
   const out: PushTarget[] = [];
   for (const e of entries) {
     await checkPushTarget(e.url, deps);
+    const url = normaliseTargetUrl(e.url);
+    if (out.some((t) => t.url === url)) throw duplicateTarget();
     if (e.rateType !== undefined && !rateTypes.includes(e.rateType as RateType))
       throw new RelayError(50002, `push target rateType ${e.rateType} is not among the channel's tiers`, {
         hint: `use one of ${rateTypes.join(', ')} or leave it out (the best tier)`,
       });
     out.push({
       targetId: newTargetId(),
-      url: e.url,
+      url,
       ...(e.rateType !== undefined ? { rateType: e.rateType as RateType } : {}),
       addedAt: now,
     });

@@ -7,7 +7,14 @@ import type { ChannelRecords } from '../channels/records.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import type { MessageBus } from '../channels/messages.js';
 import { CHANNEL_ID_PATTERN, type Channel, type PushTarget } from '../channels/types.js';
-import { makePushTargets, MAX_PUSH_TARGETS, TARGET_ID_PATTERN, type TargetCheckDeps } from './check.js';
+import {
+  duplicateTarget,
+  makePushTargets,
+  MAX_PUSH_TARGETS,
+  normaliseTargetUrl,
+  TARGET_ID_PATTERN,
+  type TargetCheckDeps,
+} from './check.js';
 import { targetView, type PushTargetView } from '../channels/view.js';
 
 /** What adding and removing targets needs. */
@@ -52,8 +59,7 @@ export class PushTargetControl {
           status: 409,
           hint: 'remove one first (DELETE /v1/push/{channelId}/targets/{targetId})',
         });
-      if (have.some((h) => h.url === t!.url))
-        throw new RelayError(50002, 'the channel already pushes to this url', { status: 409, hint: 'nothing to do' });
+      if (have.some((h) => normaliseTargetUrl(h.url) === t!.url)) throw duplicateTarget();
       await this.write(ch, [...have, t!]);
       return targetView(ch, t!, true);
     });

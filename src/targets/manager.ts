@@ -32,6 +32,9 @@ export class RunTargets {
   private readonly running = new Map<string, TargetSupervisor>();
   /** Targets this run found failed in the record (an earlier run gave up on them): not started again. */
   private inherited: Record<string, PushTargetStatus> | null = null;
+  /** The status this run last wrote. */
+  private written: Record<string, PushTargetStatus> = {};
+  private closing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private busy: Promise<void> | null = null;
   private again = false;
@@ -70,13 +73,27 @@ export class RunTargets {
       });
   }
 
-  /** Ends every target's ffmpeg and waits until they are gone. */
-  async close(): Promise<void> {
+  /**
+   * Ends every target's ffmpeg, waits until they are gone, and writes their final status (`stopped`, or `failed`, with
+   * the bytes of the run), fenced by the run: a record never claims a target live once its run has ended.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.end();
+    return this.closing;
+  }
+
+  private async end(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.busy;
     await Promise.all([...this.running.values()].map((s) => s.stop()));
+    const now = Date.now();
+    const status: Record<string, PushTargetStatus> = {};
+    for (const [id, t] of Object.entries(this.written))
+      status[id] = this.running.get(id)?.status(now) ?? (t.state === 'failed' ? t : stoppedAt(t, now));
     this.running.clear();
+    if (!Object.keys(status).length) return;
+    await this.deps.lifecycle.patchRun(this.channelId, this.gen, { targetStatus: status }).catch(() => undefined);
   }
 
   private async sync(): Promise<void> {
@@ -113,7 +130,8 @@ export class RunTargets {
     const status: Record<string, PushTargetStatus> = {};
     for (const [id, t] of Object.entries(this.inherited)) if (wanted.has(id)) status[id] = t;
     for (const [id, s] of this.running) status[id] = s.status(now);
-    await this.deps.lifecycle.patchRun(this.channelId, this.gen, { targetStatus: status }, ['live']);
+    const moved = await this.deps.lifecycle.patchRun(this.channelId, this.gen, { targetStatus: status }, ['live']);
+    if (moved.ok) this.written = status;
   }
 
   // The tier the target sends (its own, else the channel's best), read from the media server with a fresh read token.
@@ -132,6 +150,10 @@ export class RunTargets {
     this.log.warn({ targetId: t.targetId, event: n.type, final: n.data.final }, 'push target event');
     void this.deps.lifecycle.notify(n.type, ch, data);
   }
+}
+
+function stoppedAt(t: PushTargetStatus, now: number): PushTargetStatus {
+  return { ...t, state: 'stopped', since: now, updatedAt: now };
 }
 
 function failedIn(ch: Channel): Record<string, PushTargetStatus> {

@@ -1,9 +1,9 @@
 import type { Logger } from '../log.js';
-import { redact } from '../log.js';
+import { redact, redactTargetUrls } from '../log.js';
 import type { PushTarget, PushTargetStatus } from '../channels/types.js';
 import { FfmpegProcess } from '../media/ffmpeg/process.js';
 import { buildTargetArgs } from '../media/ffmpeg/target-args.js';
-import { TARGET_SCHEMES, type TargetScheme } from './check.js';
+import { normaliseTargetUrl, TARGET_SCHEMES, type TargetScheme } from './check.js';
 import { TargetMachine, type TargetNotice, type TargetPolicy } from './state.js';
 
 /** What a target's supervisor needs from its run. */
@@ -24,15 +24,16 @@ const WATCH_MS = 250;
 const SEND_BUFFER_BYTES = 256 * 1024;
 const ERROR_CHARS = 200;
 
-/** The last error of an attempt as stored and shown: one line, secrets redacted, short. */
+/** The last error of an attempt as stored and shown: one line, URLs cut to scheme and host, other secrets redacted. */
 export function errorLine(text: string): string {
-  return redact(text.replace(/\s+/g, ' ').trim()).slice(0, ERROR_CHARS);
+  return redact(redactTargetUrls(text.replace(/\s+/g, ' ').trim())).slice(0, ERROR_CHARS);
 }
 
 /**
  * Runs one push target: one ffmpeg at a time copying the channel's tier to the destination, watched for progress
- * (live on its first bytes sent, killed when it sends nothing for `stallMs`), started again after a backoff, until
- * stopped or failed (TargetMachine). Never throws; stop() ends its ffmpeg and waits for it.
+ * (live once bytes have flowed for `confirmMs`, killed when a live one sends nothing for `stallMs`), started again
+ * after a backoff, until stopped or failed (TargetMachine). Never throws; stop() ends its ffmpeg and waits for it,
+ * leaving the target `stopped` (unless failed) with its bytes of the run.
  */
 export class TargetSupervisor {
   private readonly machine: TargetMachine;
@@ -67,10 +68,12 @@ export class TargetSupervisor {
     this.wake?.();
     await this.ff?.close(); // SIGINT: the destination sees the stream end (SIGKILL after a second)
     await this.loop;
+    this.machine.stopped(Date.now());
   }
 
   private async run(): Promise<void> {
-    const scheme = this.target.url.split(':')[0]!.toLowerCase() as TargetScheme;
+    const output = normaliseTargetUrl(this.target.url); // a record written before URLs were stored normalised
+    const scheme = output.split(':')[0] as TargetScheme;
     const { format, protocols } = TARGET_SCHEMES[scheme];
     while (!this.stopped) {
       this.machine.attemptStarted(Date.now());
@@ -79,7 +82,7 @@ export class TargetSupervisor {
         ffmpegPath: this.deps.ffmpegPath,
         args: buildTargetArgs({
           input: this.deps.inputUrl(this.target),
-          output: this.target.url,
+          output,
           format,
           outputProtocols: protocols,
           rwTimeoutUs: this.deps.policy.stallMs * 1000,
@@ -120,11 +123,10 @@ export class TargetSupervisor {
       if (size <= this.bytesNow) return;
       this.bytesNow = size;
       grewAt = Date.now();
-      const wasLive = this.machine.state === 'live';
-      const notice = this.machine.sent(grewAt);
+      const { changed, notice } = this.machine.sent(grewAt);
       if (notice) this.deps.notify(notice);
-      if (!wasLive) {
-        this.log.info({ attempts: this.machine.attempts }, 'push target live');
+      if (changed) {
+        this.log.info({ attempts: this.machine.attempts }, 'push target live (accepted by the destination)');
         this.deps.changed?.();
       }
     });

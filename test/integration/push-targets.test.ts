@@ -25,6 +25,9 @@ const KEY = 'sk-live-4f1e2d3c9b8a';
 const STALL_KEY = 'sk-stall-77aa66bb55cc';
 const REFUSED_KEY = 'sk-refused-0d0e0f';
 const SRT_KEY = 'sk-srt-9a8b7c6d';
+const DENIED_KEY = 'sk-denied-5e6f7a8b';
+const OWN_KEY = 'sk-own-1a2b3c4d';
+const UPPER_KEY = 'sk-upper-2b3c4d5e';
 const hasSrt = /\bsrt\b/.test(execFileSync(FFMPEG, ['-hide_banner', '-protocols'], { encoding: 'utf8' }));
 const PASSWORD = 'pw-of-the-channel';
 let stack: Stack;
@@ -110,7 +113,7 @@ beforeAll(async () => {
   stack = await startStack({
     env: {
       RELAY_LOG_LEVEL: 'debug',
-      RELAY_TARGET_MAX_RETRIES: '4',
+      RELAY_TARGET_MAX_RETRIES: '6',
       RELAY_TARGET_BACKOFF_MS: '200',
       RELAY_TARGET_STALL_MS: '2000',
       RELAY_WEBHOOK_BACKOFF_MS: '200',
@@ -200,12 +203,15 @@ describe.skipIf(!!missing)('push targets', () => {
     await eventually(async () => (hooksOf('target.failed', live.targetId).some((d) => d.final === false) ? 1 : null));
     const failed = hooksOf('target.failed', live.targetId)[0]!;
     expect(String(failed.url)).not.toContain(KEY);
+    expect(failed).toMatchObject({ final: false, attempts: expect.any(Number), error: expect.any(String) });
     await sleep(1000);
     await nginx.start();
     const upAt = Date.now();
     await eventually(async () => ((await targetOf(KEY))?.state === 'live' ? true : null), 20_000);
     const recoveryMs = Date.now() - upAt;
+    expect((await targetOf(KEY))!.lastError).toBeNull(); // cleared once live again
     await eventually(async () => (hooksOf('target.recovered', live.targetId).length ? true : null));
+    expect(hooksOf('target.recovered', live.targetId)).toHaveLength(1);
     const gap = expectNoGap(viewer, killedAt);
     console.log(
       `target retrying ${retryingMs} ms after nginx died; live ${recoveryMs} ms after nginx came back; viewer max gap ${gap.wallMs} ms (FLV timestamps ${gap.tsMs} ms)`,
@@ -239,7 +245,7 @@ describe.skipIf(!!missing)('push targets', () => {
 
   it('a destination that refuses ends failed after its retries (target.failed final), and is removed', async () => {
     const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
-    const added = await client.addPushTarget(id, { url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}` });
+    const added = await client.addPushTarget(id, { url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}/x` });
     expect(added.state).toBe('connecting');
     const t0 = Date.now();
     const tid = added.targetId;
@@ -249,8 +255,10 @@ describe.skipIf(!!missing)('push targets', () => {
     }, 30_000);
     console.log(`refusing target failed ${Date.now() - t0} ms after it was added`);
     expect(t.lastError).toMatch(/refused/i);
-    expect(t.lastError).not.toContain(REFUSED_KEY);
+    expect(t.lastError).not.toContain(REFUSED_KEY); // nothing after the host, however deep the key
+    expect(t.lastError).not.toContain('/live2');
     await eventually(async () => (hooksOf('target.failed', tid).some((d) => d.final === true) ? 1 : null));
+    expect(JSON.stringify(hooksOf('target.failed', tid))).not.toMatch(/sk-refused|live2/);
     expect((await targetOf(KEY))!.state).toBe('live');
     // the CLI lists them too
     const listed = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/relay.ts', 'targets', id, '--json'], {
@@ -266,6 +274,66 @@ describe.skipIf(!!missing)('push targets', () => {
     await client.removePushTarget(id, tid);
     expect((await client.listPushTargets(id)).map((x) => x.targetId)).not.toContain(tid);
     expect((await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`)).status).toBe(404);
+  });
+
+  it('destinations that refuse the publish after taking the first bytes (nginx deny publish, the relay itself) end failed, never live', async () => {
+    const urls = [
+      `rtmp://127.0.0.1:${nginx.port}/denied/${DENIED_KEY}`,
+      `rtmp://127.0.0.1:${stack.rtmpPort}/live/${OWN_KEY}`,
+    ];
+    const t0 = Date.now();
+    const ids: string[] = [];
+    for (const url of urls) {
+      const r = await stack.request('POST', `/v1/push/${id}/targets`, { url });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      ids.push(r.body.target.targetId);
+    }
+    const seen = new Set<string>();
+    const failedAfter: number[] = [];
+    await eventually(
+      async () => {
+        const all = await targets();
+        for (const tid of ids) {
+          const x = all.find((y) => y.targetId === tid)!;
+          seen.add(x.state);
+          if (x.state === 'failed' && failedAfter.length < ids.indexOf(tid) + 1) failedAfter.push(Date.now() - t0);
+        }
+        return ids.every((tid) => all.find((y) => y.targetId === tid)!.state === 'failed') ? true : null;
+      },
+      60_000,
+      200,
+    );
+    expect(seen.has('live')).toBe(false);
+    await sleep(1000);
+    for (const tid of ids) {
+      const t = (await targets()).find((y) => y.targetId === tid)!;
+      expect(t.lastError).toBeTruthy();
+      expect(t.lastError).not.toMatch(/sk-denied|sk-own|\/denied|\/live\//);
+      // one webhook per target: its final target.failed (no flapping failed/recovered pairs)
+      expect(hooks.filter((h) => h.data.targetId === tid).map((h) => [h.type, h.data.final])).toEqual([
+        ['target.failed', true],
+      ]);
+      expect(hooksOf('target.failed', tid)[0]).toMatchObject({ attempts: 7 });
+    }
+    console.log(
+      `refusing destinations failed ${failedAfter.join(' and ')} ms after they were added (nginx deny publish, the relay's own port); webhooks: ${hooks.filter((h) => ids.includes(String(h.data.targetId))).length}`,
+    );
+    for (const tid of ids) await stack.request('DELETE', `/v1/push/${id}/targets/${tid}`);
+  }, 90_000);
+
+  it('an upper-case scheme and host are stored in lower case and go live; a respelled duplicate is refused (409)', async () => {
+    const r = await stack.request('POST', `/v1/push/${id}/targets`, {
+      url: `RTMP://LOCALHOST:${nginx.port}/live2/${UPPER_KEY}`,
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.target.url).toBe(`rtmp://localhost:${nginx.port}/live2/${UPPER_KEY}`);
+    const dup = await stack.request('POST', `/v1/push/${id}/targets`, {
+      url: `rtmp://127.0.0.1:${nginx.port}/live2/${KEY}?`,
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.body).toMatchObject({ code: 50002, message: expect.stringMatching(/already pushes/) });
+    await eventually(async () => ((await targetOf(UPPER_KEY))?.state === 'live' ? true : null), 20_000);
+    await stack.request('DELETE', `/v1/push/${id}/targets/${r.body.target.targetId}`);
   });
 
   it.skipIf(!hasSrt)('an srt:// target gets MPEG-TS that decodes (video and audio)', async () => {
@@ -336,7 +404,15 @@ describe.skipIf(!!missing)('push targets', () => {
     expect(all).toContain('push target'); // the targets did log
     expect(all).toContain(`:${nginx.port}/live2/***`); // their ffmpeg command lines, keys redacted
     for (const k of [KEY, STALL_KEY, REFUSED_KEY, SRT_KEY]) expect(all).not.toContain(k);
+    const before = (await targetOf(KEY))!;
     expect((await stack.request('POST', '/v1/push/stop', { channelIds: [id] })).body.code).toBe(0);
     await eventually(async () => (ffmpegsMentioning(id).length === 0 ? true : null), 15_000);
+    // the run ended: no target claims live any more, each keeps the bytes of its run
+    const after = await targets();
+    for (const t of after) expect(['stopped', 'failed']).toContain(t.state);
+    expect(after.find((t) => t.targetId === before.targetId)!.state).toBe('stopped');
+    expect(after.find((t) => t.targetId === before.targetId)!.bytesSent).toBeGreaterThanOrEqual(before.bytesSent);
+    const view = (await stack.request('GET', `/v1/push/${id}`)).body;
+    expect(view.pushTargets.map((t: Target) => t.state)).not.toContain('live');
   });
 });

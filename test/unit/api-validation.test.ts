@@ -72,6 +72,15 @@ describe('push/start validation answers with the SPEC code of the field', () => 
       { ...valid, option: { encode: 3, pushTargets: [{ url: 'rtmp://127.0.0.1/a/k', rateType: 10 }] } },
     ],
     [
+      'the same push target twice (respelled)',
+      50002,
+      409,
+      {
+        ...valid,
+        option: { encode: 3, pushTargets: [{ url: 'rtmp://8.8.8.8/a/k' }, { url: 'RTMP://8.8.8.8:1935/a/k?' }] },
+      },
+    ],
+    [
       'a push target at a private address',
       50002,
       400,
@@ -79,8 +88,8 @@ describe('push/start validation answers with the SPEC code of the field', () => 
     ],
   ])('%s → %i (HTTP %i)', async (_name, code, status, body) => {
     const res = await post(body);
-    expect(res.body.code).toBe(code);
-    expect(res.status).toBe(status);
+    expect(res.body.code, JSON.stringify(res.body)).toBe(code);
+    expect(res.status, JSON.stringify(res.body)).toBe(status);
     expect(res.body.message.length).toBeGreaterThan(0);
     expect(res.body.hint.length).toBeGreaterThan(0);
     expect(res.deps.starts).toHaveLength(0);

@@ -76,6 +76,9 @@ describe('redaction', () => {
     );
     const ownLine = 'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123_r0: Broken pipe';
     expect(redact(ownLine)).toBe(ownLine);
+    // a key of several segments is redacted whole, not only its last segment
+    expect(redact('-f flv rtmp://h:19436/live/DEEPKEY/x -y')).toBe('-f flv rtmp://h:19436/live/*** -y');
+    expect(redact('rtmp://h/live/DEEPKEY/x: Broken pipe')).toBe('rtmp://h/live/***: Broken pipe');
   });
 
   it('the logger censors secret fields and redacts URLs and command lines in logged objects', () => {

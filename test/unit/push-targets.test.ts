@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { buildTargetArgs } from '../../src/media/ffmpeg/target-args.js';
-import { backoffFor, MAX_BACKOFF_MS, TargetMachine } from '../../src/targets/state.js';
-import { checkPushTarget, checkTargetForm, makePushTargets } from '../../src/targets/check.js';
+import { backoffFor, MAX_BACKOFF_MS, sustainMs, TargetMachine } from '../../src/targets/state.js';
+import {
+  checkPushTarget,
+  checkTargetForm,
+  duplicateTarget,
+  makePushTargets,
+  normaliseTargetUrl,
+} from '../../src/targets/check.js';
 import { redactTargetUrl as redactedTarget } from '../../src/log.js';
 import { errorLine } from '../../src/targets/supervisor.js';
+import { targetView } from '../../src/channels/view.js';
 import { parseEgressAllow } from '../../src/egress/index.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
@@ -46,26 +53,39 @@ describe('push target ffmpeg arguments', () => {
 });
 
 describe('push target state machine', () => {
-  const policy = { maxRetries: 2, backoffMs: 1000, stallMs: 5000 };
+  const policy = { maxRetries: 2, backoffMs: 1000, stallMs: 5000, confirmMs: 3000 };
   it('backs off 1, 2, 4 … s, capped at 30 s', () => {
     expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffFor(n, 1000))).toEqual([
       1000, 2000, 4000, 8000, 16000, 30000, 30000,
     ]);
     expect(backoffFor(100, 1000)).toBe(MAX_BACKOFF_MS);
+    expect(sustainMs({ confirmMs: 3000 })).toBe(30_000);
+    expect(sustainMs({ confirmMs: 20_000 })).toBe(60_000);
   });
-  it('connecting → live on bytes sent; a drop retries and announces target.failed, live again target.recovered', () => {
+  it('live only once bytes have flowed for confirmMs; a drop retries (target.failed with attempts), live again target.recovered', () => {
     const m = new TargetMachine(policy, 0);
     m.attemptStarted(0);
     expect(m.state).toBe('connecting');
-    expect(m.sent(10)).toBeNull(); // first live: nothing to recover from
+    expect(m.sent(10)).toEqual({ changed: false, notice: null }); // first bytes: not yet accepted
+    expect(m.sent(2000).changed).toBe(false);
+    expect(m.state).toBe('connecting');
+    expect(m.sent(3010)).toEqual({ changed: true, notice: null }); // first live: nothing to recover from
     expect(m.state).toBe('live');
-    const drop = m.attemptEnded(100, 'Connection reset by peer');
-    expect(drop).toMatchObject({ next: 'retry', notice: { type: 'target.failed', data: { final: false } } });
-    expect(m.status(5, 100)).toMatchObject({ state: 'retrying', since: 100, lastError: 'Connection reset by peer' });
-    m.attemptStarted(200);
-    expect(m.sent(300)).toEqual({ type: 'target.recovered', data: { attempts: 1 } });
-    expect(m.sent(400)).toBeNull();
-    expect(m.status(9, 400)).toMatchObject({ state: 'live', attempts: 0, since: 300, bytesSent: 9 });
+    m.sent(40_000); // live for 37 s: its retries reset
+    const drop = m.attemptEnded(41_000, 'Connection reset by peer');
+    expect(drop).toMatchObject({
+      next: 'retry',
+      backoffMs: 1000,
+      notice: { type: 'target.failed', data: { final: false, attempts: 0, error: 'Connection reset by peer' } },
+    });
+    expect(m.status(5, 41_000)).toMatchObject({ state: 'retrying', lastError: 'Connection reset by peer' });
+    m.attemptStarted(42_000);
+    m.sent(42_100);
+    expect(m.sent(45_100)).toEqual({ changed: true, notice: { type: 'target.recovered', data: { attempts: 1 } } });
+    expect(m.sent(45_600).notice).toBeNull();
+    const s = m.status(9, 45_600);
+    expect(s).toMatchObject({ state: 'live', attempts: 1, since: 45_100, bytesSent: 9 });
+    expect(s.lastError).toBeUndefined(); // cleared once live again (the logs keep it)
   });
   it('failed after maxRetries retries in a row that never reach live, with a final target.failed', () => {
     const m = new TargetMachine(policy, 0);
@@ -83,6 +103,49 @@ describe('push target state machine', () => {
     });
     expect(m.state).toBe('failed');
     expect(() => m.attemptStarted(9)).toThrow();
+  });
+  it('a destination that refuses after the first bytes (denied publish, wrong key) is never live and ends failed', () => {
+    const m = new TargetMachine(policy, 0);
+    const after = [];
+    let t = 0;
+    for (let i = 0; i < 3; i++) {
+      m.attemptStarted(t);
+      expect(m.sent(t + 300).changed).toBe(false); // ffmpeg wrote its header and first packets …
+      expect(m.sent(t + 800).changed).toBe(false);
+      after.push(m.attemptEnded(t + 900, 'Broken pipe')); // … then the refusal arrived
+      expect(m.state).not.toBe('live');
+      t += 10_000;
+    }
+    expect(after.map((a) => a.next)).toEqual(['retry', 'retry', 'failed']);
+    expect(after.slice(0, 2).map((a) => (a.next === 'retry' ? a.backoffMs : 0))).toEqual([1000, 2000]); // it grows
+    expect(after.filter((a) => a.notice).map((a) => a.notice!.data)).toEqual([
+      { final: true, attempts: 3, error: 'Broken pipe' },
+    ]);
+  });
+  it('short live spells count as failures: backoff grows, failed after the retries, one target.failed per confirmed drop', () => {
+    const m = new TargetMachine(policy, 0);
+    const after = [];
+    let t = 0;
+    for (let i = 0; i < 3; i++) {
+      m.attemptStarted(t);
+      m.sent(t + 100);
+      m.sent(t + 3200); // confirmed live …
+      expect(m.state).toBe('live');
+      after.push(m.attemptEnded(t + 8000, 'Broken pipe')); // … for 5 s only
+      t += 60_000;
+    }
+    expect(after.map((a) => a.next)).toEqual(['retry', 'retry', 'failed']);
+    expect(after.map((a) => (a.next === 'retry' ? a.backoffMs : 0))).toEqual([1000, 2000, 0]);
+    expect(after.map((a) => a.notice!.data.final)).toEqual([false, false, true]);
+    expect(after.map((a) => a.notice!.data.attempts)).toEqual([1, 2, 3]);
+  });
+  it('stopped with its run (a failed target stays failed)', () => {
+    const m = new TargetMachine(policy, 0);
+    m.attemptStarted(0);
+    m.sent(1);
+    m.sent(4000);
+    m.stopped(5000);
+    expect(m.status(77, 5000)).toMatchObject({ state: 'stopped', since: 5000, bytesSent: 77 });
   });
 });
 
@@ -160,11 +223,67 @@ describe('push target URLs', () => {
       code: 50002,
     });
   });
+  it('stores URLs with scheme and host in lower case, without default port or empty query', async () => {
+    expect(normaliseTargetUrl('RTMP://CDN.Example:1935/Live2/KeY?')).toBe('rtmp://cdn.example/Live2/KeY');
+    expect(normaliseTargetUrl('rtmps://H:443/app/K#')).toBe('rtmps://h/app/K');
+    expect(normaliseTargetUrl('rtmp://[::1]:1936/a/K')).toBe('rtmp://[::1]:1936/a/K');
+    expect(normaliseTargetUrl('SRT://H:9000?streamid=AbC')).toBe('srt://h:9000?streamid=AbC');
+    const deps = { egress: parseEgressAllow('127.0.0.1') };
+    const [t] = await makePushTargets([{ url: 'RTMP://127.0.0.1/a/K' }], [0], deps);
+    expect(t!.url).toBe('rtmp://127.0.0.1/a/K');
+  });
+  it('refuses a destination given twice at start (respellings too) like an add of one it has: 409', async () => {
+    const deps = { egress: parseEgressAllow('127.0.0.1') };
+    for (const twice of [
+      ['rtmp://127.0.0.1/a/K', 'rtmp://127.0.0.1/a/K'],
+      ['rtmp://127.0.0.1/a/K', 'RTMP://127.0.0.1:1935/a/K?'],
+    ])
+      await expect(
+        makePushTargets(
+          twice.map((url) => ({ url })),
+          [0],
+          deps,
+        ),
+      ).rejects.toMatchObject({
+        code: 50002,
+        status: 409,
+        message: duplicateTarget().message,
+        hint: duplicateTarget().hint,
+      });
+    await expect(
+      makePushTargets([{ url: 'rtmp://127.0.0.1/a/K' }, { url: 'rtmp://127.0.0.1/a/k' }], [0], deps),
+    ).resolves.toHaveLength(2); // a stream key's case matters
+  });
   it('shows scheme and host only outside the owning app, and redacts keys in errors', () => {
     expect(redactedTarget('rtmp://a.rtmp.youtube.com/live2/abcd-efgh')).toBe('rtmp://a.rtmp.youtube.com/***');
     expect(redactedTarget('srt://h:9000?streamid=k&passphrase=p')).toBe('srt://h:9000/***');
-    expect(errorLine('rtmp://h/live2/SECRETKEY: Connection refused\n')).toBe('rtmp://h/live2/***: Connection refused');
+    expect(errorLine('rtmp://h/live2/SECRETKEY: Connection refused\n')).toBe('rtmp://h/***: Connection refused');
+    // every URL in the text down to scheme, host and port, however deep its secret
+    expect(errorLine('rtmp://127.0.0.1:19436/live/DEEPKEY/x: Broken pipe')).toBe(
+      'rtmp://127.0.0.1:19436/***: Broken pipe',
+    );
+    expect(errorLine('Error opening RTMPS://H:443/app/K1/K2?x=K3, closing')).toBe(
+      'Error opening RTMPS://H:443/***, closing',
+    );
+    expect(errorLine('srt://h:9000?streamid=#!::r=live/DEEP,m=publish&passphrase=P2: failed')).toBe(
+      'srt://h:9000/***: failed',
+    );
     expect(errorLine('srt://h:9000?streamid=SECRET&passphrase=P2 failed')).not.toMatch(/SECRET|P2/);
+  });
+});
+
+describe('push target views', () => {
+  const t = { targetId: 'tg_00000000000000aa', url: 'rtmp://cdn.example/live2/K', addedAt: 1 };
+  const live = { state: 'live' as const, bytesSent: 500, attempts: 0, since: 2, updatedAt: 9 };
+  it('claim no target live once the channel is not live (its bytes kept); a failed one stays failed', () => {
+    expect(targetView({ state: 'live', targetStatus: { [t.targetId]: live } }, t, true).state).toBe('live');
+    for (const state of ['stopped', 'failed', 'interrupted', 'stopping'] as const) {
+      const v = targetView({ state, targetStatus: { [t.targetId]: live } }, t, false);
+      expect(v).toMatchObject({ state: 'stopped', bytesSent: 500, since: 9 });
+      expect(targetView({ state, targetStatus: {} }, t, false).state).toBe('stopped');
+      const failed = { ...live, state: 'failed' as const };
+      expect(targetView({ state, targetStatus: { [t.targetId]: failed } }, t, false).state).toBe('failed');
+    }
   });
 });
 

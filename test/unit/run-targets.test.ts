@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunTargets } from '../../src/targets/manager.js';
 import type { Channel, PushTargetStatus } from '../../src/channels/types.js';
@@ -6,15 +9,15 @@ import { recordingLogger, testChannel } from '../fakes/channels.js';
 import { eventually } from '../helpers/stack.js';
 
 /** A run's targets over a record in memory; `/bin/true` stands in for ffmpeg (every attempt ends at once). */
-function setup(over: Partial<Channel> = {}) {
+function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/true') {
   let ch: Channel = testChannel({ state: 'starting', runGen: 3, ...over });
   const writes: Record<string, PushTargetStatus>[] = [];
   const notices: { type: string; data: Record<string, unknown> }[] = [];
   const config = {
-    ffmpegPath: '/bin/true',
+    ffmpegPath,
     mediaInternalHost: '127.0.0.1',
     rtmpPort: 1,
-    targets: { maxRetries: 1, backoffMs: 100, stallMs: 1000 },
+    targets: { maxRetries: 1, backoffMs: 100, stallMs: 1000, confirmMs: 500 },
   } as Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
   const run = new RunTargets(
     {
@@ -35,6 +38,15 @@ function setup(over: Partial<Channel> = {}) {
     3,
   );
   return { run, writes, notices, set: (o: Partial<Channel>) => (ch = { ...ch, ...o }) };
+}
+
+/** A stand-in ffmpeg that sends 1000 bytes more every 100 ms until it is ended. */
+function sendingFfmpeg(): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fake-ffmpeg-')), 'ffmpeg');
+  const loop =
+    'n=0; while true; do n=$((n+1000)); printf "frame=%d\\nout_time_us=%d\\ntotal_size=%d\\nprogress=continue\\n" $n $n $n; sleep 0.1; done';
+  fs.writeFileSync(file, `#!/bin/sh\ntrap 'exit 0' INT TERM\n${loop}\n`, { mode: 0o755 });
+  return file;
 }
 
 const target = { targetId: 'tg_00000000000000aa', url: 'rtmp://cdn.example/live2/SECRET', addedAt: 1 };
@@ -82,5 +94,19 @@ describe('a run’s push targets', () => {
     expect(t.writes[0]![target.targetId]).toEqual(failed);
     expect(t.notices).toEqual([]);
     await t.run.close();
+  });
+
+  it('when the run ends, its targets are written stopped with the bytes of the run (none claims live)', async () => {
+    const t = setup({ state: 'live', pushTargets: [target] }, sendingFfmpeg());
+    t.run.start();
+    const live = await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'live'), 5000);
+    expect(live[target.targetId]!.bytesSent).toBeGreaterThan(0);
+    t.set({ state: 'stopping' });
+    await t.run.close();
+    await t.run.close(); // a second close writes nothing more
+    const last = t.writes.at(-1)![target.targetId]!;
+    expect(last.state).toBe('stopped');
+    expect(last.bytesSent).toBeGreaterThanOrEqual(live[target.targetId]!.bytesSent);
+    expect(t.writes.filter((w) => w[target.targetId]?.state === 'stopped')).toHaveLength(1);
   });
 });

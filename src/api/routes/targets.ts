@@ -9,10 +9,12 @@ export function targetRoutes(targets: PushTargetControl): FastifyPluginAsync {
     const r = app.withTypeProvider<TypeBoxTypeProvider>();
     const addDoc =
       "Adds a push target to a running channel: the worker relays the channel's best tier (or `rateType`) to it with " +
-      'its own ffmpeg (copy; audio always present), and reports its state (connecting, live, retrying, failed), ' +
-      'bytes sent and last error here and in `target.failed` / `target.recovered` webhooks. At most 5 per channel. ' +
-      'Refused with 50002 (scheme, file, credentials, length, internal host: hint names RELAY_UPSTREAM_ALLOW) or ' +
-      "50008 (srt:// without SRT in the relay's ffmpeg). The URL is shown only in this app's answers.";
+      'its own ffmpeg (copy; audio always present), and reports its state (connecting; live once the destination ' +
+      'accepted it; retrying; failed after its retries; stopped once the run ended), bytes sent and last error here ' +
+      'and in `target.failed` / `target.recovered` webhooks. The URL is stored with scheme and host in lower case. ' +
+      'Refused with 50002 (scheme, file, credentials, length, internal host: hint names RELAY_UPSTREAM_ALLOW; HTTP ' +
+      "409: a sixth target, or a destination the channel has) or 50008 (srt:// without SRT in the relay's ffmpeg). " +
+      "The URL is shown only in this app's answers.";
     r.get('/push/:channelId/targets', { schema: { params: ChannelParams } }, async (req) => ({
       code: 0,
       message: 'ok',
