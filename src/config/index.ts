@@ -81,10 +81,7 @@ export interface RelayConfig {
   liveEndedAfterMs: number;
   /** ffmpeg without progress this long is restarted. */
   stallMs: number;
-  /**
-   * Bound of a graceful stop (SIGTERM/SIGINT), ms: past it, running ffmpegs are killed and the records finished.
-   * Under Docker's default 10 s between SIGTERM and SIGKILL.
-   */
+  /** Bound of a graceful stop (SIGTERM/SIGINT), ms, under Docker's 10 s: past it ffmpegs die, records are finished. */
   shutdownGraceMs: number;
   /** A worker process's /livez and /readyz port (it has no other HTTP port); 0: none. */
   workerHealthPort: number;
@@ -99,9 +96,8 @@ export interface RelayConfig {
   whipIceHosts: readonly string[];
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
-  /** Push targets: retries in a row that never stay live before one is failed, first backoff (doubled, capped at 30 s),
-   * the silence after which a live one is killed, and how long bytes flow before a destination counts as accepting
-   * (RELAY_TARGET_MAX_RETRIES, _BACKOFF_MS, _STALL_MS, _CONFIRM_MS). */
+  /** Push targets (RELAY_TARGET_*): failed after maxRetries short attempts in a row; backoff doubled up to 30 s; a live
+   * one silent for stallMs is killed; live once bytes flowed for confirmMs. */
   targets: { maxRetries: number; backoffMs: number; stallMs: number; confirmMs: number };
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
   maxRunStarts: number;
