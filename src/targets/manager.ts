@@ -85,8 +85,10 @@ export class RunTargets {
   private async end(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    // told at once (before the channel's own ffmpeg ends): the end of their input is then no destination's failure
+    const told = [...this.running.values()].map((s) => s.stop());
     await this.busy;
-    await Promise.all([...this.running.values()].map((s) => s.stop()));
+    await Promise.all([...told, ...[...this.running.values()].map((s) => s.stop())]);
     const now = Date.now();
     const status: Record<string, PushTargetStatus> = {};
     for (const [id, t] of Object.entries(this.written))

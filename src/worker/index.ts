@@ -264,6 +264,7 @@ export class PushWorker {
     const ctl = run?.ctl;
     if (ctl && !ctl.signal.aborted) {
       this.deps.logger.info({ channelId, reason }, 'ending channel');
+      void run?.targets?.close(); // first: the channel's stream ending under them is no target failure
       ctl.abort(reason);
     }
   }

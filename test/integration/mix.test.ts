@@ -417,6 +417,16 @@ describe('mixing', () => {
         expect(target!.bytesSent).toBeGreaterThan(0);
         const back = await decode(`rtmp://127.0.0.1:${port}/live2/mix-key`, { frames: 15, timeoutMs: 20_000 });
         expect(back).toMatchObject({ videoCodec: 'h264', width: W, height: H, audioCodec: 'aac' });
+        const stop = await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+        expect(stop.body.results[0]).toMatchObject({ code: 0 });
+        // the mix's stream ending under its target is no failure of the destination
+        await sleep(1000);
+        const dropped = stack.procs.flatMap((p) => p.output).filter((l) => l.includes(id) && /target dropped/.test(l));
+        console.log(stack.procs.flatMap((p) => p.output).filter((l) => l.includes(id) && /target|ending/.test(l)).join("\n"));
+        expect(dropped).toEqual([]);
+        const [after] = await client.listPushTargets(id);
+        expect(after).toMatchObject({ state: 'stopped' });
+        id = '';
       } finally {
         if (id) await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
         await nginx.close();
