@@ -8,6 +8,7 @@ import { mixSources, mixEncoding } from '../../src/worker/plan.js';
 import { mixCost } from '../../src/channels/cost.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
+import { statsOf } from '../../src/media-server/ingest.js';
 
 const canvas = { width: 320, height: 180, fps: 15 };
 const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
@@ -17,6 +18,7 @@ const spec = (members: MixSpec['members'], layout: MixSpec['layout'] = 'grid'): 
   canvas,
   version: 1,
 });
+const full = { x: 0, y: 0, width: 1, height: 1 };
 const codeOf = (f: () => void) => {
   try {
     f();
@@ -69,6 +71,32 @@ describe('mix layouts', () => {
       ['a/camera', 160, 90, 160, 90, 'crop'],
       ['c/camera', 10, 12, 102, 52, 'letterbox'],
     ]);
+  });
+
+  it('custom: fractions only when all four of x, y, width, height are ≤ 1, otherwise integer pixels', () => {
+    const one = (extra: object) => layoutTiles(spec([m('a', extra)], 'custom'))[0]!;
+    // x 1 is pixel 1 once any value is > 1 (was read as the fraction 1: the whole canvas width)
+    expect(one({ x: 1, y: 1, width: 101, height: 57 })).toMatchObject({ x: 0, y: 0, w: 102, h: 58 });
+    expect(codeOf(() => validateMix(spec([m('a', { x: 1, y: 1, width: 101, height: 57 })], 'custom'), 4))).toBe(0);
+    expect(one({ x: 0.5, y: 0, width: 0.5, height: 1 })).toMatchObject({ x: 160, y: 0, w: 160, h: 180 });
+    // equal zOrder: list order, the later on top
+    const t = layoutTiles(spec([m('p', { ...full, zOrder: 1 }), m('q', { ...full, zOrder: 1 })], 'custom'));
+    expect(t.map((x) => x.key)).toEqual(['p/camera', 'q/camera']);
+    const refused = (extra: object) => {
+      try {
+        validateMix(spec([m('a', extra)], 'custom'), 4);
+      } catch (e) {
+        return [(e as RelayError).code, (e as RelayError).message, (e as RelayError).hint];
+      }
+      return [0];
+    };
+    for (const bad of [
+      { x: 0, y: 0, width: 0, height: 0 },
+      { x: 0, y: 0, width: 1.5, height: 100 },
+      { x: 0.5, y: 0, width: 100, height: 100 },
+      { x: 0, y: 0, width: 0.001, height: 0.5 },
+    ])
+      expect(refused(bad), JSON.stringify(bad)).toEqual([50002, expect.any(String), expect.stringMatching(/fraction/)]);
   });
 
   it('validation refuses with 50002 and a hint', () => {
@@ -195,6 +223,16 @@ describe('mix audio', () => {
     for (let i = 0; i < 12; i++) f.push(tone(7));
     expect(f.bytes).toBeLessThanOrEqual(CHUNK_BYTES * 10);
     expect(f.dropped).toBeGreaterThan(0);
+  });
+});
+
+describe('ingest stats', () => {
+  it('an audio-only publisher has no video codec nor video bitrate (not the string "undefined")', () => {
+    const audioOnly = { inBytes: 16_000, audioCodec: 10, audioDatarate: 128 } as never;
+    const s = statsOf(audioOnly, 0, 1);
+    expect(s).toMatchObject({ videoCodec: null, videoKbps: 0, audioCodec: 'aac', width: 0, height: 0 });
+    const av = { inBytes: 160_000, videoCodec: 7, videoWidth: 320, videoHeight: 180, videoFramerate: 15 };
+    expect(statsOf({ ...av, audioCodec: 0 } as never, 0, 1)).toMatchObject({ videoCodec: 'h264', audioCodec: null });
   });
 });
 
