@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { colourYuv, layoutTiles, validateMix, type MixSpec } from '../../src/mix/layout.js';
 import { blit, Composer, frameBytes, scaleFrame, slateOf, solidFrame, type Frame } from '../../src/mix/composer.js';
@@ -9,6 +12,7 @@ import { mixCost } from '../../src/channels/cost.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
 import { statsOf } from '../../src/media-server/ingest.js';
+import { MixEngine } from '../../src/mix/engine.js';
 
 const canvas = { width: 320, height: 180, fps: 15 };
 const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
@@ -226,6 +230,45 @@ describe('mix audio', () => {
   });
 });
 
+describe('mix engine', () => {
+  it('a feeder that keeps failing right after its start backs off (0.5 s, 1 s, 2 s …), logged once with the reason', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mix-unit-'));
+    const failing = path.join(dir, 'ffmpeg');
+    fs.writeFileSync(failing, '#!/bin/sh\necho "rtmp://x: Connection refused" >&2\nexit 1\n', { mode: 0o755 });
+    const warns: unknown[][] = [];
+    const logger = {
+      info: () => undefined,
+      debug: () => undefined,
+      error: () => undefined,
+      trace: () => undefined,
+      warn: (...a: unknown[]) => warns.push(a),
+      child: () => logger,
+    };
+    let spawns = 0;
+    const resolve = async () => {
+      spawns++;
+      return { source: { member: 'a/camera', url: 'rtmp://127.0.0.1:1/x/y', protocolWhitelist: 'rtmp,tcp' } };
+    };
+    const engine = new MixEngine(
+      { ffmpegPath: failing, logger: logger as never, resolve },
+      spec([m('a')]),
+      solidFrame(320, 180, [16, 128, 128]),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 3200));
+    } finally {
+      await engine.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    // at 0, 0.5, 1.5 s (then 3.5 s): not every half second
+    expect(spawns).toBeGreaterThanOrEqual(3);
+    expect(spawns).toBeLessThanOrEqual(4);
+    const failed = warns.filter((w) => /right after its start/.test(String(w[1])));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]![0]).toMatchObject({ member: 'a/camera', reason: expect.stringMatching(/Connection refused/) });
+  });
+});
+
 describe('ingest stats', () => {
   it('an audio-only publisher has no video codec nor video bitrate (not the string "undefined")', () => {
     const audioOnly = { inBytes: 16_000, audioCodec: 10, audioDatarate: 128 } as never;
@@ -251,6 +294,11 @@ describe('mix ffmpeg arguments', () => {
     expect(args).toContain('-f rawvideo pipe:1');
     expect(args).toMatch(/-map 0:a:0 .*-ar 48000 -ac 2 -f s16le pipe:3$/);
     expect(feederArgs(src, { ...spec, audio: false }).join(' ')).not.toContain('pipe:3');
+    // an audio-only member: no picture output, its PCM only
+    const audioOnly = feederArgs(src, { ...spec, video: false }).join(' ');
+    expect(audioOnly).not.toContain('pipe:1');
+    expect(audioOnly).not.toContain('0:v:0');
+    expect(audioOnly).toContain('-map 0:a:0');
     expect(imageFrameArgs('/x.png', 320, 180).join(' ')).toContain('scale=320:180,setsar=1,format=yuv420p');
   });
 
