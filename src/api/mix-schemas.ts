@@ -30,7 +30,11 @@ export const MixMemberSchema = Type.Object(
         description: 'custom: higher on top; equal zOrder draws in list order',
       }),
     ),
-    fit: Type.Optional(Type.Union([Type.Literal('crop'), Type.Literal('letterbox')])),
+    fit: Type.Optional(
+      Type.Union([Type.Literal('crop'), Type.Literal('letterbox')], {
+        description: 'crop fills the tile; letterbox keeps the whole picture, bars in the canvas background colour',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
