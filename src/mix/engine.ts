@@ -138,12 +138,13 @@ export class MixEngine {
   private content(key: string): TileContent {
     const s = this.slots.get(key);
     if (!s) return { frame: null, placeholder: true };
-    if (s.feeder?.running && s.last) {
+    if (s.feeder?.running && s.feeder.video && s.last) {
       if (s.last.w === s.tile.w && s.last.h === s.tile.h) return { frame: s.last, placeholder: false };
       // the tile changed size: its old frames, scaled, until the feeder of the new size delivers (make-before-break)
       if (s.scaled?.from !== s.last) s.scaled = { from: s.last, frame: scaleFrame(s.last, s.tile.w, s.tile.h) };
       return { frame: s.scaled.frame, placeholder: false };
     }
+    // away, or audio-only: the placeholder (the last frame dimmed, or flat grey)
     s.slate ??= slateOf(s.last, s.tile.w, s.tile.h);
     return { frame: s.slate, placeholder: true };
   }
