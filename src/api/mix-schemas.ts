@@ -4,6 +4,8 @@ import { CANVAS_LIMITS, MIX_LAYOUTS } from '../mix/layout.js';
 import { PushOption } from './schemas.js';
 
 const L = CANVAS_LIMITS;
+const PLACE =
+  'x, y, width and height are fractions of the canvas when all four are ≤ 1, otherwise all four are integer pixels';
 
 /** One member of a mix: whose upstream, its audio, and (custom layout) its place. */
 export const MixMemberSchema = Type.Object(
@@ -13,12 +15,26 @@ export const MixMemberSchema = Type.Object(
     volume: Type.Optional(Type.Number({ minimum: 0, maximum: 200, description: 'Audio volume, per cent (100)' })),
     mute: Type.Optional(Type.Boolean()),
     main: Type.Optional(Type.Boolean({ description: 'float: the member shown full canvas (default the first)' })),
-    x: Type.Optional(Type.Number({ minimum: 0, description: 'custom: canvas pixels, or a fraction when ≤ 1' })),
-    y: Type.Optional(Type.Number({ minimum: 0 })),
-    width: Type.Optional(Type.Number({ minimum: 0 })),
-    height: Type.Optional(Type.Number({ minimum: 0 })),
-    zOrder: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
-    fit: Type.Optional(Type.Union([Type.Literal('crop'), Type.Literal('letterbox')])),
+    x: Type.Optional(Type.Number({ minimum: 0, description: `custom: left edge; ${PLACE}` })),
+    y: Type.Optional(Type.Number({ minimum: 0, description: `custom: top edge; ${PLACE}` })),
+    width: Type.Optional(
+      Type.Number({ minimum: 0, description: `custom: > 0, at least 2 px once resolved; ${PLACE}` }),
+    ),
+    height: Type.Optional(
+      Type.Number({ minimum: 0, description: `custom: > 0, at least 2 px once resolved; ${PLACE}` }),
+    ),
+    zOrder: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 100,
+        description: 'custom: higher on top; equal zOrder draws in list order',
+      }),
+    ),
+    fit: Type.Optional(
+      Type.Union([Type.Literal('crop'), Type.Literal('letterbox')], {
+        description: 'crop fills the tile; letterbox keeps the whole picture, bars in the canvas background colour',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -9,9 +9,9 @@ export interface ValidationIssue {
 }
 
 /**
- * Maps the first schema error of a push/start body to the SPEC's code: the seed has a code per field
- * (40000001 no body, 40000003 no encode, 40000004 srcType, 40000006 userId, 40000007 roomId 0, 50004 encode),
- * everything else is 50002.
+ * Maps the first schema error of a push/start (or mix start and layout) body to the SPEC's code: the seed has a code
+ * per field (40000001 no body, 40000003 no encode, 40000004 srcType, 40000006 userId, 40000007 roomId 0, 50004
+ * encode; a mix member's srcType and userId as a push start's), everything else is 50002.
  */
 export function startValidationError(issue: ValidationIssue | undefined, body: unknown): RelayError {
   if (!issue || body === null || body === undefined || typeof body !== 'object' || Array.isArray(body))
@@ -20,6 +20,8 @@ export function startValidationError(issue: ValidationIssue | undefined, body: u
     issue.keyword === 'required' ? `${issue.instancePath}/${String(issue.params.missingProperty)}` : issue.instancePath;
   const detail = `${field || 'body'} ${issue.message ?? 'is invalid'}`;
   const roomId = (body as { roomId?: unknown }).roomId;
+  // a mix member's userId and srcType are coded as a push start's (`/members/2/userId` → `/userId`)
+  const key = field.replace(/^\/members\/\d+(?=\/(?:userId|srcType)$)/, '');
   const byField: Record<string, ErrorCode> = {
     '/userId': 40000006,
     '/srcType': 40000004,
@@ -27,7 +29,7 @@ export function startValidationError(issue: ValidationIssue | undefined, body: u
     '/option/encode': issue.keyword === 'required' ? 40000003 : 50004,
     '/roomId': roomId === 0 || roomId === '0' ? 40000007 : 50002,
   };
-  const code = byField[field] ?? 50002;
+  const code = byField[key] ?? 50002;
   if (issue.keyword === 'additionalProperties')
     return new RelayError(50002, `unknown field ${field}/${String(issue.params.additionalProperty)}`);
   if (code === 40000003 && field === '/option' && issue.keyword !== 'required')

@@ -224,15 +224,22 @@ export class Ingest {
   }
 }
 
-function statsOf(p: NmsSession, prevInBytes: number, now: number): UpstreamStats {
+/** A publisher's figures; a track it does not send has no codec (null) and no bitrate. */
+export function statsOf(
+  p: Pick<NmsSession, 'inBytes' | 'videoCodec' | 'videoWidth' | 'videoHeight' | 'videoFramerate' | 'audioCodec'> &
+    Partial<Pick<NmsSession, 'audioDatarate'>>,
+  prevInBytes: number,
+  now: number,
+): UpstreamStats {
   const totalKbps = Math.round(((p.inBytes - prevInBytes) * 8) / STATS_INTERVAL_MS);
+  const video = Boolean(p.videoCodec);
   return {
     totalKbps,
-    videoKbps: Math.max(0, totalKbps - (p.audioCodec ? Math.round(p.audioDatarate || 96) : 0)),
-    width: p.videoWidth,
-    height: p.videoHeight,
-    fps: p.videoFramerate,
-    videoCodec: p.videoCodec === 7 ? 'h264' : p.videoCodec === 12 ? 'hevc' : String(p.videoCodec),
+    videoKbps: video ? Math.max(0, totalKbps - (p.audioCodec ? Math.round(p.audioDatarate || 96) : 0)) : 0,
+    width: video ? p.videoWidth : 0,
+    height: video ? p.videoHeight : 0,
+    fps: video ? p.videoFramerate : 0,
+    videoCodec: !video ? null : p.videoCodec === 7 ? 'h264' : p.videoCodec === 12 ? 'hevc' : String(p.videoCodec),
     audioCodec: p.audioCodec === 10 ? 'aac' : p.audioCodec ? String(p.audioCodec) : null,
     updatedAt: now,
   };

@@ -23,6 +23,10 @@ export interface MixEngineDeps {
 
 /** How soon a member that is away is looked up again (a registry read; its feeder starts once it publishes). */
 const RETRY_MS = 500;
+/** A feeder that ends sooner than this after its spawn failed: the next one waits 0.5 s, 1 s, 2 s … up to 8 s. */
+const STEADY_MS = 5000;
+const BACKOFF_MS = 500;
+const BACKOFF_MAX_MS = 8000;
 
 /** One member of the running mix: its feeder (and a successor for a new tile size), its last frame, its audio. */
 interface Slot {
@@ -36,6 +40,10 @@ interface Slot {
   scaled?: { from: Frame; frame: Frame };
   fifo: PcmFifo;
   noAudio: boolean;
+  /** An audio-only member: its feeder writes no picture, its tile shows the placeholder. */
+  noVideo: boolean;
+  /** Feeders in a row that ended right after their start (reset once one runs, or the member is away). */
+  failures: number;
   retry: NodeJS.Timeout | null;
   /** A lookup or feeder start is under way. */
   busy: boolean;
@@ -95,6 +103,8 @@ export class MixEngine {
           slate: null,
           fifo: new PcmFifo(),
           noAudio: false,
+          noVideo: false,
+          failures: 0,
           retry: null,
           busy: false,
         };
@@ -106,7 +116,7 @@ export class MixEngine {
       slot.member = m;
       slot.tile = tile;
       if (resized) slot.slate = null;
-      if (resized && slot.feeder) void this.feed(key, slot);
+      if (resized && slot.feeder && !slot.noVideo) void this.feed(key, slot);
     }
   }
 
@@ -128,12 +138,13 @@ export class MixEngine {
   private content(key: string): TileContent {
     const s = this.slots.get(key);
     if (!s) return { frame: null, placeholder: true };
-    if (s.feeder?.running && s.last) {
+    if (s.feeder?.running && s.feeder.video && s.last) {
       if (s.last.w === s.tile.w && s.last.h === s.tile.h) return { frame: s.last, placeholder: false };
       // the tile changed size: its old frames, scaled, until the feeder of the new size delivers (make-before-break)
       if (s.scaled?.from !== s.last) s.scaled = { from: s.last, frame: scaleFrame(s.last, s.tile.w, s.tile.h) };
       return { frame: s.scaled.frame, placeholder: false };
     }
+    // away, or audio-only: the placeholder (the last frame dimmed, or flat grey)
     s.slate ??= slateOf(s.last, s.tile.w, s.tile.h);
     return { frame: s.slate, placeholder: true };
   }
@@ -151,12 +162,12 @@ export class MixEngine {
   private async feed(key: string, slot: Slot): Promise<void> {
     if (this.stopped || slot.busy || this.slots.get(key) !== slot) return;
     slot.busy = true;
-    const again = () => {
+    const again = (delayMs = this.deps.retryMs ?? RETRY_MS) => {
       if (this.stopped || this.slots.get(key) !== slot || slot.retry) return;
       slot.retry = setTimeout(() => {
         slot.retry = null;
         void this.feed(key, slot);
-      }, this.deps.retryMs ?? RETRY_MS);
+      }, delayMs);
     };
     let read: MemberRead | null = null;
     try {
@@ -166,6 +177,8 @@ export class MixEngine {
     }
     if (!read || this.stopped || this.slots.get(key) !== slot) {
       slot.busy = false;
+      // away: its tracks are looked at afresh when it publishes again
+      if (!read) [slot.failures, slot.noAudio, slot.noVideo] = [0, false, false];
       await read?.close?.();
       return again();
     }
@@ -181,6 +194,7 @@ export class MixEngine {
         fit: tile.fit,
         padColour,
         audio: !slot.noAudio,
+        video: !slot.noVideo,
       },
       ...(read.env ? { env: read.env } : {}),
       logger: this.deps.logger.child({ member: key }),
@@ -191,13 +205,17 @@ export class MixEngine {
           slot.slate = null;
           this.lastPresentAt = Date.now();
         },
-        audio: (pcm) => (slot.feeder === feeder ? slot.fifo.push(pcm) : undefined),
+        audio: (pcm) => {
+          if (slot.feeder !== feeder) return;
+          slot.fifo.push(pcm);
+          if (!feeder.video) this.lastPresentAt = Date.now();
+        },
       },
     });
     const replacing = slot.feeder;
     if (replacing) slot.next = feeder;
     else slot.feeder = feeder;
-    void feeder.done.then(async () => {
+    void feeder.done.then(async (exit) => {
       await read.close?.();
       if (slot.next === feeder) {
         slot.next = null;
@@ -207,13 +225,31 @@ export class MixEngine {
       slot.feeder = null;
       slot.slate = null;
       slot.fifo.clear();
-      // a member without audio: again without it, at once
-      if (feeder.noAudio && !slot.noAudio) {
-        slot.noAudio = true;
+      // a member without audio (or without video): again without that output, at once
+      const missing = feeder.noVideo ? 'noVideo' : feeder.noAudio ? 'noAudio' : null;
+      if (missing && !slot.noAudio && !slot.noVideo) {
+        slot[missing] = true;
+        if (missing === 'noVideo')
+          this.deps.logger.info(
+            { member: key },
+            'mix member has no video: its audio is mixed, its tile shows the placeholder',
+          );
         return void setTimeout(() => void this.feed(key, slot), 20);
       }
-      this.deps.logger.info({ member: key }, 'mix member gone: placeholder shown');
-      again();
+      if (missing) [slot.noAudio, slot.noVideo] = [false, false]; // neither track: look afresh next time
+      if (Date.now() - feeder.spawnedAt >= STEADY_MS) {
+        slot.failures = 0;
+        this.deps.logger.info({ member: key }, 'mix member gone: placeholder shown');
+        return again();
+      }
+      // ended right after its start: back off (0.5 s, 1 s … 8 s), logged once per streak
+      const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** slot.failures++);
+      if (slot.failures === 1) {
+        const reason = feeder.reason ?? `exit ${exit.code ?? exit.signal}`;
+        const msg = 'mix feeder ended right after its start: placeholder shown, retried with a growing delay';
+        this.deps.logger.warn({ member: key, reason, retryMs: delayMs, maxRetryMs: BACKOFF_MAX_MS }, msg);
+      }
+      again(delayMs);
     });
     const ok = await feeder.started;
     slot.busy = false;
@@ -224,7 +260,7 @@ export class MixEngine {
       slot.fifo.clear();
       await replacing.close();
     }
-    if (ok && slot.feeder === feeder && (slot.tile.w !== feeder.w || slot.tile.h !== feeder.h))
+    if (ok && slot.feeder === feeder && feeder.video && (slot.tile.w !== feeder.w || slot.tile.h !== feeder.h))
       void this.feed(key, slot);
   }
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
-import { feederArgs, NO_AUDIO, type FeederSpec } from '../media/ffmpeg/feeder.js';
+import { feederArgs, NO_AUDIO, NO_VIDEO, type FeederSpec } from '../media/ffmpeg/feeder.js';
 import type { SourceSpec } from '../media/ffmpeg/input.js';
 import { FfmpegProcess, type FfmpegExit } from '../media/ffmpeg/process.js';
 import { frameBytes, type Frame } from './composer.js';
@@ -17,13 +17,17 @@ const FIRST_FRAME_MS = 10_000;
 
 /**
  * One member's feeder ffmpeg (see media/ffmpeg/feeder.ts): cuts its stdout into frames of the tile size and passes
- * them and its PCM on. `started` resolves true on the first frame, false when it ended first.
+ * them and its PCM on. `started` resolves true on the first frame (the first audio when it has no video output),
+ * false when it ended first.
  */
 export class Feeder {
   private readonly ff: FfmpegProcess;
   readonly started: Promise<boolean>;
   readonly w: number;
   readonly h: number;
+  readonly video: boolean;
+  /** When it was spawned (ms). */
+  readonly spawnedAt = Date.now();
 
   constructor(o: {
     ffmpegPath: string;
@@ -35,6 +39,7 @@ export class Feeder {
   }) {
     this.w = o.spec.width;
     this.h = o.spec.height;
+    this.video = o.spec.video !== false;
     const size = frameBytes(this.w, this.h);
     let first: () => void = () => undefined;
     const flowing = new Promise<void>((r) => (first = r));
@@ -68,7 +73,10 @@ export class Feeder {
         kind: 'feeder',
         onSpawn: (io) => {
           io.stdout?.on('data', onVideo);
-          (io.fd3 as Readable | null)?.on('data', (d: Buffer) => o.sink.audio(d));
+          (io.fd3 as Readable | null)?.on('data', (d: Buffer) => {
+            o.sink.audio(d);
+            if (!this.video) first();
+          });
         },
       },
     });
@@ -86,6 +94,16 @@ export class Feeder {
   /** Whether its ffmpeg said the member has no audio track. */
   get noAudio(): boolean {
     return this.ff.stderrTail.some((l) => NO_AUDIO.test(l));
+  }
+
+  /** Whether its ffmpeg said the member has no video track. */
+  get noVideo(): boolean {
+    return this.ff.stderrTail.some((l) => NO_VIDEO.test(l));
+  }
+
+  /** Why it ended, in ffmpeg's words: its last stderr line. */
+  get reason(): string | null {
+    return this.ff.stderrTail.at(-1)?.slice(0, 200) ?? null;
   }
 
   get running(): boolean {

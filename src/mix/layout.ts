@@ -17,7 +17,10 @@ export interface MixMember {
   mute?: boolean;
   /** float: the member shown full canvas (default: the first). */
   main?: boolean;
-  /** custom: canvas pixels, or fractions of the canvas when ≤ 1. */
+  /**
+   * custom: fractions of the canvas when all four of x, y, width, height are ≤ 1, otherwise all four are pixels
+   * (integers); width and height > 0 and at least 2 px once resolved.
+   */
   x?: number;
   y?: number;
   width?: number;
@@ -112,18 +115,31 @@ export function layoutTiles(spec: Pick<MixSpec, 'members' | 'layout' | 'canvas' 
       }),
     );
   } else {
-    const px = (v: number, size: number) => (v <= 1 ? v * size : v);
-    tiles = ms.map((m, i) => ({
-      key: memberKey(m),
-      x: evenFloor(px(m.x ?? 0, W)),
-      y: evenFloor(px(m.y ?? 0, H)),
-      w: even(px(m.width ?? 1, W)),
-      h: even(px(m.height ?? 1, H)),
-      z: m.zOrder ?? i,
-      fit: m.fit ?? 'letterbox',
-    }));
+    tiles = ms.map((m, i) => {
+      const px = customPixels(m, W, H);
+      return {
+        key: memberKey(m),
+        x: evenFloor(px.x),
+        y: evenFloor(px.y),
+        w: even(px.w),
+        h: even(px.h),
+        z: m.zOrder ?? i,
+        fit: m.fit ?? 'letterbox',
+      };
+    });
   }
+  // a stable sort: equal zOrder draws in list order (the later on top)
   return tiles.sort((a, b) => a.z - b.z);
+}
+
+/** Whether a custom member's place is in fractions of the canvas: all four of x, y, width, height ≤ 1. */
+export const isFractional = (m: Pick<MixMember, 'x' | 'y' | 'width' | 'height'>): boolean =>
+  (m.x ?? 0) <= 1 && (m.y ?? 0) <= 1 && (m.width ?? 1) <= 1 && (m.height ?? 1) <= 1;
+
+/** A custom member's place in canvas pixels, before rounding to even values. */
+function customPixels(m: MixMember, W: number, H: number): { x: number; y: number; w: number; h: number } {
+  const [x, y, w, h] = [m.x ?? 0, m.y ?? 0, m.width ?? 1, m.height ?? 1];
+  return isFractional(m) ? { x: x * W, y: y * H, w: w * W, h: h * H } : { x, y, w, h };
 }
 
 const bad = (message: string, hint: string) => new RelayError(50002, message, { hint });
@@ -153,17 +169,37 @@ export function validateMix(spec: Omit<MixSpec, 'version'>, maxMembers: number):
   for (const m of spec.members) {
     if (m.volume !== undefined && !(m.volume >= 0 && m.volume <= 200))
       throw bad(`volume ${m.volume} of ${memberKey(m)} is out of range`, 'give 0 to 200 (per cent)');
-    if (spec.layout !== 'custom') continue;
-    for (const f of ['x', 'y', 'width', 'height'] as const)
-      if (m[f] === undefined || !(m[f] >= 0))
-        throw bad(`${memberKey(m)} has no valid ${f}`, 'custom needs x, y, width, height ≥ 0');
+    if (spec.layout === 'custom') validatePlace(m, c);
   }
   for (const t of layoutTiles(spec))
     if (t.x + t.w > c.width || t.y + t.h > c.height || t.w < 2 || t.h < 2)
       throw bad(
         `tile of ${t.key} (${t.x},${t.y} ${t.w}x${t.h}) is not within the ${c.width}x${c.height} canvas`,
-        'give positions and sizes inside the canvas (pixels, or fractions ≤ 1)',
+        'give positions and sizes inside the canvas (pixels, or fractions when all four are ≤ 1)',
       );
+}
+
+const PLACE_RULE = 'fractions of the canvas when all four of x, y, width, height are ≤ 1, otherwise integer pixels';
+
+/** A custom member's place: all four given, ≥ 0, sizes > 0; pixels are integers; at least 2×2 px once resolved. */
+function validatePlace(m: MixMember, c: MixCanvas): void {
+  const key = memberKey(m);
+  for (const f of ['x', 'y', 'width', 'height'] as const)
+    if (m[f] === undefined || !(m[f] >= 0))
+      throw bad(`${key} has no valid ${f}`, `custom needs x, y, width, height ≥ 0: ${PLACE_RULE}`);
+  if (!(m.width! > 0 && m.height! > 0))
+    throw bad(`${key} has an empty tile (${m.width}x${m.height})`, `give a width and height > 0: ${PLACE_RULE}`);
+  const fractional = isFractional(m);
+  if (!fractional)
+    for (const f of ['x', 'y', 'width', 'height'] as const)
+      if (!Number.isInteger(m[f]))
+        throw bad(`${key} ${f} ${m[f]} is not a whole pixel`, `${PLACE_RULE}; one value > 1 makes all four pixels`);
+  const px = customPixels(m, c.width, c.height);
+  if (px.w < 2 || px.h < 2)
+    throw bad(
+      `${key} tile is ${Math.round(px.w * 10) / 10}x${Math.round(px.h * 10) / 10} px`,
+      `give a tile of at least 2x2 px: ${PLACE_RULE}`,
+    );
 }
 
 /** The Y, U, V values (BT.601, limited range) of a `#rrggbb` colour. */

@@ -42,7 +42,8 @@ export interface UpstreamStats {
   width: number;
   height: number;
   fps: number;
-  videoCodec: string;
+  /** null: the publisher sends no video (as `audioCodec` for audio). */
+  videoCodec: string | null;
   audioCodec: string | null;
   updatedAt: number;
 }

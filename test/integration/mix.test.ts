@@ -201,6 +201,17 @@ describe('mixing', () => {
       option: { encode: 2 },
     });
     expect(image.body).toMatchObject({ code: 50002, message: expect.stringMatching(/background image/) });
+    // field errors carry the push start's codes
+    const base = { roomId: ROOM, members: members(['red']), layout: 'grid', canvas, option: { encode: 2 } };
+    for (const [body, code] of [
+      [{ ...base, option: {} }, 40000003],
+      [{ ...base, option: { encode: 9 } }, 50004],
+      [{ ...base, roomId: 0 }, 40000007],
+      [{ ...base, members: [{ userId: 'red', srcType: 2 }] }, 40000004],
+      [{ ...base, members: [{ userId: '$mix', srcType: 0 }] }, 40000006],
+      [{ ...base, members: [{ userId: 'red', srcType: 0, x: 1, y: 0, width: 0, height: 0 }], layout: 'custom' }, 50002],
+    ] as const)
+      expect((await stack.request('POST', '/v1/mix/start', body)).body, JSON.stringify(body)).toMatchObject({ code });
   });
 
   it('grid of 4: each quadrant shows its member, the sound carries every tone', async () => {
@@ -434,6 +445,61 @@ describe('mixing', () => {
     },
     60_000,
   );
+
+  it('an audio-only member is heard, its tile shows the placeholder, and its feeder is not respawned in a loop', async () => {
+    const TONE = 1320;
+    await run(
+      FFMPEG,
+      ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `sine=f=${TONE}:sample_rate=48000`, '-t', '4'].concat(
+        ['-c:a', 'aac', '-f', 'flv', fileOf('aonly')],
+      ),
+    );
+    await publish('aonly');
+    const res = await stack.request('POST', '/v1/mix/start', {
+      roomId: ROOM,
+      members: members(['red', 'aonly']),
+      layout: 'grid',
+      canvas: { width: W, height: H, fps: FPS },
+      option: { encode: 2 },
+    });
+    expect(res.body).toMatchObject({ code: 0 });
+    const id = res.body.channelId as string;
+    const url = res.body.urls.find((u: { type: number }) => u.type === 2).playUrl as string;
+    try {
+      const watch = new FrameWatch(url);
+      try {
+        await watch.until([
+          [80, 90, 'red'],
+          [240, 90, 'grey'],
+        ]);
+      } finally {
+        watch.close();
+      }
+      // its feeder ffmpegs (the member's stream, PCM on fd 3) over 6 s: one, not one a second
+      const pids = new Set<string>();
+      for (const end = Date.now() + 6000; Date.now() < end; await sleep(200)) {
+        const { stdout } = await run('pgrep', ['-f', `_aonly_camera.*pipe:3`]).catch(() => ({ stdout: '' }));
+        for (const pid of stdout.split(/\s+/).filter(Boolean)) pids.add(pid);
+      }
+      console.log(`audio-only member: ${pids.size} feeder pid(s) in 6 s`);
+      expect(pids.size).toBeGreaterThanOrEqual(1);
+      expect(pids.size).toBeLessThanOrEqual(2);
+      const { stdout } = await run(
+        FFMPEG,
+        ['-loglevel', 'error', '-i', url, '-vn', '-ss', '1', '-t', '2', '-ac', '1', '-ar', '48000', '-f', 's16le', '-'],
+        { encoding: 'buffer', maxBuffer: 1 << 24, timeout: 20000 },
+      );
+      const pcm = new Int16Array(stdout.buffer, stdout.byteOffset, Math.floor(stdout.length / 2));
+      const floor = Math.max(goertzel(pcm, 550), goertzel(pcm, 1500));
+      expect(goertzel(pcm, TONE), `aonly ${TONE} Hz`).toBeGreaterThan(floor * 50);
+      expect(goertzel(pcm, 440), 'red 440 Hz').toBeGreaterThan(floor * 50);
+      const log = stack.procs.flatMap((p) => p.output).join('\n');
+      expect(log).toMatch(/mix member has no video/);
+    } finally {
+      await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
+      await publishers.get('aonly')?.close();
+    }
+  }, 60_000);
 
   it('a member not publishing yet shows the placeholder; a mix whose members are all away stops after the retention', async () => {
     const res = await stack.request('POST', '/v1/mix/start', {

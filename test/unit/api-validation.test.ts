@@ -170,6 +170,60 @@ async function startWith(headers: Record<string, string>) {
   return { status: res.statusCode, body: res.json() as { code: number }, deps };
 }
 
+describe('mix start and layout validation answer with the push start codes', () => {
+  const mix = {
+    roomId: 1001,
+    members: [{ userId: 'alice', srcType: 0 }],
+    layout: 'grid',
+    canvas: { width: 320, height: 180, fps: 15 },
+    option: { encode: 3 },
+  };
+  const member = (extra: object) => ({ ...mix, members: [{ userId: 'alice', srcType: 0 }, { ...extra }] });
+  const layout = (m: object) => ({ layout: 'grid', members: [{ userId: 'alice', srcType: 0 }, m] });
+  async function postMix(body: unknown, route = '/v1/mix/start') {
+    const deps = { ...fakeApiDeps(), mix: {} as never };
+    const app = buildApi(deps);
+    const res = await app.inject({
+      method: 'POST',
+      url: route,
+      headers: { authorization: FAKE_AUTH },
+      payload: body as object,
+    });
+    await app.close();
+    return { status: res.statusCode, body: res.json() as { code: number; message: string; hint: string } };
+  }
+  const CH = '/v1/mix/ch_0123456789abcdef0123/layout';
+  it.each([
+    ['no option', 40000003, undefined, { ...mix, option: undefined }],
+    ['an option without encode', 40000003, undefined, { ...mix, option: {} }],
+    ['encode 9', 50004, undefined, { ...mix, option: { encode: 9 } }],
+    ['roomId 0', 40000007, undefined, { ...mix, roomId: 0 }],
+    ['a member of srcType 2', 40000004, undefined, member({ userId: 'bob', srcType: 2 })],
+    ['a member $mix', 40000006, undefined, member({ userId: '$mix', srcType: 0 })],
+    ['a member with a space', 40000006, undefined, member({ userId: 'b ob', srcType: 0 })],
+    ['a member without userId', 40000006, undefined, member({ srcType: 0 })],
+    ['an unknown field', 50002, /unknown field \/bogus/, { ...mix, bogus: 1 }],
+    [
+      'an unknown member field',
+      50002,
+      /unknown field \/members\/1\/bogus/,
+      member({ userId: 'b', srcType: 0, bogus: 1 }),
+    ],
+    ['an unknown option field', 50002, /unknown field \/option\/bogus/, { ...mix, option: { encode: 3, bogus: 1 } }],
+    ['layout: a member of srcType 2', 40000004, CH, layout({ userId: 'bob', srcType: 2 })],
+    ['layout: a member $mix', 40000006, CH, layout({ userId: '$mix', srcType: 0 })],
+    ['layout: an unknown member field', 50002, CH, layout({ userId: 'bob', srcType: 0, bogus: 1 })],
+  ] as const)('%s → %i', async (_name, code, extra, body) => {
+    const route = typeof extra === 'string' ? extra : '/v1/mix/start';
+    const res = await postMix(body, route);
+    expect(res.body.code).toBe(code);
+    expect(res.status).toBe(400);
+    expect(res.body.hint.length).toBeGreaterThan(0);
+    if (extra instanceof RegExp) expect(res.body.message).toMatch(extra);
+    if (route === CH && code === 50002) expect(res.body.message).toMatch(/unknown field \/members\/1\/bogus/);
+  });
+});
+
 describe('authentication', () => {
   it.each([
     ['no Authorization header', 1001, {}],

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { colourYuv, layoutTiles, validateMix, type MixSpec } from '../../src/mix/layout.js';
 import { blit, Composer, frameBytes, scaleFrame, slateOf, solidFrame, type Frame } from '../../src/mix/composer.js';
@@ -8,6 +11,8 @@ import { mixSources, mixEncoding } from '../../src/worker/plan.js';
 import { mixCost } from '../../src/channels/cost.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
+import { statsOf } from '../../src/media-server/ingest.js';
+import { MixEngine } from '../../src/mix/engine.js';
 
 const canvas = { width: 320, height: 180, fps: 15 };
 const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
@@ -17,6 +22,7 @@ const spec = (members: MixSpec['members'], layout: MixSpec['layout'] = 'grid'): 
   canvas,
   version: 1,
 });
+const full = { x: 0, y: 0, width: 1, height: 1 };
 const codeOf = (f: () => void) => {
   try {
     f();
@@ -69,6 +75,32 @@ describe('mix layouts', () => {
       ['a/camera', 160, 90, 160, 90, 'crop'],
       ['c/camera', 10, 12, 102, 52, 'letterbox'],
     ]);
+  });
+
+  it('custom: fractions only when all four of x, y, width, height are ≤ 1, otherwise integer pixels', () => {
+    const one = (extra: object) => layoutTiles(spec([m('a', extra)], 'custom'))[0]!;
+    // x 1 is pixel 1 once any value is > 1 (was read as the fraction 1: the whole canvas width)
+    expect(one({ x: 1, y: 1, width: 101, height: 57 })).toMatchObject({ x: 0, y: 0, w: 102, h: 58 });
+    expect(codeOf(() => validateMix(spec([m('a', { x: 1, y: 1, width: 101, height: 57 })], 'custom'), 4))).toBe(0);
+    expect(one({ x: 0.5, y: 0, width: 0.5, height: 1 })).toMatchObject({ x: 160, y: 0, w: 160, h: 180 });
+    // equal zOrder: list order, the later on top
+    const t = layoutTiles(spec([m('p', { ...full, zOrder: 1 }), m('q', { ...full, zOrder: 1 })], 'custom'));
+    expect(t.map((x) => x.key)).toEqual(['p/camera', 'q/camera']);
+    const refused = (extra: object) => {
+      try {
+        validateMix(spec([m('a', extra)], 'custom'), 4);
+      } catch (e) {
+        return [(e as RelayError).code, (e as RelayError).message, (e as RelayError).hint];
+      }
+      return [0];
+    };
+    for (const bad of [
+      { x: 0, y: 0, width: 0, height: 0 },
+      { x: 0, y: 0, width: 1.5, height: 100 },
+      { x: 0.5, y: 0, width: 100, height: 100 },
+      { x: 0, y: 0, width: 0.001, height: 0.5 },
+    ])
+      expect(refused(bad), JSON.stringify(bad)).toEqual([50002, expect.any(String), expect.stringMatching(/fraction/)]);
   });
 
   it('validation refuses with 50002 and a hint', () => {
@@ -198,6 +230,55 @@ describe('mix audio', () => {
   });
 });
 
+describe('mix engine', () => {
+  it('a feeder that keeps failing right after its start backs off (0.5 s, 1 s, 2 s …), logged once with the reason', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mix-unit-'));
+    const failing = path.join(dir, 'ffmpeg');
+    fs.writeFileSync(failing, '#!/bin/sh\necho "rtmp://x: Connection refused" >&2\nexit 1\n', { mode: 0o755 });
+    const warns: unknown[][] = [];
+    const logger = {
+      info: () => undefined,
+      debug: () => undefined,
+      error: () => undefined,
+      trace: () => undefined,
+      warn: (...a: unknown[]) => warns.push(a),
+      child: () => logger,
+    };
+    let spawns = 0;
+    const resolve = async () => {
+      spawns++;
+      return { source: { member: 'a/camera', url: 'rtmp://127.0.0.1:1/x/y', protocolWhitelist: 'rtmp,tcp' } };
+    };
+    const engine = new MixEngine(
+      { ffmpegPath: failing, logger: logger as never, resolve },
+      spec([m('a')]),
+      solidFrame(320, 180, [16, 128, 128]),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 3200));
+    } finally {
+      await engine.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    // at 0, 0.5, 1.5 s (then 3.5 s): not every half second
+    expect(spawns).toBeGreaterThanOrEqual(3);
+    expect(spawns).toBeLessThanOrEqual(4);
+    const failed = warns.filter((w) => /right after its start/.test(String(w[1])));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]![0]).toMatchObject({ member: 'a/camera', reason: expect.stringMatching(/Connection refused/) });
+  });
+});
+
+describe('ingest stats', () => {
+  it('an audio-only publisher has no video codec nor video bitrate (not the string "undefined")', () => {
+    const audioOnly = { inBytes: 16_000, audioCodec: 10, audioDatarate: 128 } as never;
+    const s = statsOf(audioOnly, 0, 1);
+    expect(s).toMatchObject({ videoCodec: null, videoKbps: 0, audioCodec: 'aac', width: 0, height: 0 });
+    const av = { inBytes: 160_000, videoCodec: 7, videoWidth: 320, videoHeight: 180, videoFramerate: 15 };
+    expect(statsOf({ ...av, audioCodec: 0 } as never, 0, 1)).toMatchObject({ videoCodec: 'h264', audioCodec: null });
+  });
+});
+
 describe('mix ffmpeg arguments', () => {
   it('a feeder decodes to its tile size with its fit, raw video on stdout and PCM on fd 3', () => {
     expect(feederFilter({ width: 160, height: 90, fps: 15, fit: 'crop', padColour: '#000000' })).toBe(
@@ -213,6 +294,11 @@ describe('mix ffmpeg arguments', () => {
     expect(args).toContain('-f rawvideo pipe:1');
     expect(args).toMatch(/-map 0:a:0 .*-ar 48000 -ac 2 -f s16le pipe:3$/);
     expect(feederArgs(src, { ...spec, audio: false }).join(' ')).not.toContain('pipe:3');
+    // an audio-only member: no picture output, its PCM only
+    const audioOnly = feederArgs(src, { ...spec, video: false }).join(' ');
+    expect(audioOnly).not.toContain('pipe:1');
+    expect(audioOnly).not.toContain('0:v:0');
+    expect(audioOnly).toContain('-map 0:a:0');
     expect(imageFrameArgs('/x.png', 320, 180).join(' ')).toContain('scale=320:180,setsar=1,format=yuv420p');
   });
 

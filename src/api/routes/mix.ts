@@ -19,7 +19,11 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
       'Starts a mix of the room\'s members (README "Mixing"): the output is a channel like any other (same option, ' +
       'URLs, states, webhooks and stop call). 40000410 when the room does not exist; a member not publishing yet ' +
       'shows a placeholder until it does.';
-    r.post('/mix/start', { schema: { body: MixStartBody, description: startDoc } }, async (req) => {
+    const startOpts = {
+      schema: { body: MixStartBody, description: startDoc },
+      config: { validation: 'start' as const },
+    };
+    r.post('/mix/start', startOpts, async (req) => {
       const { roomId, members, layout, canvas, floatPosition, option } = req.body;
       const resolved = resolveOption(option);
       const checks = { egress: deps.config.egress, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) };
@@ -39,7 +43,10 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
     const layoutDoc = 'Changes the members and layout of a running mix; viewers stay connected (README "Mixing").';
     r.post(
       '/mix/:channelId/layout',
-      { schema: { params: ChannelParams, body: MixLayoutBody, description: layoutDoc } },
+      {
+        schema: { params: ChannelParams, body: MixLayoutBody, description: layoutDoc },
+        config: { validation: 'start' as const },
+      },
       async (req) => {
         const { channelId } = req.params;
         if (!CHANNEL_ID_PATTERN.test(channelId))

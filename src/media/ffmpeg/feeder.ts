@@ -1,7 +1,7 @@
 /**
  * The command line of a mix feeder: an ffmpeg that reads one member's upstream as a channel would, and hands the
  * worker decoded frames of the member's tile size (yuv420p rawvideo on stdout) and its audio (s16le stereo 48 kHz on
- * fd 3). The worker composes the canvas from them.
+ * fd 3). The worker composes the canvas from them. A member without one of the tracks is read without that output.
  */
 import { inputArgs, type SourceSpec } from './input.js';
 
@@ -17,6 +17,8 @@ export interface FeederSpec {
   padColour: string;
   /** Whether to write the audio (false for a member without audio: ffmpeg refuses an output without streams). */
   audio: boolean;
+  /** Whether to write the picture (false for an audio-only member: its tile shows the placeholder). Default true. */
+  video?: boolean;
 }
 
 /** The picture filter of a feeder: frame rate, tile size with its fit, yuv420p. */
@@ -40,13 +42,7 @@ export function feederArgs(src: SourceSpec, f: FeederSpec): readonly string[] {
     '-fflags',
     '+nobuffer',
     ...inputArgs(src),
-    '-map',
-    '0:v:0',
-    '-vf',
-    feederFilter(f),
-    '-f',
-    'rawvideo',
-    'pipe:1',
+    ...(f.video !== false ? ['-map', '0:v:0', '-vf', feederFilter(f), '-f', 'rawvideo', 'pipe:1'] : []),
     ...(f.audio
       ? ['-map', '0:a:0', '-af', 'aresample=48000', '-ar', '48000', '-ac', '2', '-f', 's16le', 'pipe:3']
       : []),
@@ -55,6 +51,8 @@ export function feederArgs(src: SourceSpec, f: FeederSpec): readonly string[] {
 
 /** ffmpeg's complaint when a mapped audio track does not exist: the member has no audio. */
 export const NO_AUDIO = /Stream map '0:a:0' matches no streams|does not contain any stream/;
+/** … and when the mapped video track does not exist: an audio-only member. */
+export const NO_VIDEO = /Stream map '0:v:0' matches no streams/;
 
 /** A one-shot decode of an image to a `width`×`height` yuv420p frame on stdout (a mix's background image). */
 export function imageFrameArgs(file: string, width: number, height: number): readonly string[] {
