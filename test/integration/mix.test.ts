@@ -433,7 +433,12 @@ describe('mixing', () => {
         // the mix's stream ending under its target is no failure of the destination
         await sleep(1000);
         const dropped = stack.procs.flatMap((p) => p.output).filter((l) => l.includes(id) && /target dropped/.test(l));
-        console.log(stack.procs.flatMap((p) => p.output).filter((l) => l.includes(id) && /target|ending/.test(l)).join("\n"));
+        console.log(
+          stack.procs
+            .flatMap((p) => p.output)
+            .filter((l) => l.includes(id) && /target|ending/.test(l))
+            .join('\n'),
+        );
         expect(dropped).toEqual([]);
         const [after] = await client.listPushTargets(id);
         expect(after).toMatchObject({ state: 'stopped' });
