@@ -6,17 +6,20 @@ import type { Channel, PushTarget, PushTargetStatus } from '../channels/types.js
 import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst } from '../channels/tiers.js';
 import { runTokenQuery } from '../auth/run-tokens.js';
+import { assertEgressAllowed, systemResolver, type Resolver } from '../egress/index.js';
 import { TargetSupervisor } from './supervisor.js';
 import type { TargetNotice } from './state.js';
 
 /** What a run's targets need from the worker. */
 export interface RunTargetsDeps {
-  config: Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
+  config: Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets' | 'egress'>;
   store: Pick<ChannelRecords, 'get'>;
   lifecycle: Pick<ChannelLifecycle, 'patchRun' | 'notify'>;
   /** Shared secret signing internal URLs (the read tokens of the targets' ffmpegs). */
   secret: string;
   logger: Logger;
+  /** How destinations' hosts are resolved for the egress check before each attempt (the system's DNS). */
+  resolve?: Resolver;
 }
 
 const TICK_MS = 1000;
@@ -119,6 +122,9 @@ export class RunTargets {
         ffmpegPath: this.deps.config.ffmpegPath,
         policy: this.deps.config.targets,
         inputUrl: (target) => this.inputOf(ch!, target),
+        // the policy, or what the host resolves to, may have changed since the target was added
+        check: (url) =>
+          assertEgressAllowed(url, this.deps.config.egress, 'push target url', this.deps.resolve ?? systemResolver),
         notify: (n) => this.notify(ch!, t, n),
         changed: () => this.refresh(),
         logger: this.log,

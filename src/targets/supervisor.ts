@@ -12,6 +12,8 @@ export interface SupervisorDeps {
   policy: TargetPolicy;
   /** The tier to read, as an internal URL with a fresh single-use read token (a new one per attempt). */
   inputUrl: (t: PushTarget) => string;
+  /** Throws (RelayError 50002) when the egress policy refuses the destination now: checked before each attempt. */
+  check?: (url: string) => Promise<void>;
   /** A webhook to announce (target.failed, target.recovered). */
   notify: (notice: TargetNotice) => void;
   /** The target changed state (its status is worth writing now rather than at the next tick). */
@@ -23,7 +25,30 @@ const WATCH_MS = 250;
 /** 256 KiB (512 KiB once the kernel doubles it): 20 Mbit/s at 200 ms round trip, a frozen destination seen in seconds. */
 const SEND_BUFFER_BYTES = 256 * 1024;
 const ERROR_CHARS = 200;
+/** The wait before reading the channel again once its stream ended (its ffmpeg restarts within a second or two). */
+export const INPUT_GONE_WAIT_MS = 1000;
 
+/** A command line or stderr line of a target's ffmpeg as logged: every rtmp(s)/srt URL cut to scheme and host. */
+export function targetRedactor(text: string): string {
+  return redact(redactTargetUrls(text));
+}
+
+/**
+ * Whether an attempt ended because its input did, not its destination: ffmpeg exited 0 by itself (the end of its
+ * input; a destination that drops makes it fail), or its last error names the media server (`origin`, host:port) the
+ * input is read from — unless the destination is on that server too.
+ */
+export function inputEnded(
+  exit: { code: number | null; expected: boolean; stderrTail: readonly string[] },
+  origin: string,
+  output: string,
+): boolean {
+  if (exit.expected) return false;
+  if (exit.code === 0) return true;
+  const input = `rtmp://${origin}/`;
+  if (output.startsWith(input.slice(0, -1))) return false;
+  return exit.stderrTail.slice(-3).some((l) => l.includes(input));
+}
 /** The last error of an attempt as stored and shown: one line, URLs cut to scheme and host, other secrets redacted. */
 export function errorLine(text: string): string {
   return redact(redactTargetUrls(text.replace(/\s+/g, ' ').trim())).slice(0, ERROR_CHARS);
@@ -76,12 +101,21 @@ export class TargetSupervisor {
     const scheme = output.split(':')[0] as TargetScheme;
     const { format, protocols } = TARGET_SCHEMES[scheme];
     while (!this.stopped) {
+      const refusal = await this.refusal(output);
+      if (this.stopped) break;
+      if (refusal) {
+        this.log.warn({ err: refusal }, 'push target refused by the egress policy');
+        this.deps.notify(this.machine.refused(Date.now(), refusal).notice);
+        this.deps.changed?.();
+        break;
+      }
       this.machine.attemptStarted(Date.now());
       this.deps.changed?.();
+      const input = this.deps.inputUrl(this.target);
       const ff = new FfmpegProcess({
         ffmpegPath: this.deps.ffmpegPath,
         args: buildTargetArgs({
-          input: this.deps.inputUrl(this.target),
+          input,
           output,
           format,
           outputProtocols: protocols,
@@ -92,19 +126,33 @@ export class TargetSupervisor {
         // nothing sent by then: the destination refused or never answered
         startTimeoutMs: Math.max(this.deps.policy.stallMs * 2, 4000),
         killGraceMs: 1000,
+        redactor: targetRedactor, // the destination's key may be anywhere in its URL
       });
       this.ff = ff;
-      const error = await this.attempt(ff);
+      const { error, inputGone } = await this.attempt(ff, input, output);
       this.bytesBefore += this.bytesNow;
       this.bytesNow = 0;
       if (this.stopped) break;
-      const after = this.machine.attemptEnded(Date.now(), error);
-      this.log.warn({ err: error, state: this.machine.state, attempts: this.machine.attempts }, 'push target dropped');
-      if (after.notice) this.deps.notify(after.notice);
+      let waitMs = INPUT_GONE_WAIT_MS;
+      if (inputGone) {
+        this.machine.inputGone(Date.now());
+        this.log.info({ err: error }, 'push target input ended (the channel’s stream): reading it again');
+      } else {
+        const after = this.machine.attemptEnded(Date.now(), error);
+        this.log.warn(
+          { err: error, state: this.machine.state, attempts: this.machine.attempts },
+          'push target dropped',
+        );
+        if (after.notice) this.deps.notify(after.notice);
+        if (after.next === 'failed') {
+          this.deps.changed?.();
+          break;
+        }
+        waitMs = after.backoffMs;
+      }
       this.deps.changed?.();
-      if (after.next === 'failed') break;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, after.backoffMs);
+        const t = setTimeout(resolve, waitMs);
         this.wake = () => {
           clearTimeout(t);
           resolve();
@@ -114,8 +162,22 @@ export class TargetSupervisor {
     }
   }
 
-  // One ffmpeg, from spawn to exit: returns why it ended.
-  private async attempt(ff: FfmpegProcess): Promise<string> {
+  // The egress policy's refusal of the destination now (its DNS resolved again), if any.
+  private async refusal(output: string): Promise<string | null> {
+    try {
+      await this.deps.check?.(output);
+      return null;
+    } catch (e) {
+      return errorLine((e as Error).message);
+    }
+  }
+
+  // One ffmpeg, from spawn to exit: returns why it ended, and whether its input (not its destination) ended it.
+  private async attempt(
+    ff: FfmpegProcess,
+    input: string,
+    output: string,
+  ): Promise<{ error: string; inputGone: boolean }> {
     let grewAt = Date.now();
     let stalled: string | null = null;
     ff.on('progress', (p) => {
@@ -139,9 +201,11 @@ export class TargetSupervisor {
     }, WATCH_MS);
     try {
       const exit = await ff.done;
-      return errorLine(
+      const error = errorLine(
         stalled ?? exit.reason ?? startError ?? (exit.stderrTail.at(-1) || `exited (${exit.code ?? exit.signal})`),
       );
+      const origin = /^rtmp:\/\/([^/]+)\//.exec(input)?.[1] ?? '';
+      return { error, inputGone: !stalled && inputEnded(exit, origin, output) };
     } finally {
       clearInterval(watch);
     }
