@@ -27,6 +27,8 @@ const SEND_BUFFER_BYTES = 256 * 1024;
 const ERROR_CHARS = 200;
 /** The wait before reading the channel again once its stream ended (its ffmpeg restarts within a second or two). */
 export const INPUT_GONE_WAIT_MS = 1000;
+/** An egress refusal that only says the host does not resolve (now). */
+const UNRESOLVED = /does not resolve/;
 
 /** A command line or stderr line of a target's ffmpeg as logged: every rtmp(s)/srt URL cut to scheme and host. */
 export function targetRedactor(text: string): string {
@@ -103,6 +105,12 @@ export class TargetSupervisor {
     while (!this.stopped) {
       const refusal = await this.refusal(output);
       if (this.stopped) break;
+      if (refusal && UNRESOLVED.test(refusal)) {
+        // a name that does not resolve (now): an attempt that failed, retried (DNS may answer again)
+        this.machine.attemptStarted(Date.now());
+        if (await this.ended(refusal)) break;
+        continue;
+      }
       if (refusal) {
         this.log.warn({ err: refusal }, 'push target refused by the egress policy');
         this.deps.notify(this.machine.refused(Date.now(), refusal).notice);
@@ -133,33 +141,36 @@ export class TargetSupervisor {
       this.bytesBefore += this.bytesNow;
       this.bytesNow = 0;
       if (this.stopped) break;
-      let waitMs = INPUT_GONE_WAIT_MS;
       if (inputGone) {
         this.machine.inputGone(Date.now());
         this.log.info({ err: error }, 'push target input ended (the channel’s stream): reading it again');
-      } else {
-        const after = this.machine.attemptEnded(Date.now(), error);
-        this.log.warn(
-          { err: error, state: this.machine.state, attempts: this.machine.attempts },
-          'push target dropped',
-        );
-        if (after.notice) this.deps.notify(after.notice);
-        if (after.next === 'failed') {
-          this.deps.changed?.();
-          break;
-        }
-        waitMs = after.backoffMs;
-      }
-      this.deps.changed?.();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = null;
+        this.deps.changed?.();
+        await this.pause(INPUT_GONE_WAIT_MS);
+      } else if (await this.ended(error)) break;
     }
+  }
+
+  // A failed attempt: announced if it was live, then the backoff; true once the target is failed.
+  private async ended(error: string): Promise<boolean> {
+    const after = this.machine.attemptEnded(Date.now(), error);
+    this.log.warn({ err: error, state: this.machine.state, attempts: this.machine.attempts }, 'push target dropped');
+    if (after.notice) this.deps.notify(after.notice);
+    this.deps.changed?.();
+    if (after.next === 'failed') return true;
+    await this.pause(after.backoffMs);
+    return false;
+  }
+
+  // Waits, or until stop() wakes it.
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.wake = null;
   }
 
   // The egress policy's refusal of the destination now (its DNS resolved again), if any.

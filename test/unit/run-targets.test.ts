@@ -13,7 +13,7 @@ import { parseEgressAllow } from '../../src/egress/index.js';
 function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/false') {
   let ch: Channel = testChannel({ state: 'starting', runGen: 3, ...over });
   /** What the destination's host resolves to (a public address unless a test moves it). */
-  const dns = { address: '93.184.216.34' };
+  const dns: { address: string | null } = { address: '93.184.216.34' };
   const writes: Record<string, PushTargetStatus>[] = [];
   const notices: { type: string; data: Record<string, unknown> }[] = [];
   const config = {
@@ -37,7 +37,7 @@ function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/false') {
       },
       secret: 's'.repeat(32),
       logger: recordingLogger(),
-      resolve: async () => [dns.address],
+      resolve: async () => (dns.address ? [dns.address] : []),
     },
     ch.channelId,
     3,
@@ -131,6 +131,22 @@ describe('a run’s push targets', () => {
     expect(failed[target.targetId]!.lastError).not.toContain('SECRET');
     expect(t.notices.at(-1)).toMatchObject({ type: 'target.failed', data: { final: true } });
     expect(fakesRunning(ffmpeg)).toBe(0);
+    await t.run.close();
+  });
+
+  it('a destination whose name does not resolve is counted as a failed attempt (retried up to maxRetries)', async () => {
+    const ffmpeg = sendingFfmpeg();
+    const t = setup({ state: 'live', pushTargets: [target] }, ffmpeg);
+    t.run.start();
+    await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'live'), 5000);
+    t.dns.address = null;
+    process.kill(fakePids(ffmpeg)[0]!, 'SIGKILL'); // attempt 1 drops; attempt 2 finds no address: maxRetries (1) spent
+    const failed = await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'failed'), 5000);
+    expect(failed[target.targetId]).toMatchObject({
+      attempts: 2,
+      lastError: expect.stringMatching(/does not resolve/),
+    });
+    expect(t.notices.map((n) => n.data.final)).toEqual([false, true]);
     await t.run.close();
   });
 
