@@ -23,6 +23,8 @@ export interface RunTargetsDeps {
 }
 
 const TICK_MS = 1000;
+/** The channel's own ffmpeg reported no new frame for this long (as read from its record): its stream is silent. */
+const SILENT_MS = 2000;
 
 /**
  * The push targets of one run of a channel (any channel: the manager knows only its record): while the channel is
@@ -43,6 +45,9 @@ export class RunTargets {
   private again = false;
   private closed = false;
   private readonly log: Logger;
+  /** The channel's frame count last read from its record, and when it last changed. */
+  private frames: number | undefined;
+  private framesAt = Date.now();
 
   constructor(
     private readonly deps: RunTargetsDeps,
@@ -105,6 +110,7 @@ export class RunTargets {
     const ch = await this.deps.store.get(this.channelId);
     if (this.closed) return;
     const current = !!ch && (ch.runGen ?? 0) === this.gen;
+    if (ch?.stats?.frames !== this.frames) [this.frames, this.framesAt] = [ch?.stats?.frames, Date.now()];
     this.inherited ??= current ? failedIn(ch) : {};
     const wanted = new Map<string, PushTarget>(
       current && ch.state === 'live' ? (ch.pushTargets ?? []).map((t) => [t.targetId, t]) : [],
@@ -126,6 +132,7 @@ export class RunTargets {
         check: (url) =>
           assertEgressAllowed(url, this.deps.config.egress, 'push target url', this.deps.resolve ?? systemResolver),
         notify: (n) => this.notify(ch!, t, n),
+        inputSilent: () => this.frames !== undefined && Date.now() - this.framesAt >= SILENT_MS,
         changed: () => this.refresh(),
         logger: this.log,
       });

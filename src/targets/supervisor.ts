@@ -14,6 +14,8 @@ export interface SupervisorDeps {
   inputUrl: (t: PushTarget) => string;
   /** Throws (RelayError 50002) when the egress policy refuses the destination now: checked before each attempt. */
   check?: (url: string) => Promise<void>;
+  /** The channel's own stream is silent now (its ffmpeg hangs or restarts): an attempt that ends now is no failure. */
+  inputSilent?: () => boolean;
   /** A webhook to announce (target.failed, target.recovered). */
   notify: (notice: TargetNotice) => void;
   /** The target changed state (its status is worth writing now rather than at the next tick). */
@@ -27,6 +29,12 @@ const SEND_BUFFER_BYTES = 256 * 1024;
 const ERROR_CHARS = 200;
 /** The wait before reading the channel again once its stream ended (its ffmpeg restarts within a second or two). */
 export const INPUT_GONE_WAIT_MS = 1000;
+/**
+ * How much longer than its read timeout (stallMs) a live target may send nothing before it is killed as stalled: a
+ * silent input (the channel's own ffmpeg hanging) then ends ffmpeg first, on an error naming the media server, which is
+ * no failure of the destination (progress comes every 0.5 s, so the last growth seen may be that much older).
+ */
+const STALL_GRACE_MS = 1500;
 /** An egress refusal that only says the host does not resolve (now). */
 const UNRESOLVED = /does not resolve/;
 
@@ -58,7 +66,7 @@ export function errorLine(text: string): string {
 
 /**
  * Runs one push target: one ffmpeg at a time copying the channel's tier to the destination, watched for progress
- * (live once bytes have flowed for `confirmMs`, killed when a live one sends nothing for `stallMs`), started again
+ * (live once bytes have flowed for `confirmMs`, killed when a live one sends nothing for `stallMs` + 1.5 s), started again
  * after a backoff, until stopped or failed (TargetMachine). Never throws; stop() ends its ffmpeg and waits for it,
  * leaving the target `stopped` (unless failed) with its bytes of the run.
  */
@@ -206,7 +214,7 @@ export class TargetSupervisor {
     let startError: string | null = null;
     ff.start().catch((e: Error) => (startError = e.message));
     const watch = setInterval(() => {
-      if (this.machine.state !== 'live' || Date.now() - grewAt < this.deps.policy.stallMs) return;
+      if (this.machine.state !== 'live' || Date.now() - grewAt < this.deps.policy.stallMs + STALL_GRACE_MS) return;
       stalled = `stalled: nothing sent for ${Math.round((Date.now() - grewAt) / 1000)} s`;
       void ff.kill();
     }, WATCH_MS);
@@ -216,7 +224,9 @@ export class TargetSupervisor {
         stalled ?? exit.reason ?? startError ?? (exit.stderrTail.at(-1) || `exited (${exit.code ?? exit.signal})`),
       );
       const origin = /^rtmp:\/\/([^/]+)\//.exec(input)?.[1] ?? '';
-      return { error, inputGone: !stalled && inputEnded(exit, origin, output) };
+      // ffmpeg 5.1 does not end on a silent RTMP input (its read timeout never fires there): ask the channel's stats
+      const silent = this.deps.inputSilent?.() ?? false; // however it ended: killed as stalled, or no media in time
+      return { error, inputGone: silent || (!stalled && inputEnded(exit, origin, output)) };
     } finally {
       clearInterval(watch);
     }
