@@ -6,19 +6,27 @@ export type { Logger };
 const SECRET_PARAMS =
   /([?&](?:sig|sign|signature|token|access_token|key|apikey|api_key|secret|password|pwd|passphrase|ph|streamid|auth|txSecret|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s"']+@/gi;
-/** The path of an rtmp(s) URL after its application: the stream key on most CDNs (however many segments it has). */
-const RTMP_STREAM_KEY = /(\brtmps?:\/\/[^\s"'/?#]+)(\/[^\s"'/?#]+\/)([^\s"'?#:,;)\]]+)/gi;
+/**
+ * An rtmp(s) or srt URL: its origin, its application, and the rest (path after the application, query, fragment),
+ * where the stream key is on most CDNs (however many segments, a `:` inside, or a query parameter of any name).
+ */
+const KEYED_URL = /(\b(?:rtmps?|srt):\/\/[^\s"'/?#]+)(\/[^\s"'/?#]*)?([^\s"']*)/gi;
 /** The relay's own stream names, which are not secrets: `/live/ch_…[_rN]` and `/ingest/<sdkAppId>_<room>_<user>_<type>`. */
 const OWN_STREAM =
   /^\/(?:live\/ch_[0-9a-f]{20}(?:_r\d{1,3})?|ingest\/\d{1,20}_\d{1,10}_[A-Za-z0-9_-]{1,32}_(?:camera|screen))$/;
 
-function redactStreamKey(match: string, origin: string, app: string, key: string): string {
-  return OWN_STREAM.test(`${app}${key}`) ? match : `${origin}${app}***`;
+// Keeps origin and application; the rest of the path becomes `/***` and the query is dropped — except for the relay's
+// own stream names (their tokens are redacted as query secrets). Trailing punctuation of a sentence stays.
+function redactKeyedUrl(match: string, origin: string, app = '', rest = ''): string {
+  const tail = /[:,;.)\]]+$/.exec(rest)?.[0] ?? '';
+  const path = /^[^?#]*/.exec(rest.slice(0, rest.length - tail.length))![0];
+  if (OWN_STREAM.test(`${app}${path}`)) return match;
+  return `${origin}${app}${path ? '/***' : ''}${tail}`;
 }
 
 /** Removes stream keys, signatures and passwords from a URL or a line of text (e.g. an ffmpeg command line). */
 export function redact(text: string): string {
-  return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(RTMP_STREAM_KEY, redactStreamKey);
+  return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(KEYED_URL, redactKeyedUrl);
 }
 
 /** A push target URL as shown outside its owning app's own answers (webhooks, admin views): scheme and host only. */

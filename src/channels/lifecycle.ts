@@ -106,8 +106,11 @@ export class ChannelLifecycle {
     return moved;
   }
 
-  /** Ends a channel (stopping|starting|live|interrupted → stopped): ENDLIST on its playlists, slots freed. */
-  async finishStop(ch: ChannelRef, reason: string, gen?: number): Promise<Moved> {
+  /**
+   * Ends a channel (stopping|starting|live|interrupted → stopped): ENDLIST on its playlists, slots freed. `tell`: the
+   * push.stopped webhook carries the reason (a stop nobody asked for).
+   */
+  async finishStop(ch: ChannelRef, reason: string, gen?: number, tell = false): Promise<Moved> {
     const cur = await this.d.records.get(ch.channelId);
     // A run whose ffmpeg outlived the stop (a stale runner, its ffmpeg stopped late) may have rewritten a playlist
     // since it was ended: end it again, so a stopped channel's playlists always end. Nothing else moves.
@@ -119,7 +122,7 @@ export class ChannelLifecycle {
     const moved = await this.move(cur.channelId, 'stopped', reason, { stoppedAt: Date.now() }, gen);
     if (!moved.ok) return moved;
     await this.d.records.release(cur);
-    await this.announce(cur, { channelId: cur.channelId, state: 'stopped' });
+    await this.announce(cur, { channelId: cur.channelId, state: 'stopped', ...(tell ? { message: reason } : {}) });
     return moved;
   }
 

@@ -6,20 +6,25 @@ import type { Channel, PushTarget, PushTargetStatus } from '../channels/types.js
 import { channelStreams, LIVE_APP } from '../channels/urls.js';
 import { bestFirst } from '../channels/tiers.js';
 import { runTokenQuery } from '../auth/run-tokens.js';
+import { assertEgressAllowed, systemResolver, type Resolver } from '../egress/index.js';
 import { TargetSupervisor } from './supervisor.js';
 import type { TargetNotice } from './state.js';
 
 /** What a run's targets need from the worker. */
 export interface RunTargetsDeps {
-  config: Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
+  config: Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets' | 'egress'>;
   store: Pick<ChannelRecords, 'get'>;
   lifecycle: Pick<ChannelLifecycle, 'patchRun' | 'notify'>;
   /** Shared secret signing internal URLs (the read tokens of the targets' ffmpegs). */
   secret: string;
   logger: Logger;
+  /** How destinations' hosts are resolved for the egress check before each attempt (the system's DNS). */
+  resolve?: Resolver;
 }
 
 const TICK_MS = 1000;
+/** The channel's own ffmpeg reported no new frame for this long (as read from its record): its stream is silent. */
+const SILENT_MS = 2000;
 
 /**
  * The push targets of one run of a channel (any channel: the manager knows only its record): while the channel is
@@ -40,6 +45,9 @@ export class RunTargets {
   private again = false;
   private closed = false;
   private readonly log: Logger;
+  /** The channel's frame count last read from its record, and when it last changed. */
+  private frames: number | undefined;
+  private framesAt = Date.now();
 
   constructor(
     private readonly deps: RunTargetsDeps,
@@ -102,6 +110,7 @@ export class RunTargets {
     const ch = await this.deps.store.get(this.channelId);
     if (this.closed) return;
     const current = !!ch && (ch.runGen ?? 0) === this.gen;
+    if (ch?.stats?.frames !== this.frames) [this.frames, this.framesAt] = [ch?.stats?.frames, Date.now()];
     this.inherited ??= current ? failedIn(ch) : {};
     const wanted = new Map<string, PushTarget>(
       current && ch.state === 'live' ? (ch.pushTargets ?? []).map((t) => [t.targetId, t]) : [],
@@ -119,7 +128,11 @@ export class RunTargets {
         ffmpegPath: this.deps.config.ffmpegPath,
         policy: this.deps.config.targets,
         inputUrl: (target) => this.inputOf(ch!, target),
+        // the policy, or what the host resolves to, may have changed since the target was added
+        check: (url) =>
+          assertEgressAllowed(url, this.deps.config.egress, 'push target url', this.deps.resolve ?? systemResolver),
         notify: (n) => this.notify(ch!, t, n),
+        inputSilent: () => this.frames !== undefined && Date.now() - this.framesAt >= SILENT_MS,
         changed: () => this.refresh(),
         logger: this.log,
       });

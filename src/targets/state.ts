@@ -121,6 +121,24 @@ export class TargetMachine {
     };
   }
 
+  /**
+   * The attempt ended because its input did (the channel's own stream ended: its ffmpeg restarts, or the run ends): no
+   * fault of the destination, so no notice and no attempt counted; the supervisor tries again after a short wait.
+   */
+  inputGone(now: number): void {
+    this.attempts = Math.max(0, this.attempts - 1);
+    this.firstBytesAt = null;
+    this.move('retrying', now);
+  }
+
+  /** The destination may no longer be reached (the egress policy refuses it now): failed at once, announced. */
+  refused(now: number, error: string): AfterAttempt & { next: 'failed' } {
+    this.lastError = error;
+    this.move('failed', now);
+    this.down = true;
+    return { next: 'failed', notice: { type: 'target.failed', data: { final: true, attempts: this.attempts, error } } };
+  }
+
   /** The target's ffmpeg was ended with its run (stop, handover, failure): it claims nothing any more. */
   stopped(now: number): void {
     if (this.state !== 'failed') this.move('stopped', now);

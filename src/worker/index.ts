@@ -197,6 +197,7 @@ export class PushWorker {
         secret,
         workerId: this.id,
         storage: this.deps.storage,
+        beforeEnd: async () => entry.targets?.close(), // a stop, retention or lost record noticed by the run itself
       },
       channelId,
       gen,

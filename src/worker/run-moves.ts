@@ -37,9 +37,9 @@ export class RunMoves {
     return 'interrupted';
   }
 
-  /** Ends a stop asked for (ffmpeg has ended). */
-  async finishStop(ch: Channel): Promise<RunOutcome> {
-    const moved = await this.lifecycle.finishStop(ch, 'stopped by request', this.gen);
+  /** Ends a stop asked for (ffmpeg has ended), or one the run decided (`why`: in the history and push.stopped). */
+  async finishStop(ch: Channel, why?: string): Promise<RunOutcome> {
+    const moved = await this.lifecycle.finishStop(ch, why ?? 'stopped by request', this.gen, why !== undefined);
     if (moved.fenced) return this.superseded();
     if (moved.state === '') this.log.error('the channel record is gone from Redis (its data lost?): ffmpeg ended');
     if (!moved.ok) return 'gone';

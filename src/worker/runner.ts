@@ -9,7 +9,6 @@ import { FINAL_STATES, type Channel } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
-import { progressFigures } from '../media/ffmpeg/progress.js';
 import type { MasterPlaylistWriter } from '../media/hls-master.js';
 import { continuePlaylists, masterWriter, planDirs, planFor } from './plan.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, upstreamPresent, watchStall } from './restart-policy.js';
@@ -21,6 +20,7 @@ import { runEgress, type RunEgress } from './egress.js';
 import { RunMoves, type RunOutcome } from './run-moves.js';
 import { RunTracks } from './tracks.js';
 import { MixRun } from './mix-run.js';
+import { statsTick } from './run-stats.js';
 
 export type { EndReason } from './end-signal.js';
 
@@ -41,6 +41,8 @@ export interface RunnerDeps {
   workerId: string;
   /** Account storage quotas of running recordings; none: not checked. */
   storage?: Pick<StoragePolicy, 'overQuota'>;
+  /** Called before the run closes its ffmpeg on an ending of its own (the push targets reading it end first). */
+  beforeEnd?: () => Promise<unknown>;
 }
 
 export type { RunOutcome } from './run-moves.js';
@@ -66,6 +68,8 @@ export class ChannelRunner {
   /** The ffmpeg of the current attempt. */
   private ff: FfmpegProcess | null = null;
   private readonly moves: RunMoves;
+  /** Why the run stopped by itself (a mix whose members all stayed away), when it did: its history says so. */
+  private stopWhy: string | undefined;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -103,7 +107,10 @@ export class ChannelRunner {
     if (ch.state === 'stopping') return this.moves.finishStop(ch);
     const run = { secret: this.deps.secret, gen: this.gen };
     const egress = (this.egress = await runEgress(planFor(ch, config, run), config, this.log));
-    const allGone = () => this.local.abort('stop' satisfies EndReason); // every member gone for the retention time
+    const allGone = () => {
+      this.stopWhy = 'every member away for the retention time';
+      this.local.abort('stop' satisfies EndReason);
+    };
     if (ch.mix) this.mix = await MixRun.start({ ...this.deps, logger: this.log }, ch, this.gen, allGone);
     // a plan per ffmpeg (its run tokens are single use) through the run's egress; no recording once it stopped
     const tracks = new RunTracks({ ...this.deps, costs: config.costs, log: this.log, gen: this.gen }, ch);
@@ -129,7 +136,7 @@ export class ChannelRunner {
       this.ff = ff;
       const e = await this.startFfmpeg(ff);
       const asked = this.endReason();
-      if (e && asked) return asked === 'stop' ? this.moves.finishStop(ch) : this.endedBy(asked);
+      if (e && asked) return asked === 'stop' ? this.moves.finishStop(ch, this.stopWhy) : this.endedBy(asked);
       if (e) {
         this.log.warn(
           { kind: e.kind, reason: e.reason, attempt, stderr: e.stderrTail.slice(-8) },
@@ -208,6 +215,7 @@ export class ChannelRunner {
     const resumed = ch.state === 'live' || ch.startedAt !== undefined;
     const moved = await lifecycle.markLive(ch, { workerId, resumed, gen: this.gen });
     if (!moved.ok) {
+      await this.deps.beforeEnd?.();
       await ff.close();
       return this.moves.afterLost(ch, moved);
     }
@@ -230,7 +238,7 @@ export class ChannelRunner {
     this.log.warn({ failures: next.failures, backoffMs: next.backoffMs }, 'restarting ffmpeg after backoff');
     const reason = await sleepOrAbort<EndReason>(next.backoffMs, this.signals);
     if (reason === null) return null;
-    return reason === 'stop' ? this.moves.finishStop(ch) : this.endedBy(reason);
+    return reason === 'stop' ? this.moves.finishStop(ch, this.stopWhy) : this.endedBy(reason);
   }
 
   /** A mix's layout changed (control message): apply it now rather than at the next check. */
@@ -256,9 +264,9 @@ export class ChannelRunner {
   // Waits until the channel is asked to end or ffmpeg dies or stalls, saving stats meanwhile.
   private async supervise(ch: Channel, ff: FfmpegProcess, rec: RunRecording): Promise<RunOutcome | 'died'> {
     const stopStallWatch = watchStall(ff, this.deps.config.stallMs, this.log);
-    const timer = setInterval(() => {
-      void this.tick(ff, rec);
-    }, STATS_INTERVAL_MS);
+    const { channelId, gen, local, log } = this;
+    const at = { lifecycle: this.deps.lifecycle, channelId, gen, local, log };
+    const timer = setInterval(() => void statsTick(at, ff, rec), STATS_INTERVAL_MS);
     try {
       const first = await untilAbort<Awaited<typeof ff.done>, EndReason>(ff.done, this.signals);
       if ('done' in first) {
@@ -270,28 +278,17 @@ export class ChannelRunner {
         );
         return 'died';
       }
+      await this.deps.beforeEnd?.(); // the targets first: the end of their input is no destination's failure
       if (first.reason === 'lock-lost' || first.reason === 'superseded') {
         await ff.kill();
         return this.endedBy(first.reason);
       }
       await ff.close();
       if (first.reason === 'shutdown') return 'handover';
-      return this.moves.finishStop(ch);
+      return this.moves.finishStop(ch, this.stopWhy);
     } finally {
       clearInterval(timer);
       stopStallWatch();
-    }
-  }
-
-  // Saves the figures and, by the same write, notices a stop whose message never arrived.
-  private async tick(ff: FfmpegProcess, rec: RunRecording): Promise<void> {
-    rec.tick(() => ff.close()); // files announced; quota or full disk: ffmpeg ends its files
-    const stats = ff.progress ? { stats: progressFigures(ff.progress, Date.now()) } : {};
-    try {
-      const live = await this.deps.lifecycle.patchRun(this.channelId, this.gen, stats, ['live']);
-      if (!live.ok && !this.local.signal.aborted) this.local.abort((live.fenced ? 'superseded' : 'stop') as EndReason);
-    } catch (e) {
-      this.log.debug({ err: (e as Error).message }, 'stats not saved');
     }
   }
 }

@@ -527,5 +527,9 @@ describe('mixing', () => {
       return ch.state === 'stopped' ? ch : null;
     }, RETENTION_MS + 10_000);
     expect(ended.startedAt).toBeGreaterThan(0);
+    expect(ended.history.at(-1)).toMatchObject({
+      state: 'stopped',
+      reason: 'every member away for the retention time',
+    });
   }, 40_000);
 });

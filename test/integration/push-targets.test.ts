@@ -7,6 +7,7 @@
  * Hostile URLs are refused with 50002 and a hint; stream keys appear in no log line of the stack.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import net from 'node:net';
@@ -16,6 +17,8 @@ import { freePorts } from '../../src/dev/redis.js';
 import { decode, flvTags } from '../helpers/media.js';
 import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
 import { RelayClient } from '../../src/client/index.js';
+import { ChannelStore } from '../../src/channels/store.js';
+import { Keys } from '../../src/redis/index.js';
 import { eventually, FFMPEG, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 const missing = nginxRtmpMissing();
@@ -28,6 +31,8 @@ const SRT_KEY = 'sk-srt-9a8b7c6d';
 const DENIED_KEY = 'sk-denied-5e6f7a8b';
 const OWN_KEY = 'sk-own-1a2b3c4d';
 const UPPER_KEY = 'sk-upper-2b3c4d5e';
+const QUERY_KEY = 'sk-query-6c7d8e9f';
+const COLON_KEY = 'sk-colon-3d4e5f6a';
 const hasSrt = /\bsrt\b/.test(execFileSync(FFMPEG, ['-hide_banner', '-protocols'], { encoding: 'utf8' }));
 const PASSWORD = 'pw-of-the-channel';
 let stack: Stack;
@@ -42,11 +47,34 @@ let id: string;
 let flvUrl: string;
 let refusedPort: number;
 
-type Target = { targetId: string; url: string; state: string; bytesSent: number; lastError: string | null };
+type Target = {
+  targetId: string;
+  url: string;
+  state: string;
+  bytesSent: number;
+  attempts: number;
+  lastError: string | null;
+};
 const targets = async (): Promise<Target[]> => (await stack.request('GET', `/v1/push/${id}/targets`)).body.targets;
 const targetOf = async (key: string) => (await targets()).find((t) => t.url.includes(key));
 const hooksOf = (type: string, targetId: string) =>
   hooks.filter((h) => h.type === type && h.data.targetId === targetId).map((h) => h.data);
+
+/** The channel's own ffmpegs, and the ffmpegs of its target with `key` (theirs have a send buffer). */
+function channelFfmpegs(key: string): { own: number[]; target: number[] } {
+  const cmd = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const all = ffmpegsMentioning(id);
+  return {
+    own: all.filter((p) => !cmd(p).includes('send_buffer_size')),
+    target: all.filter((p) => cmd(p).includes(key)),
+  };
+}
 
 /** An HTTP-FLV viewer of the channel: each video tag's arrival (wall clock) and FLV timestamp; whether it was closed. */
 class Viewer {
@@ -243,6 +271,47 @@ describe.skipIf(!!missing)('push targets', () => {
     viewer.close();
   }, 100_000);
 
+  it('the channel’s own ffmpeg hanging and restarting under a live target is no target failure: no webhook, no attempt, live again', async () => {
+    await eventually(async () => ((await targetOf(KEY))?.state === 'live' ? true : null), 20_000);
+    const before = (await targetOf(KEY))!;
+    const hooksBefore = hooks.filter((h) => h.data.targetId === before.targetId).length;
+    const { own, target: targetPids } = channelFfmpegs(KEY);
+    expect(own.length).toBeGreaterThan(0);
+    expect(targetPids).toHaveLength(1);
+    const logsAt = logs.length;
+    const restartsBefore = (await stack.request('GET', `/v1/push/${id}`)).body.restarts as number;
+    const killedAt = Date.now();
+    // the channel's ffmpeg hangs (its players, the target among them, are kept through a quick restart: made to hang
+    // longer than the target's read timeout, RELAY_TARGET_STALL_MS, the target's input ends), then dies
+    for (const pid of own) process.kill(pid, 'SIGSTOP');
+    await sleep(3500);
+    for (const pid of own) process.kill(pid, 'SIGKILL');
+    // the channel runs again (a restart within its run), its target reads it again
+    await eventually(async () => {
+      const v = (await stack.request('GET', `/v1/push/${id}`)).body;
+      return v.state === 'live' && v.restarts > restartsBefore ? true : null;
+    }, 30_000);
+    const after = await eventually(async () => {
+      const t = (await targetOf(KEY))!;
+      return t.state === 'live' && t.bytesSent > before.bytesSent ? t : null;
+    }, 30_000);
+    const liveAgainMs = Date.now() - killedAt;
+    const lines = logs
+      .slice(logsAt)
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes(before.targetId) && /push target|Input\/output|exit/.test(l));
+    console.log(`target log lines after the channel ffmpeg was killed:\n${lines.join('\n')}`);
+    expect(channelFfmpegs(KEY).target).not.toContain(targetPids[0]); // its input did end
+    await sleep(1500); // a webhook queued late would show by now
+    expect(hooks.filter((h) => h.data.targetId === before.targetId).length).toBe(hooksBefore);
+    expect(after.attempts).toBeLessThanOrEqual(before.attempts);
+    expect(after.lastError).toBeNull();
+    console.log(
+      `channel ffmpeg killed: target live again after ${liveAgainMs} ms, attempts ${before.attempts} → ${after.attempts}`,
+    );
+  }, 60_000);
+
   it('a destination that refuses ends failed after its retries (target.failed final), and is removed', async () => {
     const client = new RelayClient({ baseUrl: stack.api, sdkAppId: stack.sdkAppId, secretKey: stack.secretKey });
     const added = await client.addPushTarget(id, { url: `rtmp://127.0.0.1:${refusedPort}/live2/${REFUSED_KEY}/x` });
@@ -399,14 +468,38 @@ describe.skipIf(!!missing)('push targets', () => {
     expect(sixth.body.hint).toMatch(/remove/);
   });
 
-  it('no stream key in any log line; stopping the channel ends every target ffmpeg', async () => {
+  it('no stream key in any log line (keys in a query parameter or after a colon too); stopping the channel ends every target ffmpeg', async () => {
+    for (const t of await targets())
+      if (t.url.includes(`:${refusedPort}/a/`)) await stack.request('DELETE', `/v1/push/${id}/targets/${t.targetId}`);
+    const keyed = [
+      `rtmp://127.0.0.1:${nginx.port}/live2/stream?streamkey=${QUERY_KEY}&x=1`,
+      `rtmp://127.0.0.1:${nginx.port}/live2/abc:${COLON_KEY}`,
+    ];
+    for (const url of keyed) {
+      const r = await stack.request('POST', `/v1/push/${id}/targets`, { url });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
+    // each has run an ffmpeg (logged its command line and stderr at debug level)
+    await eventually(async () => {
+      const ts = (await targets()).filter((t) => t.url.includes(QUERY_KEY) || t.url.includes(COLON_KEY));
+      return ts.length === 2 && ts.every((t) => t.bytesSent > 0 || t.lastError) ? true : null;
+    }, 20_000);
+    await sleep(1000);
     const all = logs.join('');
     expect(all).toContain('push target'); // the targets did log
-    expect(all).toContain(`:${nginx.port}/live2/***`); // their ffmpeg command lines, keys redacted
-    for (const k of [KEY, STALL_KEY, REFUSED_KEY, SRT_KEY]) expect(all).not.toContain(k);
+    expect(all).toContain(`-f flv rtmp://127.0.0.1:${nginx.port}/***`); // their ffmpeg command lines, URLs cut
+    for (const k of [KEY, STALL_KEY, REFUSED_KEY, SRT_KEY, QUERY_KEY, COLON_KEY]) expect(all).not.toContain(k);
     const before = (await targetOf(KEY))!;
-    expect((await stack.request('POST', '/v1/push/stop', { channelIds: [id] })).body.code).toBe(0);
+    const [logsAt, hooksAt] = [logs.length, hooks.length];
+    // a stop whose message never arrived (what the API does, minus the pub/sub message): the run notices it by itself
+    // and ends its targets before its own ffmpeg, so no target sees its input end
+    const store = new ChannelStore(stack.redis, new Keys(stack.prefix));
+    expect((await store.transition(id, ['live'], 'stopping', 'test: stop without a message')).ok).toBe(true);
     await eventually(async () => (ffmpegsMentioning(id).length === 0 ? true : null), 15_000);
+    await eventually(async () => ((await stack.request('GET', `/v1/push/${id}`)).body.state === 'stopped' ? 1 : null));
+    await sleep(500);
+    expect(logs.slice(logsAt).join('')).not.toContain('push target input ended');
+    expect(hooks.slice(hooksAt).filter((h) => h.data.targetId === before.targetId)).toEqual([]);
     // the run ended: no target claims live any more, each keeps the bytes of its run
     const after = await targets();
     for (const t of after) expect(['stopped', 'failed']).toContain(t.state);

@@ -38,7 +38,7 @@ describe('redaction', () => {
     );
     expect(line).not.toMatch(/abcdef0123|deadbeef|pa55|hunter2/);
     expect(line).toContain('sig=***');
-    expect(line).toContain('token=***&x=1');
+    expect(line).toContain('rtmp://h/live/*** redis'); // an rtmp URL's query goes whole (only own names keep theirs)
   });
 
   it.each([
@@ -49,7 +49,7 @@ describe('redaction', () => {
     ['https://h/x.m3u8?access_token=ya29secret', 'access_token=***'],
     ['https://h/x.m3u8?apikey=k3y5ecret&a=1', 'apikey=***&a=1'],
     ['https://h/x.m3u8?api_key=k3y5ecret', 'api_key=***'],
-    ['srt://h:9000?mode=caller&passphrase=longpa55phrase&latency=200', 'passphrase=***&latency=200'],
+    ['srt://h:9000?mode=caller&passphrase=longpa55phrase&latency=200', 'srt://h:9000 -f'],
   ])('query secrets are redacted: %s', (url, kept) => {
     const out = redact(`ffmpeg -i ${url} -f null -`);
     expect(out).not.toMatch(/5ec7e7|AKIA1|ya29secret|k3y5ecret|longpa55phrase/);
@@ -62,7 +62,7 @@ describe('redaction', () => {
     );
     expect(out).not.toMatch(/abcd-efgh-ijkl|FB-123-0-Ab/);
     expect(out).toContain('rtmp://a.rtmp.youtube.com/live2/*** ');
-    expect(out).toContain('rtmps://live-api-s.facebook.com:443/rtmp/***?s_bl=1');
+    expect(out).toContain('rtmps://live-api-s.facebook.com:443/rtmp/*** ');
     expect(out).toContain('rtmp://h/app');
     const own = [
       'rtmp://127.0.0.1:1935/live/ch_0123456789abcdef0123_r10?token=***',
@@ -79,6 +79,11 @@ describe('redaction', () => {
     // a key of several segments is redacted whole, not only its last segment
     expect(redact('-f flv rtmp://h:19436/live/DEEPKEY/x -y')).toBe('-f flv rtmp://h:19436/live/*** -y');
     expect(redact('rtmp://h/live/DEEPKEY/x: Broken pipe')).toBe('rtmp://h/live/***: Broken pipe');
+    // keys in any query parameter, or after a colon, go too (the query of an rtmp(s)/srt URL is dropped whole)
+    expect(redact('-f flv rtmp://h/live/stream?streamkey=XYZ9 -y')).toBe('-f flv rtmp://h/live/*** -y');
+    expect(redact('rtmps://h:443/rtmp/FB-1?s_bl=1&a=TOK3N: Broken pipe')).toBe('rtmps://h:443/rtmp/***: Broken pipe');
+    expect(redact('rtmp://h/app/abc:S3CRET -y')).toBe('rtmp://h/app/*** -y');
+    expect(redact('srt://h:9000?streamid=#!::r=live/K3Y,m=publish')).toBe('srt://h:9000');
   });
 
   it('the logger censors secret fields and redacts URLs and command lines in logged objects', () => {

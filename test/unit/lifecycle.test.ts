@@ -158,6 +158,18 @@ describe('what each move does besides the state', () => {
     expect(await h.records.admit({ ...testChannel(), userId: ch.userId }, 4, 10)).toEqual({ ok: true });
   });
 
+  it('a stop the run decided itself (a mix whose members stayed away) gives its reason in the history and push.stopped', async () => {
+    const h = fakeLifecycle({ layout });
+    const asked = await seed(h, 'stopping');
+    await h.lifecycle.finishStop(asked, 'stopped by request');
+    expect(h.sink.emitted[0]!.data).toEqual({ state: 'stopped' });
+    const ch = await seed(h, 'live');
+    const why = 'every member away for the retention time';
+    expect(await h.lifecycle.finishStop(ch, why, undefined, true)).toEqual({ ok: true, state: 'stopped' });
+    expect((await h.records.get(ch.channelId))!.history.at(-1)).toMatchObject({ state: 'stopped', reason: why });
+    expect(h.sink.emitted[1]).toMatchObject({ type: 'push.stopped', data: { state: 'stopped', reason: why } });
+  });
+
   it('fail of a start that never went live removes its HLS files; of a live channel, ends them', async () => {
     const h = fakeLifecycle({ layout });
     const fresh = await seed(h, 'starting');

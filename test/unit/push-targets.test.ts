@@ -9,7 +9,7 @@ import {
   normaliseTargetUrl,
 } from '../../src/targets/check.js';
 import { redactTargetUrl as redactedTarget } from '../../src/log.js';
-import { errorLine } from '../../src/targets/supervisor.js';
+import { errorLine, inputEnded, targetRedactor } from '../../src/targets/supervisor.js';
 import { targetView } from '../../src/channels/view.js';
 import { parseEgressAllow } from '../../src/egress/index.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
@@ -147,6 +147,46 @@ describe('push target state machine', () => {
     m.stopped(5000);
     expect(m.status(77, 5000)).toMatchObject({ state: 'stopped', since: 5000, bytesSent: 77 });
   });
+  it('an attempt whose input ended (the channel’s stream) is no failure: not counted, no notice, live again quietly', () => {
+    const m = new TargetMachine(policy, 0);
+    m.attemptStarted(0);
+    m.sent(1);
+    m.sent(4000); // live
+    for (let i = 0; i < 10; i++) {
+      m.inputGone(5000 + i * 2000);
+      expect(m.state).toBe('retrying');
+      m.attemptStarted(5500 + i * 2000); // more than maxRetries of them: never failed
+    }
+    expect(m.attempts).toBe(1);
+    expect(m.sent(30_000)).toEqual({ changed: false, notice: null });
+    expect(m.sent(33_000)).toEqual({ changed: true, notice: null }); // no target.recovered: nothing was announced
+    expect(m.lastError).toBeUndefined();
+  });
+  it('a destination the egress policy refuses by now fails at once, announced (final)', () => {
+    const m = new TargetMachine(policy, 0);
+    m.attemptStarted(0);
+    const after = m.refused(10, 'push target url points at an internal address');
+    expect(after.notice).toEqual({
+      type: 'target.failed',
+      data: { final: true, attempts: 1, error: 'push target url points at an internal address' },
+    });
+    expect(m.status(0, 10)).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/internal/) });
+  });
+  it('tells an input that ended (exit 0, or an error naming the media server) from a destination that dropped', () => {
+    const exit = (code: number | null, ...stderrTail: string[]) => ({ code, expected: false, stderrTail });
+    const own = '127.0.0.1:19435';
+    const out = 'rtmp://cdn.example/live2/KEY';
+    expect(inputEnded(exit(0), own, out)).toBe(true); // the media server ended the stream: ffmpeg ends normally
+    expect(inputEnded(exit(1, 'rtmp://127.0.0.1:19435/***: Input/output error'), own, out)).toBe(true);
+    expect(inputEnded(exit(1, 'av_interleaved_write_frame(): Broken pipe'), own, out)).toBe(false);
+    expect(inputEnded(exit(1, 'rtmp://cdn.example/***: Connection refused'), own, out)).toBe(false);
+    expect(inputEnded(exit(null, 'rtmp://127.0.0.1:19435/***: Input/output error'), own, out)).toBe(true);
+    expect(inputEnded({ ...exit(0), expected: true }, own, out)).toBe(false); // ended by the supervisor
+    // a destination on the relay's own media server: its errors name the same origin, so only exit 0 says it
+    expect(inputEnded(exit(1, 'rtmp://127.0.0.1:19435/***: Broken pipe'), own, 'rtmp://127.0.0.1:19435/live/K')).toBe(
+      false,
+    );
+  });
 });
 
 describe('push target URLs', () => {
@@ -269,6 +309,15 @@ describe('push target URLs', () => {
       'srt://h:9000/***: failed',
     );
     expect(errorLine('srt://h:9000?streamid=SECRET&passphrase=P2 failed')).not.toMatch(/SECRET|P2/);
+  });
+  it('a target ffmpeg’s command line and stderr are logged with every URL cut to scheme and host', () => {
+    const cmd = targetRedactor(
+      'ffmpeg -i rtmp://127.0.0.1:19435/live/ch_0123456789abcdef0123?token=T0K -f flv rtmp://h/live/s?streamkey=XYZ1',
+    );
+    expect(cmd).toBe('ffmpeg -i rtmp://127.0.0.1:19435/*** -f flv rtmp://h/***');
+    expect(targetRedactor('rtmps://h:443/app/abc:S3CRET?s_bl=1&a=TOK: Broken pipe')).toBe(
+      'rtmps://h:443/***: Broken pipe',
+    );
   });
 });
 

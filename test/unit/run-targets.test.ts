@@ -7,10 +7,13 @@ import type { Channel, PushTargetStatus } from '../../src/channels/types.js';
 import type { RelayConfig } from '../../src/config/index.js';
 import { recordingLogger, testChannel } from '../fakes/channels.js';
 import { eventually } from '../helpers/stack.js';
+import { parseEgressAllow } from '../../src/egress/index.js';
 
-/** A run's targets over a record in memory; `/bin/true` stands in for ffmpeg (every attempt ends at once). */
-function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/true') {
+/** A run's targets over a record in memory; `/bin/false` stands in for ffmpeg (every attempt fails at once). */
+function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/false') {
   let ch: Channel = testChannel({ state: 'starting', runGen: 3, ...over });
+  /** What the destination's host resolves to (a public address unless a test moves it). */
+  const dns: { address: string | null } = { address: '93.184.216.34' };
   const writes: Record<string, PushTargetStatus>[] = [];
   const notices: { type: string; data: Record<string, unknown> }[] = [];
   const config = {
@@ -18,7 +21,8 @@ function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/true') {
     mediaInternalHost: '127.0.0.1',
     rtmpPort: 1,
     targets: { maxRetries: 1, backoffMs: 100, stallMs: 1000, confirmMs: 500 },
-  } as Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets'>;
+    egress: parseEgressAllow(''),
+  } as Pick<RelayConfig, 'ffmpegPath' | 'mediaInternalHost' | 'rtmpPort' | 'targets' | 'egress'>;
   const run = new RunTargets(
     {
       config,
@@ -33,11 +37,12 @@ function setup(over: Partial<Channel> = {}, ffmpegPath = '/bin/true') {
       },
       secret: 's'.repeat(32),
       logger: recordingLogger(),
+      resolve: async () => (dns.address ? [dns.address] : []),
     },
     ch.channelId,
     3,
   );
-  return { run, writes, notices, set: (o: Partial<Channel>) => (ch = { ...ch, ...o }) };
+  return { run, writes, notices, dns, set: (o: Partial<Channel>) => (ch = { ...ch, ...o }) };
 }
 
 /** A stand-in ffmpeg that sends 1000 bytes more every 100 ms until it is ended. */
@@ -48,6 +53,22 @@ function sendingFfmpeg(): string {
   fs.writeFileSync(file, `#!/bin/sh\ntrap 'exit 0' INT TERM\n${loop}\n`, { mode: 0o755 });
   return file;
 }
+
+/** The pids of the processes running a stand-in ffmpeg. */
+function fakePids(file: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(file);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+const fakesRunning = (file: string) => fakePids(file).length;
 
 const target = { targetId: 'tg_00000000000000aa', url: 'rtmp://cdn.example/live2/SECRET', addedAt: 1 };
 
@@ -71,18 +92,61 @@ describe('a run’s push targets', () => {
     await t.run.close();
   });
 
-  it('a removed target disappears from the status; a newer run stops them all and writes nothing', async () => {
+  it('a removed target disappears from the status', async () => {
     const t = setup({ state: 'live', pushTargets: [target] });
     t.run.start();
     await eventually(async () => t.writes.some((w) => w[target.targetId]) || null);
     t.set({ pushTargets: [] });
     t.run.refresh();
     await eventually(async () => (t.writes.at(-1) && !t.writes.at(-1)![target.targetId]) || null);
+    await t.run.close();
+  });
+
+  it('a newer run stops its live targets’ ffmpegs and writes nothing more', async () => {
+    const ffmpeg = sendingFfmpeg();
+    const t = setup({ state: 'live', pushTargets: [target] }, ffmpeg);
+    t.run.start();
+    await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'live'), 5000);
+    expect(fakesRunning(ffmpeg)).toBe(1);
     const n = t.writes.length;
-    t.set({ pushTargets: [target], runGen: 4 });
+    t.set({ runGen: 4 }); // the fence moves while the target is live (its target still in the record)
     t.run.refresh();
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => (fakesRunning(ffmpeg) === 0 ? true : null), 5000);
+    await new Promise((r) => setTimeout(r, 1200)); // a tick of the run comes and goes
     expect(t.writes.length).toBe(n);
+    await t.run.close();
+    expect(t.writes.length).toBe(n); // its close is fenced too
+    expect(t.notices).toEqual([]);
+  });
+
+  it('a destination the egress policy refuses by now (its host moved to an internal address) ends failed', async () => {
+    const ffmpeg = sendingFfmpeg();
+    const t = setup({ state: 'live', pushTargets: [target] }, ffmpeg);
+    t.run.start();
+    await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'live'), 5000);
+    t.dns.address = '10.0.0.5';
+    process.kill(fakePids(ffmpeg)[0]!, 'SIGKILL'); // the destination drops: the next attempt is checked again
+    const failed = await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'failed'), 5000);
+    expect(failed[target.targetId]!.lastError).toMatch(/internal address/);
+    expect(failed[target.targetId]!.lastError).not.toContain('SECRET');
+    expect(t.notices.at(-1)).toMatchObject({ type: 'target.failed', data: { final: true } });
+    expect(fakesRunning(ffmpeg)).toBe(0);
+    await t.run.close();
+  });
+
+  it('a destination whose name does not resolve is counted as a failed attempt (retried up to maxRetries)', async () => {
+    const ffmpeg = sendingFfmpeg();
+    const t = setup({ state: 'live', pushTargets: [target] }, ffmpeg);
+    t.run.start();
+    await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'live'), 5000);
+    t.dns.address = null;
+    process.kill(fakePids(ffmpeg)[0]!, 'SIGKILL'); // attempt 1 drops; attempt 2 finds no address: maxRetries (1) spent
+    const failed = await eventually(async () => t.writes.find((w) => w[target.targetId]?.state === 'failed'), 5000);
+    expect(failed[target.targetId]).toMatchObject({
+      attempts: 2,
+      lastError: expect.stringMatching(/does not resolve/),
+    });
+    expect(t.notices.map((n) => n.data.final)).toEqual([false, true]);
     await t.run.close();
   });
 

@@ -60,6 +60,8 @@ export interface FfmpegOptions {
    * output on stdout and fd 3 (no progress: start() resolves on `flowing`). `onSpawn` gets them as soon as it runs.
    */
   pipes?: { kind: 'encoder' | 'feeder'; onSpawn(io: FfmpegPipes): void };
+  /** Cleans its command line and stderr lines before they are logged or kept (default `redact`). */
+  redactor?: (text: string) => string;
 }
 
 /** The extra pipes of an ffmpeg spawned with `pipes`. */
@@ -159,7 +161,8 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     const [cmd, argv] = existsSync(SETPRIV)
       ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', ffmpegPath, ...args]]
       : [ffmpegPath, [...args]];
-    logger.debug({ cmd: redact([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
+    const clean = this.opts.redactor ?? redact;
+    logger.debug({ cmd: clean([ffmpegPath, ...args].join(' ')) }, 'spawning ffmpeg');
     // TZ=UTC: recording file names carry their start time in UTC (strftime)
     const pipes = this.opts.pipes;
     const child = spawn(cmd, argv, {
@@ -178,7 +181,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegEvents> {
     });
     const out = new LineSplitter((l) => progress.line(l));
     const err = new LineSplitter((l) => {
-      const line = redact(l);
+      const line = clean(l);
       if (/^(?:Output #|Stream mapping:)/.test(line)) this.inOutputs = true;
       if (!this.inOutputs && this.inputReport.length < INPUT_REPORT_LINES) this.inputReport.push(line);
       if (!this.input && !this.inOutputs) this.input = parseInputVideo(line);
