@@ -1,18 +1,26 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { colourYuv, layoutTiles, validateMix, type MixSpec } from '../../src/mix/layout.js';
 import { blit, Composer, frameBytes, scaleFrame, slateOf, solidFrame, type Frame } from '../../src/mix/composer.js';
-import { CHUNK_BYTES, mixChunks, PcmFifo } from '../../src/mix/audio.js';
+import { CHUNK_BYTES, CHUNK_MS, mixChunks, PcmFifo } from '../../src/mix/audio.js';
 import { feederArgs, feederFilter, imageFrameArgs } from '../../src/media/ffmpeg/feeder.js';
 import { buildRelayArgs, inputArgs } from '../../src/media/ffmpeg/args.js';
 import { mixSources, mixEncoding } from '../../src/worker/plan.js';
-import { mixCost } from '../../src/channels/cost.js';
+import { MIX_MEMBER_CORES, mixCost } from '../../src/channels/cost.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
 import { statsOf } from '../../src/media-server/ingest.js';
 import { MixEngine } from '../../src/mix/engine.js';
+import { MAX_BACKLOG_S, MixPump } from '../../src/mix/pump.js';
+import { MixService } from '../../src/channels/mix.js';
+import { resolveOption } from '../../src/channels/options.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { WorkerHeartbeat } from '../../src/queue/heartbeat.js';
+import { MixRun } from '../../src/worker/mix-run.js';
+import { fakeLifecycle, recordingLogger, testChannel } from '../fakes/channels.js';
 
 const canvas = { width: 320, height: 180, fps: 15 };
 const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
@@ -266,6 +274,54 @@ describe('mix engine', () => {
     const failed = warns.filter((w) => /right after its start/.test(String(w[1])));
     expect(failed).toHaveLength(1);
     expect(failed[0]![0]).toMatchObject({ member: 'a/camera', reason: expect.stringMatching(/Connection refused/) });
+  });
+});
+
+describe('mix pump', () => {
+  // A pipe that takes nothing until `open`, then everything at once.
+  class SlowPipe extends Writable {
+    open = false;
+    bytes = 0;
+    maxPending = 0;
+    private held: (() => void)[] = [];
+    override _write(chunk: Buffer, _enc: string, done: () => void): void {
+      this.bytes += chunk.length;
+      this.maxPending = Math.max(this.maxPending, this.writableLength);
+      if (this.open) done();
+      else this.held.push(done);
+    }
+    release(): void {
+      this.open = true;
+      for (const d of this.held.splice(0)) d();
+    }
+  }
+
+  it('a slow encoder holds a few frames at most, and video and audio skip the same media time', async () => {
+    const log = recordingLogger();
+    const [w, h, fps] = [64, 36, 30];
+    const size = frameBytes(w, h);
+    const pump = new MixPump(
+      { width: w, height: h, fps, logger: log },
+      () => Buffer.alloc(size),
+      () => Buffer.alloc(CHUNK_BYTES),
+    );
+    const video = new SlowPipe({ highWaterMark: size });
+    const audio = new SlowPipe();
+    audio.open = true; // the audio pipe is read: only the video waits
+    pump.attach({ stdin: video, fd3: audio });
+    await new Promise((r) => setTimeout(r, 1500)); // the encoder reads no video for 1.5 s
+    video.release();
+    await new Promise((r) => setTimeout(r, 500));
+    pump.detach();
+    const cap = Math.ceil(MAX_BACKLOG_S * fps) + 1;
+    expect(video.maxPending).toBeLessThanOrEqual(cap * size); // not 2 s of canvas (60 frames)
+    expect(video.bytes / size).toBeGreaterThan(cap + 8); // it went on once the encoder read again
+    // the encoder stamps by count: the video written and the audio written are the same media time (within a chunk)
+    const videoMs = (video.bytes / size) * (1000 / fps);
+    const audioMs = (audio.bytes / CHUNK_BYTES) * CHUNK_MS;
+    expect(Math.abs(videoMs - audioMs)).toBeLessThanOrEqual(CHUNK_MS + 1000 / fps);
+    const behind = log.warnings.filter((x) => /encoder behind/.test(String(x[1])));
+    expect(behind).toHaveLength(1);
   });
 });
 
