@@ -252,9 +252,9 @@ describe('mix engine', () => {
       warn: (...a: unknown[]) => warns.push(a),
       child: () => logger,
     };
-    let spawns = 0;
+    const spawns: number[] = [];
     const resolve = async () => {
-      spawns++;
+      spawns.push(performance.now());
       return { source: { member: 'a/camera', url: 'rtmp://127.0.0.1:1/x/y', protocolWhitelist: 'rtmp,tcp' } };
     };
     const engine = new MixEngine(
@@ -268,12 +268,37 @@ describe('mix engine', () => {
       await engine.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    // at 0, 0.5, 1.5 s (then 3.5 s): not every half second
-    expect(spawns).toBeGreaterThanOrEqual(3);
-    expect(spawns).toBeLessThanOrEqual(4);
+    // at 0, 0.5, 1.5 s (then 3.5 s): the gaps grow (each at least its delay), whatever the load of the machine
+    const gaps = spawns.slice(1).map((t, i) => t - spawns[i]!);
+    expect(gaps.length).toBeGreaterThanOrEqual(1);
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(450 * 2 ** i)); // 0.5 s, 1 s, 2 s: never a fixed 0.5 s
     const failed = warns.filter((w) => /right after its start/.test(String(w[1])));
     expect(failed).toHaveLength(1);
     expect(failed[0]![0]).toMatchObject({ member: 'a/camera', reason: expect.stringMatching(/Connection refused/) });
+  });
+});
+
+describe('mix engine: an unreadable member', () => {
+  it('a member whose lookup throws backs off like a failing feeder, warned once per streak', async () => {
+    const log = recordingLogger();
+    const calls: number[] = [];
+    const resolve = async () => {
+      calls.push(performance.now());
+      throw new Error('egress refused: 403');
+    };
+    const engine = new MixEngine(
+      { ffmpegPath: '/nonexistent/ffmpeg', logger: log, resolve },
+      spec([m('a')]),
+      solidFrame(320, 180, [16, 128, 128]),
+    );
+    await new Promise((r) => setTimeout(r, 1700));
+    await engine.stop();
+    // at 0, 0.5, 1.5 s: not every 0.5 s (4 calls in 1.7 s)
+    expect(calls.length).toBeLessThanOrEqual(3);
+    const gaps = calls.slice(1).map((t, i) => t - calls[i]!);
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(450 * 2 ** i));
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]![0]).toMatchObject({ member: 'a/camera', reason: 'egress refused: 403' });
   });
 });
 
