@@ -350,6 +350,96 @@ describe('mix pump', () => {
   });
 });
 
+describe('mix layout updates', () => {
+  const config = { ...loadConfig({}), mixMaxMembers: 8 };
+  const roomy: WorkerHeartbeat = { workerId: 'w1', channels: 2, concurrency: 8, load: 0, capacity: 2, at: 0 };
+  const harness = (workers: WorkerHeartbeat[] = [roomy]) => {
+    const h = fakeLifecycle({ layout: { hlsDir: os.tmpdir(), recordsDir: os.tmpdir() } });
+    // a slow read: two updates at once both read before either writes (as two API processes would)
+    const store = {
+      get: async (id: string) => {
+        const ch = structuredClone(await h.records.get(id)); // a copy, as Redis answers
+        await new Promise((r) => setTimeout(r, 20));
+        return ch;
+      },
+    };
+    const mix: MixSpec = { members: [m('a')], layout: 'float', floatPosition: 'bottom', canvas, version: 1 };
+    const option = resolveOption({ encode: 2 });
+    const ch = testChannel({ userId: '$mix', state: 'live', worker: 'w1', mix, option, input: { kind: 'mix' } });
+    ch.cost = mixCost(mix, ch, config.costs);
+    h.records.records.set(ch.channelId, structuredClone(ch));
+    const deps = { config, store, lifecycle: h.lifecycle, bus: h.bus, workers: async () => workers };
+    const service = new MixService(deps as never, null as never);
+    return { ...h, ch, service };
+  };
+
+  it('concurrent updates each get their own version; the worker ends on the last one written', async () => {
+    const { ch, service, records, bus } = harness();
+    const rooms = { get: async () => null };
+    const deps = { config, store: records, rooms, logger: recordingLogger(), secret: 's' };
+    const run = await MixRun.start(deps as never, ch, 1, () => undefined);
+    try {
+      const layouts = ['grid', 'float', 'grid', 'float', 'grid'] as const;
+      const answers = await Promise.all(
+        layouts.map((layout, i) => service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m(`u${i}`)], layout })),
+      );
+      const versions = answers.map((a) => a.version);
+      expect(new Set(versions).size).toBe(layouts.length);
+      expect([...versions].sort()).toEqual([2, 3, 4, 5, 6]);
+      const rec = await records.get(ch.channelId);
+      expect(rec!.mix!.version).toBe(6);
+      const last = versions.indexOf(6); // the update written last is the one the record holds
+      expect(rec!.mix!.members).toEqual([m(`u${last}`)]);
+      expect(rec!.mix!.layout).toBe(layouts[last]);
+      for (const _ of bus.control) await run.refresh(); // the control messages the worker hears
+      expect(run.engine.version).toBe(rec!.mix!.version);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('the worker applies a rewrite of the record under the version it shows (the last write shows)', async () => {
+    const { ch, records } = harness();
+    const info: unknown[][] = [];
+    const logger = { ...recordingLogger(), info: (...a: unknown[]) => info.push(a) };
+    const deps = { config, store: records, rooms: { get: async () => null }, logger, secret: 's' };
+    const run = await MixRun.start(deps as never, ch, 1, () => undefined);
+    try {
+      const rec = records.records.get(ch.channelId)!;
+      rec.mix = { ...rec.mix!, members: [m('b')], version: 1 };
+      await run.refresh();
+      expect(info.some((x) => /mix layout applied/.test(String(x[1])))).toBe(true);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('an update replaces the layout whole: no floatPosition is the default again', async () => {
+    const { ch, service, records } = harness();
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m('a'), m('b')], layout: 'float' });
+    expect((await records.get(ch.channelId))!.mix!.floatPosition).toBeUndefined();
+  });
+
+  it("growing a mix is charged: the record's cost follows, refused with 50005 when its worker has no room", async () => {
+    const full: WorkerHeartbeat = { workerId: 'w1', channels: 2, concurrency: 8, load: 1, capacity: 1.1, at: 0 };
+    const { ch, service, records } = harness([full]);
+    const four = [m('a'), m('b'), m('c'), m('d')];
+    const err = await service
+      .updateLayout(ch.sdkAppId, ch.channelId, { members: four, layout: 'grid' })
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: 50005 });
+    expect((await records.get(ch.channelId))!.cost).toBe(ch.cost); // nothing written
+    const two = [m('a'), m('b')];
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: two, layout: 'grid' }); // +0.08 fits
+    const grown = (await records.get(ch.channelId))!;
+    expect(grown.cost).toBeCloseTo(ch.cost! + MIX_MEMBER_CORES, 4);
+    expect(grown.cost).toBe(mixCost(grown.mix!, grown, config.costs));
+    // shrinking always fits
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m('a')], layout: 'grid' });
+    expect((await records.get(ch.channelId))!.cost).toBe(ch.cost);
+  });
+});
+
 describe('ingest stats', () => {
   it('an audio-only publisher has no video codec nor video bitrate (not the string "undefined")', () => {
     const audioOnly = { inBytes: 16_000, audioCodec: 10, audioDatarate: 128 } as never;
