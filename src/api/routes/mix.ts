@@ -5,7 +5,7 @@ import { CHANNEL_ID_PATTERN } from '../../channels/types.js';
 import { resolveOption } from '../../channels/options.js';
 import type { MixMember } from '../../mix/layout.js';
 import { ChannelParams } from '../schemas.js';
-import { makePushTargets } from '../../targets/check.js';
+import { targetsOf } from '../push-targets.js';
 import { MixLayoutBody, MixStartBody } from '../mix-schemas.js';
 import type { ApiDeps } from '../app.js';
 
@@ -26,8 +26,7 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
     r.post('/mix/start', startOpts, async (req) => {
       const { roomId, members, layout, canvas, floatPosition, option } = req.body;
       const resolved = resolveOption(option);
-      const checks = { egress: deps.config.egress, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) };
-      const targets = option.pushTargets ? await makePushTargets(option.pushTargets, resolved.rateTypes, checks) : [];
+      const targets = await targetsOf(option, resolved.rateTypes, deps);
       const res = await mix.start(req.app, {
         roomId,
         members: members as MixMember[],
