@@ -39,7 +39,10 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
       });
       return { code: 0, message: 'ok', ...res };
     });
-    const layoutDoc = 'Changes the members and layout of a running mix; viewers stay connected (README "Mixing").';
+    const layoutDoc =
+      'Changes the members and layout of a running mix, replacing them whole; viewers stay connected (README ' +
+      '"Mixing"). Updates of one mix run in turn, each answered with its own version; added members must fit on the ' +
+      "mix's worker (50005 otherwise, as a start).";
     r.post(
       '/mix/:channelId/layout',
       {
