@@ -34,8 +34,11 @@ export class MixPump {
   private chunks = 0;
   /** Media time skipped on each pipe (ms): the lesser one catches up, so both stay within a chunk or a frame. */
   private skippedMs = { video: 0, audio: 0 };
-  /** Frames skipped in the current streak of a slow encoder (0: none). */
+  /** Frames skipped in the current streak of a slow encoder (0: none), and whether it was warned of. */
   private streak = 0;
+  private warned = false;
+  /** Frames the current encoder has taken (before its first, a skip is its start, not a slow encoder). */
+  private taken = 0;
   private readonly free: Buffer[] = [];
   /** Frames written to the current encoder. */
   written = 0;
@@ -54,7 +57,8 @@ export class MixPump {
     this.video?.on('error', quiet);
     this.audio?.on('error', quiet);
     this.t0 = performance.now();
-    this.frames = this.chunks = this.written = this.streak = 0;
+    this.frames = this.chunks = this.written = this.streak = this.taken = 0;
+    this.warned = false;
     this.skippedMs = { video: 0, audio: 0 };
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.tick();
@@ -73,39 +77,48 @@ export class MixPump {
     const frameSize = frameBytes(this.o.width, this.o.height);
     const frameMs = 1000 / this.o.fps;
     const skipped = this.skippedMs;
+    const audioCap = (MAX_BACKLOG_S * 1000 * CHUNK_BYTES) / CHUNK_MS;
+    const videoCap = Math.ceil(MAX_BACKLOG_S * this.o.fps) * frameSize;
+    // what one pipe owes the other is dropped only while the other flows: the encoder may be waiting on this one (at
+    // its start it opens its inputs in turn), and starving it would stall both for good
     // audio first, a chunk ahead of the video: the encoder's interleaving never waits on the audio pipe
     while (this.chunks * CHUNK_MS <= elapsed + CHUNK_MS) {
       const pcm = this.nextAudio(); // pulled even when skipped: the members' FIFOs stay current
       this.chunks++;
-      const owed = skipped.video - skipped.audio >= CHUNK_MS; // the video skipped this media time
-      if (owed || audio.writableLength > (MAX_BACKLOG_S * 1000 * CHUNK_BYTES) / CHUNK_MS) {
+      const owed = skipped.video - skipped.audio >= CHUNK_MS && video.writableLength <= videoCap;
+      if (owed || audio.writableLength > audioCap) {
         skipped.audio += CHUNK_MS;
         if (!owed) this.behind();
       } else audio.write(pcm);
     }
     while (this.frames * frameMs <= elapsed) {
       this.frames++;
-      const owed = skipped.audio - skipped.video >= frameMs; // the audio skipped this media time
-      if (owed || video.writableLength > Math.ceil(MAX_BACKLOG_S * this.o.fps) * frameSize) {
+      const owed = skipped.audio - skipped.video >= frameMs && audio.writableLength <= audioCap;
+      if (owed || video.writableLength > videoCap) {
         skipped.video += frameMs;
         if (!owed) this.behind();
         continue;
       }
-      if (this.streak > 0) this.o.logger.info({ skipped: this.streak }, 'mix encoder caught up');
+      if (this.warned) this.o.logger.info({ skipped: this.streak }, 'mix encoder caught up');
       this.streak = 0;
+      this.warned = false;
       // canvas buffers come back once the pipe has taken them: no allocation per frame (less GC)
       const frame = this.nextFrame(this.free.pop());
-      video.write(frame, () => (this.free.length < FREE_BUFFERS ? this.free.push(frame) : undefined));
+      video.write(frame, () => {
+        this.taken++;
+        if (this.free.length < FREE_BUFFERS) this.free.push(frame);
+      });
       this.written++;
     }
   }
 
-  // The encoder is behind: warned at the start of a streak (the count at its end).
+  // The encoder is behind: warned at the start of a streak (the count at its end); not while it starts.
   private behind(): void {
-    if (this.streak++ === 0)
-      this.o.logger.warn(
-        { maxBacklogS: MAX_BACKLOG_S },
-        'mix encoder behind: media skipped, the same time on video and audio',
-      );
+    if (this.streak++ > 0 || this.taken === 0) return;
+    this.warned = true;
+    this.o.logger.warn(
+      { maxBacklogS: MAX_BACKLOG_S },
+      'mix encoder behind: media skipped, the same time on video and audio',
+    );
   }
 }

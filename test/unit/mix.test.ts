@@ -333,10 +333,15 @@ describe('mix pump', () => {
     const video = new SlowPipe({ highWaterMark: size });
     const audio = new SlowPipe();
     audio.open = true; // the audio pipe is read: only the video waits
+    video.open = true;
     pump.attach({ stdin: video, fd3: audio });
-    await new Promise((r) => setTimeout(r, 1500)); // the encoder reads no video for 1.5 s
+    await new Promise((r) => setTimeout(r, 300));
+    video.open = false;
+    await new Promise((r) => setTimeout(r, 1500)); // then the encoder reads no video for 1.5 s
+    // the encoder may be waiting on its audio (it opens its inputs in turn): audio goes on while the video is stalled
+    expect(audio.bytes / CHUNK_BYTES).toBeGreaterThan(40);
     video.release();
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2000)); // the audio written meanwhile is paid back once video flows
     pump.detach();
     const cap = Math.ceil(MAX_BACKLOG_S * fps) + 1;
     expect(video.maxPending).toBeLessThanOrEqual(cap * size); // not 2 s of canvas (60 frames)
