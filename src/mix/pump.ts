@@ -37,7 +37,7 @@ export class MixPump {
   /** Frames skipped in the current streak of a slow encoder (0: none), and whether it was warned of. */
   private streak = 0;
   private warned = false;
-  /** Frames the current encoder has taken (before its first, a skip is its start, not a slow encoder). */
+  /** Frames the current encoder has taken (before its first second, a skip is its start, not a slow encoder). */
   private taken = 0;
   private readonly free: Buffer[] = [];
   /** Frames written to the current encoder. */
@@ -112,9 +112,9 @@ export class MixPump {
     }
   }
 
-  // The encoder is behind: warned at the start of a streak (the count at its end); not while it starts.
+  // The encoder is behind: warned at the start of a streak (the count at its end); not while it starts (its inputs opened in turn, x264 set up).
   private behind(): void {
-    if (this.streak++ > 0 || this.taken === 0) return;
+    if (this.streak++ > 0 || this.taken < this.o.fps) return;
     this.warned = true;
     this.o.logger.warn(
       { maxBacklogS: MAX_BACKLOG_S },

@@ -335,7 +335,7 @@ describe('mix pump', () => {
     audio.open = true; // the audio pipe is read: only the video waits
     video.open = true;
     pump.attach({ stdin: video, fd3: audio });
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1200)); // it runs (its start is never warned of)
     video.open = false;
     await new Promise((r) => setTimeout(r, 1500)); // then the encoder reads no video for 1.5 s
     // the encoder may be waiting on its audio (it opens its inputs in turn): audio goes on while the video is stalled
