@@ -78,6 +78,32 @@ export function assertWorkerRoom(workers: readonly WorkerHeartbeat[], cost: numb
   }
 }
 
+/**
+ * Admission of a running channel that grows by `increase` cores (a mix given more members): the worker that runs it
+ * (`workerId`) must have that much free, unless the channel is alone there (a worker always fits one). A channel not
+ * placed yet (or whose worker did not report) is admitted as a start of `cost` cores. Refuses with a start's 50005.
+ */
+export function assertRoomToGrow(
+  workers: readonly WorkerHeartbeat[],
+  workerId: string | undefined,
+  increase: number,
+  cost: number,
+): void {
+  if (increase <= 1e-9) return;
+  const w = workers.find((x) => x.workerId === workerId);
+  if (!w) return assertWorkerRoom(workers, cost);
+  const free = w.capacity - w.load;
+  if (w.channels <= 1 || free + 1e-9 >= increase) return;
+  throw new RelayError(
+    50005,
+    `no room on worker ${w.workerId} for this change: it needs ${increase} more cores, the worker has ${Math.max(0, free).toFixed(2)} free`,
+    {
+      hint: 'retry after some channels stop, add workers, or ask for fewer or lower tiers',
+      details: { cost, increase },
+    },
+  );
+}
+
 /** The SPEC refusal of an admission that did not admit (the caller resumes a `resumable` channel instead). */
 export function admissionRefusal(
   a: Extract<Admission, { ok: false }>,

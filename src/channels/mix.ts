@@ -2,7 +2,8 @@ import { RelayError } from '../errors/index.js';
 import { AccountRegistry } from '../tenants/accounts.js';
 import type { App } from '../tenants/apps.js';
 import { validateMix, type MixCanvas, type MixLayoutKind, type MixMember, type MixSpec } from '../mix/layout.js';
-import { assertWorkerRoom, type StartResult } from './admission.js';
+import { processLock, type KeyedLock } from '../redis/lock.js';
+import { assertRoomToGrow, assertWorkerRoom, type StartResult } from './admission.js';
 import { mixCost } from './cost.js';
 import { hashChannelPassword } from './password.js';
 import type { PushService, PushServiceDeps } from './service.js';
@@ -38,6 +39,11 @@ export class MixService {
   constructor(
     private readonly d: PushServiceDeps,
     private readonly push: PushService,
+    /** Serialises the layout updates of one mix (a Redis lock across API processes; in-process by default). */
+    private readonly lock: { run: KeyedLock; key(channelId: string): string } = {
+      run: processLock(),
+      key: (id) => id,
+    },
   ) {}
 
   /** Starts a mix of the room's members; resolves once the composed canvas flows (as push start does). */
@@ -102,9 +108,17 @@ export class MixService {
 
   /**
    * Changes a running mix's members and layout: written into the record, then a control message makes its worker
-   * apply it at once (the worker also checks the record every second). The canvas stays; viewers stay connected.
+   * apply it at once (the worker also checks the record every second). The canvas stays; viewers stay connected. The
+   * update replaces the layout whole (no floatPosition: the default). Updates of one mix run one at a time (the
+   * lock), so each gets its own version and the last one written is the one shown. More members cost more: the
+   * increase must fit on the mix's worker (50005 as a start otherwise), and the record's cost follows.
    */
   async updateLayout(sdkAppId: string, channelId: string, update: MixLayoutUpdate): Promise<{ version: number }> {
+    const busy = () => new RelayError(50005, `mix ${channelId} is being changed`, { hint: 'retry in a second' });
+    return this.lock.run(this.lock.key(channelId), () => this.updateLocked(sdkAppId, channelId, update), busy);
+  }
+
+  private async updateLocked(sdkAppId: string, channelId: string, update: MixLayoutUpdate) {
     const ch = await this.d.store.get(channelId);
     if (!ch || ch.sdkAppId !== sdkAppId || !ch.mix)
       throw new RelayError(50002, `no such mix ${channelId.slice(0, 64)}`, {
@@ -113,15 +127,19 @@ export class MixService {
       });
     if (FINAL_STATES.includes(ch.state) || ch.state === 'stopping')
       throw new RelayError(40000412, `mix ${channelId} is ${ch.state}`);
+    const { floatPosition: _was, ...kept } = ch.mix;
     const next: MixSpec = {
-      ...ch.mix,
+      ...kept,
       members: update.members,
       layout: update.layout,
       ...(update.floatPosition ? { floatPosition: update.floatPosition } : {}),
       version: ch.mix.version + 1,
     };
     validateMix(next, this.d.config.mixMaxMembers);
-    if (!(await this.d.lifecycle.patch(channelId, { mix: next }, ['starting', 'live'])))
+    const cost = mixCost(next, ch, this.d.config.costs);
+    const was = ch.cost ?? mixCost(ch.mix, ch, this.d.config.costs);
+    if (cost > was) assertRoomToGrow(await this.d.workers(), ch.worker, Math.round((cost - was) * 1e4) / 1e4, cost);
+    if (!(await this.d.lifecycle.patch(channelId, { mix: next, cost }, ['starting', 'live'])))
       throw new RelayError(40000412, `mix ${channelId} is no longer running`);
     await this.d.bus.publish('control', { type: 'mix-layout', channelId });
     return { version: next.version };

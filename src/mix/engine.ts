@@ -170,16 +170,19 @@ export class MixEngine {
       }, delayMs);
     };
     let read: MemberRead | null = null;
+    let err: Error | null = null;
     try {
       read = await this.deps.resolve(slot.member);
     } catch (e) {
-      this.deps.logger.warn({ member: key, err: (e as Error).message }, 'mix member not readable');
+      err = e as Error;
     }
     if (!read || this.stopped || this.slots.get(key) !== slot) {
       slot.busy = false;
+      await read?.close?.().catch(() => undefined);
+      // unreadable (its lookup or egress failed): as a feeder that fails at once, a growing delay, warned once
+      if (err) return again(this.backoff(slot, key, err.message, 'mix member not readable'));
       // away: its tracks are looked at afresh when it publishes again
       if (!read) [slot.failures, slot.noAudio, slot.noVideo] = [0, false, false];
-      await read?.close?.();
       return again();
     }
     const { tile } = slot;
@@ -216,7 +219,7 @@ export class MixEngine {
     if (replacing) slot.next = feeder;
     else slot.feeder = feeder;
     void feeder.done.then(async (exit) => {
-      await read.close?.();
+      await read.close?.().catch(() => undefined);
       if (slot.next === feeder) {
         slot.next = null;
         return again(); // the new size did not come: the old one keeps showing, try again
@@ -243,13 +246,8 @@ export class MixEngine {
         return again();
       }
       // ended right after its start: back off (0.5 s, 1 s … 8 s), logged once per streak
-      const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** slot.failures++);
-      if (slot.failures === 1) {
-        const reason = feeder.reason ?? `exit ${exit.code ?? exit.signal}`;
-        const msg = 'mix feeder ended right after its start: placeholder shown, retried with a growing delay';
-        this.deps.logger.warn({ member: key, reason, retryMs: delayMs, maxRetryMs: BACKOFF_MAX_MS }, msg);
-      }
-      again(delayMs);
+      const reason = feeder.reason ?? `exit ${exit.code ?? exit.signal}`;
+      again(this.backoff(slot, key, reason, 'mix feeder ended right after its start'));
     });
     const ok = await feeder.started;
     slot.busy = false;
@@ -262,6 +260,16 @@ export class MixEngine {
     }
     if (ok && slot.feeder === feeder && feeder.video && (slot.tile.w !== feeder.w || slot.tile.h !== feeder.h))
       void this.feed(key, slot);
+  }
+
+  // The delay before the slot's next try after a failure in a row (0.5 s, 1 s … 8 s), warned on the streak's first.
+  private backoff(slot: Slot, key: string, reason: string, what: string): number {
+    const retryMs = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** slot.failures++);
+    if (slot.failures === 1) {
+      const msg = `${what}: placeholder shown, retried with a growing delay`;
+      this.deps.logger.warn({ member: key, reason, retryMs, maxRetryMs: BACKOFF_MAX_MS }, msg);
+    }
+    return retryMs;
   }
 
   private async drop(key: string, slot: Slot): Promise<void> {

@@ -115,6 +115,10 @@ export class Keys {
   targetsLock(channelId: string): string {
     return `${this.prefix}:channel:${channelId}:targets-lock`;
   }
+  /** Short lock serialising the layout updates of a mix across API processes (MixService). */
+  mixLock(channelId: string): string {
+    return `${this.prefix}:channel:${channelId}:mix-lock`;
+  }
   /** Set of channel ids not yet stopped (starting, live, stopping). */
   activeChannels(): string {
     return `${this.prefix}:channels:active`;

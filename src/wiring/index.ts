@@ -18,6 +18,7 @@ import { liveWorkers } from '../queue/heartbeat.js';
 import { internalSecret, keepSecret } from '../auth/index.js';
 import { CredentialThrottle } from '../auth/throttle.js';
 import { BootMarker } from '../redis/boot.js';
+import { redisLock } from '../redis/lock.js';
 import { buildApi } from '../api/app.js';
 import { addBootMetric, controlPlaneMetrics } from '../api/metrics.js';
 import {
@@ -150,7 +151,7 @@ export async function startApi(
     apps,
     push,
     targets,
-    mix: new MixService(pushDeps, push),
+    mix: new MixService(pushDeps, push, { run: redisLock(redis), key: (id) => keys.mixLock(id) }),
     store,
     rooms,
     watermarks,

@@ -36,6 +36,8 @@ export class MixRun {
   private checking = false;
   /** A refresh asked for while one was under way: it runs again after (the record may have changed meanwhile). */
   private again = false;
+  /** The record's layout the engine shows (compared whole: a rewrite under the same version still applies). */
+  private applied: string;
 
   private constructor(
     private readonly deps: MixRunDeps,
@@ -43,6 +45,7 @@ export class MixRun {
     readonly engine: MixEngine,
     onAllGone: () => void,
   ) {
+    this.applied = JSON.stringify(ch.mix);
     this.timer = setInterval(() => {
       void this.refresh();
       if (Date.now() - engine.lastPresentAt <= deps.config.retentionMs) return;
@@ -72,7 +75,7 @@ export class MixRun {
     return { pipes: { kind: 'encoder', onSpawn: (io) => this.engine.attach(io) } };
   }
 
-  /** Applies the record's layout if it changed (a control message, or the 1 s check). */
+  /** Applies whatever layout the record holds if it changed, by version or content (a control message, the 1 s check). */
   async refresh(): Promise<void> {
     if (this.checking) {
       this.again = true;
@@ -81,8 +84,10 @@ export class MixRun {
     this.checking = true;
     try {
       const now = await this.deps.store.get(this.ch.channelId);
-      if (now?.mix && now.mix.version !== this.engine.version) {
+      const seen = JSON.stringify(now?.mix);
+      if (now?.mix && (now.mix.version !== this.engine.version || seen !== this.applied)) {
         this.engine.update(now.mix);
+        this.applied = seen;
         this.deps.logger.info({ version: now.mix.version, layout: now.mix.layout }, 'mix layout applied');
       }
     } catch (e) {

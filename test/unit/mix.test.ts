@@ -1,18 +1,26 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { colourYuv, layoutTiles, validateMix, type MixSpec } from '../../src/mix/layout.js';
 import { blit, Composer, frameBytes, scaleFrame, slateOf, solidFrame, type Frame } from '../../src/mix/composer.js';
-import { CHUNK_BYTES, mixChunks, PcmFifo } from '../../src/mix/audio.js';
+import { CHUNK_BYTES, CHUNK_MS, mixChunks, PcmFifo } from '../../src/mix/audio.js';
 import { feederArgs, feederFilter, imageFrameArgs } from '../../src/media/ffmpeg/feeder.js';
 import { buildRelayArgs, inputArgs } from '../../src/media/ffmpeg/args.js';
 import { mixSources, mixEncoding } from '../../src/worker/plan.js';
-import { mixCost } from '../../src/channels/cost.js';
+import { MIX_MEMBER_CORES, mixCost } from '../../src/channels/cost.js';
 import { parseControlMessage } from '../../src/channels/messages.js';
 import { RelayError } from '../../src/errors/index.js';
 import { statsOf } from '../../src/media-server/ingest.js';
 import { MixEngine } from '../../src/mix/engine.js';
+import { MAX_BACKLOG_S, MixPump } from '../../src/mix/pump.js';
+import { MixService } from '../../src/channels/mix.js';
+import { resolveOption } from '../../src/channels/options.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { WorkerHeartbeat } from '../../src/queue/heartbeat.js';
+import { MixRun } from '../../src/worker/mix-run.js';
+import { fakeLifecycle, recordingLogger, testChannel } from '../fakes/channels.js';
 
 const canvas = { width: 320, height: 180, fps: 15 };
 const m = (userId: string, extra: object = {}) => ({ userId, srcType: 0 as const, ...extra });
@@ -244,9 +252,9 @@ describe('mix engine', () => {
       warn: (...a: unknown[]) => warns.push(a),
       child: () => logger,
     };
-    let spawns = 0;
+    const spawns: number[] = [];
     const resolve = async () => {
-      spawns++;
+      spawns.push(performance.now());
       return { source: { member: 'a/camera', url: 'rtmp://127.0.0.1:1/x/y', protocolWhitelist: 'rtmp,tcp' } };
     };
     const engine = new MixEngine(
@@ -260,12 +268,180 @@ describe('mix engine', () => {
       await engine.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    // at 0, 0.5, 1.5 s (then 3.5 s): not every half second
-    expect(spawns).toBeGreaterThanOrEqual(3);
-    expect(spawns).toBeLessThanOrEqual(4);
+    // at 0, 0.5, 1.5 s (then 3.5 s): the gaps grow (each at least its delay), whatever the load of the machine
+    const gaps = spawns.slice(1).map((t, i) => t - spawns[i]!);
+    expect(gaps.length).toBeGreaterThanOrEqual(1);
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(450 * 2 ** i)); // 0.5 s, 1 s, 2 s: never a fixed 0.5 s
     const failed = warns.filter((w) => /right after its start/.test(String(w[1])));
     expect(failed).toHaveLength(1);
     expect(failed[0]![0]).toMatchObject({ member: 'a/camera', reason: expect.stringMatching(/Connection refused/) });
+  });
+});
+
+describe('mix engine: an unreadable member', () => {
+  it('a member whose lookup throws backs off like a failing feeder, warned once per streak', async () => {
+    const log = recordingLogger();
+    const calls: number[] = [];
+    const resolve = async () => {
+      calls.push(performance.now());
+      throw new Error('egress refused: 403');
+    };
+    const engine = new MixEngine(
+      { ffmpegPath: '/nonexistent/ffmpeg', logger: log, resolve },
+      spec([m('a')]),
+      solidFrame(320, 180, [16, 128, 128]),
+    );
+    await new Promise((r) => setTimeout(r, 1700));
+    await engine.stop();
+    // at 0, 0.5, 1.5 s: not every 0.5 s (4 calls in 1.7 s)
+    expect(calls.length).toBeLessThanOrEqual(3);
+    const gaps = calls.slice(1).map((t, i) => t - calls[i]!);
+    gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(450 * 2 ** i));
+    expect(log.warnings).toHaveLength(1);
+    expect(log.warnings[0]![0]).toMatchObject({ member: 'a/camera', reason: 'egress refused: 403' });
+  });
+});
+
+describe('mix pump', () => {
+  // A pipe that takes nothing until `open`, then everything at once.
+  class SlowPipe extends Writable {
+    open = false;
+    bytes = 0;
+    maxPending = 0;
+    private held: (() => void)[] = [];
+    override _write(chunk: Buffer, _enc: string, done: () => void): void {
+      this.bytes += chunk.length;
+      this.maxPending = Math.max(this.maxPending, this.writableLength);
+      if (this.open) done();
+      else this.held.push(done);
+    }
+    release(): void {
+      this.open = true;
+      for (const d of this.held.splice(0)) d();
+    }
+  }
+
+  it('a slow encoder holds a few frames at most, and video and audio skip the same media time', async () => {
+    const log = recordingLogger();
+    const [w, h, fps] = [64, 36, 30];
+    const size = frameBytes(w, h);
+    const pump = new MixPump(
+      { width: w, height: h, fps, logger: log },
+      () => Buffer.alloc(size),
+      () => Buffer.alloc(CHUNK_BYTES),
+    );
+    const video = new SlowPipe({ highWaterMark: size });
+    const audio = new SlowPipe();
+    audio.open = true; // the audio pipe is read: only the video waits
+    video.open = true;
+    pump.attach({ stdin: video, fd3: audio });
+    await new Promise((r) => setTimeout(r, 1200)); // it runs (its start is never warned of)
+    video.open = false;
+    await new Promise((r) => setTimeout(r, 1500)); // then the encoder reads no video for 1.5 s
+    // the encoder may be waiting on its audio (it opens its inputs in turn): audio goes on while the video is stalled
+    expect(audio.bytes / CHUNK_BYTES).toBeGreaterThan(40);
+    video.release();
+    await new Promise((r) => setTimeout(r, 2000)); // the audio written meanwhile is paid back once video flows
+    pump.detach();
+    const cap = Math.ceil(MAX_BACKLOG_S * fps) + 1;
+    expect(video.maxPending).toBeLessThanOrEqual(cap * size); // not 2 s of canvas (60 frames)
+    expect(video.bytes / size).toBeGreaterThan(cap + 8); // it went on once the encoder read again
+    // the encoder stamps by count: the video written and the audio written are the same media time (within a chunk)
+    const videoMs = (video.bytes / size) * (1000 / fps);
+    const audioMs = (audio.bytes / CHUNK_BYTES) * CHUNK_MS;
+    expect(Math.abs(videoMs - audioMs)).toBeLessThanOrEqual(CHUNK_MS + 1000 / fps);
+    const behind = log.warnings.filter((x) => /encoder behind/.test(String(x[1])));
+    expect(behind).toHaveLength(1);
+  });
+});
+
+describe('mix layout updates', () => {
+  const config = { ...loadConfig({}), mixMaxMembers: 8 };
+  const roomy: WorkerHeartbeat = { workerId: 'w1', channels: 2, concurrency: 8, load: 0, capacity: 2, at: 0 };
+  const harness = (workers: WorkerHeartbeat[] = [roomy]) => {
+    const h = fakeLifecycle({ layout: { hlsDir: os.tmpdir(), recordsDir: os.tmpdir() } });
+    // a slow read: two updates at once both read before either writes (as two API processes would)
+    const store = {
+      get: async (id: string) => {
+        const ch = structuredClone(await h.records.get(id)); // a copy, as Redis answers
+        await new Promise((r) => setTimeout(r, 20));
+        return ch;
+      },
+    };
+    const mix: MixSpec = { members: [m('a')], layout: 'float', floatPosition: 'bottom', canvas, version: 1 };
+    const option = resolveOption({ encode: 2 });
+    const ch = testChannel({ userId: '$mix', state: 'live', worker: 'w1', mix, option, input: { kind: 'mix' } });
+    ch.cost = mixCost(mix, ch, config.costs);
+    h.records.records.set(ch.channelId, structuredClone(ch));
+    const deps = { config, store, lifecycle: h.lifecycle, bus: h.bus, workers: async () => workers };
+    const service = new MixService(deps as never, null as never);
+    return { ...h, ch, service };
+  };
+
+  it('concurrent updates each get their own version; the worker ends on the last one written', async () => {
+    const { ch, service, records, bus } = harness();
+    const rooms = { get: async () => null };
+    const deps = { config, store: records, rooms, logger: recordingLogger(), secret: 's' };
+    const run = await MixRun.start(deps as never, ch, 1, () => undefined);
+    try {
+      const layouts = ['grid', 'float', 'grid', 'float', 'grid'] as const;
+      const answers = await Promise.all(
+        layouts.map((layout, i) => service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m(`u${i}`)], layout })),
+      );
+      const versions = answers.map((a) => a.version);
+      expect(new Set(versions).size).toBe(layouts.length);
+      expect([...versions].sort()).toEqual([2, 3, 4, 5, 6]);
+      const rec = await records.get(ch.channelId);
+      expect(rec!.mix!.version).toBe(6);
+      const last = versions.indexOf(6); // the update written last is the one the record holds
+      expect(rec!.mix!.members).toEqual([m(`u${last}`)]);
+      expect(rec!.mix!.layout).toBe(layouts[last]);
+      for (const _ of bus.control) await run.refresh(); // the control messages the worker hears
+      expect(run.engine.version).toBe(rec!.mix!.version);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('the worker applies a rewrite of the record under the version it shows (the last write shows)', async () => {
+    const { ch, records } = harness();
+    const info: unknown[][] = [];
+    const logger = { ...recordingLogger(), info: (...a: unknown[]) => info.push(a) };
+    const deps = { config, store: records, rooms: { get: async () => null }, logger, secret: 's' };
+    const run = await MixRun.start(deps as never, ch, 1, () => undefined);
+    try {
+      const rec = records.records.get(ch.channelId)!;
+      rec.mix = { ...rec.mix!, members: [m('b')], version: 1 };
+      await run.refresh();
+      expect(info.some((x) => /mix layout applied/.test(String(x[1])))).toBe(true);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('an update replaces the layout whole: no floatPosition is the default again', async () => {
+    const { ch, service, records } = harness();
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m('a'), m('b')], layout: 'float' });
+    expect((await records.get(ch.channelId))!.mix!.floatPosition).toBeUndefined();
+  });
+
+  it("growing a mix is charged: the record's cost follows, refused with 50005 when its worker has no room", async () => {
+    const full: WorkerHeartbeat = { workerId: 'w1', channels: 2, concurrency: 8, load: 1, capacity: 1.1, at: 0 };
+    const { ch, service, records } = harness([full]);
+    const four = [m('a'), m('b'), m('c'), m('d')];
+    const err = await service
+      .updateLayout(ch.sdkAppId, ch.channelId, { members: four, layout: 'grid' })
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: 50005 });
+    expect((await records.get(ch.channelId))!.cost).toBe(ch.cost); // nothing written
+    const two = [m('a'), m('b')];
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: two, layout: 'grid' }); // +0.08 fits
+    const grown = (await records.get(ch.channelId))!;
+    expect(grown.cost).toBeCloseTo(ch.cost! + MIX_MEMBER_CORES, 4);
+    expect(grown.cost).toBe(mixCost(grown.mix!, grown, config.costs));
+    // shrinking always fits
+    await service.updateLayout(ch.sdkAppId, ch.channelId, { members: [m('a')], layout: 'grid' });
+    expect((await records.get(ch.channelId))!.cost).toBe(ch.cost);
   });
 });
 

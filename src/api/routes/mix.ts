@@ -5,7 +5,7 @@ import { CHANNEL_ID_PATTERN } from '../../channels/types.js';
 import { resolveOption } from '../../channels/options.js';
 import type { MixMember } from '../../mix/layout.js';
 import { ChannelParams } from '../schemas.js';
-import { makePushTargets } from '../../targets/check.js';
+import { targetsOf } from '../push-targets.js';
 import { MixLayoutBody, MixStartBody } from '../mix-schemas.js';
 import type { ApiDeps } from '../app.js';
 
@@ -26,8 +26,7 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
     r.post('/mix/start', startOpts, async (req) => {
       const { roomId, members, layout, canvas, floatPosition, option } = req.body;
       const resolved = resolveOption(option);
-      const checks = { egress: deps.config.egress, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) };
-      const targets = option.pushTargets ? await makePushTargets(option.pushTargets, resolved.rateTypes, checks) : [];
+      const targets = await targetsOf(option, resolved.rateTypes, deps);
       const res = await mix.start(req.app, {
         roomId,
         members: members as MixMember[],
@@ -40,7 +39,10 @@ export function mixRoutes(deps: ApiDeps): FastifyPluginAsync {
       });
       return { code: 0, message: 'ok', ...res };
     });
-    const layoutDoc = 'Changes the members and layout of a running mix; viewers stay connected (README "Mixing").';
+    const layoutDoc =
+      'Changes the members and layout of a running mix, replacing them whole; viewers stay connected (README ' +
+      '"Mixing"). Updates of one mix run in turn, each answered with its own version; added members must fit on the ' +
+      "mix's worker (50005 otherwise, as a start).";
     r.post(
       '/mix/:channelId/layout',
       {

@@ -6,7 +6,7 @@ import { publicChannel } from '../../channels/view.js';
 import { resolveOption } from '../../channels/options.js';
 import { ChannelParams, StartBody, StopBody } from '../schemas.js';
 import type { ApiDeps } from '../app.js';
-import { makePushTargets } from '../../targets/check.js';
+import { targetsOf } from '../push-targets.js';
 
 /** POST /v1/push/start, POST /v1/push/stop, GET /v1/push/{channelId}. */
 export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
@@ -24,8 +24,7 @@ export function pushRoutes(deps: ApiDeps): FastifyPluginAsync {
     r.post('/push/start', { schema, config: { validation: 'start' } }, async (req) => {
       const { roomId, userId, srcType, option } = req.body;
       const resolved = resolveOption(option);
-      const checks = { egress: deps.config.egress, ...(deps.ffmpeg ? { ffmpeg: deps.ffmpeg } : {}) };
-      const targets = option.pushTargets ? await makePushTargets(option.pushTargets, resolved.rateTypes, checks) : [];
+      const targets = await targetsOf(option, resolved.rateTypes, deps);
       const res = await deps.push.start(req.app, {
         roomId,
         userId,
