@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { RelayError } from '../errors/index.js';
 import type { Keys } from '../redis/index.js';
@@ -16,6 +14,7 @@ import {
   type TargetCheckDeps,
 } from './check.js';
 import { targetView, type PushTargetView } from '../channels/view.js';
+import { redisLock } from '../redis/lock.js';
 
 /** What adding and removing targets needs. */
 export interface PushTargetControlDeps extends TargetCheckDeps {
@@ -26,10 +25,6 @@ export interface PushTargetControlDeps extends TargetCheckDeps {
   lifecycle: Pick<ChannelLifecycle, 'patch'>;
   bus: Pick<MessageBus, 'publish'>;
 }
-
-const LOCK_MS = 5000;
-const LOCK_TRIES = 100;
-const UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 /** States a channel takes targets in (an interrupted one starts them when it resumes). */
 const OPEN = ['starting', 'live', 'interrupted'] as const;
@@ -84,20 +79,11 @@ export class PushTargetControl {
     );
   }
 
-  // Runs `fn` holding the channel's targets lock (SET NX with a 5 s expiry, released only by its holder).
-  private async locked<T>(channelId: string, fn: () => Promise<T>): Promise<T> {
-    const key = this.d.keys.targetsLock(channelId);
-    const me = crypto.randomBytes(8).toString('hex');
-    for (let i = 0; (await this.d.redis.set(key, me, 'PX', LOCK_MS, 'NX')) !== 'OK'; i++) {
-      if (i >= LOCK_TRIES)
-        throw new RelayError(50005, 'push targets of the channel are being changed', { hint: 'retry in a second' });
-      await sleep(50);
-    }
-    try {
-      return await fn();
-    } finally {
-      await this.d.redis.eval(UNLOCK, 1, key, me).catch(() => undefined);
-    }
+  // Runs `fn` holding the channel's targets lock (src/redis/lock.ts: SET NX with a 5 s expiry, released by its holder).
+  private locked<T>(channelId: string, fn: () => Promise<T>): Promise<T> {
+    const busy = () =>
+      new RelayError(50005, 'push targets of the channel are being changed', { hint: 'retry in a second' });
+    return redisLock(this.d.redis)(this.d.keys.targetsLock(channelId), fn, busy);
   }
 
   private async write(ch: Channel, targets: PushTarget[]): Promise<void> {

@@ -1,3 +1,8 @@
+import type { ChannelLifecycle } from '../channels/lifecycle.js';
+import type { Channel } from '../channels/types.js';
+import type { RelayConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+
 /** How many times a channel's job was picked up (its runs started) since when: kept in the channel record. */
 export interface RunStarts {
   count: number;
@@ -28,4 +33,27 @@ export function crashLoopFailure(
     code: 6012,
     message: `crash loop: the channel's run was started ${starts.count} times within ${Math.round(windowMs / 60_000)} min without staying live, each run ended its worker or media process; it is not run again`,
   };
+}
+
+/**
+ * Counts this start of the channel's run in its record before anything runs, so a run that kills its worker (or the
+ * whole relay) is still counted; past `maxRunStarts` within the window the channel fails (6012) instead of running.
+ */
+export async function crashLooping(
+  ch: Channel,
+  deps: {
+    config: Pick<RelayConfig, 'maxRunStarts'>;
+    lifecycle: Pick<ChannelLifecycle, 'patch' | 'fail'>;
+    logger: Logger;
+  },
+): Promise<boolean> {
+  if (ch.state !== 'starting' && ch.state !== 'live') return false;
+  const starts = countStart(ch.runStarts, Date.now());
+  const failure = crashLoopFailure(starts, deps.config.maxRunStarts);
+  if (!failure) {
+    await deps.lifecycle.patch(ch.channelId, { runStarts: starts }, ['starting', 'live']);
+    return false;
+  }
+  deps.logger.warn({ channelId: ch.channelId, starts }, failure.message);
+  return (await deps.lifecycle.fail(ch, failure, ch.runGen ?? 0)).ok;
 }

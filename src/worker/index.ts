@@ -20,7 +20,7 @@ import type { WorkerHeartbeat } from '../queue/heartbeat.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { ChannelRunner, type EndReason, type RunnerDeps } from './runner.js';
 import { KeyframeWatch } from './keyframes.js';
-import { countStart, crashLoopFailure, STEADY_MS } from './crash-loop.js';
+import { crashLooping, STEADY_MS } from './crash-loop.js';
 import { keepJobLock, withTimeout } from './job-lock.js';
 import type { Channel } from '../channels/types.js';
 import { RunTargets } from '../targets/manager.js';
@@ -91,7 +91,7 @@ export class PushWorker {
     this.unsubscribeControl = await bus.subscribe('control', (msg) => {
       if (msg.type === 'stop') this.end(msg.channelId, 'stop');
       else if (msg.type === 'targets') this.running.get(msg.channelId)?.targets?.refresh();
-      else if (msg.type === 'mix-layout') this.running.get(msg.channelId)?.runner?.mixChanged();
+      else if (msg.type === 'mix-layout') this.mixChanged(msg.channelId);
     });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
@@ -147,7 +147,7 @@ export class PushWorker {
       await job.moveToDelayed(Date.now() + 1000, token);
       throw new DelayedError();
     }
-    if (ch && (await this.crashLooping(ch))) return { state: 'failed' };
+    if (ch && (await crashLooping(ch, this.deps))) return { state: 'failed' };
     // Fencing: from here on every move of an older run of the channel (on this worker or another) is refused, and the
     // media server refuses its ffmpeg once this run's tokens reach it.
     const gen = await this.deps.lifecycle.beginRun(channelId);
@@ -233,22 +233,6 @@ export class PushWorker {
   }
 
   /**
-   * Counts this start of the channel's run in its record before anything runs, so a run that kills its worker (or the
-   * whole relay) is still counted; past `maxRunStarts` within the window the channel fails (6012) instead of running.
-   */
-  private async crashLooping(ch: Channel): Promise<boolean> {
-    if (ch.state !== 'starting' && ch.state !== 'live') return false;
-    const starts = countStart(ch.runStarts, Date.now());
-    const failure = crashLoopFailure(starts, this.deps.config.maxRunStarts);
-    if (!failure) {
-      await this.deps.lifecycle.patch(ch.channelId, { runStarts: starts }, ['starting', 'live']);
-      return false;
-    }
-    this.deps.logger.warn({ channelId: ch.channelId, starts }, failure.message);
-    return (await this.deps.lifecycle.fail(ch, failure, ch.runGen ?? 0)).ok;
-  }
-
-  /**
    * A job lock could not be renewed: its run ends (another worker may own the channel now) — unless this worker has
    * taken the job again since (a stall of this process) and that newer run holds the lock with its own token.
    */
@@ -259,6 +243,16 @@ export class PushWorker {
     const holder = await withTimeout(lock, LOCK_CHECK_MS, null);
     if (run.token !== undefined && holder === run.token) return;
     this.end(channelId, 'lock-lost', run);
+  }
+
+  // A mix's layout changed: applied now, and its cost (members decoded) counted in this worker's load from now on.
+  private mixChanged(channelId: string): void {
+    const run = this.running.get(channelId);
+    run?.runner?.mixChanged();
+    void this.deps.store.get(channelId).then(
+      (ch) => (run && ch?.mix ? (run.cost = channelCost(ch, this.deps.config.costs)) : undefined),
+      () => undefined,
+    );
   }
 
   private end(channelId: string, reason: EndReason, run = this.running.get(channelId)): void {
