@@ -36,7 +36,7 @@ export class MixRun {
   private checking = false;
   /** A refresh asked for while one was under way: it runs again after (the record may have changed meanwhile). */
   private again = false;
-  /** The record's layout the engine shows (compared whole: a rewrite under the same version still applies). */
+  /** The record's mix the engine shows, as JSON (its version included: a rewrite under the same version still applies). */
   private applied: string;
 
   private constructor(
@@ -75,7 +75,7 @@ export class MixRun {
     return { pipes: { kind: 'encoder', onSpawn: (io) => this.engine.attach(io) } };
   }
 
-  /** Applies whatever layout the record holds if it changed, by version or content (a control message, the 1 s check). */
+  /** Applies whatever layout the record holds if it changed (on a control message, and at the 1 s check). */
   async refresh(): Promise<void> {
     if (this.checking) {
       this.again = true;
@@ -85,7 +85,7 @@ export class MixRun {
     try {
       const now = await this.deps.store.get(this.ch.channelId);
       const seen = JSON.stringify(now?.mix);
-      if (now?.mix && (now.mix.version !== this.engine.version || seen !== this.applied)) {
+      if (now?.mix && seen !== this.applied) {
         this.engine.update(now.mix);
         this.applied = seen;
         this.deps.logger.info({ version: now.mix.version, layout: now.mix.layout }, 'mix layout applied');

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { sleep } from './stack.js';
+import { portAccepts, sleep } from './stack.js';
 
 export const NGINX = '/usr/sbin/nginx';
 export const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
@@ -57,7 +56,7 @@ export class NginxRtmp {
     child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) throw new Error(`nginx exited: ${this.log.join('')}`);
-      if (await accepts(this.port)) return;
+      if (await portAccepts(this.port)) return;
       await sleep(50);
     }
     throw new Error(`nginx did not listen on ${this.port}: ${this.log.join('')}`);
@@ -95,15 +94,4 @@ export class NginxRtmp {
     await this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

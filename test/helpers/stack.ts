@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -287,4 +289,46 @@ export function ffmpegsOfRun(runId: string): number[] {
   return ffmpegs()
     .filter((f) => f.environ.includes(mark))
     .map((f) => f.pid);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A webhook event as a receiver gets it. */
+export interface ReceivedHook {
+  type: string;
+  channelId: string;
+  data: Record<string, unknown>;
+}
+
+/** A local webhook receiver: every event POSTed to `url` lands in `hooks` (answered 204); close() ends it. */
+export async function webhookReceiver(
+  hooks: ReceivedHook[] = [],
+): Promise<{ url: string; hooks: ReceivedHook[]; close(): void }> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      hooks.push(JSON.parse(body) as ReceivedHook);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hook`,
+    hooks,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }

@@ -1,14 +1,21 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { recordingHasMedia } from '../../src/records/media-check.js';
 import { decode, readFlv } from '../helpers/media.js';
-import { eventually, FFMPEG, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+import {
+  eventually,
+  FFMPEG,
+  fixture,
+  sleep,
+  startStack,
+  webhookReceiver,
+  type ReceivedHook,
+  type Stack,
+} from '../helpers/stack.js';
 import { Redis } from 'ioredis';
 import { Keys } from '../../src/redis/index.js';
 import { WatermarkRegistry } from '../../src/watermarks/registry.js';
@@ -58,8 +65,8 @@ const KIB = 1024;
 
 let stack: Stack;
 let png: Buffer;
-let receiver: http.Server;
-const hooks: { type: string; channelId: string; data: Record<string, unknown> }[] = [];
+let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
+const hooks: ReceivedHook[] = [];
 
 beforeAll(async () => {
   if (cannotMount) return;
@@ -82,15 +89,7 @@ beforeAll(async () => {
   ]);
   png = fs.readFileSync(file);
   fs.rmSync(file);
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      hooks.push(JSON.parse(body));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  receiver = await webhookReceiver(hooks);
   stack = await startStack({
     env: {
       RELAY_MIN_FREE_MB: '1',
@@ -99,8 +98,7 @@ beforeAll(async () => {
       RELAY_WEBHOOK_BACKOFF_MS: '200',
     },
   });
-  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  expect((await stack.request('PUT', '/v1/webhook', { url })).body.code).toBe(0);
+  expect((await stack.request('PUT', '/v1/webhook', { url: receiver.url })).body.code).toBe(0);
   await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
   await stack.publish({ roomId: 1001, userId: 'bob', srcType: 0 }, fixture('bob-camera.mp4'));
 });
@@ -110,7 +108,6 @@ afterAll(async () => {
   await stack?.close().catch(() => undefined); // its data dir cannot go while mounts sit in it
   for (const dir of [...mounted]) unmount(dir);
   if (stack) fs.rmSync(stack.dataDir, { recursive: true, force: true });
-  receiver?.closeAllConnections();
   receiver?.close();
 });
 

@@ -1,14 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/dev/redis.js';
 import { envOf, execForm, instructions, stages, type Instruction } from '../helpers/dockerfile.js';
-import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
+import { eventually, ffmpegsMentioning, portAccepts, REDIS_URL } from '../helpers/stack.js';
 
 /**
  * The image without a Docker engine: a temp folder is laid out as the Dockerfile's final stage lays out /app (the
@@ -76,17 +75,6 @@ function layOut(app: string): { env: Record<string, string>; command: string[]; 
           execFileSync('node', step.split(/\s+/).slice(1), { cwd: app, env: { ...process.env, ...env } });
   }
   return { env, command: [...entrypoint, ...cmd], healthcheck };
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 describe("the image's layout", () => {
@@ -158,7 +146,7 @@ describe("the image's layout", () => {
     child.kill('SIGTERM');
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
     expect(code, out).toBe(0);
-    for (const p of [api, http, rtmp]) expect(await portOpen(p)).toBe(false);
+    for (const p of [api, http, rtmp]) expect(await portAccepts(p)).toBe(false);
     expect(ffmpegsMentioning(data)).toEqual([]);
   }, 90_000);
 });

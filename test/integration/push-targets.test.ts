@@ -11,7 +11,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/dev/redis.js';
 import { decode, flvTags } from '../helpers/media.js';
@@ -19,7 +18,17 @@ import { NginxRtmp, nginxRtmpMissing } from '../helpers/nginx-rtmp.js';
 import { RelayClient } from '../../src/client/index.js';
 import { ChannelStore } from '../../src/channels/store.js';
 import { Keys } from '../../src/redis/index.js';
-import { eventually, FFMPEG, ffmpegsMentioning, fixture, sleep, startStack, type Stack } from '../helpers/stack.js';
+import {
+  eventually,
+  FFMPEG,
+  ffmpegsMentioning,
+  fixture,
+  sleep,
+  startStack,
+  webhookReceiver,
+  type ReceivedHook,
+  type Stack,
+} from '../helpers/stack.js';
 
 const missing = nginxRtmpMissing();
 if (missing) console.warn(`push-targets.test skipped: ${missing}`);
@@ -39,8 +48,8 @@ let stack: Stack;
 let nginx: NginxRtmp;
 let staller: net.Server;
 const stalled: net.Socket[] = [];
-let receiver: http.Server;
-const hooks: { type: string; channelId: string; data: Record<string, unknown> }[] = [];
+let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
+const hooks: ReceivedHook[] = [];
 /** Every line the stack's processes wrote since the start. */
 const logs: string[] = [];
 let id: string;
@@ -129,15 +138,7 @@ beforeAll(async () => {
     stalled.push(s);
   });
   await new Promise<void>((r) => staller.listen(stallPort, '127.0.0.1', () => r()));
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      hooks.push(JSON.parse(body));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  receiver = await webhookReceiver(hooks);
   stack = await startStack({
     env: {
       RELAY_LOG_LEVEL: 'debug',
@@ -151,8 +152,7 @@ beforeAll(async () => {
     p.child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
     p.child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   }
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  expect((await stack.request('PUT', '/v1/webhook', { url: hookUrl })).body.code).toBe(0);
+  expect((await stack.request('PUT', '/v1/webhook', { url: receiver.url })).body.code).toBe(0);
   // 1.6 Mbit/s: a frozen destination's TCP buffers (some 400 KB on loopback) fill in seconds, as at a CDN's rates
   await stack.publish({ roomId: 1001, userId: 'alice', srcType: 0 }, fixture('alice-camera.mp4'));
   const r = await stack.request('POST', '/v1/push/start', {
@@ -179,7 +179,6 @@ afterAll(async () => {
   await nginx?.close();
   for (const s of stalled) s.destroy();
   staller?.close();
-  receiver?.closeAllConnections();
   receiver?.close();
 });
 

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -8,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, freePorts } from '../../src/dev/redis.js';
 import { readFlv } from '../helpers/media.js';
 import { launchRelay } from '../helpers/relay-process.js';
-import { eventually, ffmpegsMentioning, REDIS_URL } from '../helpers/stack.js';
+import { eventually, ffmpegsMentioning, portAccepts, REDIS_URL } from '../helpers/stack.js';
 
 /** Runs cmd/relay.ts like `npm run relay` does (tied to this process's life); READY or exit. */
 function runRelay(env: Record<string, string>) {
@@ -17,17 +16,6 @@ function runRelay(env: Record<string, string>) {
     ['--pdeathsig', 'SIGKILL', '--', process.execPath, '--import', 'tsx', 'cmd/relay.ts'],
     { RELAY_LOG_LEVEL: 'warn', ...env },
   );
-}
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
 }
 
 const dirs: string[] = [];
@@ -90,7 +78,7 @@ describe('npm run relay', () => {
       async () => ffmpegsMentioning(`:${ports.rtmp}/`).length === 0 && ffmpegsMentioning(dataDir).length === 0,
       5000,
     );
-    for (const p of Object.values(ports)) expect(await portFree(p), `port ${p}`).toBe(true);
+    for (const p of Object.values(ports)) expect(await portAccepts(p), `port ${p}`).toBe(false);
     const r = new Redis(REDIS_URL);
     // the whole relay went down: its channels ended rather than waiting for a worker that will not come
     const record = JSON.parse((await r.get(`${env.RELAY_REDIS_PREFIX}:channel:${channelId}`)) ?? '{}') as {
@@ -113,7 +101,7 @@ describe('npm run relay', () => {
     expect(m, run.output()).toBeTruthy();
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
-    expect(await portFree(Number(m![1]))).toBe(true);
+    expect(await portAccepts(Number(m![1]))).toBe(false);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
