@@ -191,6 +191,15 @@ afterAll(async () => {
 });
 
 const members = (names: string[]) => names.map((userId) => ({ userId, srcType: 0 }));
+/** POST /v1/mix/start of a grid of `names` in `roomId` on the test canvas, FLV only: the raw answer. */
+const startGridMix = (names: string[], roomId = ROOM) =>
+  stack.request('POST', '/v1/mix/start', {
+    roomId,
+    members: members(names),
+    layout: 'grid',
+    canvas: { width: W, height: H, fps: FPS },
+    option: { encode: 2 },
+  });
 // the centre of each grid quadrant (letterboxed 4:3 pictures: the centres are picture)
 const GRID: [number, number, Name][] = [
   [80, 45, 'red'],
@@ -202,21 +211,9 @@ const GRID: [number, number, Name][] = [
 describe('mixing', () => {
   it('refuses a mix of a room that does not exist, and a bad layout, with SPEC codes', async () => {
     const canvas = { width: W, height: H, fps: FPS };
-    const none = await stack.request('POST', '/v1/mix/start', {
-      roomId: 999,
-      members: members(['red']),
-      layout: 'grid',
-      canvas,
-      option: { encode: 2 },
-    });
+    const none = await startGridMix(['red'], 999);
     expect(none.body.code).toBe(40000410);
-    const twice = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(['red', 'red']),
-      layout: 'grid',
-      canvas,
-      option: { encode: 2 },
-    });
+    const twice = await startGridMix(['red', 'red']);
     expect(twice.body).toMatchObject({ code: 50002 });
     expect(twice.body.hint).toBeTruthy();
     const image = await stack.request('POST', '/v1/mix/start', {
@@ -272,13 +269,7 @@ describe('mixing', () => {
 
   it('layout updates (float, custom) show within a second while an FLV viewer and an HLS reader stay on', async () => {
     // one mix per room at a time: its channel identity ($mix) is taken
-    const again = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(['red']),
-      layout: 'grid',
-      canvas: { width: W, height: H, fps: FPS },
-      option: { encode: 2 },
-    });
+    const again = await startGridMix(['red']);
     expect(again.body.code).toBe(40000415);
     expect(JSON.stringify(again.body)).toContain(channelId);
     const viewer = flvTimeline(flvUrl, 12);
@@ -398,13 +389,7 @@ describe('mixing', () => {
       url: fixture('bob-camera.mp4'), // SMPTE colour bars
     });
     expect(reg.body.code).toBe(0);
-    const res = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(['bars', 'green']),
-      layout: 'grid',
-      canvas: { width: W, height: H, fps: FPS },
-      option: { encode: 2 },
-    });
+    const res = await startGridMix(['bars', 'green']);
     expect(res.body).toMatchObject({ code: 0 });
     const watch = new FrameWatch(res.body.urls.find((u: { type: number }) => u.type === 2).playUrl);
     try {
@@ -479,13 +464,7 @@ describe('mixing', () => {
       ),
     );
     await publish('aonly');
-    const res = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(['red', 'aonly']),
-      layout: 'grid',
-      canvas: { width: W, height: H, fps: FPS },
-      option: { encode: 2 },
-    });
+    const res = await startGridMix(['red', 'aonly']);
     expect(res.body).toMatchObject({ code: 0 });
     const id = res.body.channelId as string;
     const url = res.body.urls.find((u: { type: number }) => u.type === 2).playUrl as string;
@@ -520,13 +499,7 @@ describe('mixing', () => {
   }, 60_000);
 
   it('a member not publishing yet shows the placeholder; a mix whose members are all away stops after the retention', async () => {
-    const res = await stack.request('POST', '/v1/mix/start', {
-      roomId: ROOM,
-      members: members(['ghost']),
-      layout: 'grid',
-      canvas: { width: W, height: H, fps: FPS },
-      option: { encode: 2 },
-    });
+    const res = await startGridMix(['ghost']);
     expect(res.body).toMatchObject({ code: 0 });
     const id = res.body.channelId as string;
     const watch = new FrameWatch(res.body.urls.find((u: { type: number }) => u.type === 2).playUrl);
