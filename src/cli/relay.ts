@@ -7,6 +7,7 @@
  *   rooms [roomId]
  *   ingest --room R --user U [--src 0|1]      where a member publishes: RTMP URL, WHIP URL and bearer token (OBS)
  *   records <recordTaskId>
+ *   play <url> [--pwd P] [--for 30s] [--json] [--snapshot f.png] [--display]   watch a play URL, with its figures
  *   watermarks [list] | watermarks upload <file.png> [--corner C] [--width 0.15] [--margin 0.02] | watermarks delete <id>
  *   accounts ...                              the admin CLI (npm run admin)
  *
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { RelayApiError, RelayClient, type ChannelInfo, type PushOption } from '../client/index.js';
 import { main as admin, parseArgs, table } from './admin.js';
 import { RATE_TYPES } from '../channels/types.js';
+import { play, PLAY_HELP } from './play.js';
 import { EXIT, helpText, LocalFileError, printHelp, readLocalFile, type ToolHelp } from './usage.js';
 
 const BOOLEANS = ['json', 'follow', 'record', 'auto-resume'];
@@ -45,6 +47,7 @@ export const CLI_HELP: ToolHelp = {
       ],
       about: "a channel's push targets (rtmp://, rtmps://, srt:// destinations with their state); add or remove one",
     },
+    play: PLAY_HELP,
     rooms: { usage: ['rooms [roomId]'], about: "the app's rooms, or one room's upstreams" },
     ingest: {
       usage: ['ingest --room R --user U [--src 0|1]'],
@@ -247,6 +250,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const help = printHelp(CLI_HELP, argv);
   if (help !== null) return help;
+  if (argv[0] === 'play') return play(argv);
   const { words, flags } = parseArgs(argv, BOOLEANS);
   const sdkAppId = process.env.RELAY_SDK_APP_ID;
   const secretKey = process.env.RELAY_SECRET_KEY;

@@ -16,6 +16,7 @@ import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { RelayError } from '../errors/index.js';
 import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
+import { liveEdgeOf } from './session-patch.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
 import { readyzAnswer, type Readiness } from '../health/index.js';
@@ -195,6 +196,10 @@ export class MediaHttp {
     const ch = await this.deps.channels.get(channelId);
     if (!ch || ch.state === 'recycled')
       return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
+    const figures = liveFigures(this.deps.context, channelId, Date.now());
+    // the unsuffixed name of a tiered channel plays its best tier (RTMP and FLV): its edge under that name too
+    const served = figures.liveEdge[unsuffixedStream(channelId, tiersOf(ch))];
+    if (served && !figures.liveEdge[channelId]) figures.liveEdge[channelId] = served;
     sendJson(res, 200, {
       code: 0,
       channelId,
@@ -207,7 +212,7 @@ export class MediaHttp {
       startedAt: ch.startedAt ?? null,
       interruptedAt: ch.interruptedAt ?? null,
       stats: ch.stats ?? null,
-      ...liveFigures(this.deps.context, channelId, Date.now()),
+      ...figures,
     });
   }
 
@@ -251,15 +256,26 @@ export class MediaHttp {
   }
 }
 
-/** Viewers of a channel (all tiers and live protocols) and the bitrate published since each stream began, summed. */
-function liveFigures(context: NmsContext, channelId: string, now: number): { viewers: number; bitrateKbps: number } {
+/**
+ * Viewers of a channel (all tiers and live protocols), the bitrate published since each stream began (summed), and
+ * each stream's live edge: the timestamp its viewers were last sent and how long ago (ms), which a player compares
+ * with the frame it shows for its latency (`npm run cli -- play`).
+ */
+function liveFigures(
+  context: NmsContext,
+  channelId: string,
+  now: number,
+): { viewers: number; bitrateKbps: number; liveEdge: Record<string, { timestampMs: number; ageMs: number }> } {
   let viewers = 0;
   let kbps = 0;
+  const liveEdge: Record<string, { timestampMs: number; ageMs: number }> = {};
   for (const [name, b] of broadcastsOf(context, LIVE_APP)) {
     if (parseStreamName(name)?.channelId !== channelId) continue;
     viewers += b.subscribers.size;
+    const edge = b.publisher ? liveEdgeOf(b) : null;
+    if (edge) liveEdge[name] = { timestampMs: edge.timestampMs, ageMs: Math.max(0, now - edge.at) };
     const p = b.publisher;
     if (p?.createTime && now > p.createTime) kbps += (p.inBytes * 8) / (now - p.createTime);
   }
-  return { viewers, bitrateKbps: Math.round(kbps) };
+  return { viewers, bitrateKbps: Math.round(kbps), liveEdge };
 }

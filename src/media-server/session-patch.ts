@@ -40,8 +40,18 @@ export interface SessionHooks {
 
 /** The timestamps each broadcast sends out (kept across its publishers). */
 const timelines = new WeakMap<object, Timeline>();
+/** The last media timestamp each broadcast sent its viewers, and when (its live edge). */
+const liveEdges = new WeakMap<object, { timestampMs: number; at: number }>();
 /** Media packets each publishing session has sent (read by the idle watch, idle.ts). */
 const mediaPackets = new WeakMap<NmsSession, number>();
+
+/**
+ * The live edge of a broadcast: the timestamp (ms, as its viewers get it) of the last media packet it sent and the
+ * wall clock (ms since the epoch) when it did; null before its first. Players compare it with what they show.
+ */
+export function liveEdgeOf(broadcast: object): { timestampMs: number; at: number } | null {
+  return liveEdges.get(broadcast) ?? null;
+}
 
 /** How many media packets (audio, video, metadata) a session has published so far. */
 export function mediaPacketsOf(s: NmsSession): number {
@@ -119,9 +129,11 @@ function hardenSession(s: RawSession, logger: Logger): void {
       b._dtsOffset = {};
       let t = timelines.get(b);
       if (!t) timelines.set(b, (t = new Timeline()));
-      const dts = t.next(s.id, p.flags === 1 || p.flags === 3 || p.flags === 4, p.dts, p.codec_type);
+      const media = p.flags === 1 || p.flags === 3 || p.flags === 4;
+      const dts = t.next(s.id, media, p.dts, p.codec_type);
       p.pts += dts - p.dts;
       p.dts = dts;
+      if (media) liveEdges.set(b, { timestampMs: dts, at: Date.now() });
     }
     onPacket(p);
   };

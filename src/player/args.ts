@@ -1,0 +1,75 @@
+/**
+ * The argument list of the one ffmpeg that decodes a playback (pure). Video and audio are both decoded, not copied:
+ * the video through `showinfo` (PTS, size, key frames) and a 32×18 grey copy's `showinfo` (its mean luma, for flash
+ * onsets); the audio resampled to 8 kHz in 10 ms frames through `astats` and `ametadata` (PTS and RMS level). All of
+ * it is logged on stderr at info level (`-loglevel level+info`, read by decoder-log.ts); frames go to the null muxer.
+ * `-copyts` keeps the stream's own timestamps, so decoded PTS compare with FLV tag and TS PES timestamps.
+ */
+
+/** Where the decoder reads: a URL ffmpeg opens itself (RTMP), or bytes the probe writes to its stdin. */
+export type DecoderInput = { kind: 'url'; url: string } | { kind: 'pipe'; format: 'flv' | 'mpegts' };
+
+export interface DecoderArgsOptions {
+  input: DecoderInput;
+  /** Also copy the input's tracks as FLV to fd 3 (the byte accounting of an input ffmpeg reads itself). */
+  copyFlvToFd3?: boolean;
+  /** Seconds without data before a URL input fails (AVIO rw_timeout). */
+  readTimeoutS?: number;
+}
+
+export const VIDEO_GRAPH = 'showinfo=checksum=0,scale=32:18:flags=area,format=gray,showinfo';
+export const AUDIO_GRAPH =
+  'aresample=8000,asetnsamples=n=80:p=0,astats=metadata=1:reset=1:measure_perchannel=none:measure_overall=RMS_level,' +
+  'ametadata=mode=print:key=lavfi.astats.Overall.RMS_level';
+/** The frame written by --snapshot (0-based): far enough in that a player would have shown it. */
+export const SNAPSHOT_FRAME = 25;
+
+/**
+ * The ffmpeg that writes `--snapshot`: it decodes the first bytes the player received (FLV or MPEG-TS on stdin) and
+ * keeps frame SNAPSHOT_FRAME, or the last one when there are fewer, as PNG. (A second output on the playback's own
+ * ffmpeg would do it in one pass, but ffmpeg 5.1 then starves the audio graph of a live input: the A/V figures lie.)
+ */
+export function snapshotArgs(format: 'flv' | 'mpegts', file: string): string[] {
+  return [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    format,
+    '-i',
+    'pipe:0',
+    '-map',
+    '0:v:0',
+    '-vf',
+    `select=lte(n\\,${SNAPSHOT_FRAME})`,
+    '-vsync',
+    'passthrough',
+    '-update',
+    '1',
+    '-y',
+    file,
+  ];
+}
+export function decoderArgs(o: DecoderArgsOptions): string[] {
+  const input =
+    o.input.kind === 'url'
+      ? ['-rw_timeout', String((o.readTimeoutS ?? 10) * 1_000_000), '-i', o.input.url]
+      : ['-f', o.input.format, '-i', 'pipe:0'];
+  const args = ['-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts', ...input];
+  args.push('-map', '0:v:0', '-vf', VIDEO_GRAPH, '-map', '0:a:0?', '-af', AUDIO_GRAPH, '-f', 'null', '-');
+  if (o.copyFlvToFd3)
+    args.push(
+      '-map',
+      '0:v:0',
+      '-map',
+      '0:a:0?',
+      '-c',
+      'copy',
+      '-f',
+      'flv',
+      '-flvflags',
+      'no_duration_filesize',
+      'pipe:3',
+    );
+  return args;
+}

@@ -1,0 +1,116 @@
+/**
+ * An HLS client as a player runs one (RFC 8216 6.3): it reads the play URL (a master playlist: the variant asked
+ * for), starts three target durations from the live end (6.3.3), fetches each new segment in order and reloads the
+ * playlist (after a target duration when it changed, half of one when it did not, 6.3.4). Segments go to `onSegment`
+ * with their fetch time; the stream ends at ENDLIST or when the playlist is gone (404) after playing.
+ */
+import {
+  chooseVariant,
+  parseMaster,
+  parseMedia,
+  startIndex,
+  type HlsSegment,
+  type HlsVariant,
+} from './hls-playlist.js';
+import { PlayRefused, refusalReason, type ByteSource } from './sources.js';
+
+/** A fetched segment. */
+export interface FetchedSegment extends HlsSegment {
+  fetchMs: number;
+  bytes: number;
+}
+
+export interface HlsReaderOptions {
+  /** The variant of a master playlist (see `chooseVariant`). */
+  variant?: string;
+  onVariant?: (v: HlsVariant | null) => void;
+  onSegment: (data: Buffer, s: FetchedSegment) => void;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+async function get(url: string, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
+  const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) });
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** Reads an HLS stream until it ends or is closed. */
+export function readHls(url: string, o: HlsReaderOptions): ByteSource {
+  const stop = new AbortController();
+  const done = run(url, o, stop.signal);
+  done.catch(() => undefined);
+  return { done, close: () => stop.abort() };
+}
+
+async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promise<void> {
+  let first = await get(url, signal);
+  if (first.status !== 200) {
+    const reason = refusalReason(first.status, first.body.toString('utf8'));
+    throw first.status >= 400 && first.status < 500 ? new PlayRefused(first.status, reason) : new Error(reason);
+  }
+  let mediaUrl = url;
+  const variants = parseMaster(first.body.toString('utf8'));
+  if (variants) {
+    const v = chooseVariant(variants, o.variant);
+    if (!v)
+      throw new PlayRefused(
+        0,
+        `no variant "${o.variant}" in the master playlist (${variants.map((x) => `#${x.index} ${x.resolution ?? ''} ${x.uri}`).join(', ')})`,
+      );
+    o.onVariant?.(v);
+    mediaUrl = new URL(v.uri, url).toString();
+    first = await get(mediaUrl, signal);
+    if (first.status !== 200) {
+      const reason = refusalReason(first.status, first.body.toString('utf8'));
+      throw first.status >= 400 && first.status < 500 ? new PlayRefused(first.status, reason) : new Error(reason);
+    }
+  } else o.onVariant?.(null);
+  let playlist = parseMedia(first.body.toString('utf8'));
+  let next = playlist.segments.length ? playlist.segments[startIndex(playlist)]!.sequence : playlist.mediaSequence;
+  let played = false;
+  let loadStart = performance.now();
+  while (!signal.aborted) {
+    const todo = playlist.segments.filter((s) => s.sequence >= next);
+    // fell behind the window: go on with the oldest segment still listed
+    if (playlist.segments.length && next < playlist.segments[0]!.sequence) next = playlist.segments[0]!.sequence;
+    for (const s of todo) {
+      if (signal.aborted) return;
+      const t0 = performance.now();
+      let r: { status: number; body: Buffer };
+      try {
+        r = await get(new URL(s.uri, mediaUrl).toString(), signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        throw e;
+      }
+      if (r.status !== 200) {
+        next = s.sequence + 1; // gone from the window meanwhile: a player skips it
+        continue;
+      }
+      played = true;
+      o.onSegment(r.body, { ...s, fetchMs: Math.round(performance.now() - t0), bytes: r.body.length });
+      next = s.sequence + 1;
+    }
+    if (playlist.ended && next > (playlist.segments.at(-1)?.sequence ?? -1)) return;
+    const target = (playlist.targetDurationS || 2) * 1000;
+    await sleep(todo.length > 0 ? Math.max(0, loadStart + target - performance.now()) : target / 2, signal);
+    if (signal.aborted) return;
+    loadStart = performance.now();
+    let r: { status: number; body: Buffer };
+    try {
+      r = await get(mediaUrl, signal);
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
+    if (r.status === 404 || r.status === 410) {
+      if (played) return;
+      throw new PlayRefused(r.status, refusalReason(r.status, r.body.toString('utf8')));
+    }
+    if (r.status === 200) playlist = parseMedia(r.body.toString('utf8'));
+  }
+}

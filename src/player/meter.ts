@@ -1,0 +1,265 @@
+/**
+ * The measuring side of a playback (pure of processes and sockets): media units from the byte accounting, the
+ * decoder's log lines, segment and clock facts go in; a `PlaybackStats` per second and the `PlaybackSummary` come out.
+ * How each figure is defined: stats.ts; the playout and the sync marks: playout.ts.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { isDecodeError, parseDecoderLine } from './decoder-log.js';
+import type { MediaUnit } from './flv.js';
+import type { FetchedSegment } from './hls.js';
+import type { HlsVariant } from './hls-playlist.js';
+import { Playout, SyncMarks } from './playout.js';
+import {
+  outcomeOf,
+  PLAY_EXIT,
+  type LatencySource,
+  type PlaybackStats,
+  type PlaybackSummary,
+  type PlayProtocol,
+} from './stats.js';
+
+interface Unit extends MediaUnit {
+  at: number;
+}
+
+const median = (xs: readonly number[]): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+};
+
+const roundOrNull = (v: number | null) => (v === null ? null : Math.round(v));
+
+export class Meter {
+  private readonly t0 = performance.now();
+  private readonly wallOffset = Date.now() - performance.now();
+  private readonly startedWall = Date.now();
+  private readonly playout = new Playout();
+  private readonly marks = new SyncMarks();
+  private readonly units: Unit[] = [];
+  private lastAudioPts: number | null = null;
+  private clockSamples: number[] = [];
+  private decodeErrors = 0;
+  firstFrameAt: number | null = null;
+  frames = 0;
+  private size: { width: number; height: number } | null = null;
+  relayOff: number | null = null;
+  private arrivalOff: number | null = null;
+  private readonly segments: { firstPts: number | null; pdt: number | null; durationMs: number }[] = [];
+  lastSegment: FetchedSegment | null = null;
+  variant: HlsVariant | null = null;
+  /** Error lines of the decoder (the last 50). */
+  readonly stderr: string[] = [];
+  private readonly perSecond = {
+    video: [] as number[],
+    audio: [] as number[],
+    drift: [] as number[],
+    latency: [] as number[],
+  };
+  private pendingSegment: { firstPts: number | null } | null = null;
+  private lastDrift: { ms: number; source: 'marks' | 'clocks' } | null = null;
+  lastDecodeError: string | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly protocol: PlayProtocol,
+    private readonly snapshot?: string,
+  ) {}
+
+  now(): number {
+    return performance.now();
+  }
+
+  get elapsedMs(): number {
+    return this.now() - this.t0;
+  }
+
+  /** A fetched HLS segment, before its bytes go to the accounting. */
+  segment(s: FetchedSegment): void {
+    const seg = { firstPts: null as number | null, pdt: s.programDateMs, durationMs: s.durationS * 1000 };
+    this.segments.push(seg);
+    if (this.segments.length > 30) this.segments.shift();
+    this.pendingSegment = seg;
+    this.lastSegment = s;
+  }
+
+  playoutEnd(): number {
+    const f = this.playout.onScreen(Infinity);
+    return f ? f.shownAt + this.playout.intervalMs : 0;
+  }
+
+  onUnit(u: MediaUnit): void {
+    const at = this.now();
+    this.units.push({ ...u, at });
+    while (this.units.length && this.units[0]!.at < at - 30_000) this.units.shift();
+    if (u.track === 'video') {
+      const off = u.ptsMs - at;
+      if (this.arrivalOff === null || off > this.arrivalOff) this.arrivalOff = off;
+      if (this.pendingSegment && this.pendingSegment.firstPts === null) this.pendingSegment.firstPts = u.ptsMs;
+    }
+  }
+
+  onLine(line: string): void {
+    const e = parseDecoderLine(line);
+    if (!e) {
+      if (/\[(error|fatal)\]/.test(line)) this.stderr.push(line);
+      return;
+    }
+    const now = this.now();
+    switch (e.kind) {
+      case 'video':
+        this.frames++;
+        this.firstFrameAt ??= now;
+        this.size = { width: e.width, height: e.height };
+        this.playout.frame(e.ptsMs, now, e.width, e.height);
+        if (this.lastAudioPts !== null) this.clockSamples.push(this.lastAudioPts - e.ptsMs);
+        break;
+      case 'luma':
+        this.marks.luma(e.ptsMs, e.mean);
+        break;
+      case 'audio':
+        this.lastAudioPts = e.ptsMs;
+        break;
+      case 'level':
+        if (this.lastAudioPts !== null) this.marks.level(this.lastAudioPts, e.rmsDb);
+        break;
+      case 'error':
+        this.stderr.push(line);
+        if (this.stderr.length > 50) this.stderr.shift();
+        if (isDecodeError(line)) this.decodeErrors++;
+        break;
+    }
+  }
+
+  private latency(ptsMs: number, shownAt: number): { ms: number; source: LatencySource } | null {
+    if (this.protocol === 'hls') {
+      for (let i = this.segments.length - 1; i >= 0; i--) {
+        const s = this.segments[i]!;
+        if (s.firstPts === null || s.pdt === null) continue;
+        const into = ptsMs - s.firstPts;
+        if (into >= 0 && into <= s.durationMs + 1000)
+          return { ms: Math.round(shownAt + this.wallOffset - (s.pdt + into)), source: 'program-date-time' };
+      }
+      return null;
+    }
+    if (this.relayOff !== null) return { ms: Math.round(shownAt - (ptsMs - this.relayOff)), source: 'relay-clock' };
+    if (this.arrivalOff !== null) return { ms: Math.round(shownAt - (ptsMs - this.arrivalOff)), source: 'arrival' };
+    return null;
+  }
+
+  tick(now: number, kind: 'live' | 'end'): PlaybackStats {
+    const f = this.playout.onScreen(now);
+    const stalls = this.playout.stallsAt(now);
+    let videoKbps = 0;
+    let audioKbps = 0;
+    if (f) {
+      const inWindow = (u: Unit) => u.ptsMs > f.ptsMs - 1000 && u.ptsMs <= f.ptsMs;
+      for (const u of this.units)
+        if (inWindow(u)) u.track === 'video' ? (videoKbps += u.bytes) : (audioKbps += u.bytes);
+      videoKbps = Math.round((videoKbps * 8) / 1000);
+      audioKbps = Math.round((audioKbps * 8) / 1000);
+    }
+    const clock = median(this.clockSamples);
+    this.clockSamples = [];
+    const marks = this.marks.offsetMs;
+    // an HLS segment is decoded at once: a second without decoding keeps the last figure
+    if (marks !== null) this.lastDrift = { ms: marks, source: 'marks' };
+    else if (clock !== null) this.lastDrift = { ms: clock, source: 'clocks' };
+    const drift = this.lastDrift?.ms ?? null;
+    const source = this.lastDrift?.source ?? null;
+    const lat = f ? this.latency(f.ptsMs, f.shownAt) : null;
+    const state =
+      kind === 'end' ? 'ended' : !f ? 'connecting' : this.playout.ongoingStallMs(now) > 0 ? 'stalled' : 'playing';
+    const fps = this.playout.shownBetween(now - 1000, now).length;
+    // a whole second of playing (not the second the first frame came in)
+    if (state === 'playing' && this.firstFrameAt !== null && now - this.firstFrameAt >= 1000) {
+      this.perSecond.video.push(videoKbps);
+      this.perSecond.audio.push(audioKbps);
+      if (lat) this.perSecond.latency.push(lat.ms);
+    }
+    if (drift !== null && state === 'playing') this.perSecond.drift.push(drift);
+    const s: PlaybackStats = {
+      t: Math.round((now - this.t0) / 1000),
+      state,
+      protocol: this.protocol!,
+      width: f?.width ?? null,
+      height: f?.height ?? null,
+      fps,
+      videoKbps,
+      audioKbps,
+      avDriftMs: drift === null ? null : Math.round(drift),
+      avDriftSource: source,
+      avClockMs: clock === null ? null : Math.round(clock),
+      latencyMs: lat?.ms ?? null,
+      latencySource: lat?.source ?? null,
+      stalls: stalls.count,
+      stallMs: stalls.totalMs,
+      decodeErrors: this.decodeErrors,
+      ...(this.protocol === 'hls'
+        ? {
+            hls: {
+              variant: this.variant
+                ? {
+                    index: this.variant.index,
+                    bandwidth: this.variant.bandwidth,
+                    resolution: this.variant.resolution,
+                    uri: this.variant.uri,
+                  }
+                : null,
+              mediaSequence: this.lastSegment?.sequence ?? null,
+              fetchMs: this.lastSegment?.fetchMs ?? null,
+              segmentBytes: this.lastSegment?.bytes ?? null,
+            },
+          }
+        : {}),
+    };
+    return s;
+  }
+
+  summary(
+    outcome: PlaybackSummary['outcome'],
+    reason: string | null,
+    status?: number,
+    last?: PlaybackStats,
+  ): PlaybackSummary {
+    const now = this.now();
+    const played = this.firstFrameAt === null ? 0 : (now - this.firstFrameAt) / 1000;
+    const shown = this.playout.shownCount(now);
+    const avg = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
+    const marks = this.marks.offsetMs;
+    return {
+      summary: true,
+      url: this.url,
+      protocol: this.protocol ?? 'http-flv',
+      outcome,
+      exitCode: PLAY_EXIT[outcome],
+      reason,
+      ...(status !== undefined ? { status } : {}),
+      playedSeconds: Math.round(played * 10) / 10,
+      seconds: Math.round((now - this.t0) / 100) / 10,
+      firstFrameMs: this.firstFrameAt === null ? null : Math.round(this.firstFrameAt - this.t0),
+      width: this.size?.width ?? null,
+      height: this.size?.height ?? null,
+      frames: this.frames,
+      fps: played > 0.5 ? Math.round((shown / played) * 10) / 10 : null,
+      videoKbps: avg(this.perSecond.video),
+      audioKbps: avg(this.perSecond.audio),
+      avDriftMs: marks ?? roundOrNull(median(this.perSecond.drift)),
+      avDriftSource: marks !== null ? 'marks' : (this.lastDrift?.source ?? null),
+      latencyMs: roundOrNull(median(this.perSecond.latency)),
+      latencySource: last?.latencySource ?? null,
+      stalls: last?.stalls ?? 0,
+      stallMs: last?.stallMs ?? 0,
+      decodeErrors: this.decodeErrors,
+      ...(this.snapshot !== undefined ? { snapshot: this.snapshotWritten() } : {}),
+    };
+  }
+
+  /** The snapshot file, when the decoder wrote it during this run. */
+  private snapshotWritten(): string | null {
+    const file = this.snapshot;
+    if (!file || !existsSync(file)) return null;
+    const st = statSync(file);
+    return st.size > 0 && st.mtimeMs >= this.startedWall - 1000 ? file : null;
+  }
+}

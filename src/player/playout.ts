@@ -1,0 +1,156 @@
+/**
+ * The playback a viewer would get from the frames as they are decoded: each video frame is shown at its PTS on one
+ * clock that starts with the first frame, and when a frame is not there in time the picture freezes and the clock
+ * waits (a rebuffer). A *stall* is a freeze longer than two frame intervals (the frame interval is the stream's usual
+ * PTS step); its time counts from when the next frame was due. Frames decoded ahead (an HLS segment at once, a GOP
+ * cache burst) wait for their time, as in any player's buffer. A PTS that goes back, or forward by more than 5 s, is a
+ * discontinuity: the clock restarts there without a stall of its own.
+ *
+ * Pure: times are milliseconds of any monotonic clock, given by the caller.
+ */
+
+/** A video frame as the playout shows it. */
+export interface ShownFrame {
+  ptsMs: number;
+  /** When it is (or was) on screen. */
+  shownAt: number;
+  width: number;
+  height: number;
+}
+
+const DISCONTINUITY_MS = 5_000;
+const FIRST_INTERVAL_MS = 40;
+
+export class Playout {
+  /** PTS and wall time of the clock's origin. */
+  private anchor: { pts: number; wall: number } | null = null;
+  private lastPts: number | null = null;
+  /** When the last decoded frame is shown. */
+  private lastShownAt = 0;
+  private readonly steps: number[] = [];
+  private stalls = 0;
+  private stallMs = 0;
+  private readonly shown: ShownFrame[] = [];
+  private forgotten = 0;
+
+  /** The stream's usual frame interval (median PTS step of the last 30 frames), ms. */
+  get intervalMs(): number {
+    if (this.steps.length === 0) return FIRST_INTERVAL_MS;
+    const s = [...this.steps].sort((a, b) => a - b);
+    return s[s.length >> 1]!;
+  }
+
+  get started(): boolean {
+    return this.anchor !== null;
+  }
+
+  /** A frame decoded at `now`; returns when it is shown. */
+  frame(ptsMs: number, now: number, width: number, height: number): ShownFrame {
+    let shownAt: number;
+    if (!this.anchor || this.lastPts === null) {
+      this.anchor = { pts: ptsMs, wall: now };
+      shownAt = now;
+    } else {
+      const step = ptsMs - this.lastPts;
+      if (step <= 0 || step > DISCONTINUITY_MS) {
+        this.anchor = { pts: ptsMs, wall: Math.max(now, this.lastShownAt + this.intervalMs) };
+      } else {
+        this.steps.push(step);
+        if (this.steps.length > 30) this.steps.shift();
+      }
+      const due = this.anchor.wall + (ptsMs - this.anchor.pts);
+      shownAt = Math.max(due, now);
+      if (shownAt > due) this.anchor.wall += shownAt - due;
+      const freeze = shownAt - this.lastShownAt;
+      if (freeze > 2 * this.intervalMs) {
+        this.stalls++;
+        this.stallMs += freeze - this.intervalMs;
+      }
+    }
+    this.lastPts = ptsMs;
+    this.lastShownAt = shownAt;
+    const f = { ptsMs, shownAt, width, height };
+    this.shown.push(f);
+    return f;
+  }
+
+  /** A stall going on at `now` (nothing left to show for more than two frame intervals): its length so far, or 0. */
+  ongoingStallMs(now: number): number {
+    if (!this.anchor) return 0;
+    const freeze = now - this.lastShownAt;
+    return freeze > 2 * this.intervalMs ? freeze - this.intervalMs : 0;
+  }
+
+  /** Stalls so far (count, total ms), a stall going on at `now` included. */
+  stallsAt(now: number): { count: number; totalMs: number } {
+    const ongoing = this.ongoingStallMs(now);
+    return { count: this.stalls + (ongoing > 0 ? 1 : 0), totalMs: Math.round(this.stallMs + ongoing) };
+  }
+
+  /** Frames shown in (from, to], oldest first; frames shown before `from` - 10 s are forgotten. */
+  shownBetween(from: number, to: number): ShownFrame[] {
+    while (this.shown.length > 0 && this.shown[0]!.shownAt < from - 10_000) {
+      this.shown.shift();
+      this.forgotten++;
+    }
+    return this.shown.filter((f) => f.shownAt > from && f.shownAt <= to);
+  }
+
+  /** Frames shown by `now` since the start (frames decoded ahead and not yet due are not). */
+  shownCount(now: number): number {
+    let due = 0;
+    for (let i = this.shown.length - 1; i >= 0 && this.shown[i]!.shownAt > now; i--) due++;
+    return this.forgotten + this.shown.length - due;
+  }
+
+  /** The frame on screen at `now` (the last one shown by then), or null. */
+  onScreen(now: number): ShownFrame | null {
+    for (let i = this.shown.length - 1; i >= 0; i--) if (this.shown[i]!.shownAt <= now) return this.shown[i]!;
+    return null;
+  }
+}
+
+/**
+ * A/V sync from the picture and the sound themselves: onsets in both (a flash: the mean luma jumps by ≥ 40 of 255
+ * from one frame to the next; a beep: the level rises by ≥ 20 dB within 10 ms to above -40 dBFS) are paired with the
+ * nearest onset of the other within ±1 s, and the offset is audio PTS minus video PTS (positive: the sound comes
+ * late), the median of the last 10 pairs. This is the flash-and-beep measure of a sync test signal; a stream without
+ * such onsets has no figure here.
+ */
+export class SyncMarks {
+  private prevLuma: number | null = null;
+  private prevLevel = -Infinity;
+  private readonly video: number[] = [];
+  private readonly audio: number[] = [];
+  private readonly offsets: number[] = [];
+
+  luma(ptsMs: number, mean: number): void {
+    if (this.prevLuma !== null && mean - this.prevLuma >= 40) this.onset(this.video, ptsMs, this.audio, false);
+    this.prevLuma = mean;
+  }
+
+  level(ptsMs: number, rmsDb: number): void {
+    if (rmsDb > -40 && rmsDb - this.prevLevel >= 20) this.onset(this.audio, ptsMs, this.video, true);
+    this.prevLevel = rmsDb;
+  }
+
+  /** Audio minus video onset time (ms), the median of the recent pairs; null before two pairs. */
+  get offsetMs(): number | null {
+    if (this.offsets.length < 2) return null;
+    const s = [...this.offsets].sort((a, b) => a - b);
+    return Math.round(s[s.length >> 1]!);
+  }
+
+  private onset(mine: number[], pts: number, other: number[], isAudio: boolean): void {
+    const last = mine[mine.length - 1];
+    if (last !== undefined && pts > last && pts - last < 300) return;
+    mine.push(pts);
+    if (mine.length > 20) mine.shift();
+    let best: number | null = null;
+    for (const o of other)
+      if (Math.abs(pts - o) <= 1000 && (best === null || Math.abs(pts - o) < Math.abs(pts - best))) best = o;
+    if (best === null) return;
+    this.offsets.push(isAudio ? pts - best : best - pts);
+    if (this.offsets.length > 10) this.offsets.shift();
+  }
+}
