@@ -206,20 +206,36 @@ export class RtmpAccess {
     }
   }
 
-  // A stopped or failed channel disconnects its viewers at once instead of leaving them waiting for a publisher.
+  /**
+   * A stopped or failed channel disconnects its viewers at once instead of leaving them waiting for a publisher; an
+   * interrupted one (its upstream lost) keeps them through a short loss and ends them once the loss has lasted
+   * `liveEndedAfterMs`, when viewers joining are told the live ended too (they come back on the same URLs if it
+   * resumes).
+   */
   private onChannelEvent(ev: ChannelEvent): void {
-    if (ev.state === 'interrupted') this.interruptedAt.set(ev.channelId, Date.now());
+    if (ev.state === 'interrupted') {
+      const at = Date.now();
+      this.interruptedAt.set(ev.channelId, at);
+      setTimeout(() => {
+        if (this.interruptedAt.get(ev.channelId) === at)
+          this.endViewers(ev.channelId, 'live ended: the upstream was lost', false);
+      }, this.deps.config.liveEndedAfterMs).unref();
+    }
     if (ev.state === 'live') this.interruptedAt.delete(ev.channelId);
     if (ev.state !== 'stopped' && ev.state !== 'failed' && ev.state !== 'recycled') return;
     this.passwords.delete(ev.channelId);
     this.tiers.delete(ev.channelId);
     this.interruptedAt.delete(ev.channelId);
     this.gate.forget(ev.channelId);
+    this.endViewers(ev.channelId, 'channel ended');
+  }
+
+  private endViewers(channelId: string, why: string, ended = true): void {
     for (const [name, b] of broadcastsOf(this.deps.context, LIVE_APP)) {
-      if (parseStreamName(name)?.channelId !== ev.channelId) continue;
-      b.publishGraceMs = 0;
+      if (parseStreamName(name)?.channelId !== channelId) continue;
+      if (ended) b.publishGraceMs = 0;
       const viewers = closeViewers(b);
-      this.deps.logger.info({ channelId: ev.channelId, stream: name, viewers }, 'channel ended: viewers disconnected');
+      this.deps.logger.info({ channelId, stream: name, viewers }, `${why}: viewers disconnected`);
     }
   }
 }

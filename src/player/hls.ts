@@ -29,13 +29,28 @@ export interface HlsReaderOptions {
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 async function get(url: string, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
-  const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) });
-  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  // one controller per request (AbortSignal.any would leave a listener on the reader's signal per request)
+  const ac = new AbortController();
+  const abort = () => ac.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  const timer = setTimeout(abort, 15_000);
+  try {
+    const res = await fetch(url, { signal: ac.signal });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', abort);
+  }
 }
 
 /** Reads an HLS stream until it ends or is closed. */

@@ -225,6 +225,8 @@ export class Meter {
     const now = this.now();
     const played = this.firstFrameAt === null ? 0 : (now - this.firstFrameAt) / 1000;
     const shown = this.playout.shownCount(now);
+    // frames per second of playing: the time frozen in stalls (a lost upstream before the end) does not count
+    const playing = played - this.playout.stallsAt(now).totalMs / 1000;
     const avg = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
     const marks = this.marks.offsetMs;
     return {
@@ -241,7 +243,7 @@ export class Meter {
       width: this.size?.width ?? null,
       height: this.size?.height ?? null,
       frames: this.frames,
-      fps: played > 0.5 ? Math.round((shown / played) * 10) / 10 : null,
+      fps: playing > 0.5 ? Math.round((shown / playing) * 10) / 10 : null,
       videoKbps: avg(this.perSecond.video),
       audioKbps: avg(this.perSecond.audio),
       avDriftMs: marks ?? roundOrNull(median(this.perSecond.drift)),

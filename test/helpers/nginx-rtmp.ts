@@ -17,7 +17,8 @@ export function nginxRtmpMissing(): string | null {
 /**
  * A local nginx-rtmp standing in for a CDN's ingest: its own temp folder and configuration, foreground (`daemon off;
  * master_process off;`), one RTMP port on 127.0.0.1; application `live2` records every stream it receives (FLV) into
- * `recordDir`; application `denied` refuses every publish (as a wrong stream key is). stop() and start() again on the same port (a CDN that goes away and comes back).
+ * `recordDir`; application `denied` refuses every publish (as a wrong stream key is); application `play` ends its
+ * players when the publisher leaves (`idle_streams off`). stop() and start() again on the same port (a CDN that goes away and comes back).
  */
 export class NginxRtmp {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nginx-rtmp-'));
@@ -40,6 +41,8 @@ export class NginxRtmp {
         `  listen 127.0.0.1:${port};`,
         `  application live2 { live on; record all; record_path ${this.recordDir}; record_unique on; }`,
         '  application denied { live on; deny publish all; }', // a destination that refuses every publish
+        // a server that ends its players when the publisher goes away (nginx-rtmp keeps them waiting by default)
+        '  application play { live on; idle_streams off; }',
         '} }',
       ].join('\n'),
     );
