@@ -18,8 +18,10 @@ export interface DecoderArgsOptions {
 }
 
 export const VIDEO_GRAPH = 'showinfo=checksum=0,scale=32:18:flags=area,format=gray,showinfo';
+/** The rate the audio is measured at (10 ms = 80 samples): also the audio chain's time base (1/8000). */
+export const AUDIO_SAMPLE_RATE = 8000;
 export const AUDIO_GRAPH =
-  'aresample=8000,asetnsamples=n=80:p=0,astats=metadata=1:reset=1:measure_perchannel=none:measure_overall=RMS_level,' +
+  `aresample=${AUDIO_SAMPLE_RATE},asetnsamples=n=80:p=0,astats=metadata=1:reset=1:measure_perchannel=none:measure_overall=RMS_level,` +
   'ametadata=mode=print:key=lavfi.astats.Overall.RMS_level';
 /** The frame written by --snapshot (0-based): far enough in that a player would have shown it. */
 export const SNAPSHOT_FRAME = 25;

@@ -4,7 +4,7 @@
  * How each figure is defined: stats.ts; the playout and the sync marks: playout.ts.
  */
 import { existsSync, statSync } from 'node:fs';
-import { isDecodeError, parseDecoderLine } from './decoder-log.js';
+import { DecoderLog, isDecodeError } from './decoder-log.js';
 import type { MediaUnit } from './flv.js';
 import type { FetchedSegment } from './hls.js';
 import type { HlsVariant } from './hls-playlist.js';
@@ -59,6 +59,7 @@ export class Meter {
   private pendingSegment: { firstPts: number | null } | null = null;
   private lastDrift: { ms: number; source: 'marks' | 'clocks' } | null = null;
   lastDecodeError: string | null = null;
+  private readonly log = new DecoderLog();
 
   constructor(
     readonly url: string,
@@ -100,7 +101,7 @@ export class Meter {
   }
 
   onLine(line: string): void {
-    const e = parseDecoderLine(line);
+    const e = this.log.read(line);
     if (!e) {
       if (/\[(error|fatal)\]/.test(line)) this.stderr.push(line);
       return;

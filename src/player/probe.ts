@@ -12,7 +12,6 @@ import { locateFfmpeg } from '../media/ffmpeg/locate.js';
 import { LineSplitter } from '../media/ffmpeg/progress.js';
 import { tidyLine } from '../media/ffmpeg/stderr.js';
 import { decoderArgs, snapshotArgs } from './args.js';
-import { isDecodeError, parseDecoderLine } from './decoder-log.js';
 import { flvTags, unitOfTag, type MediaUnit } from './flv.js';
 import { readHls, type FetchedSegment } from './hls.js';
 import type { HlsVariant } from './hls-playlist.js';

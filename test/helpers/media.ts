@@ -5,47 +5,9 @@ import { FFMPEG } from './stack.js';
 
 const run = promisify(execFile);
 
-/** One FLV tag: its type (8 audio, 9 video), timestamp (ms) and body. */
-export interface FlvTag {
-  type: number;
-  ts: number;
-  body: Buffer;
-}
-
-/**
- * Feeds an FLV byte stream, chunk by chunk, and calls `onTag` for each complete tag; `onTag` returning true stops the
- * parsing. Only the unparsed tail is kept, so long watches by many viewers stay cheap.
- */
-export function flvTags(onTag: (tag: FlvTag) => boolean | void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
-  let off = 13; // FLV header + first PreviousTagSize
-  let stopped = false;
-  return (chunk) => {
-    if (stopped) return;
-    buf = Buffer.concat([buf, chunk]);
-    while (off + 11 <= buf.length) {
-      const size = buf.readUIntBE(off + 1, 3);
-      if (off + 11 + size + 4 > buf.length) break;
-      const tag = {
-        type: buf[off]!,
-        ts: buf.readUIntBE(off + 4, 3) | (buf[off + 7]! << 24),
-        body: buf.subarray(off + 11, off + 11 + size),
-      };
-      off += 11 + size + 4;
-      if (onTag(tag) === true) {
-        stopped = true;
-        return;
-      }
-    }
-    if (off <= buf.length) {
-      buf = buf.subarray(off);
-      off = 0;
-    }
-  };
-}
-
-/** A video keyframe (AVC NALU, not the sequence header). */
-export const isKeyframe = (t: FlvTag): boolean => t.type === 9 && t.body[0]! >> 4 === 1 && t.body[1] === 1;
+// the FLV tag reader is the player's (src/player/flv.ts): one parser for the product and the tests
+export { flvTags, isKeyframe, type FlvTag } from '../../src/player/flv.js';
+import { flvTags, isKeyframe } from '../../src/player/flv.js';
 
 /** An HTTP-FLV viewer that notes the wall-clock time of every video tag and counts bytes. */
 export class FlvWatcher {
