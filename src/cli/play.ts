@@ -23,7 +23,9 @@ export const PLAY_HELP: CommandHelp = {
   about:
     'watch a play URL (rtmp://, http(s)://….flv, ws(s)://….flv, ….m3u8) as a viewer would, decoding it with ffmpeg: a line each second ' +
     '(size, fps, kbit/s, A/V drift, latency behind live, stalls, decode errors, HLS variant and segment fetch) and a summary; ' +
-    '--relay-http gives the relay media server HTTP origin for the latency of RTMP URLs; no credentials needed. ' +
+    '--relay-http gives the relay media server HTTP origin for the latency of RTMP URLs; no credentials needed',
+  settings: ['FFMPEG_PATH  the ffmpeg to decode with (default: a system ffmpeg >= 5 on PATH, else the bundled one)'],
+  exitCodes:
     'exit codes: 0 played the whole time, 1 refused (401/403/404 with the reason), 2 bad usage, 5 never started, 6 stalled, 7 ended by the server',
 };
 

@@ -25,6 +25,9 @@ export const EXIT_CODES_TEXT =
 export interface CommandHelp {
   usage: readonly string[];
   about: string;
+  /** The command's own settings and exit codes, when they are not the tool's (`play` needs no credentials). */
+  settings?: readonly string[];
+  exitCodes?: string;
 }
 
 /** A tool's help: its name, what it is, its commands and the settings it reads. */
@@ -69,14 +72,15 @@ export function helpText(tool: ToolHelp, topic: string): string | null {
   }
   const cmd = tool.commands[topic];
   if (!cmd) return null;
+  const own = cmd.settings ? ['settings (environment):', ...cmd.settings.map((s) => `  ${s}`)] : settings;
   return [
     ...cmd.usage.map((u, i) => `${i === 0 ? 'usage: ' : '       '}${tool.program} ${u}`),
     '',
     cmd.about,
     '',
-    ...settings,
+    ...own,
     '',
-    EXIT_CODES_TEXT,
+    cmd.exitCodes ?? EXIT_CODES_TEXT,
   ].join('\n');
 }
 
