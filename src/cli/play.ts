@@ -75,13 +75,17 @@ export async function play(argv: readonly string[]): Promise<number> {
   if (unknown.length) return bad(`unknown option --${unknown[0]}`);
   const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
   const durationMs = str('for') !== undefined ? parseDuration(str('for')!) : undefined;
-  if (durationMs === null) return bad('--for takes a duration: 30s, 500ms, 2m');
+  if (durationMs === null || durationMs === 0) return bad('--for takes a duration above 0: 30s, 500ms, 2m');
   const startTimeoutMs = str('start-timeout') !== undefined ? parseDuration(str('start-timeout')!) : undefined;
-  if (startTimeoutMs === null) return bad('--start-timeout takes a duration: 15s');
+  if (startTimeoutMs === null || startTimeoutMs === 0) return bad('--start-timeout takes a duration above 0: 15s');
   const json = !!flags.json;
   const ffmpegPath = locateFfmpeg().path;
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  // the first Ctrl-C ends the playback with its summary; a second one (a snapshot being written) ends the process
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const window = flags.display ? openDisplay(withPassword(url, str('pwd')), ffmpegPath) : null;

@@ -36,6 +36,8 @@ export interface NmsBroadcast {
   publisher: NmsSession | null;
   subscribers: Map<string, NmsSession>;
   publishGraceMs: number;
+  /** Whether it is published now: the publisher is held through the grace window (`reconnecting`) after it left. */
+  getPublishStatus?(): 'publishing' | 'reconnecting' | 'idle';
   /** Sends a packet of the publisher to every subscriber (flags: 3 video keyframe). */
   broadcastMessage: (packet: { codec_type: number; flags: number }) => void;
 }
@@ -185,9 +187,9 @@ export function onFirstKeyframe(b: NmsBroadcast, fn: () => void): void {
   };
 }
 
-/** Ends the viewers of a broadcast (they get an end of stream); returns how many there were. */
-export function closeViewers(b: NmsBroadcast): number {
-  const viewers = [...b.subscribers.values()];
+/** Ends the viewers of a broadcast (they get an end of stream), those `which` picks; returns how many. */
+export function closeViewers(b: NmsBroadcast, which: (s: NmsSession) => boolean = () => true): number {
+  const viewers = [...b.subscribers.values()].filter(which);
   for (const sub of viewers) sub.close();
   return viewers.length;
 }

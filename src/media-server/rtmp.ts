@@ -230,11 +230,17 @@ export class RtmpAccess {
     this.endViewers(ev.channelId, 'channel ended');
   }
 
+  /**
+   * Ends the viewers of a channel's streams. When its live was lost (`ended` false) a stream publishing again is left
+   * alone (its run came back before the news did), and so are the channel's own readers (push targets): their
+   * supervisor reads again when the channel is back.
+   */
   private endViewers(channelId: string, why: string, ended = true): void {
     for (const [name, b] of broadcastsOf(this.deps.context, LIVE_APP)) {
       if (parseStreamName(name)?.channelId !== channelId) continue;
       if (ended) b.publishGraceMs = 0;
-      const viewers = closeViewers(b);
+      else if (b.getPublishStatus?.() === 'publishing') continue;
+      const viewers = ended ? closeViewers(b) : closeViewers(b, (s) => !this.runs.has(s));
       this.deps.logger.info({ channelId, stream: name, viewers }, `${why}: viewers disconnected`);
     }
   }

@@ -40,14 +40,15 @@ export interface SessionHooks {
 
 /** The timestamps each broadcast sends out (kept across its publishers). */
 const timelines = new WeakMap<object, Timeline>();
-/** The last media timestamp each broadcast sent its viewers, and when (its live edge). */
+/** The last video PTS each broadcast sent its viewers, and when (its live edge). */
 const liveEdges = new WeakMap<object, { timestampMs: number; at: number }>();
 /** Media packets each publishing session has sent (read by the idle watch, idle.ts). */
 const mediaPackets = new WeakMap<NmsSession, number>();
 
 /**
- * The live edge of a broadcast: the timestamp (ms, as its viewers get it) of the last media packet it sent and the
- * wall clock (ms since the epoch) when it did; null before its first. Players compare it with what they show.
+ * The live edge of a broadcast: the presentation timestamp (ms, as its viewers get it) of the last video packet it
+ * sent and the wall clock (ms since the epoch) when it did; null before its first. Players compare it with the frame
+ * they show.
  */
 export function liveEdgeOf(broadcast: object): { timestampMs: number; at: number } | null {
   return liveEdges.get(broadcast) ?? null;
@@ -133,7 +134,8 @@ function hardenSession(s: RawSession, logger: Logger): void {
       const dts = t.next(s.id, media, p.dts, p.codec_type);
       p.pts += dts - p.dts;
       p.dts = dts;
-      if (media) liveEdges.set(b, { timestampMs: dts, at: Date.now() });
+      // in presentation time (a player compares it with the frame it shows), video's PTS includes its CTS
+      if (media && p.codec_type === 9) liveEdges.set(b, { timestampMs: p.pts, at: Date.now() });
     }
     onPacket(p);
   };

@@ -65,12 +65,15 @@ export class DecoderLog {
   }
 }
 
+/** Contexts whose errors are about the stream's data: decoders and the FLV/TS demuxers (not protocols, not I/O). */
+const DATA_CONTEXT =
+  /^\[(h26[34]|hevc|aac\w*|mp[123]\w*|opus|vorbis|vp[89]|av1|libdav1d|mpeg[124]\w*|ac3|eac3|mjpeg|flv|mpegts|h264_mp4toannexb) @/;
+
 /**
- * Whether an error line is about the stream's data (a decode error a viewer would see as a glitch) rather than the
- * connection ending: ffmpeg says "error while decoding", "concealing", "Invalid NAL", "corrupt", "non-existing PPS"…
+ * Whether an error line is about the stream's data (a decode error a viewer would see as a glitch): a decoder's or
+ * demuxer's error, or ffmpeg's "Error while decoding stream"; not the connection ending ("Invalid data found when
+ * processing input" when a stream is cut, I/O errors of a protocol).
  */
 export function isDecodeError(line: string): boolean {
-  return /decod|conceal|corrupt|invalid|non-existing|missing|illegal|overread|out of range|error in|no frame|mmco|reference|slice|Packet mismatch|channel element/i.test(
-    line,
-  );
+  return DATA_CONTEXT.test(line) || /Error while decoding stream/.test(line);
 }

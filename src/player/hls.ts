@@ -98,9 +98,9 @@ async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promi
       let r: { status: number; body: Buffer };
       try {
         r = await get(new URL(s.uri, mediaUrl).toString(), signal);
-      } catch (e) {
+      } catch {
         if (signal.aborted) return;
-        throw e;
+        r = { status: 0, body: Buffer.alloc(0) }; // a reset or a timeout: a player skips the segment and goes on
       }
       if (r.status !== 200) {
         next = s.sequence + 1; // gone from the window meanwhile: a player skips it
@@ -118,14 +118,21 @@ async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promi
     let r: { status: number; body: Buffer };
     try {
       r = await get(mediaUrl, signal);
-    } catch (e) {
+    } catch {
       if (signal.aborted) return;
-      throw e;
+      continue; // a failed reload: try again after the wait, as players do
     }
     if (r.status === 404 || r.status === 410) {
       if (played) return;
       throw new PlayRefused(r.status, refusalReason(r.status, r.body.toString('utf8')));
     }
-    if (r.status === 200) playlist = parseMedia(r.body.toString('utf8'));
+    if (r.status === 200) {
+      const was = playlist;
+      playlist = parseMedia(r.body.toString('utf8'));
+      // numbering that went back (a packager restarted without continuing it): start again as a new client would
+      const last = playlist.segments.at(-1)?.sequence ?? -1;
+      if (last < next - 1 && playlist.segments.length && playlist.segments.at(-1)!.uri !== was.segments.at(-1)?.uri)
+        next = playlist.segments[startIndex(playlist)]!.sequence;
+    }
   }
 }

@@ -4,19 +4,13 @@
  * How each figure is defined: stats.ts; the playout and the sync marks: playout.ts.
  */
 import { existsSync, statSync } from 'node:fs';
+import { redactQuery } from './sources.js';
 import { DecoderLog, isDecodeError } from './decoder-log.js';
 import type { MediaUnit } from './flv.js';
 import type { FetchedSegment } from './hls.js';
 import type { HlsVariant } from './hls-playlist.js';
 import { Playout, SyncMarks } from './playout.js';
-import {
-  outcomeOf,
-  PLAY_EXIT,
-  type LatencySource,
-  type PlaybackStats,
-  type PlaybackSummary,
-  type PlayProtocol,
-} from './stats.js';
+import { PLAY_EXIT, type LatencySource, type PlaybackStats, type PlaybackSummary, type PlayProtocol } from './stats.js';
 
 interface Unit extends MediaUnit {
   at: number;
@@ -45,6 +39,7 @@ export class Meter {
   private size: { width: number; height: number } | null = null;
   relayOff: number | null = null;
   private arrivalOff: number | null = null;
+  private lastVideoPts: number | null = null;
   private readonly segments: { firstPts: number | null; pdt: number | null; durationMs: number }[] = [];
   lastSegment: FetchedSegment | null = null;
   variant: HlsVariant | null = null;
@@ -95,7 +90,11 @@ export class Meter {
     while (this.units.length && this.units[0]!.at < at - 30_000) this.units.shift();
     if (u.track === 'video') {
       const off = u.ptsMs - at;
-      if (this.arrivalOff === null || off > this.arrivalOff) this.arrivalOff = off;
+      // the freshest arrival; a clock that goes back or jumps (a publisher reconnecting elsewhere) starts it again
+      const jump =
+        this.lastVideoPts !== null && (u.ptsMs < this.lastVideoPts - 1000 || u.ptsMs > this.lastVideoPts + 5000);
+      if (this.arrivalOff === null || off > this.arrivalOff || jump) this.arrivalOff = off;
+      this.lastVideoPts = u.ptsMs;
       if (this.pendingSegment && this.pendingSegment.firstPts === null) this.pendingSegment.firstPts = u.ptsMs;
     }
   }
@@ -204,7 +203,7 @@ export class Meter {
                     index: this.variant.index,
                     bandwidth: this.variant.bandwidth,
                     resolution: this.variant.resolution,
-                    uri: this.variant.uri,
+                    uri: redactQuery(this.variant.uri),
                   }
                 : null,
               mediaSequence: this.lastSegment?.sequence ?? null,
@@ -222,8 +221,10 @@ export class Meter {
     reason: string | null,
     status?: number,
     last?: PlaybackStats,
+    /** When the playback ended (default: now). */
+    end = this.now(),
   ): PlaybackSummary {
-    const now = this.now();
+    const now = end;
     const played = this.firstFrameAt === null ? 0 : (now - this.firstFrameAt) / 1000;
     const shown = this.playout.shownCount(now);
     // frames per second of playing: the time frozen in stalls (a lost upstream before the end) does not count
@@ -232,14 +233,14 @@ export class Meter {
     const marks = this.marks.offsetMs;
     return {
       summary: true,
-      url: this.url,
+      url: redactQuery(this.url),
       protocol: this.protocol ?? 'http-flv',
       outcome,
       exitCode: PLAY_EXIT[outcome],
       reason,
       ...(status !== undefined ? { status } : {}),
       playedSeconds: Math.round(played * 10) / 10,
-      seconds: Math.round((now - this.t0) / 100) / 10,
+      seconds: Math.round((this.now() - this.t0) / 100) / 10,
       firstFrameMs: this.firstFrameAt === null ? null : Math.round(this.firstFrameAt - this.t0),
       width: this.size?.width ?? null,
       height: this.size?.height ?? null,

@@ -112,8 +112,10 @@ export class Playout {
 
 /**
  * A/V sync from the picture and the sound themselves: onsets in both (a flash: the mean luma jumps by ≥ 40 of 255
- * from one frame to the next; a beep: the level rises by ≥ 20 dB within 10 ms to above -40 dBFS) are paired with the
- * nearest onset of the other within ±1 s, and the offset is audio PTS minus video PTS (positive: the sound comes
+ * from one frame to the next; a beep: the level rises by ≥ 20 dB within 10 ms to above -40 dBFS). Each sound onset is
+ * paired with the nearest picture onset on either side, once the picture has been decoded a window past it, within
+ * the window: 1 s, or half the picture onsets' usual spacing when that is shorter (an offset of half the period or
+ * more cannot be told from the neighbouring mark's). The offset is audio PTS minus video PTS (positive: the sound is
  * late), the median of the last 10 pairs. This is the flash-and-beep measure of a sync test signal; a stream without
  * such onsets has no figure here.
  */
@@ -121,17 +123,34 @@ export class SyncMarks {
   private prevLuma: number | null = null;
   private prevLevel = -Infinity;
   private readonly video: number[] = [];
-  private readonly audio: number[] = [];
+  private readonly pending: number[] = [];
+  private lastAudio: number | null = null;
+  private videoSeen = -Infinity;
   private readonly offsets: number[] = [];
 
   luma(ptsMs: number, mean: number): void {
-    if (this.prevLuma !== null && mean - this.prevLuma >= 40) this.onset(this.video, ptsMs, this.audio, false);
+    if (this.prevLuma !== null && mean - this.prevLuma >= 40) {
+      const last = this.video.at(-1);
+      if (last === undefined || ptsMs <= last || ptsMs - last >= 300) {
+        this.video.push(ptsMs);
+        if (this.video.length > 20) this.video.shift();
+      }
+    }
     this.prevLuma = mean;
+    this.videoSeen = ptsMs;
+    this.settle();
   }
 
   level(ptsMs: number, rmsDb: number): void {
-    if (rmsDb > -40 && rmsDb - this.prevLevel >= 20) this.onset(this.audio, ptsMs, this.video, true);
+    if (rmsDb > -40 && rmsDb - this.prevLevel >= 20) {
+      if (this.lastAudio === null || ptsMs <= this.lastAudio || ptsMs - this.lastAudio >= 300) {
+        this.pending.push(ptsMs);
+        if (this.pending.length > 20) this.pending.shift();
+      }
+      this.lastAudio = ptsMs;
+    }
     this.prevLevel = rmsDb;
+    this.settle();
   }
 
   /** Audio minus video onset time (ms), the median of the recent pairs; null before two pairs. */
@@ -141,16 +160,28 @@ export class SyncMarks {
     return Math.round(s[s.length >> 1]!);
   }
 
-  private onset(mine: number[], pts: number, other: number[], isAudio: boolean): void {
-    const last = mine[mine.length - 1];
-    if (last !== undefined && pts > last && pts - last < 300) return;
-    mine.push(pts);
-    if (mine.length > 20) mine.shift();
-    let best: number | null = null;
-    for (const o of other)
-      if (Math.abs(pts - o) <= 1000 && (best === null || Math.abs(pts - o) < Math.abs(pts - best))) best = o;
-    if (best === null) return;
-    this.offsets.push(isAudio ? pts - best : best - pts);
-    if (this.offsets.length > 10) this.offsets.shift();
+  /** The pairing window: 1 s, or half the usual spacing of the picture onsets when that is shorter. */
+  private get windowMs(): number {
+    const gaps = this.video
+      .slice(1)
+      .map((v, i) => v - this.video[i]!)
+      .filter((g) => g > 0);
+    if (gaps.length < 2) return 1000;
+    const sorted = gaps.sort((a, b) => a - b);
+    return Math.min(1000, sorted[sorted.length >> 1]! / 2);
+  }
+
+  /** Pairs each sound onset once the picture is decoded a window past it (its nearer mark may come after it). */
+  private settle(): void {
+    const w = this.windowMs;
+    while (this.pending.length > 0 && this.videoSeen >= this.pending[0]! + w) {
+      const a = this.pending.shift()!;
+      let best: number | null = null;
+      for (const v of this.video)
+        if (Math.abs(a - v) < w && (best === null || Math.abs(a - v) < Math.abs(a - best))) best = v;
+      if (best === null) continue;
+      this.offsets.push(a - best);
+      if (this.offsets.length > 10) this.offsets.shift();
+    }
   }
 }

@@ -11,21 +11,21 @@ import type { Readable } from 'node:stream';
 import { locateFfmpeg } from '../media/ffmpeg/locate.js';
 import { LineSplitter } from '../media/ffmpeg/progress.js';
 import { tidyLine } from '../media/ffmpeg/stderr.js';
-import { decoderArgs, snapshotArgs } from './args.js';
-import { flvTags, unitOfTag, type MediaUnit } from './flv.js';
-import { readHls, type FetchedSegment } from './hls.js';
-import type { HlsVariant } from './hls-playlist.js';
-import { Playout, SyncMarks } from './playout.js';
+import { decoderArgs } from './args.js';
+import { raceTimeout, SNAPSHOT_BYTES, tracked, writeSnapshot } from './processes.js';
+import { flvTags, unitOfTag } from './flv.js';
+import { readHls } from './hls.js';
 import {
-  getJson,
   PlayRefused,
   protocolOf,
   readHttp,
   readWebSocket,
+  redactQuery,
+  relayClockOffset,
+  relayRefusal,
   relayStatusOf,
   withPassword,
   type ByteSource,
-  type RelayStatus,
 } from './sources.js';
 import { Meter } from './meter.js';
 import { outcomeOf, type PlaybackStats, type PlaybackSummary } from './stats.js';
@@ -50,34 +50,44 @@ export interface ProbeOptions {
   intervalMs?: number;
 }
 
-/** A running probe: iterate it for the stats of each second; `summary` resolves when it is over. */
+/**
+ * A running probe: iterate it (once) for the stats of each second; `summary` resolves when it is over. Leaving the
+ * iteration early (break, return, a throw) stops the playback.
+ */
 export class PlaybackProbe implements AsyncIterable<PlaybackStats> {
   readonly summary: Promise<PlaybackSummary>;
   private readonly queue: PlaybackStats[] = [];
   private wake: (() => void) | null = null;
   private over = false;
+  private readonly stop = new AbortController();
 
   constructor(url: string, o: ProbeOptions = {}) {
-    this.summary = new Session(url, o, (s) => {
+    const signal = o.signal ? AbortSignal.any([o.signal, this.stop.signal]) : this.stop.signal;
+    this.summary = new Session(url, { ...o, signal }, (s) => {
       this.queue.push(s);
       this.wake?.();
     }).run();
-    void this.summary.finally(() => {
+    const done = () => {
       this.over = true;
       this.wake?.();
-    });
+    };
+    this.summary.then(done, done);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<PlaybackStats> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next) {
-        yield next;
-        continue;
+    try {
+      for (;;) {
+        const next = this.queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (this.over) return;
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = null;
       }
-      if (this.over) return;
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = null;
+    } finally {
+      if (!this.over) this.stop.abort();
     }
   }
 }
@@ -85,21 +95,6 @@ export class PlaybackProbe implements AsyncIterable<PlaybackStats> {
 /** Plays `url` and measures it (see the module comment); never rejects: failures are outcomes of the summary. */
 export function probePlayback(url: string, options: ProbeOptions = {}): PlaybackProbe {
   return new PlaybackProbe(url, options);
-}
-
-/** Bytes of the start of a stream kept for --snapshot (a GOP of 2 s at 16 Mbit/s). */
-const SNAPSHOT_BYTES = 4 * 1024 * 1024;
-
-/** Decodes `data` (the start of the stream) into the --snapshot PNG; gives up after 15 s. */
-function writeSnapshot(ffmpeg: string, format: 'flv' | 'mpegts', data: Buffer, file: string): Promise<void> {
-  return new Promise((resolve) => {
-    const p = spawn(ffmpeg, snapshotArgs(format, file), { stdio: ['pipe', 'ignore', 'ignore'] });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
-    p.on('error', () => undefined);
-    p.on('close', () => (clearTimeout(timer), resolve()));
-    p.stdin!.on('error', () => undefined);
-    p.stdin!.end(data);
-  });
 }
 
 class Session {
@@ -115,154 +110,169 @@ class Session {
     this.m = new Meter(url, this.protocol ?? 'http-flv', o.snapshot);
   }
 
+  /** Plays and measures; never rejects (a failure of the player itself is the summary's reason). */
   async run(): Promise<PlaybackSummary> {
+    try {
+      return await this.play();
+    } catch (e) {
+      const m = this.m;
+      return m.summary(
+        m.frames ? 'stalled' : 'never-started',
+        redactQuery(`the player failed: ${(e as Error).message}`),
+      );
+    }
+  }
+
+  private async play(): Promise<PlaybackSummary> {
     const protocol = this.protocol;
     const m = this.m;
-    if (!protocol) return m.summary('refused', `not a play URL this player reads: ${this.url}`, 0);
+    if (!protocol) return m.summary('refused', `not a play URL this player reads: ${redactQuery(this.url)}`, 0);
     const url = withPassword(this.url, this.o.pwd);
     const ffmpeg = this.o.ffmpegPath ?? locateFfmpeg().path;
     const input =
       protocol === 'rtmp'
         ? ({ kind: 'url', url } as const)
         : ({ kind: 'pipe', format: protocol === 'hls' ? 'mpegts' : 'flv' } as const);
-    const child = spawn(ffmpeg, decoderArgs({ input, copyFlvToFd3: protocol === 'rtmp' }), {
-      stdio: ['pipe', 'ignore', 'pipe', protocol === 'rtmp' ? 'pipe' : 'ignore'],
-    });
-    const killChild = () => child.kill('SIGKILL');
-    process.once('exit', killChild);
-    const exited = new Promise<void>((r) => child.once('close', () => r()));
-    child.on('error', () => undefined);
+    const child = tracked(
+      spawn(ffmpeg, decoderArgs({ input, copyFlvToFd3: protocol === 'rtmp' }), {
+        stdio: ['pipe', 'ignore', 'pipe', protocol === 'rtmp' ? 'pipe' : 'ignore'],
+      }),
+    );
+    let spawnError: Error | null = null;
+    let exitedAt: number | null = null;
+    const exited = new Promise<void>((r) => child.once('close', () => ((exitedAt = m.now()), r())));
+    child.on('error', (e) => (spawnError = e));
     child.stdin!.on('error', () => undefined);
     const lines = new LineSplitter((l) => m.onLine(l));
     child.stderr!.on('data', (d: Buffer) => lines.push(d));
-
-    const feedFlv = flvTags((t) => {
-      const u = unitOfTag(t);
-      if (u) m.onUnit(u);
-    });
-    const ts = new TsAccounting((u) => m.onUnit(u));
-    const write = (b: Buffer) => {
-      if (!child.stdin!.destroyed) child.stdin!.write(b);
-    };
-    // the first bytes received, for --snapshot
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    const keep = (b: Buffer) => {
-      if (this.o.snapshot === undefined || headBytes >= SNAPSHOT_BYTES) return;
-      head.push(Buffer.from(b));
-      headBytes += b.length;
-    };
     let source: ByteSource | null = null;
-    const flv = (b: Buffer) => (feedFlv(b), keep(b), write(b));
-    if (protocol === 'rtmp') (child.stdio[3] as Readable).on('data', (b: Buffer) => (feedFlv(b), keep(b)));
-    else if (protocol === 'http-flv') source = readHttp(url, flv);
-    else if (protocol === 'ws-flv') source = readWebSocket(url, flv);
-    else
-      source = readHls(url, {
-        variant: this.o.variant,
-        onVariant: (v) => (m.variant = v),
-        onSegment: (data, s) => {
-          ts.flush();
-          m.segment(s);
-          ts.push(data);
-          keep(data);
-          write(data);
-        },
+    try {
+      const feedFlv = flvTags((t) => {
+        const u = unitOfTag(t);
+        if (u) m.onUnit(u);
       });
+      const ts = new TsAccounting((u) => m.onUnit(u));
+      const write = (b: Buffer) => {
+        if (!child.stdin!.destroyed) child.stdin!.write(b);
+      };
+      // the first bytes received, for --snapshot
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      const keep = (b: Buffer) => {
+        if (this.o.snapshot === undefined || headBytes >= SNAPSHOT_BYTES) return;
+        head.push(Buffer.from(b));
+        headBytes += b.length;
+      };
+      const flv = (b: Buffer) => (feedFlv(b), keep(b), write(b));
+      if (protocol === 'rtmp') (child.stdio[3] as Readable).on('data', (b: Buffer) => (feedFlv(b), keep(b)));
+      else if (protocol === 'http-flv') source = readHttp(url, flv);
+      else if (protocol === 'ws-flv') source = readWebSocket(url, flv);
+      else
+        source = readHls(url, {
+          variant: this.o.variant,
+          onVariant: (v) => (m.variant = v),
+          onSegment: (data, s) => {
+            ts.flush();
+            m.segment(s);
+            ts.push(data);
+            keep(data);
+            write(data);
+          },
+        });
 
-    let refused: PlayRefused | null = null;
-    let sourceError: Error | null = null;
-    let sourceEnded = false;
-    const sourceDone = (source?.done ?? exited).then(
-      () => {
-        sourceEnded = true;
-        child.stdin!.end();
-      },
-      (e: Error) => {
-        if (e instanceof PlayRefused) refused = e;
-        else sourceError = e;
-        child.stdin!.end();
-      },
-    );
-    let decoderDone = false;
-    void exited.then(() => (decoderDone = true));
+      let refused: PlayRefused | null = null;
+      let sourceError: Error | null = null;
+      let sourceEndedAt: number | null = null;
+      const sourceDone = (source?.done ?? exited).then(
+        () => {
+          sourceEndedAt = m.now();
+          child.stdin!.end();
+        },
+        (e: Error) => {
+          if (e instanceof PlayRefused) refused = e;
+          else sourceError = e;
+          sourceEndedAt = m.now();
+          child.stdin!.end();
+        },
+      );
 
-    const interval = this.o.intervalMs ?? 1000;
-    const deadline = this.o.durationMs !== undefined ? m.now() - m.elapsedMs + this.o.durationMs : Infinity;
-    const startBy = m.now() - m.elapsedMs + (this.o.startTimeoutMs ?? 15_000);
-    const relay = protocol === 'hls' ? null : relayStatusOf(url, this.o.relayHttp);
-    let endedByServer = false;
-    let reason: string | null = null;
-    let nextTick = m.now() - m.elapsedMs + interval;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(nextTick, deadline) - m.now())));
-      const now = m.now();
-      if (relay) void this.sampleRelayClock(relay.statusUrl, relay.stream);
-      if (refused) break;
-      if (this.o.signal?.aborted || now >= deadline) break;
-      if (m.frames === 0 && (now >= startBy || decoderDone)) {
-        reason = decoderDone ? this.whyNoMedia(sourceError) : `no frame decoded in ${Math.round(m.elapsedMs)} ms`;
-        break;
+      const interval = this.o.intervalMs ?? 1000;
+      const t0 = m.now() - m.elapsedMs;
+      const deadline = this.o.durationMs !== undefined ? t0 + this.o.durationMs : Infinity;
+      const startBy = t0 + (this.o.startTimeoutMs ?? 15_000);
+      const relay = protocol === 'hls' ? null : relayStatusOf(url, this.o.relayHttp);
+      /** The server ended the stream, at that time (its connection closed, or RTMP's reader exited). */
+      let endedAt: number | null = null;
+      let reason: string | null = null;
+      let decoderFailed = false;
+      let nextTick = t0 + interval;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, Math.max(0, Math.min(nextTick, deadline) - m.now())));
+        const now = m.now();
+        if (relay)
+          void relayClockOffset(relay.statusUrl, relay.stream, () => m.now()).then((off) => {
+            if (off !== null) m.relayOff = off;
+          });
+        if (refused) break;
+        if (this.o.signal?.aborted || now >= deadline) break;
+        if (m.frames === 0 && (now >= startBy || exitedAt !== null)) {
+          reason =
+            exitedAt !== null
+              ? this.whyNoMedia(spawnError ?? sourceError, ffmpeg)
+              : `no frame decoded in ${Math.round(m.elapsedMs)} ms`;
+          break;
+        }
+        if (exitedAt !== null && now >= m.playoutEnd()) {
+          // a pipe's decoder that exits while its source still flows failed by itself: not the server's doing
+          decoderFailed = protocol !== 'rtmp' && sourceEndedAt === null;
+          endedAt = decoderFailed ? null : protocol === 'rtmp' ? exitedAt : sourceEndedAt;
+          reason = decoderFailed
+            ? `the decoder exited: ${this.lastError() ?? 'no reason given'}`
+            : sourceError
+              ? `connection lost: ${(sourceError as Error).message}`
+              : 'the stream ended';
+          break;
+        }
+        if (now >= nextTick) {
+          this.emit(m.tick(now, 'live'));
+          nextTick += interval;
+        }
       }
-      if (decoderDone && now >= m.playoutEnd()) {
-        endedByServer = true;
-        reason = sourceError
-          ? `connection lost: ${(sourceError as Error).message}`
-          : sourceEnded
-            ? 'the stream ended'
-            : 'the stream ended';
-        break;
+      source?.close();
+      child.kill('SIGKILL');
+      await raceTimeout(exited, 2000);
+      await raceTimeout(sourceDone, 2000);
+      if (refused)
+        return m.summary('refused', redactQuery((refused as PlayRefused).message), (refused as PlayRefused).status);
+      if (m.frames === 0 && protocol === 'rtmp' && relay) {
+        const why = await relayRefusal(relay.statusUrl, url, this.o.pwd !== undefined);
+        if (why) return m.summary('refused', why.reason, why.status);
       }
-      if (now >= nextTick) {
-        this.emit(m.tick(now, 'live'));
-        nextTick += interval;
-      }
+      if (this.o.snapshot !== undefined && headBytes > 0)
+        await writeSnapshot(ffmpeg, protocol === 'hls' ? 'mpegts' : 'flv', Buffer.concat(head), this.o.snapshot);
+      // an ended stream is measured up to its end: the last frame's time, or the server's close when that came later
+      // (a freeze until then is a stall), not the moment this loop noticed
+      const at = endedAt !== null ? Math.max(m.playoutEnd(), endedAt) : m.now();
+      const last = m.tick(at, 'end');
+      const outcome = decoderFailed
+        ? 'stalled'
+        : outcomeOf({ frames: m.frames, endedByServer: endedAt !== null, stalls: last.stalls });
+      return m.summary(outcome, reason === null ? null : redactQuery(reason), undefined, last, at);
+    } finally {
+      source?.close();
+      child.kill('SIGKILL');
     }
-    source?.close();
-    killChild();
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-    process.off('exit', killChild);
-    await sourceDone;
-    const now = m.now();
-    if (refused) return m.summary('refused', (refused as PlayRefused).message, (refused as PlayRefused).status);
-    if (m.frames === 0 && protocol === 'rtmp' && relay) {
-      const why = await this.rtmpRefusal(relay.statusUrl);
-      if (why) return m.summary('refused', why.reason, why.status);
-    }
-    if (this.o.snapshot !== undefined && headBytes > 0)
-      await writeSnapshot(ffmpeg, protocol === 'hls' ? 'mpegts' : 'flv', Buffer.concat(head), this.o.snapshot);
-    const last = m.tick(now, 'end');
-    const outcome = outcomeOf({ frames: m.frames, endedByServer, stalls: last.stalls });
-    return m.summary(outcome, reason, undefined, last);
   }
 
-  private whyNoMedia(sourceError: Error | null): string {
-    if (sourceError) return `cannot play: ${sourceError.message}`;
+  private lastError(): string | null {
     const line = [...this.m.stderr].reverse().find((l) => /\[(error|fatal)\]/.test(l));
-    return line ? tidyLine(line.replace(/\[(error|fatal)\] /, '')) : 'the stream ended before a frame was decoded';
+    return line ? tidyLine(line.replace(/\[(error|fatal)\] /, '')) : null;
   }
 
-  private async sampleRelayClock(statusUrl: string, stream: string): Promise<void> {
-    const sent = this.m.now();
-    const r = await getJson<RelayStatus>(statusUrl, 2000);
-    const got = this.m.now();
-    const edges = r?.body?.liveEdge;
-    if (!edges) return;
-    const e = edges[stream] ?? (Object.keys(edges).length === 1 ? Object.values(edges)[0] : undefined);
-    if (!e) return;
-    this.m.relayOff = e.timestampMs + e.ageMs + (got - sent) / 2 - got;
-  }
-
-  private async rtmpRefusal(statusUrl: string): Promise<{ status: number; reason: string } | null> {
-    const r = await getJson<RelayStatus & { message?: string; hint?: string }>(statusUrl);
-    if (!r) return null;
-    if (r.status === 404) return { status: 404, reason: `404 ${r.body?.message ?? 'no such channel'}` };
-    if (r.body?.passwordProtected)
-      return this.o.pwd === undefined
-        ? { status: 401, reason: '401 password required (add --pwd <password>)' }
-        : { status: 403, reason: '403 wrong password (check the channel password)' };
-    if (r.body?.state && r.body.state !== 'live' && r.body.state !== 'starting')
-      return { status: 404, reason: `404 live ended: channel is ${r.body.state}` };
-    return null;
+  private whyNoMedia(error: Error | null, ffmpeg: string): string {
+    if (error && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      return `cannot run ffmpeg at ${ffmpeg} (install it, or set FFMPEG_PATH)`;
+    if (error) return `cannot play: ${error.message}`;
+    return this.lastError() ?? 'the stream ended before a frame was decoded';
   }
 }

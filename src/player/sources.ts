@@ -33,6 +33,14 @@ export function protocolOf(url: string): PlayProtocol | null {
   return /\.m3u8$/i.test(u.pathname) ? 'hls' : 'http-flv';
 }
 
+/** Query parameters whose value is a credential: shown as *** in what the player prints. */
+const SECRET_QUERY = /([?&](?:pwd|password|token|sig|signature|secret|key|auth|txSecret|auth_key)=)[^&\s#"']*/gi;
+
+/** A text (a URL, a reason) with the values of credential query parameters (`pwd`, `token`, `sig`…) as ***. */
+export function redactQuery(text: string): string {
+  return text.replace(SECRET_QUERY, '$1***');
+}
+
 /** The URL with the channel password as its `pwd` query parameter (how the relay's play URLs take it). */
 export function withPassword(url: string, pwd: string | undefined): string {
   if (pwd === undefined) return url;
@@ -65,6 +73,7 @@ const readBody = (res: http.IncomingMessage): Promise<string> =>
       if (body.length < 65536) body += d;
     });
     res.on('end', () => resolve(body));
+    res.on('close', () => resolve(body));
     res.on('error', () => resolve(body));
   });
 
@@ -167,4 +176,43 @@ export function relayStatusOf(url: string, httpBase?: string): { statusUrl: stri
     origin = httpBase.replace(/\/+$/, '');
   } else origin = `${u.protocol === 'wss:' || u.protocol === 'https:' ? 'https' : 'http'}://${u.host}`;
   return { statusUrl: `${origin}/status/${channelId}`, stream };
+}
+
+/**
+ * The relay's channel clock for a stream: the offset that turns a local `now()` into the stream's live timestamp
+ * (ms), from its `/status` live edge, half the round trip added; null when the status tells none.
+ */
+export async function relayClockOffset(statusUrl: string, stream: string, now: () => number): Promise<number | null> {
+  const sent = now();
+  const r = await getJson<RelayStatus>(statusUrl, 2000);
+  const got = now();
+  const edges = r?.body?.liveEdge;
+  if (!edges) return null;
+  const e = edges[stream] ?? (Object.keys(edges).length === 1 ? Object.values(edges)[0] : undefined);
+  return e ? e.timestampMs + e.ageMs + (got - sent) / 2 - got : null;
+}
+
+/**
+ * Why the relay refused an RTMP play that got no frame (RTMP only closes the connection): from its public status
+ * (no such channel, live ended) and, for a protected channel, a HEAD of its FLV URL with the same query, which the
+ * media server answers after the same checks without making a viewer. Null when it says nothing.
+ */
+export async function relayRefusal(
+  statusUrl: string,
+  url: string,
+  withPwd: boolean,
+): Promise<{ status: number; reason: string } | null> {
+  const r = await getJson<RelayStatus & { message?: string }>(statusUrl);
+  if (!r) return null;
+  if (r.status === 404) return { status: 404, reason: `404 ${r.body?.message ?? 'no such channel'}` };
+  const state = r.body?.state;
+  if (state && state !== 'live' && state !== 'starting')
+    return { status: 404, reason: `404 live ended: channel is ${state}` };
+  if (!r.body?.passwordProtected) return null;
+  const flv = statusUrl.replace(/\/status\/([^/]+)$/, '/live/$1.flv') + new URL(url).search;
+  const head = await fetch(flv, { method: 'HEAD', signal: AbortSignal.timeout(3000) }).catch(() => null);
+  if (head?.status === 401)
+    return { status: 401, reason: `401 password required${withPwd ? '' : ' (add --pwd <password>)'}` };
+  if (head?.status === 403) return { status: 403, reason: '403 wrong password (check the channel password)' };
+  return null;
 }

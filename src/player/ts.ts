@@ -6,6 +6,8 @@
 import type { MediaUnit } from './flv.js';
 
 const PACKET = 188;
+/** The PTS clock's range: 2^33 ticks of 90 kHz, in ms. */
+const PTS_RANGE_MS = 2 ** 33 / 90;
 const VIDEO_TYPES = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
 const AUDIO_TYPES = new Set([0x03, 0x04, 0x0f, 0x11, 0x81]);
 
@@ -21,6 +23,8 @@ export class TsAccounting {
   private readonly tracks = new Map<number, 'audio' | 'video'>();
   private readonly pending = new Map<number, Pending>();
   private rest = Buffer.alloc(0);
+  /** Per PID: wraps of the 33-bit PTS seen so far, and the last PTS read (ms, unwrapped). */
+  private readonly wraps = new Map<number, { count: number; last: number }>();
 
   constructor(private readonly onUnit: (u: MediaUnit) => void) {}
 
@@ -66,11 +70,28 @@ export class TsAccounting {
     if (start) {
       const done = this.pending.get(pid);
       if (done && done.ptsMs !== null) this.onUnit({ track, ptsMs: done.ptsMs, bytes: done.bytes });
-      this.pending.set(pid, { track, ptsMs: payload ? pesPtsMs(payload) : null, bytes: PACKET });
+      this.pending.set(pid, { track, ptsMs: payload ? this.unwrapped(pid, pesPtsMs(payload)) : null, bytes: PACKET });
     } else {
       const p = this.pending.get(pid);
       if (p) p.bytes += PACKET;
     }
+  }
+
+  /**
+   * A PTS past the 33-bit clock's wrap (26.5 h, or sooner for an encoder starting near it) continues upwards, as
+   * ffmpeg's demuxer unwraps it under -copyts: a step back of more than half the range is a wrap.
+   */
+  private unwrapped(pid: number, ptsMs: number | null): number | null {
+    if (ptsMs === null) return null;
+    const w = this.wraps.get(pid) ?? { count: 0, last: ptsMs };
+    let v = ptsMs + w.count * PTS_RANGE_MS;
+    if (v < w.last - PTS_RANGE_MS / 2) {
+      w.count++;
+      v += PTS_RANGE_MS;
+    }
+    w.last = v;
+    this.wraps.set(pid, w);
+    return v;
   }
 
   private readPat(payload: Buffer): void {

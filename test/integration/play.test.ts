@@ -7,6 +7,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -184,6 +185,77 @@ describe('play: a relay channel on every protocol', () => {
     ]);
     expect(stdout.trim()).toBe(`${truth.width},${truth.height}`);
     await stack.request('POST', '/v1/push/stop', { channelIds: [ch.id] });
+  }, 60_000);
+});
+
+describe('play: HLS master playlists and damaged streams', () => {
+  it('a tiered channel: --variant picks the tier of the master playlist, decoded at the RESOLUTION it declares', async () => {
+    const ch = await channel('alice.mp4', { encode: 1, rateTypes: [0, 10] });
+    const master = await eventually(async () => {
+      const t = await fetchText(ch.hls);
+      return t && /RESOLUTION=\d+x360/.test(t) ? t : null;
+    }, 30_000);
+    const declared = /RESOLUTION=(\d+)x360[^\n]*\n([^\n]+)/.exec(master)!;
+    const [low, best] = await Promise.all([
+      probe(ch.hls, { durationMs: 7000, variant: 'r10' }),
+      probe(ch.hls, { durationMs: 7000 }),
+    ]);
+    expect(low.seconds.at(-1)!.hls?.variant?.uri, JSON.stringify(low.seconds.at(-1))).toBe(declared[2]);
+    expect([low.summary.width, low.summary.height]).toEqual([Number(declared[1]), 360]);
+    expect(low.summary.videoKbps).toBeLessThan(600);
+    expect([best.summary.width, best.summary.height]).toEqual([truth.width, truth.height]);
+    expect(best.seconds.at(-1)!.hls?.variant?.uri).toMatch(/r0\//);
+    const none = await probe(ch.hls, { durationMs: 3000, variant: 'r99' });
+    expect(none.summary.outcome).toBe('refused');
+    expect(none.summary.reason).toMatch(/no variant "r99".*r10/);
+    await stack.request('POST', '/v1/push/stop', { channelIds: [ch.id] });
+  }, 60_000);
+
+  it('damaged video data is counted as decode errors', async () => {
+    // 4 s of the fixture as FLV, the slice data of every 10th inter frame overwritten, served at once over HTTP
+    const flv = execFileSync(FFMPEG, [
+      ...[
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        fixture('alice-camera.mp4'),
+        '-t',
+        '4',
+        '-c',
+        'copy',
+        '-f',
+        'flv',
+        '-',
+      ],
+    ]);
+    let off = 13;
+    let inter = 0;
+    let damaged = 0;
+    while (off + 11 < flv.length) {
+      const size = flv.readUIntBE(off + 1, 3);
+      const body = off + 11;
+      if (flv[off] === 9 && flv[body] === 0x27 && flv[body + 1] === 1 && size > 200 && ++inter % 10 === 0) {
+        for (let i = body + 40; i < body + size - 20; i += 7) flv[i] = (flv[i]! * 31 + 17) & 0xff;
+        damaged++;
+      }
+      off += 11 + size + 4;
+    }
+    expect(damaged).toBeGreaterThan(5);
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'video/x-flv' });
+      res.end(flv);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const { summary } = await probe(`http://127.0.0.1:${port}/damaged.flv`, { durationMs: 20_000 });
+      expect(summary.frames, JSON.stringify(summary)).toBeGreaterThan(100);
+      expect(summary.decodeErrors, JSON.stringify(summary)).toBeGreaterThan(0);
+      expect(summary.outcome).toBe('ended');
+    } finally {
+      server.close();
+    }
   }, 60_000);
 });
 

@@ -149,6 +149,25 @@ function markStream(m: SyncMarks, durationMs: number, flashes: number[], beeps: 
 }
 
 describe('SyncMarks', () => {
+  it('pairs each beep with its own flash at 1 Hz, whichever side it falls (not with the previous period)', () => {
+    const flashes = Array.from({ length: 12 }, (_, i) => 1000 + i * 1000);
+    for (const [offset, n] of [
+      [200, 7],
+      [200, 8],
+      [-300, 7],
+      [-300, 8],
+    ] as const) {
+      const m = new SyncMarks();
+      markStream(
+        m,
+        1000 + n * 1000 + 1600,
+        flashes.slice(0, n + 1),
+        flashes.slice(0, n + 1).map((f) => f + offset),
+      );
+      expect(m.offsetMs, `${offset} with ${n} marks`).toBe(offset);
+    }
+  });
+
   const every2s = (offset: number) => [2000, 4000, 6000, 8000, 10_000, 12_000].map((t) => t + offset);
 
   it('reads +500 ms when each beep comes 500 ms after its flash', () => {
@@ -184,7 +203,10 @@ describe('SyncMarks', () => {
     markStream(m, 3000, [2000], [2100]);
     expect(m.offsetMs).toBeNull();
     const m2 = new SyncMarks();
+    // a sound onset is paired once the picture has been decoded a window (1 s) past it
     markStream(m2, 5000, [2000, 4000], [2100, 4100]);
+    expect(m2.offsetMs).toBeNull();
+    m2.luma(5200, 20);
     expect(m2.offsetMs).toBe(100);
   });
 
@@ -209,6 +231,7 @@ describe('SyncMarks', () => {
       m.level(t + 90, -90);
       m.level(t + 100, -39);
     }
+    m.luma(10_500, 100);
     expect(m.offsetMs).toBe(100);
   });
 
