@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { locateFfmpeg, onPath } from '../media/ffmpeg/locate.js';
 import { probePlayback } from '../player/probe.js';
-import { protocolOf, withPassword } from '../player/sources.js';
+import { tracked } from '../player/processes.js';
+import { protocolOf, redactQuery, withPassword } from '../player/sources.js';
 import { PLAY_EXIT, statsLine, summaryText } from '../player/stats.js';
 import { parseArgs } from './admin.js';
 import { callerPath, EXIT, type CommandHelp } from './usage.js';
@@ -53,10 +54,23 @@ function openDisplay(url: string, ffmpegPath: string): ChildProcess | null {
     );
     return null;
   }
-  const p = spawn(ffplay, ['-hide_banner', '-loglevel', 'error', '-window_title', `relay play ${url}`, url], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  // killed with this process however it ends; its own complaints (audio devices, a display it cannot open) are kept
+  // and only its last line said, when it gives up early
+  const p = tracked(
+    spawn(ffplay, ['-hide_banner', '-loglevel', 'error', '-window_title', `relay play ${redactQuery(url)}`, url], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  let last = '';
+  p.stderr!.on('data', (d: Buffer) => (last = d.toString().trim().split('\n').at(-1) ?? last));
+  const started = Date.now();
   p.on('error', (e) => console.error(`--display: ffplay failed: ${e.message}`));
+  p.on('exit', (code) => {
+    if (code && Date.now() - started < 5000)
+      console.error(
+        `--display: ffplay could not show the stream (exit ${code}${last ? `: ${last}` : ''}): measuring on`,
+      );
+  });
   return p;
 }
 
@@ -68,6 +82,9 @@ export async function play(argv: readonly string[]): Promise<number> {
     console.error(`${why}\n\nusage: cli ${PLAY_HELP.usage[0]}`);
     return EXIT.usage;
   };
+  const swallowed = Object.entries(flags).find(([, v]) => typeof v === 'string' && v.includes('://'));
+  if (!url && swallowed)
+    return bad(`--${swallowed[0]} took the URL as its value: give it a value, or put the URL first`);
   if (!url || words.length > 2) return bad('play needs one URL');
   if (!protocolOf(url)) return bad(`not a play URL: ${url} (rtmp://, http(s)://….flv, ws(s)://….flv or ….m3u8)`);
   for (const k of STRINGS) if (flags[k] === true) return bad(`--${k} needs a value`);
@@ -78,9 +95,17 @@ export async function play(argv: readonly string[]): Promise<number> {
   if (durationMs === null || durationMs === 0) return bad('--for takes a duration above 0: 30s, 500ms, 2m');
   const startTimeoutMs = str('start-timeout') !== undefined ? parseDuration(str('start-timeout')!) : undefined;
   if (startTimeoutMs === null || startTimeoutMs === 0) return bad('--start-timeout takes a duration above 0: 15s');
-  const json = !!flags.json;
-  const ffmpegPath = locateFfmpeg().path;
+  if (str('variant') !== undefined && protocolOf(url) !== 'hls')
+    return bad('--variant chooses a variant of an HLS master playlist (an .m3u8 URL)');
+  const snapshotDir = str('snapshot') !== undefined ? path.dirname(callerPath(str('snapshot')!)) : null;
+  if (snapshotDir !== null && !fs.existsSync(snapshotDir)) return bad(`--snapshot: no folder ${snapshotDir}`);
   const stop = new AbortController();
+  const json = !!flags.json;
+  // a reader that goes away (| head) ends the playback quietly, as other command-line tools do
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') stop.abort();
+  });
+  const ffmpegPath = locateFfmpeg().path;
   // the first Ctrl-C ends the playback with its summary; a second one (a snapshot being written) ends the process
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(130);
@@ -100,12 +125,16 @@ export async function play(argv: readonly string[]): Promise<number> {
     ffmpegPath,
     signal: stop.signal,
   });
-  for await (const s of probe) console.log(json ? JSON.stringify(s) : statsLine(s));
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  for await (const s of probe) print(json ? JSON.stringify(s) : statsLine(s));
   const summary = await probe.summary;
   window?.kill('SIGTERM');
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  if (json) console.log(JSON.stringify(summary));
-  else (summary.exitCode === PLAY_EXIT.played ? console.log : console.error)(summaryText(summary));
-  return summary.exitCode;
+  // a variant the master playlist does not have is a usage error, found once the playlist is read
+  const code = summary.outcome === 'refused' && summary.status === 0 ? EXIT.usage : summary.exitCode;
+  if (json) print(JSON.stringify({ ...summary, exitCode: code }));
+  else if (summary.exitCode === PLAY_EXIT.played) print(summaryText(summary));
+  else console.error(summaryText({ ...summary, exitCode: code }));
+  return code;
 }

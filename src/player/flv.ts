@@ -50,7 +50,7 @@ export interface MediaUnit {
   track: 'audio' | 'video';
   /** Presentation timestamp (ms). */
   ptsMs: number;
-  /** Bytes on the wire for it (the tag or the PES packets, with their headers). */
+  /** Bytes of the coded frame (the elementary stream: no FLV tag, AVC/AAC packet, PES or TS headers). */
   bytes: number;
 }
 
@@ -59,18 +59,18 @@ export interface MediaUnit {
  * time (a signed 24-bit ms offset, E.4.3.1) for codecs 7 (AVC) and 12 (HEVC, as the common extension carries it).
  */
 export function unitOfTag(t: FlvTag): MediaUnit | null {
-  const bytes = t.body.length + 15;
   if (t.type === 8) {
     if (t.body.length < 2) return null;
-    if (t.body[0]! >> 4 === 10 && t.body[1] === 0) return null; // AAC sequence header
-    return { track: 'audio', ptsMs: t.ts, bytes };
+    const aac = t.body[0]! >> 4 === 10;
+    if (aac && t.body[1] === 0) return null; // AAC sequence header
+    return { track: 'audio', ptsMs: t.ts, bytes: t.body.length - (aac ? 2 : 1) };
   }
   if (t.type !== 9 || t.body.length < 2) return null;
   const codec = t.body[0]! & 0x0f;
   if (codec === 7 || codec === 12) {
     if (t.body[1] !== 1 || t.body.length < 5) return null; // sequence header or end of sequence
     const cts = (t.body.readUIntBE(2, 3) << 8) >> 8;
-    return { track: 'video', ptsMs: t.ts + cts, bytes };
+    return { track: 'video', ptsMs: t.ts + cts, bytes: t.body.length - 5 };
   }
-  return { track: 'video', ptsMs: t.ts, bytes };
+  return { track: 'video', ptsMs: t.ts, bytes: t.body.length - 1 };
 }

@@ -56,17 +56,28 @@ async function get(url: string, signal: AbortSignal): Promise<{ status: number; 
 /** Reads an HLS stream until it ends or is closed. */
 export function readHls(url: string, o: HlsReaderOptions): ByteSource {
   const stop = new AbortController();
-  const done = run(url, o, stop.signal);
-  done.catch(() => undefined);
-  return { done, close: () => stop.abort() };
+  const source: ByteSource = { done: Promise.resolve(), close: () => stop.abort() };
+  source.done = run(url, o, stop.signal).then((why) => {
+    if (why) source.endReason = why;
+  });
+  source.done.catch(() => undefined);
+  return source;
 }
 
-async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promise<void> {
+async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promise<string | void> {
   let first = await get(url, signal);
   if (first.status !== 200) {
     const reason = refusalReason(first.status, first.body.toString('utf8'));
     throw first.status >= 400 && first.status < 500 ? new PlayRefused(first.status, reason) : new Error(reason);
   }
+  if (
+    !first.body
+      .subarray(0, 16)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .startsWith('#EXTM3U')
+  )
+    throw new Error(`not an HLS playlist (no #EXTM3U; ${first.body.length} bytes): is this a play URL?`);
   let mediaUrl = url;
   const variants = parseMaster(first.body.toString('utf8'));
   if (variants) {
@@ -110,7 +121,8 @@ async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promi
       o.onSegment(r.body, { ...s, fetchMs: Math.round(performance.now() - t0), bytes: r.body.length });
       next = s.sequence + 1;
     }
-    if (playlist.ended && next > (playlist.segments.at(-1)?.sequence ?? -1)) return;
+    if (playlist.ended && next > (playlist.segments.at(-1)?.sequence ?? -1))
+      return 'the playlist ended (#EXT-X-ENDLIST)';
     const target = (playlist.targetDurationS || 2) * 1000;
     await sleep(todo.length > 0 ? Math.max(0, loadStart + target - performance.now()) : target / 2, signal);
     if (signal.aborted) return;
@@ -123,7 +135,7 @@ async function run(url: string, o: HlsReaderOptions, signal: AbortSignal): Promi
       continue; // a failed reload: try again after the wait, as players do
     }
     if (r.status === 404 || r.status === 410) {
-      if (played) return;
+      if (played) return `the playlist is gone (${r.status})`;
       throw new PlayRefused(r.status, refusalReason(r.status, r.body.toString('utf8')));
     }
     if (r.status === 200) {

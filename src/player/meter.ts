@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { redactQuery } from './sources.js';
+import { tidyLine } from '../media/ffmpeg/stderr.js';
 import { DecoderLog, isDecodeError } from './decoder-log.js';
 import type { MediaUnit } from './flv.js';
 import type { FetchedSegment } from './hls.js';
@@ -45,6 +46,15 @@ export class Meter {
   variant: HlsVariant | null = null;
   /** Error lines of the decoder (the last 50). */
   readonly stderr: string[] = [];
+  private readonly partial = {
+    video: [] as number[],
+    audio: [] as number[],
+    drift: [] as number[],
+    latency: [] as number[],
+  };
+  private latencySource: LatencySource | null = null;
+  private firstShownPts: number | null = null;
+  private readonly errorSamples: string[] = [];
   private readonly perSecond = {
     video: [] as number[],
     audio: [] as number[],
@@ -112,6 +122,7 @@ export class Meter {
         this.firstFrameAt ??= now;
         this.size = { width: e.width, height: e.height };
         this.playout.frame(e.ptsMs, now, e.width, e.height);
+        this.firstShownPts ??= e.ptsMs;
         if (this.lastAudioPts !== null) this.clockSamples.push(this.lastAudioPts - e.ptsMs);
         break;
       case 'luma':
@@ -126,7 +137,11 @@ export class Meter {
       case 'error':
         this.stderr.push(line);
         if (this.stderr.length > 50) this.stderr.shift();
-        if (isDecodeError(line)) this.decodeErrors++;
+        if (isDecodeError(line)) {
+          this.decodeErrors++;
+          const tidy = tidyLine(line.replace(/\[(error|fatal)\] /, ''));
+          if (this.errorSamples.length < 3 && !this.errorSamples.includes(tidy)) this.errorSamples.push(tidy);
+        }
         break;
     }
   }
@@ -153,11 +168,14 @@ export class Meter {
     let videoKbps = 0;
     let audioKbps = 0;
     if (f) {
-      const inWindow = (u: Unit) => u.ptsMs > f.ptsMs - 1000 && u.ptsMs <= f.ptsMs;
+      // the media shown in the last second; less than a second shown so far: that much
+      const first = this.firstShownPts ?? f.ptsMs;
+      const span = f.ptsMs >= first ? Math.min(1000, f.ptsMs - first + this.playout.intervalMs) : 1000;
+      const inWindow = (u: Unit) => u.ptsMs > f.ptsMs - span && u.ptsMs <= f.ptsMs;
       for (const u of this.units)
         if (inWindow(u)) u.track === 'video' ? (videoKbps += u.bytes) : (audioKbps += u.bytes);
-      videoKbps = Math.round((videoKbps * 8) / 1000);
-      audioKbps = Math.round((audioKbps * 8) / 1000);
+      videoKbps = Math.round((videoKbps * 8) / span);
+      audioKbps = Math.round((audioKbps * 8) / span);
     }
     const clock = median(this.clockSamples);
     this.clockSamples = [];
@@ -171,13 +189,16 @@ export class Meter {
     const state =
       kind === 'end' ? 'ended' : !f ? 'connecting' : this.playout.ongoingStallMs(now) > 0 ? 'stalled' : 'playing';
     const fps = this.playout.shownBetween(now - 1000, now).length;
-    // a whole second of playing (not the second the first frame came in)
-    if (state === 'playing' && this.firstFrameAt !== null && now - this.firstFrameAt >= 1000) {
-      this.perSecond.video.push(videoKbps);
-      this.perSecond.audio.push(audioKbps);
-      if (lat) this.perSecond.latency.push(lat.ms);
+    // the summary averages whole seconds of playing; a run shorter than that, what it has
+    const whole = this.firstFrameAt !== null && now - this.firstFrameAt >= 1000;
+    const into = whole ? this.perSecond : this.partial;
+    if (f && (state === 'playing' || (kind === 'end' && this.perSecond.video.length === 0))) {
+      into.video.push(videoKbps);
+      into.audio.push(audioKbps);
+      if (lat) into.latency.push(lat.ms);
+      if (drift !== null) into.drift.push(drift);
     }
-    if (drift !== null && state === 'playing') this.perSecond.drift.push(drift);
+    if (lat) this.latencySource = lat.source;
     const s: PlaybackStats = {
       t: Math.round((now - this.t0) / 1000),
       state,
@@ -198,14 +219,7 @@ export class Meter {
       ...(this.protocol === 'hls'
         ? {
             hls: {
-              variant: this.variant
-                ? {
-                    index: this.variant.index,
-                    bandwidth: this.variant.bandwidth,
-                    resolution: this.variant.resolution,
-                    uri: redactQuery(this.variant.uri),
-                  }
-                : null,
+              variant: this.variantView(),
               mediaSequence: this.lastSegment?.sequence ?? null,
               fetchMs: this.lastSegment?.fetchMs ?? null,
               segmentBytes: this.lastSegment?.bytes ?? null,
@@ -230,6 +244,7 @@ export class Meter {
     // frames per second of playing: the time frozen in stalls (a lost upstream before the end) does not count
     const playing = played - this.playout.stallsAt(now).totalMs / 1000;
     const avg = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
+    const per = this.perSecond.video.length > 0 ? this.perSecond : this.partial;
     const marks = this.marks.offsetMs;
     return {
       summary: true,
@@ -244,19 +259,27 @@ export class Meter {
       firstFrameMs: this.firstFrameAt === null ? null : Math.round(this.firstFrameAt - this.t0),
       width: this.size?.width ?? null,
       height: this.size?.height ?? null,
-      frames: this.frames,
+      frames: shown,
       fps: playing > 0.5 ? Math.round((shown / playing) * 10) / 10 : null,
-      videoKbps: avg(this.perSecond.video),
-      audioKbps: avg(this.perSecond.audio),
-      avDriftMs: marks ?? roundOrNull(median(this.perSecond.drift)),
+      videoKbps: avg(per.video),
+      audioKbps: avg(per.audio),
+      avDriftMs: marks ?? roundOrNull(median(per.drift)),
       avDriftSource: marks !== null ? 'marks' : (this.lastDrift?.source ?? null),
-      latencyMs: roundOrNull(median(this.perSecond.latency)),
-      latencySource: last?.latencySource ?? null,
+      latencyMs: roundOrNull(median(per.latency)),
+      latencySource: this.latencySource,
       stalls: last?.stalls ?? 0,
       stallMs: last?.stallMs ?? 0,
       decodeErrors: this.decodeErrors,
+      decodeErrorSamples: this.errorSamples,
+      ...(this.protocol === 'hls' ? { variant: this.variantView() } : {}),
       ...(this.snapshot !== undefined ? { snapshot: this.snapshotWritten() } : {}),
     };
+  }
+
+  /** The HLS variant playing, as reported (its URI without credentials). */
+  private variantView(): { index: number; bandwidth: number | null; resolution: string | null; uri: string } | null {
+    const v = this.variant;
+    return v ? { index: v.index, bandwidth: v.bandwidth, resolution: v.resolution, uri: redactQuery(v.uri) } : null;
   }
 
   /** The snapshot file, when the decoder wrote it during this run. */

@@ -31,6 +31,8 @@ export class Playout {
   private stalls = 0;
   private stallMs = 0;
   private readonly shown: ShownFrame[] = [];
+  /** The last frame decoded (kept when `shown` forgets it: a long stall still has a frame on screen). */
+  private last: ShownFrame | null = null;
   private forgotten = 0;
 
   /** The stream's usual frame interval (median PTS step of the last 30 frames), ms. */
@@ -71,6 +73,7 @@ export class Playout {
     this.lastShownAt = shownAt;
     const f = { ptsMs, shownAt, width, height };
     this.shown.push(f);
+    this.last = f;
     return f;
   }
 
@@ -106,7 +109,7 @@ export class Playout {
   /** The frame on screen at `now` (the last one shown by then), or null. */
   onScreen(now: number): ShownFrame | null {
     for (let i = this.shown.length - 1; i >= 0; i--) if (this.shown[i]!.shownAt <= now) return this.shown[i]!;
-    return null;
+    return this.last && this.last.shownAt <= now ? this.last : null;
   }
 }
 

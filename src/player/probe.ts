@@ -22,6 +22,8 @@ import {
   readWebSocket,
   redactQuery,
   relayClockOffset,
+  guessRelay,
+  relayEndReason,
   relayRefusal,
   relayStatusOf,
   withPassword,
@@ -200,7 +202,20 @@ class Session {
       const t0 = m.now() - m.elapsedMs;
       const deadline = this.o.durationMs !== undefined ? t0 + this.o.durationMs : Infinity;
       const startBy = t0 + (this.o.startTimeoutMs ?? 15_000);
-      const relay = protocol === 'hls' ? null : relayStatusOf(url, this.o.relayHttp);
+      // the relay's status: named by an HTTP URL or --relay-http; else, for RTMP, asked once on the relay's default port
+      let relay = protocol === 'hls' ? null : relayStatusOf(url, this.o.relayHttp);
+      const sampleClock = () => {
+        if (relay)
+          void relayClockOffset(relay.statusUrl, relay.stream, () => m.now()).then((off) => {
+            if (off !== null) m.relayOff = off;
+          });
+      };
+      if (!relay && protocol === 'rtmp')
+        void guessRelay(url).then((r) => {
+          relay = r;
+          sampleClock();
+        });
+      sampleClock();
       /** The server ended the stream, at that time (its connection closed, or RTMP's reader exited). */
       let endedAt: number | null = null;
       let reason: string | null = null;
@@ -209,12 +224,12 @@ class Session {
       for (;;) {
         await new Promise((r) => setTimeout(r, Math.max(0, Math.min(nextTick, deadline) - m.now())));
         const now = m.now();
-        if (relay)
-          void relayClockOffset(relay.statusUrl, relay.stream, () => m.now()).then((off) => {
-            if (off !== null) m.relayOff = off;
-          });
+        sampleClock();
         if (refused) break;
-        if (this.o.signal?.aborted || now >= deadline) break;
+        if (this.o.signal?.aborted || now >= deadline) {
+          if (now >= nextTick - 100 && m.frames > 0) this.emit(m.tick(now, 'live')); // the last second, too
+          break;
+        }
         if (m.frames === 0 && (now >= startBy || exitedAt !== null)) {
           reason =
             exitedAt !== null
@@ -230,7 +245,7 @@ class Session {
             ? `the decoder exited: ${this.lastError() ?? 'no reason given'}`
             : sourceError
               ? `connection lost: ${(sourceError as Error).message}`
-              : 'the stream ended';
+              : (source?.endReason ?? 'the server closed the stream');
           break;
         }
         if (now >= nextTick) {
@@ -244,10 +259,16 @@ class Session {
       await raceTimeout(sourceDone, 2000);
       if (refused)
         return m.summary('refused', redactQuery((refused as PlayRefused).message), (refused as PlayRefused).status);
-      if (m.frames === 0 && protocol === 'rtmp' && relay) {
-        const why = await relayRefusal(relay.statusUrl, url, this.o.pwd !== undefined);
+      const known = relay as { statusUrl: string; stream: string } | null;
+      if (m.frames === 0 && protocol === 'rtmp' && known) {
+        const why = await relayRefusal(known.statusUrl, url, this.o.pwd !== undefined);
         if (why) return m.summary('refused', why.reason, why.status);
       }
+      if (m.frames === 0 && protocol === 'rtmp' && !known && reason !== null)
+        reason +=
+          ' (an RTMP server refuses by closing the connection; on the relay, --relay-http http://HOST:8000 tells why)';
+      // what the relay says of a live it ended (FLV, RTMP)
+      if (endedAt !== null && known) reason = (await relayEndReason(known.statusUrl)) ?? reason;
       if (this.o.snapshot !== undefined && headBytes > 0)
         await writeSnapshot(ffmpeg, protocol === 'hls' ? 'mpegts' : 'flv', Buffer.concat(head), this.o.snapshot);
       // an ended stream is measured up to its end: the last frame's time, or the server's close when that came later

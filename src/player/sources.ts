@@ -81,6 +81,8 @@ const readBody = (res: http.IncomingMessage): Promise<string> =>
 export interface ByteSource {
   done: Promise<void>;
   close(): void;
+  /** How the server ended it, when the protocol tells (HLS: ENDLIST, the playlist gone). */
+  endReason?: string;
 }
 
 /** Reads an HTTP(S) response body into `onData`. */
@@ -98,6 +100,12 @@ export function readHttp(url: string, onData: (b: Buffer) => void): ByteSource {
               : new Error(refusalReason(status, b)),
           ),
         );
+        return;
+      }
+      const type = String(res.headers['content-type'] ?? '');
+      if (/^(text\/|application\/(json|xml|xhtml))/i.test(type)) {
+        res.destroy();
+        reject(new Error(`the server answered ${type.split(';')[0]}, not a stream: is this a play URL?`));
         return;
       }
       res.on('data', onData);
@@ -214,5 +222,25 @@ export async function relayRefusal(
   if (head?.status === 401)
     return { status: 401, reason: `401 password required${withPwd ? '' : ' (add --pwd <password>)'}` };
   if (head?.status === 403) return { status: 403, reason: '403 wrong password (check the channel password)' };
+  return null;
+}
+
+/** The relay's status of an RTMP URL on the relay's default HTTP port (8000) of its host, when a relay answers there. */
+export async function guessRelay(url: string): Promise<{ statusUrl: string; stream: string } | null> {
+  const guess = relayStatusOf(url, `http://${new URL(url).hostname}:8000`);
+  if (!guess) return null;
+  const r = await getJson<RelayStatus & { code?: number; hint?: string }>(guess.statusUrl, 1000);
+  const relayLike = r?.body && ('passwordProtected' in r.body || (r.status === 404 && 'hint' in r.body));
+  return relayLike ? guess : null;
+}
+
+/** What the relay's status says of a channel whose stream it ended: lost upstream, stopped, failed; null if live. */
+export async function relayEndReason(statusUrl: string): Promise<string | null> {
+  const r = await getJson<RelayStatus>(statusUrl, 2000);
+  if (!r) return null;
+  if (r.status === 404) return 'the relay ended it: the channel is gone';
+  const state = r.body?.state;
+  if (state === 'interrupted') return 'the relay ended the live: its upstream was lost (channel interrupted)';
+  if (state && state !== 'live' && state !== 'starting') return `the relay ended it: the channel is ${state}`;
   return null;
 }

@@ -29,7 +29,7 @@ export interface PlaybackStats {
   height: number | null;
   /** Frames shown in the last second. */
   fps: number;
-  /** Bit rates of the media shown in the last second (bytes on the wire of its frames), kbit/s. */
+  /** Bit rates of the media shown in the last second (its coded frames: no FLV, PES or TS framing), kbit/s. */
   videoKbps: number;
   audioKbps: number;
   /**
@@ -111,6 +111,10 @@ export interface PlaybackSummary {
   stalls: number;
   stallMs: number;
   decodeErrors: number;
+  /** Up to three of the decode error lines (ffmpeg's words, without addresses). */
+  decodeErrorSamples: string[];
+  /** HLS: the variant that played (null for a media playlist). */
+  variant?: { index: number; bandwidth: number | null; resolution: string | null; uri: string } | null;
   snapshot?: string | null;
 }
 
@@ -151,13 +155,14 @@ export function summaryText(s: PlaybackSummary): string {
   }[s.outcome];
   const lines = [
     `${head}${s.reason ? `: ${s.reason}` : ''} (exit ${s.exitCode})`,
-    `  ${s.protocol} ${s.width ? `${s.width}x${s.height}` : '-'}, ${s.frames} frames in ${s.playedSeconds}s` +
+    `  ${s.protocol} ${s.width ? `${s.width}x${s.height}` : '-'}${s.variant ? ` (variant #${s.variant.index} ${s.variant.uri})` : ''}, ${s.frames} frames shown in ${s.playedSeconds}s` +
       (s.fps !== null ? ` (${s.fps} fps)` : '') +
       (s.firstFrameMs !== null ? `, first frame after ${s.firstFrameMs} ms` : ''),
     `  video ${s.videoKbps ?? '-'} kbit/s, audio ${s.audioKbps ?? '-'} kbit/s, A/V ${ms(s.avDriftMs)}` +
       `${s.avDriftSource ? ` (${s.avDriftSource})` : ''}, latency ${s.latencyMs === null ? '-' : `${s.latencyMs} ms (${s.latencySource})`}`,
     `  stalls ${s.stalls} (${s.stallMs} ms), decode errors ${s.decodeErrors}` +
       (s.snapshot !== undefined ? `, snapshot ${s.snapshot ?? 'not written'}` : ''),
+    ...s.decodeErrorSamples.map((l) => `  decode error: ${l}`),
   ];
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 /**
  * MPEG-2 transport stream byte accounting (ISO/IEC 13818-1): which PIDs carry the program's video and audio (PAT,
- * PMT), and one media unit per PES packet with its PTS (ms) and the bytes of its TS packets. Fed segment by segment
+ * PMT), and one media unit per PES packet with its PTS (ms) and its elementary stream bytes (TS and PES headers left
+ * out). Fed segment by segment
  * by the HLS reader; what cannot be read is skipped, never thrown.
  */
 import type { MediaUnit } from './flv.js';
@@ -57,23 +58,29 @@ export class TsAccounting {
     const afc = (p[3]! >> 4) & 3;
     let off = 4;
     if (afc === 2 || afc === 3) off += 1 + p[4]!;
-    if (afc === 2 || off >= PACKET) return this.count(pid, start, null);
+    if (afc === 2 || off >= PACKET) return;
     const payload = p.subarray(off);
     if (pid === 0 && start) return this.readPat(payload);
     if (pid === this.pmtPid && start) return this.readPmt(payload);
-    this.count(pid, start, start ? payload : null);
+    this.count(pid, start, payload);
   }
 
-  private count(pid: number, start: boolean, payload: Buffer | null): void {
+  /** Counts a packet's payload towards its PES packet (the elementary stream bytes, the PES header left out). */
+  private count(pid: number, start: boolean, payload: Buffer): void {
     const track = this.tracks.get(pid);
     if (!track) return;
     if (start) {
       const done = this.pending.get(pid);
       if (done && done.ptsMs !== null) this.onUnit({ track, ptsMs: done.ptsMs, bytes: done.bytes });
-      this.pending.set(pid, { track, ptsMs: payload ? this.unwrapped(pid, pesPtsMs(payload)) : null, bytes: PACKET });
+      const header = payload.length >= 9 ? 9 + payload[8]! : payload.length;
+      this.pending.set(pid, {
+        track,
+        ptsMs: this.unwrapped(pid, pesPtsMs(payload)),
+        bytes: Math.max(0, payload.length - header),
+      });
     } else {
       const p = this.pending.get(pid);
-      if (p) p.bytes += PACKET;
+      if (p) p.bytes += payload.length;
     }
   }
 

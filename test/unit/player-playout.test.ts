@@ -148,6 +148,16 @@ function markStream(m: SyncMarks, durationMs: number, flashes: number[], beeps: 
   }
 }
 
+describe('Playout after a long stall', () => {
+  it('still has the last frame on screen (state stalled, not connecting) after its window forgot it', () => {
+    const p = new Playout();
+    for (let i = 0; i < 30; i++) p.frame(i * 33.3, i * 33.3, 640, 360);
+    p.shownBetween(30_000, 31_000); // forgets frames older than 20 s
+    expect(p.onScreen(31_000)).toMatchObject({ width: 640 });
+    expect(p.ongoingStallMs(31_000)).toBeGreaterThan(29_000);
+  });
+});
+
 describe('SyncMarks', () => {
   it('pairs each beep with its own flash at 1 Hz, whichever side it falls (not with the previous period)', () => {
     const flashes = Array.from({ length: 12 }, (_, i) => 1000 + i * 1000);

@@ -4,7 +4,7 @@ import { decoderArgs, snapshotArgs, AUDIO_GRAPH, VIDEO_GRAPH } from '../../src/p
 import { DecoderLog, FULL_SHOWINFO, isDecodeError, parseDecoderLine } from '../../src/player/decoder-log.js';
 import { flvTags, isKeyframe, unitOfTag, type FlvTag, type MediaUnit } from '../../src/player/flv.js';
 import { chooseVariant, parseMaster, parseMedia, startIndex } from '../../src/player/hls-playlist.js';
-import { protocolOf, refusalReason, relayStatusOf, withPassword } from '../../src/player/sources.js';
+import { protocolOf, redactQuery, refusalReason, relayStatusOf, withPassword } from '../../src/player/sources.js';
 import { outcomeOf, PLAY_EXIT, statsLine, type PlaybackStats } from '../../src/player/stats.js';
 import { pesPtsMs, TsAccounting } from '../../src/player/ts.js';
 
@@ -243,6 +243,19 @@ const pesStart = (pid: number, pts: number, adaptation?: Buffer) =>
 const pesMore = (pid: number) => tsPacket(pid, false, Buffer.alloc(184, 0x55));
 
 describe('MPEG-TS accounting', () => {
+  it('continues the PTS upwards past the 33-bit wrap (as ffmpeg does under -copyts), per PID', () => {
+    const units: MediaUnit[] = [];
+    const ts = new TsAccounting((u) => units.push(u));
+    const top = 2 ** 33 - 90_000; // a second before the wrap
+    ts.push(
+      Buffer.concat([pat(), pmt(), pesStart(VIDEO_PID, top), pesStart(VIDEO_PID, 0), pesStart(VIDEO_PID, 90_000)]),
+    );
+    ts.flush();
+    expect(units.map((u) => Math.round(u.ptsMs))).toEqual(
+      [top / 90, 2 ** 33 / 90, (2 ** 33 + 90_000) / 90].map(Math.round),
+    );
+  });
+
   it('reads a PTS from a PES header, beyond 2^32 ticks too', () => {
     expect(pesPtsMs(pesHeader(0xe0, 90_000))).toBe(1000);
     expect(pesPtsMs(pesHeader(0xe0, 0))).toBe(0);
@@ -272,17 +285,18 @@ describe('MPEG-TS accounting', () => {
       pesMore(AUDIO_PID),
     ]);
 
-  it('reports each PES packet with its track, PTS and TS bytes at the next PES start', () => {
+  it('reports each PES packet with its track, PTS and elementary stream bytes at the next PES start', () => {
     const units: MediaUnit[] = [];
     const ts = new TsAccounting((u) => units.push(u));
     ts.push(stream());
-    expect(units).toEqual([{ track: 'video', ptsMs: 1000, bytes: 4 * 188 }]);
+    // a packet carries 184 bytes of payload; the PES header (9 + 5 bytes) is no part of the stream
+    expect(units).toEqual([{ track: 'video', ptsMs: 1000, bytes: 170 + 3 * 184 }]);
     ts.flush();
     expect(units).toHaveLength(3);
-    expect(units.slice(1)).toContainEqual({ track: 'audio', ptsMs: 1010, bytes: 2 * 188 });
+    expect(units.slice(1)).toContainEqual({ track: 'audio', ptsMs: 1010, bytes: 170 + 184 });
     const last = units.slice(1).find((u) => u.track === 'video')!;
     expect(last.ptsMs).toBeCloseTo(1033.333, 3);
-    expect(last.bytes).toBe(188);
+    expect(last.bytes).toBe(184 - 8 - 14); // an 8-byte adaptation field too
     // Flushed units are not reported again.
     ts.flush();
     expect(units).toHaveLength(3);
@@ -313,7 +327,7 @@ describe('MPEG-TS accounting', () => {
     noPts[7] = 0;
     ts.push(Buffer.concat([tsPacket(VIDEO_PID, true, noPts), pesMore(VIDEO_PID), pesStart(VIDEO_PID, 180_000)]));
     ts.flush();
-    expect(units).toEqual([{ track: 'video', ptsMs: 2000, bytes: 188 }]);
+    expect(units).toEqual([{ track: 'video', ptsMs: 2000, bytes: 170 }]);
   });
 });
 
@@ -411,11 +425,11 @@ describe('FLV tags', () => {
       null,
       null,
       null,
-      { track: 'video', ptsMs: 66, bytes: 215 },
-      { track: 'audio', ptsMs: 21, bytes: 65 },
-      { track: 'video', ptsMs: 0, bytes: 95 },
-      { track: 'video', ptsMs: 0x01_000010, bytes: 55 },
-      { track: 'video', ptsMs: 70, bytes: 18 },
+      { track: 'video', ptsMs: 66, bytes: 195 }, // the coded frame: body less its 5-byte AVC packet header
+      { track: 'audio', ptsMs: 21, bytes: 48 }, // less the 2-byte AAC packet header
+      { track: 'video', ptsMs: 0, bytes: 75 },
+      { track: 'video', ptsMs: 0x01_000010, bytes: 35 },
+      { track: 'video', ptsMs: 70, bytes: 2 }, // another codec: a 1-byte header
     ]);
   });
 
@@ -424,7 +438,7 @@ describe('FLV tags', () => {
     expect(unitOfTag({ type: 8, ts: 7, body: Buffer.from([0x2f, 0x00, 0x11]) })).toEqual({
       track: 'audio',
       ptsMs: 7,
-      bytes: 18,
+      bytes: 2,
     });
   });
 
@@ -765,5 +779,17 @@ describe('play durations', () => {
 
   it.each([['abc'], [''], ['-1s'], ['10x'], ['1.5.2'], ['s'], ['1 s']])('%s is no duration', (v) => {
     expect(parseDuration(v)).toBeNull();
+  });
+});
+
+describe('credentials in what the player prints', () => {
+  it('shows pwd, token and sig values as ***, the rest of the URL as it was', () => {
+    expect(redactQuery('http://h:8000/live/ch_a.flv?pwd=sesame&x=1')).toBe('http://h:8000/live/ch_a.flv?pwd=***&x=1');
+    expect(redactQuery('r10/index.m3u8?token=abc')).toBe('r10/index.m3u8?token=***');
+    expect(redactQuery('rtmp://h/live/ch_a?sig=0123&pwd=p: Input/output error')).toBe(
+      // a value runs to the next space: a colon may be part of a password
+      'rtmp://h/live/ch_a?sig=***&pwd=*** Input/output error',
+    );
+    expect(redactQuery('rtmp://h/live/ch_a')).toBe('rtmp://h/live/ch_a');
   });
 });
