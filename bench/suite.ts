@@ -216,6 +216,20 @@ function report(r: SuiteResults): void {
       `  start call → first HLS segment listed              ${relay.hlsP50} / ${relay.hlsP95} ms       ${floor.hlsP50} / ${floor.hlsP95} ms (from spawn)`,
     );
     console.log(`  start API answer                                    ${relay.apiP50} ms p50\n`);
+    const behind = r.latency.behindLive;
+    if (behind) {
+      const { relay: rl, floor: fl } = behind;
+      console.log(
+        `behind live, as the client player sees it (npm run cli -- play, ${behind.seconds} s)   relay      floor`,
+      );
+      console.log(`  HTTP-FLV (relay clock)                              ${rl.flvMs} ms    ${fl.flvMs} ms`);
+      console.log(
+        `  HLS (PROGRAM-DATE-TIME; a live client starts 3 target durations back)  ${rl.hlsMs} ms    ${fl.hlsMs} ms`,
+      );
+      console.log(
+        `  first frame FLV / HLS                               ${rl.flvFirstFrameMs} / ${rl.hlsFirstFrameMs} ms    ${fl.flvFirstFrameMs} / ${fl.hlsFirstFrameMs} ms; stalls ${rl.stalls} / ${fl.stalls}\n`,
+      );
+    }
   }
   if (r.cost) {
     console.log(

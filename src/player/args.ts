@@ -23,6 +23,8 @@ export const AUDIO_SAMPLE_RATE = 8000;
 export const AUDIO_GRAPH =
   `aresample=${AUDIO_SAMPLE_RATE},asetnsamples=n=80:p=0,astats=metadata=1:reset=1:measure_perchannel=none:measure_overall=RMS_level,` +
   'ametadata=mode=print:key=lavfi.astats.Overall.RMS_level';
+/** How much input the decoder probes before decoding (µs). */
+export const PROBE_US = 1_000_000;
 /** The frame written by --snapshot (0-based): far enough in that a player would have shown it. */
 export const SNAPSHOT_FRAME = 25;
 
@@ -57,7 +59,11 @@ export function decoderArgs(o: DecoderArgsOptions): string[] {
     o.input.kind === 'url'
       ? ['-rw_timeout', String((o.readTimeoutS ?? 10) * 1_000_000), '-i', o.input.url]
       : ['-f', o.input.format, '-i', 'pipe:0'];
-  const args = ['-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts', ...input];
+  // probing at most 1 s of input, not ffmpeg's 5 s, and no frame rate estimate: a live HLS start has a segment or
+  // two (2 s each) and ffmpeg held the first frame until a third came (4.1 s instead of 0.1 s); FLV and RTMP waited
+  // for a second of media past a short GOP cache (0.3-1.3 s instead of 0.1-0.3 s)
+  const probe = ['-analyzeduration', String(PROBE_US), '-fpsprobesize', '0'];
+  const args = ['-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts', ...probe, ...input];
   args.push('-map', '0:v:0', '-vf', VIDEO_GRAPH, '-map', '0:a:0?', '-af', AUDIO_GRAPH, '-f', 'null', '-');
   if (o.copyFlvToFd3)
     args.push(
