@@ -103,6 +103,7 @@ Start a push of alice's camera as HLS + HTTP-FLV:
   curl -s -X POST ${api.url}/v1/push/start -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' \\
     -d '{"roomId":1001,"userId":"alice","srcType":0,"option":{"encode":3}}'
 Watch a returned URL:   ffplay <playUrl>      (or VLC; HLS plays in any HLS player)
+Measure what a viewer gets:   npm run cli -- play <playUrl> --for 30s   (fps, bit rates, A/V drift, latency, stalls)
 Status:                 curl -s ${api.url}/v1/push/<channelId> -H 'Authorization: ${authorization}'
 Stop:                   curl -s -X POST ${api.url}/v1/push/stop -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' -d '{"channelIds":["<channelId>"]}'
 Ctrl-C stops everything.
