@@ -168,7 +168,7 @@ describe('compose files', () => {
 
   it('compose.split.yml runs api, media and scalable workers on one Redis, without the all-in-one', () => {
     const { services } = compose('compose.split.yml');
-    expect(Object.keys(services).sort()).toEqual(['api', 'media', 'redis', 'worker']);
+    expect(Object.keys(services).sort()).toEqual(['api', 'edge', 'media', 'redis', 'worker']);
     for (const name of ['api', 'media', 'worker']) {
       expect(services[name]!.command).toEqual(['node', `cmd/${name}.js`]);
       expect(dependsHealthy(services[name]!, 'redis'), name).toBe(true);
@@ -179,6 +179,19 @@ describe('compose files', () => {
     expect(services.worker!.environment.RELAY_MEDIA_INTERNAL_HOST).toBe('media');
     expect(services.api!.environment.RELAY_ADMIN_TOKEN).toBe('${RELAY_ADMIN_TOKEN:-}');
     expect(services.api!.environment.RELAY_DEV_APP_SECRET).toBe('${RELAY_DEV_APP_SECRET:-}');
+  });
+
+  it('compose.split.yml: the HLS edge is nginx with the shipped template, in front of a healthy media server', () => {
+    const { services } = compose('compose.split.yml');
+    const edge = services.edge!;
+    expect(edge.image).toMatch(/^nginx:/);
+    expect(edge.volumes).toEqual(['./edge/relay-edge.conf.template:/etc/nginx/templates/relay-edge.conf.template:ro']);
+    expect(fs.existsSync(path.join(ROOT, 'edge/relay-edge.conf.template'))).toBe(true);
+    expect(dependsHealthy(edge, 'media')).toBe(true);
+    expect(edge.environment.RELAY_ORIGIN).toBe('media:8000');
+    // every ${NAME} of the template is set by the service (the image's envsubst leaves unset ones as they are)
+    const names = [...read('edge/relay-edge.conf.template').matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]!);
+    for (const n of names) expect(edge.environment[n], n).toBeDefined();
   });
 
   it('api, media and workers share one data volume at the image’s RELAY_DATA_DIR (HLS, records, watermarks)', () => {
@@ -193,7 +206,7 @@ describe('compose files', () => {
       expect(services.redis!.healthcheck.test).toEqual(['CMD', 'redis-cli', 'ping']);
       for (const [name, s] of Object.entries(services)) {
         expect(s.restart, name).toBe('unless-stopped');
-        if (name === 'redis') continue;
+        if (name === 'redis' || name === 'edge') continue;
         expect(s.init, name).toBe(true);
         expect(s.build, name).toBe('.');
         expect(s.stop_grace_period, name).toMatch(/^\d+s$/);

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NGINX } from './nginx-rtmp.js';
+import { portAccepts, sleep } from './stack.js';
+
+/** The edge configuration shipped in edge/ (an http-context template, rendered as the nginx image does). */
+export const EDGE_TEMPLATE = path.resolve(import.meta.dirname, '../../edge/relay-edge.conf.template');
+
+/** Why the edge test cannot run here, or null (Debian's nginx installed). */
+export function nginxMissing(): string | null {
+  return fs.existsSync(NGINX) ? null : `${NGINX} missing (apt-get install nginx)`;
+}
+
+/** The template with its ${NAME} settings filled in, as envsubst does in the nginx image. */
+export function renderEdge(vars: Record<string, string>): string {
+  return fs.readFileSync(EDGE_TEMPLATE, 'utf8').replace(/\$\{([A-Z_]+)\}/g, (m, k: string) => vars[k] ?? m);
+}
+
+/** A local nginx running the shipped edge configuration in front of `origin` (host:port), in its own temp folder. */
+export class EdgeNginx {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-edge-'));
+  private child: ChildProcess | null = null;
+  readonly log: string[] = [];
+
+  constructor(
+    readonly port: number,
+    origin: string,
+  ) {
+    const edge = path.join(this.dir, 'relay-edge.conf');
+    fs.writeFileSync(
+      edge,
+      renderEdge({
+        RELAY_ORIGIN: origin,
+        EDGE_PORT: `127.0.0.1:${port}`,
+        EDGE_CACHE_DIR: path.join(this.dir, 'cache'),
+        EDGE_CACHE_MAX_SIZE: '256m',
+      }),
+    );
+    fs.writeFileSync(
+      path.join(this.dir, 'nginx.conf'),
+      [
+        'daemon off;',
+        'master_process off;',
+        `error_log ${path.join(this.dir, 'error.log')} warn;`,
+        `pid ${path.join(this.dir, 'nginx.pid')};`,
+        'events { worker_connections 1024; }',
+        'http {',
+        '  access_log off;',
+        ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
+          (t) => `  ${t}_temp_path ${path.join(this.dir, t)};`,
+        ),
+        `  include ${edge};`,
+        '}',
+      ].join('\n'),
+    );
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(
+      '/usr/bin/setpriv',
+      ['--pdeathsig', 'SIGKILL', '--', NGINX, '-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-e', 'stderr'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) throw new Error(`nginx exited: ${this.log.join('')}`);
+      if (await portAccepts(this.port)) return;
+      await sleep(50);
+    }
+    throw new Error(`nginx did not listen on ${this.port}: ${this.log.join('')}`);
+  }
+
+  async close(): Promise<void> {
+    const c = this.child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      await exited;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
