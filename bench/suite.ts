@@ -15,6 +15,8 @@
  *                    CPU per WHIP member (its bridge ffmpeg, the media process's share)
  *  10. mix           CPU of a mix of 4 members (720p30, grid on 1280×720 30 fps) beside one bare ffmpeg doing the same
  *                    composition (xstack + amix + x264 to FLV)
+ *  11. edge          N HLS viewers (1,000) of a two-tier channel through the shipped nginx edge: origin requests per
+ *                    segment per variant, edge and media-server CPU, whether every viewer kept up
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
  *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
@@ -40,6 +42,8 @@ import { controlPlane, type ControlPlaneResult } from './scenarios/control-plane
 import { conversionCosts, type ConversionResult } from './scenarios/conversion.js';
 import { whipMembers, type WhipResult } from './scenarios/whip.js';
 import { mixCost, type MixResult } from './scenarios/mix.js';
+import { edgeFanOut, type EdgeResult } from './scenarios/edge.js';
+import { nginxMissing } from '../test/helpers/nginx-edge.js';
 import { writeChart } from './chart.js';
 
 const SCENARIOS = [
@@ -53,6 +57,7 @@ const SCENARIOS = [
   'cost',
   'density',
   'mix',
+  'edge',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -113,6 +118,7 @@ export interface SuiteResults {
   failover?: FailoverResult;
   controlPlane?: ControlPlaneResult;
   mix?: MixResult;
+  edge?: EdgeResult;
   targets?: Target[];
 }
 
@@ -273,6 +279,13 @@ function report(r: SuiteResults): void {
     );
     console.log(`  most channels in real time: ${r.density.max || `fewer than ${r.density.steps[0]?.channels}`}\n`);
   }
+  if (r.edge)
+    console.log(
+      `edge: ${r.edge.viewers} HLS viewers (two variants) through nginx for ${r.edge.seconds} s: origin ` +
+        `${r.edge.originPerSegment.toFixed(2)} requests per segment per variant, ${r.edge.originPlaylistsPerS.toFixed(1)} playlist requests/s; ` +
+        `edge ${f1(r.edge.edgePct)} %, media server ${f1(r.edge.mediaPct)} %; ${r.edge.servedMbps.toFixed(0)} Mbit/s served; ` +
+        `slowest viewer ${r.edge.slowest.toFixed(2)} of the most segments\n`,
+    );
   if (r.mix)
     console.log(
       `mix: ${r.mix.members} members (720p30) on ${r.mix.canvas}: whole stack ${f1(r.mix.stackPct)} % ` +
@@ -419,6 +432,10 @@ async function main(): Promise<void> {
         break;
       case 'mix':
         results.mix = await mixCost(b);
+        break;
+      case 'edge':
+        if (nginxMissing()) console.log(`edge: skipped: ${nginxMissing()}`);
+        else results.edge = await edgeFanOut(b, SHORT ? 20 : 1000);
         break;
       case 'tiers':
         results.tiers = await tierCosts(b, SHORT ? ['original', '0+10+20+wm'] : undefined);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { SuiteResults } from '../../bench/suite.js';
+import { nginxMissing } from '../helpers/nginx-edge.js';
 
 const run = promisify(execFile);
 
@@ -21,6 +22,12 @@ describe('npm run bench', () => {
     expect(r.short).toBe(true);
     expect(r.latency!.relay.flvP50).toBeGreaterThan(0);
     expect(r.latency!.floor.hlsP50).toBeGreaterThan(0);
+    // viewers played by the client player (probePlayback): behind live on FLV from the relay clock
+    expect(r.latency!.behindLive!.relay.flvMs).toBeGreaterThan(0);
+    expect(r.latency!.behindLive!.floor.flvFirstFrameMs).toBeGreaterThan(0);
+    // HLS viewers through the nginx edge: each segment of each variant fetched from the origin once
+    if (nginxMissing()) expect(r.edge).toBeUndefined();
+    else expect(r.edge!.originPerSegment).toBe(1);
     expect(r.whip!.flv['whip-h264'].p50).toBeGreaterThan(0);
     expect(r.whip!.cpu.map((c) => c.codec)).toEqual(['h264', 'vp8']);
     // one channel's cost is often below the noise: then the ratio is null (printed n/a) rather than a meaningless number

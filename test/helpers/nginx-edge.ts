@@ -43,9 +43,10 @@ export class EdgeNginx {
       [
         'daemon off;',
         'master_process off;',
+        'worker_rlimit_nofile 16384;',
         `error_log ${path.join(this.dir, 'error.log')} warn;`,
         `pid ${path.join(this.dir, 'nginx.pid')};`,
-        'events { worker_connections 1024; }',
+        'events { worker_connections 8192; }',
         'http {',
         '  access_log off;',
         ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
@@ -55,6 +56,11 @@ export class EdgeNginx {
         '}',
       ].join('\n'),
     );
+  }
+
+  /** nginx's process id (one process: master_process off), for CPU figures. */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
   }
 
   async start(): Promise<void> {
