@@ -64,8 +64,8 @@ describe.skipIf(!!missing)('HLS through the caching edge (nginx)', () => {
     return { playlist: of('playlist'), segment: of('segment') };
   }
 
-  it('200 viewers of one segment cost the origin 1 request, 100 of one playlist at most 2; a player plays through it', async () => {
-    const { id, hlsPath } = await channel(7400, { encode: 1 });
+  it('200 viewers of one segment cost the origin 1 request, 100 of one playlist at most 2; HLS, HTTP-FLV and WS-FLV play through it', async () => {
+    const { id, hlsPath } = await channel(7400, { encode: 3 });
     const playlist = (await fetchText(base + hlsPath))!;
     expect(playlist).toMatch(/#EXTM3U/);
     const segment = playlist
@@ -95,12 +95,21 @@ describe.skipIf(!!missing)('HLS through the caching edge (nginx)', () => {
     expect(again.headers.get('x-cache-status')).toBe('HIT');
     expect(again.headers.get('access-control-allow-origin')).toBe('*'); // CORS comes through the cache
 
-    const p = probePlayback(base + hlsPath, { durationMs: 6000 });
-    for await (const s of p) void s;
-    const summary = await p.summary;
-    expect(summary.outcome, JSON.stringify(summary)).toMatch(/^(played|stalled)$/);
-    expect([summary.width, summary.height]).toEqual([1280, 720]);
-    expect(summary.latencySource).toBe('program-date-time');
+    // a player through the edge: HLS cached; HTTP-FLV and WS-FLV (the upgrade passed on) as they come
+    const flvPath = `/live/${id}.flv`;
+    const [hls, flv, ws] = await Promise.all(
+      [base + hlsPath, base + flvPath, base.replace('http', 'ws') + flvPath].map(async (url) => {
+        const p = probePlayback(url, { durationMs: 6000 });
+        for await (const s of p) void s;
+        return p.summary;
+      }),
+    );
+    for (const summary of [hls!, flv!, ws!]) {
+      expect(summary.outcome, JSON.stringify(summary)).toMatch(/^(played|stalled)$/);
+      expect([summary.width, summary.height]).toEqual([1280, 720]);
+    }
+    expect(hls!.latencySource).toBe('program-date-time');
+    expect(flv!.latencySource).toBe('relay-clock'); // /status comes through the edge too
     await stack.request('POST', '/v1/push/stop', { channelIds: [id] });
   }, 90_000);
 
