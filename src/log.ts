@@ -26,7 +26,15 @@ function redactKeyedUrl(match: string, origin: string, app = '', rest = ''): str
 
 /** Removes stream keys, signatures and passwords from a URL or a line of text (e.g. an ffmpeg command line). */
 export function redact(text: string): string {
-  return text.replace(URL_USERINFO, '$1***@').replace(SECRET_PARAMS, '$1***').replace(KEYED_URL, redactKeyedUrl);
+  return redactParams(text.replace(URL_USERINFO, '$1***@')).replace(KEYED_URL, redactKeyedUrl);
+}
+
+/**
+ * Only the values of secret query parameters (`pwd`, `token`, `sig`…) as ***, the rest of each URL kept: for what is
+ * shown to the user who gave the URL (a play URL's channel id is no secret to its viewer).
+ */
+export function redactParams(text: string): string {
+  return text.replace(SECRET_PARAMS, '$1***');
 }
 
 /** A push target URL as shown outside its owning app's own answers (webhooks, admin views): scheme and host only. */

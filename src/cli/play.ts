@@ -12,7 +12,8 @@ import path from 'node:path';
 import { locateFfmpeg, onPath } from '../media/ffmpeg/locate.js';
 import { probePlayback } from '../player/probe.js';
 import { tracked } from '../player/processes.js';
-import { protocolOf, redactQuery, withPassword } from '../player/sources.js';
+import { redactParams } from '../log.js';
+import { protocolOf, withPassword } from '../player/sources.js';
 import { PLAY_EXIT, statsLine, summaryText } from '../player/stats.js';
 import { parseArgs } from './admin.js';
 import { callerPath, EXIT, type CommandHelp } from './usage.js';
@@ -57,7 +58,7 @@ function openDisplay(url: string, ffmpegPath: string): ChildProcess | null {
   // killed with this process however it ends; its own complaints (audio devices, a display it cannot open) are kept
   // and only its last line said, when it gives up early
   const p = tracked(
-    spawn(ffplay, ['-hide_banner', '-loglevel', 'error', '-window_title', `relay play ${redactQuery(url)}`, url], {
+    spawn(ffplay, ['-hide_banner', '-loglevel', 'error', '-window_title', `relay play ${redactParams(url)}`, url], {
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );

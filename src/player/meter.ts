@@ -4,7 +4,7 @@
  * How each figure is defined: stats.ts; the playout and the sync marks: playout.ts.
  */
 import { existsSync, statSync } from 'node:fs';
-import { redactQuery } from './sources.js';
+import { redactParams } from '../log.js';
 import { tidyLine } from '../media/ffmpeg/stderr.js';
 import { DecoderLog, isDecodeError } from './decoder-log.js';
 import type { MediaUnit } from './flv.js';
@@ -248,7 +248,7 @@ export class Meter {
     const marks = this.marks.offsetMs;
     return {
       summary: true,
-      url: redactQuery(this.url),
+      url: redactParams(this.url),
       protocol: this.protocol ?? 'http-flv',
       outcome,
       exitCode: PLAY_EXIT[outcome],
@@ -279,7 +279,7 @@ export class Meter {
   /** The HLS variant playing, as reported (its URI without credentials). */
   private variantView(): { index: number; bandwidth: number | null; resolution: string | null; uri: string } | null {
     const v = this.variant;
-    return v ? { index: v.index, bandwidth: v.bandwidth, resolution: v.resolution, uri: redactQuery(v.uri) } : null;
+    return v ? { index: v.index, bandwidth: v.bandwidth, resolution: v.resolution, uri: redactParams(v.uri) } : null;
   }
 
   /** The snapshot file, when the decoder wrote it during this run. */

@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { redactParams } from '../log.js';
 import { locateFfmpeg } from '../media/ffmpeg/locate.js';
 import { LineSplitter } from '../media/ffmpeg/progress.js';
 import { tidyLine } from '../media/ffmpeg/stderr.js';
@@ -20,7 +21,6 @@ import {
   protocolOf,
   readHttp,
   readWebSocket,
-  redactQuery,
   relayClockOffset,
   guessRelay,
   relayEndReason,
@@ -120,7 +120,7 @@ class Session {
       const m = this.m;
       return m.summary(
         m.frames ? 'stalled' : 'never-started',
-        redactQuery(`the player failed: ${(e as Error).message}`),
+        redactParams(`the player failed: ${(e as Error).message}`),
       );
     }
   }
@@ -128,7 +128,7 @@ class Session {
   private async play(): Promise<PlaybackSummary> {
     const protocol = this.protocol;
     const m = this.m;
-    if (!protocol) return m.summary('refused', `not a play URL this player reads: ${redactQuery(this.url)}`, 0);
+    if (!protocol) return m.summary('refused', `not a play URL this player reads: ${redactParams(this.url)}`, 0);
     const url = withPassword(this.url, this.o.pwd);
     const ffmpeg = this.o.ffmpegPath ?? locateFfmpeg().path;
     const input =
@@ -258,7 +258,7 @@ class Session {
       await raceTimeout(exited, 2000);
       await raceTimeout(sourceDone, 2000);
       if (refused)
-        return m.summary('refused', redactQuery((refused as PlayRefused).message), (refused as PlayRefused).status);
+        return m.summary('refused', redactParams((refused as PlayRefused).message), (refused as PlayRefused).status);
       const known = relay as { statusUrl: string; stream: string } | null;
       if (m.frames === 0 && protocol === 'rtmp' && known) {
         const why = await relayRefusal(known.statusUrl, url, this.o.pwd !== undefined);
@@ -278,7 +278,7 @@ class Session {
       const outcome = decoderFailed
         ? 'stalled'
         : outcomeOf({ frames: m.frames, endedByServer: endedAt !== null, stalls: last.stalls });
-      return m.summary(outcome, reason === null ? null : redactQuery(reason), undefined, last, at);
+      return m.summary(outcome, reason === null ? null : redactParams(reason), undefined, last, at);
     } finally {
       source?.close();
       child.kill('SIGKILL');

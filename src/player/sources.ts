@@ -33,14 +33,6 @@ export function protocolOf(url: string): PlayProtocol | null {
   return /\.m3u8$/i.test(u.pathname) ? 'hls' : 'http-flv';
 }
 
-/** Query parameters whose value is a credential: shown as *** in what the player prints. */
-const SECRET_QUERY = /([?&](?:pwd|password|token|sig|signature|secret|key|auth|txSecret|auth_key)=)[^&\s#"']*/gi;
-
-/** A text (a URL, a reason) with the values of credential query parameters (`pwd`, `token`, `sig`…) as ***. */
-export function redactQuery(text: string): string {
-  return text.replace(SECRET_QUERY, '$1***');
-}
-
 /** The URL with the channel password as its `pwd` query parameter (how the relay's play URLs take it). */
 export function withPassword(url: string, pwd: string | undefined): string {
   if (pwd === undefined) return url;

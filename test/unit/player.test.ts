@@ -4,7 +4,8 @@ import { decoderArgs, snapshotArgs, AUDIO_GRAPH, VIDEO_GRAPH } from '../../src/p
 import { DecoderLog, FULL_SHOWINFO, isDecodeError, parseDecoderLine } from '../../src/player/decoder-log.js';
 import { flvTags, isKeyframe, unitOfTag, type FlvTag, type MediaUnit } from '../../src/player/flv.js';
 import { chooseVariant, parseMaster, parseMedia, startIndex } from '../../src/player/hls-playlist.js';
-import { protocolOf, redactQuery, refusalReason, relayStatusOf, withPassword } from '../../src/player/sources.js';
+import { protocolOf, refusalReason, relayStatusOf, withPassword } from '../../src/player/sources.js';
+import { redactParams as redactQuery } from '../../src/log.js';
 import { outcomeOf, PLAY_EXIT, statsLine, type PlaybackStats } from '../../src/player/stats.js';
 import { pesPtsMs, TsAccounting } from '../../src/player/ts.js';
 
