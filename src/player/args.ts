@@ -5,6 +5,7 @@
  * it is logged on stderr at info level (`-loglevel level+info`, read by decoder-log.ts); frames go to the null muxer.
  * `-copyts` keeps the stream's own timestamps, so decoded PTS compare with FLV tag and TS PES timestamps.
  */
+import { tierOutputArgs } from '../media/ffmpeg/args.js';
 
 /** Where the decoder reads: a URL ffmpeg opens itself (RTMP), or bytes the probe writes to its stdin. */
 export type DecoderInput = { kind: 'url'; url: string } | { kind: 'pipe'; format: 'flv' | 'mpegts' };
@@ -65,19 +66,7 @@ export function decoderArgs(o: DecoderArgsOptions): string[] {
   const probe = ['-analyzeduration', String(PROBE_US), '-fpsprobesize', '0'];
   const args = ['-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts', ...probe, ...input];
   args.push('-map', '0:v:0', '-vf', VIDEO_GRAPH, '-map', '0:a:0?', '-af', AUDIO_GRAPH, '-f', 'null', '-');
-  if (o.copyFlvToFd3)
-    args.push(
-      '-map',
-      '0:v:0',
-      '-map',
-      '0:a:0?',
-      '-c',
-      'copy',
-      '-f',
-      'flv',
-      '-flvflags',
-      'no_duration_filesize',
-      'pipe:3',
-    );
+  // the tracks as a copied tier sends them (media/ffmpeg/args.ts), to fd 3 as FLV
+  if (o.copyFlvToFd3) args.push(...tierOutputArgs({ sinks: [{ kind: 'rtmp', url: 'pipe:3' }] }, null));
   return args;
 }
