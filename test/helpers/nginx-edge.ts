@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NGINX } from './nginx-rtmp.js';
-import { portAccepts, sleep } from './stack.js';
+import { NGINX, startNginx } from './nginx-rtmp.js';
 
 /** The edge configuration shipped in edge/ (an http-context template, rendered as the nginx image does). */
 export const EDGE_TEMPLATE = path.resolve(import.meta.dirname, '../../edge/relay-edge.conf.template');
@@ -64,19 +63,7 @@ export class EdgeNginx {
   }
 
   async start(): Promise<void> {
-    const child = spawn(
-      '/usr/bin/setpriv',
-      ['--pdeathsig', 'SIGKILL', '--', NGINX, '-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-e', 'stderr'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child = child;
-    child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
-    for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) throw new Error(`nginx exited: ${this.log.join('')}`);
-      if (await portAccepts(this.port)) return;
-      await sleep(50);
-    }
-    throw new Error(`nginx did not listen on ${this.port}: ${this.log.join('')}`);
+    this.child = await startNginx(this.dir, this.port, this.log);
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,26 @@ export function nginxRtmpMissing(): string | null {
 }
 
 /**
+ * Runs nginx in the foreground on `dir/nginx.conf` (a parent-death signal: it never outlives the test), its stderr
+ * into `log`; resolves once `port` accepts connections.
+ */
+export async function startNginx(dir: string, port: number, log: string[]): Promise<ChildProcess> {
+  const child = spawn(
+    '/usr/bin/setpriv',
+    ['--pdeathsig', 'SIGKILL', '--', NGINX, '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', 'stderr'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${log.join('')}`);
+    if (await portAccepts(port)) return child;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`nginx did not listen on ${port}: ${log.join('')}`);
+}
+
+/**
  * A local nginx-rtmp standing in for a CDN's ingest: its own temp folder and configuration, foreground (`daemon off;
  * master_process off;`), one RTMP port on 127.0.0.1; application `live2` records every stream it receives (FLV) into
  * `recordDir`; application `denied` refuses every publish (as a wrong stream key is); application `play` ends its
@@ -50,19 +70,7 @@ export class NginxRtmp {
 
   /** Starts nginx and resolves once its port accepts connections. */
   async start(): Promise<void> {
-    const child = spawn(
-      '/usr/bin/setpriv',
-      ['--pdeathsig', 'SIGKILL', '--', NGINX, '-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-e', 'stderr'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child = child;
-    child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
-    for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) throw new Error(`nginx exited: ${this.log.join('')}`);
-      if (await portAccepts(this.port)) return;
-      await sleep(50);
-    }
-    throw new Error(`nginx did not listen on ${this.port}: ${this.log.join('')}`);
+    this.child = await startNginx(this.dir, this.port, this.log);
   }
 
   /** Kills nginx (SIGKILL: the CDN vanishes) and waits for it to exit. */
