@@ -135,7 +135,11 @@ function hardenSession(s: RawSession, logger: Logger): void {
       p.pts += dts - p.dts;
       p.dts = dts;
       // in presentation time (a player compares it with the frame it shows), video's PTS includes its CTS
-      if (media && p.codec_type === 9) liveEdges.set(b, { timestampMs: p.pts, at: Date.now() });
+      if (media && p.codec_type === 9) {
+        const edge = liveEdges.get(b);
+        if (edge) [edge.timestampMs, edge.at] = [p.pts, Date.now()];
+        else liveEdges.set(b, { timestampMs: p.pts, at: Date.now() }); // one record per broadcast, updated in place
+      }
     }
     onPacket(p);
   };
