@@ -91,7 +91,7 @@ export class PushWorker {
     this.unsubscribeControl = await bus.subscribe('control', (msg) => {
       if (msg.type === 'stop') this.end(msg.channelId, 'stop');
       else if (msg.type === 'targets') this.running.get(msg.channelId)?.targets?.refresh();
-      else if (msg.type === 'mix-layout') this.mixChanged(msg.channelId);
+      else if (msg.type === 'mix-layout') this.running.get(msg.channelId)?.runner?.mixChanged();
     });
     await this.keyframes.start(bus);
     this.worker = new Worker<PushJobData, PushJobResult>(PUSH_QUEUE, (job, token) => this.process(job, token), {
@@ -198,6 +198,8 @@ export class PushWorker {
         workerId: this.id,
         storage: this.deps.storage,
         beforeEnd: async () => entry.targets?.close(), // a stop, retention or lost record noticed by the run itself
+        // the mix's cost (members decoded) counts in this worker's load from the layout applied on
+        onMixApplied: (ch) => (entry.cost = channelCost(ch, config.costs)),
       },
       channelId,
       gen,
@@ -243,16 +245,6 @@ export class PushWorker {
     const holder = await withTimeout(lock, LOCK_CHECK_MS, null);
     if (run.token !== undefined && holder === run.token) return;
     this.end(channelId, 'lock-lost', run);
-  }
-
-  // A mix's layout changed: applied now, and its cost (members decoded) counted in this worker's load from now on.
-  private mixChanged(channelId: string): void {
-    const run = this.running.get(channelId);
-    run?.runner?.mixChanged();
-    void this.deps.store.get(channelId).then(
-      (ch) => (run && ch?.mix ? (run.cost = channelCost(ch, this.deps.config.costs)) : undefined),
-      () => undefined,
-    );
   }
 
   private end(channelId: string, reason: EndReason, run = this.running.get(channelId)): void {

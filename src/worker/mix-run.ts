@@ -22,6 +22,8 @@ export interface MixRunDeps {
   rooms: Pick<RoomRegistry, 'get'>;
   logger: Logger;
   secret: string;
+  /** Told of each layout the run applies (the worker's load follows the mix's cost). */
+  onMixApplied?: (ch: Channel) => void;
 }
 
 const RECORD_CHECK_MS = 1000;
@@ -88,6 +90,7 @@ export class MixRun {
       if (now?.mix && seen !== this.applied) {
         this.engine.update(now.mix);
         this.applied = seen;
+        this.deps.onMixApplied?.(now);
         this.deps.logger.info({ version: now.mix.version, layout: now.mix.layout }, 'mix layout applied');
       }
     } catch (e) {

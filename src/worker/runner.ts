@@ -43,6 +43,8 @@ export interface RunnerDeps {
   storage?: Pick<StoragePolicy, 'overQuota'>;
   /** Called before the run closes its ffmpeg on an ending of its own (the push targets reading it end first). */
   beforeEnd?: () => Promise<unknown>;
+  /** A mix run applied the record's layout (whatever told it: the control message or its 1 s check). */
+  onMixApplied?: (ch: Channel) => void;
 }
 
 export type { RunOutcome } from './run-moves.js';
