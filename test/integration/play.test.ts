@@ -111,8 +111,12 @@ async function probe(url: string, o: ProbeOptions): Promise<{ seconds: PlaybackS
 /** Runs the CLI's play command; its exit code, the JSON lines it printed and its stderr. */
 function cli(args: string[], during?: (lines: any[]) => void): Promise<{ code: number; lines: any[]; stderr: string }> {
   return new Promise((resolve) => {
+    const env = { ...process.env };
+    delete env.DISPLAY; // --display must say there is none
+    delete env.WAYLAND_DISPLAY;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/relay.ts', 'play', ...args], {
       cwd: ROOT,
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: any[] = [];
@@ -168,7 +172,10 @@ describe('play: a relay channel on every protocol', () => {
   it('the CLI: --json prints a line a second and the summary, its exit code; --snapshot writes a decoded frame of the right size', async () => {
     const ch = await channel('alice.mp4', { encode: 2 });
     const png = path.join(dir, 'snap.png');
-    const r = await cli([ch.flv, '--for', '5s', '--json', '--snapshot', png]);
+    const r = await cli([ch.flv, '--for', '5s', '--json', '--snapshot', png, '--display']);
+    expect(r.stderr).toMatch(
+      /--display: no display here \(DISPLAY and WAYLAND_DISPLAY are unset\): measuring without a window/,
+    );
     // played (0), or played with a stall (6) when the machine is busy with other tests: the exit code says which
     const summary = r.lines.at(-1);
     expect(r.code, r.stderr).toBe(summary.stalls === 0 ? PLAY_EXIT.played : PLAY_EXIT.stalled);
@@ -259,6 +266,33 @@ describe('play: HLS master playlists and damaged streams', () => {
       server.close();
     }
   }, 60_000);
+});
+
+describe('play: an answer that is no stream', () => {
+  it('an HTML page at an FLV URL and a text at an .m3u8 URL are said to be no stream (never started)', async () => {
+    const server = http.createServer((req, res) => {
+      const html = req.url!.endsWith('.flv');
+      res.writeHead(200, { 'content-type': html ? 'text/html; charset=utf-8' : 'application/octet-stream' });
+      res.end(html ? '<html><body>a web page</body></html>' : 'hello, no playlist here');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const [page, text] = await Promise.all(
+        [`http://127.0.0.1:${port}/page.flv`, `http://127.0.0.1:${port}/x.m3u8`].map(async (url) => {
+          const p = probePlayback(url, { durationMs: 5000 });
+          for await (const s of p) void s;
+          return p.summary;
+        }),
+      );
+      expect(page).toMatchObject({ outcome: 'never-started', exitCode: PLAY_EXIT['never-started'] });
+      expect(page!.reason).toMatch(/the server answered text\/html, not a stream/);
+      expect(text).toMatchObject({ outcome: 'never-started' });
+      expect(text!.reason).toMatch(/not an HLS playlist/);
+    } finally {
+      server.close();
+    }
+  }, 30_000);
 });
 
 describe('play: A/V sync', () => {
