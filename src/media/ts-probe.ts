@@ -45,23 +45,10 @@ function programStreams(ts: Buffer): { video?: number; audio?: number; audioType
     const p = packetPayload(ts, off);
     if (!p || !p.start) continue;
     const section = p.data.subarray(1 + p.data[0]!); // pointer_field
-    if (p.pid === 0 && pmtPid === undefined && section.length >= 12) {
-      // PAT: program entries after the 8-byte header, up to the CRC
-      const end = Math.min(section.length - 4, 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4);
-      for (let i = 8; i + 4 <= end; i += 4) {
-        const program = (section[i]! << 8) | section[i + 1]!;
-        if (program !== 0) {
-          pmtPid = ((section[i + 2]! & 0x1f) << 8) | section[i + 3]!;
-          break;
-        }
-      }
-    } else if (pmtPid !== undefined && p.pid === pmtPid && section.length >= 16) {
-      const end = Math.min(section.length - 4, 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4);
+    if (p.pid === 0 && pmtPid === undefined) pmtPid = patPmtPid(section);
+    else if (pmtPid !== undefined && p.pid === pmtPid && section.length >= 16) {
       const out: { video?: number; audio?: number; audioType?: number } = {};
-      let i = 12 + (((section[10]! & 0x0f) << 8) | section[11]!); // after program_info
-      for (; i + 5 <= end; i += 5 + (((section[i + 3]! & 0x0f) << 8) | section[i + 4]!)) {
-        const type = section[i]!;
-        const pid = ((section[i + 1]! & 0x1f) << 8) | section[i + 2]!;
+      for (const { type, pid } of pmtStreams(section)) {
         if (type === STREAM_H264 && out.video === undefined) out.video = pid;
         if ((type === STREAM_AAC || STREAM_MPEG_AUDIO.includes(type)) && out.audio === undefined) {
           out.audio = pid;
@@ -72,6 +59,29 @@ function programStreams(ts: Buffer): { video?: number; audio?: number; audioType
     }
   }
   return {};
+}
+
+/** The PMT PID of the first program of a PAT section (after its pointer field), or undefined. */
+export function patPmtPid(section: Buffer): number | undefined {
+  if (section.length < 12) return undefined;
+  // program entries after the 8-byte header, up to the CRC
+  const end = Math.min(section.length - 4, 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4);
+  for (let i = 8; i + 4 <= end; i += 4) {
+    const program = (section[i]! << 8) | section[i + 1]!;
+    if (program !== 0) return ((section[i + 2]! & 0x1f) << 8) | section[i + 3]!;
+  }
+  return undefined;
+}
+
+/** The elementary streams a PMT section (after its pointer field) lists: stream type and PID, in order. */
+export function pmtStreams(section: Buffer): { type: number; pid: number }[] {
+  if (section.length < 12) return [];
+  const end = Math.min(section.length - 4, 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4);
+  const out: { type: number; pid: number }[] = [];
+  let i = 12 + (((section[10]! & 0x0f) << 8) | section[11]!); // after program_info
+  for (; i + 5 <= end; i += 5 + (((section[i + 3]! & 0x0f) << 8) | section[i + 4]!))
+    out.push({ type: section[i]!, pid: ((section[i + 1]! & 0x1f) << 8) | section[i + 2]! });
+  return out;
 }
 
 function packetPayload(ts: Buffer, off: number): { pid: number; start: boolean; data: Buffer } | null {

@@ -4,6 +4,7 @@
  * out). Fed segment by segment
  * by the HLS reader; what cannot be read is skipped, never thrown.
  */
+import { patPmtPid, pmtStreams } from '../media/ts-probe.js';
 import type { MediaUnit } from './flv.js';
 
 const PACKET = 188;
@@ -102,28 +103,13 @@ export class TsAccounting {
   }
 
   private readPat(payload: Buffer): void {
-    const s = payload.subarray(1 + payload[0]!);
-    const len = ((s[1]! & 0x0f) << 8) | s[2]!;
-    for (let i = 8; i + 4 <= Math.min(3 + len - 4, s.length); i += 4) {
-      const program = s.readUInt16BE(i);
-      if (program !== 0) {
-        this.pmtPid = s.readUInt16BE(i + 2) & 0x1fff;
-        return;
-      }
-    }
+    this.pmtPid = patPmtPid(payload.subarray(1 + payload[0]!)) ?? this.pmtPid;
   }
 
   private readPmt(payload: Buffer): void {
-    const s = payload.subarray(1 + payload[0]!);
-    if (s.length < 12) return;
-    const len = ((s[1]! & 0x0f) << 8) | s[2]!;
-    const end = Math.min(3 + len - 4, s.length);
-    let i = 12 + (((s[10]! & 0x0f) << 8) | s[11]!);
     let video = false;
     let audio = false;
-    while (i + 5 <= end) {
-      const type = s[i]!;
-      const pid = s.readUInt16BE(i + 1) & 0x1fff;
+    for (const { type, pid } of pmtStreams(payload.subarray(1 + payload[0]!))) {
       if (VIDEO_TYPES.has(type) && !video) {
         this.tracks.set(pid, 'video');
         video = true;
@@ -131,7 +117,6 @@ export class TsAccounting {
         this.tracks.set(pid, 'audio');
         audio = true;
       }
-      i += 5 + (s.readUInt16BE(i + 3) & 0x0fff);
     }
   }
 }
