@@ -16,6 +16,7 @@ import { findRedisServer, startPrivateRedis } from '../src/dev/redis.js';
 import { REDIS_HELP, redisAnswers } from '../src/redis/index.js';
 import { startApi, startMedia, startWorker, type Part } from '../src/wiring/index.js';
 import { SampleRoom, sampleMembers } from '../src/dev/sample-room.js';
+import { startMediaChildren } from '../src/dev/media-nodes.js';
 import { ensureFixtures } from '../fixtures/make.js';
 import { announceFfmpeg, configOrExit, entryLogger, exitOnHelp, onShutdown } from './common.js';
 
@@ -69,8 +70,12 @@ try {
   await announceFfmpeg(config, logger, true);
   const fixtureDir = await ensureFixtures();
   parts.push(await startMedia(config, logger));
+  // the other media nodes start while the API does (one per core by default: README "Scaling out")
+  const children = startMediaChildren(config, config.cluster.mediaNodes, (line) => console.warn(`WARNING: ${line}`));
   const api = await startApi(config, logger);
   parts.push(api);
+  const nodes = await children;
+  parts.push(nodes);
   worker = await startWorker(config, logger, 'stop');
   const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
   api.boot.onLoss('the development app', () => api.apps.ensure(app.sdkAppId, app.name, app.secretKey));
@@ -92,12 +97,16 @@ try {
     authorization,
     ingest: ingestUrlTemplate(config.publicHost, config.rtmpPort),
     upstreams: members.map(({ roomId, userId, srcType }) => ({ roomId, userId, srcType })),
+    mediaNodes: [
+      { rtmpPort: config.rtmpPort, httpPort: config.httpPort },
+      ...nodes.nodes.map(({ rtmpPort, httpPort }) => ({ rtmpPort, httpPort })),
+    ],
     adminAuthorization: `Bearer ${config.adminToken}`,
   };
   // one write: a script reading READY finds the guide in the same chunk
   process.stdout.write(`READY ${JSON.stringify(ready)}
 
-Bypass live relay is running. Sample room 1001: alice (camera), bob (camera + screen).
+Bypass live relay is running with ${ready.mediaNodes.length} media node(s). Sample room 1001: alice (camera), bob (camera + screen).
 
 Start a push of alice's camera as HLS + HTTP-FLV:
   curl -s -X POST ${api.url}/v1/push/start -H 'Authorization: ${authorization}' -H 'Content-Type: application/json' \\

@@ -29,11 +29,11 @@ import { AccountRegistry, type Account } from '../tenants/accounts.js';
 import type { App } from '../tenants/apps.js';
 import type { ChannelLifecycle } from './lifecycle.js';
 import type { ChannelRecords } from './records.js';
-import { FINAL_STATES } from './types.js';
 import { newChannelId } from './store.js';
 import type { ChannelWaiter } from './waiter.js';
-import { encodeHasHls, playUrls } from './urls.js';
-import type { Channel, ChannelInput } from './types.js';
+import { encodeHasHls, placedOn, playUrls } from './urls.js';
+import { FINAL_STATES, type Channel, type ChannelInput } from './types.js';
+import type { Placement } from '../cluster/placement.js';
 
 /** Dependencies of the push service. */
 export interface PushServiceDeps {
@@ -48,6 +48,8 @@ export interface PushServiceDeps {
   rateLimit: StartRateLimit;
   /** Workers that reported recently (CPU-cost admission). */
   workers: () => Promise<WorkerHeartbeat[]>;
+  /** Media nodes with room (cluster/placement.ts): a new channel goes to the one with the most; absent: one server. */
+  placement?: Pick<Placement, 'choose' | 'record'>;
   accounts: Pick<AccountRegistry, 'get'>;
   watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
@@ -75,7 +77,7 @@ export class PushService {
 
   /** Starts a push; resolves once media flows, or throws the SPEC code of the refusal (nothing left of it). */
   async start(app: Pick<App, 'sdkAppId' | 'accountId'>, req: StartRequest): Promise<StartResult> {
-    const { config, rooms, store } = this.d;
+    const { config, rooms } = this.d;
     const { sdkAppId, accountId } = app;
     const account = await this.d.accounts.get(accountId);
     if (!account) throw new RelayError(1002, `account ${accountId} of app ${sdkAppId} does not exist`);
@@ -166,9 +168,12 @@ export class PushService {
   ): Promise<StartResult> {
     const { config, store } = this.d;
     const { channelId, option, sdkAppId } = ch;
+    const node = await this.d.placement?.choose(); // 50005 when no media node has room
+    if (node) Object.assign(ch, placedOn(ch, node, config));
     const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok) throw admissionRefusal(admission, { ...req, account, maxPerRoom: config.maxChannelsPerRoom });
+    if (node) await this.d.placement!.record(channelId, node.node);
     if (option.record) {
       const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => {
         await this.discard(ch, ch);
@@ -212,11 +217,10 @@ export class PushService {
   // A start for an upstream whose channel is retained: the same channel, id and URLs, continues.
   private async resume(channelId: string): Promise<StartResult> {
     const ch = await this.d.store.get(channelId);
-    if (!ch || !(await this.d.lifecycle.resume(ch, 'resumed by a start within the retention time')).ok) {
+    if (!ch || !(await this.d.lifecycle.resume(ch, 'resumed by a start within the retention time')).ok)
       throw new RelayError(40000415, `channel ${channelId} of this upstream is changing state; retry`, {
         details: { channelId },
       });
-    }
     this.d.logger.info({ channelId }, 'retained channel resumed by start');
     const { channel, reached } = await this.d.waiter.until(
       channelId,
@@ -253,9 +257,7 @@ export class PushService {
     }
   }
 
-  /**
-   * Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stop in progress, 50002 unknown).
-   */
+  /** Stops each channel; answers per id (0 stopped, 40000412 already stopped, 40000413 stopping, 50002 unknown). */
   async stop(sdkAppId: string | null, channelIds: readonly string[]): Promise<StopResult[]> {
     const ids = [...new Set(channelIds)];
     return Promise.all(

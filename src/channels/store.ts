@@ -193,6 +193,7 @@ export class ChannelStore implements ChannelRecords {
       remove ? '1' : '0',
     );
     await this.redis.zrem(this.keys.retainedChannels(), ch.channelId);
+    await this.redis.hdel(this.keys.placements(), ch.channelId);
   }
 
   async retain(ch: Pick<Channel, 'channelId' | 'sdkAppId' | 'roomId'>, until: number): Promise<void> {

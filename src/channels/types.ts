@@ -199,6 +199,11 @@ export interface Channel {
   /** Id of the worker that runs it (hostname:pid). */
   worker?: string;
   /**
+   * The media node its streams are published into (cluster/nodes.ts), chosen at start by placement and again by its
+   * worker when that node is gone; absent: the one media server of RELAY_MEDIA_INTERNAL_HOST.
+   */
+  mediaNode?: string;
+  /**
    * Generation of the channel's run (fencing token): raised by one, atomically, each time a runner begins the channel.
    * A runner's moves and its ffmpeg's internal URLs carry it; those of an older generation are refused.
    */

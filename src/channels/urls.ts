@@ -1,4 +1,12 @@
-import { CHANNEL_ID_SOURCE, RATE_TYPE_SOURCE, type Encode, type PlayUrl, type RateType } from './types.js';
+import {
+  CHANNEL_ID_SOURCE,
+  RATE_TYPE_SOURCE,
+  type Channel,
+  type Encode,
+  type PlayUrl,
+  type RateType,
+} from './types.js';
+import { publicEndpoint, type NodeBeat } from '../cluster/nodes.js';
 
 /** RTMP application (and FLV path prefix) under which channels are served to viewers. */
 export const LIVE_APP = 'live';
@@ -47,20 +55,23 @@ export function encodeHasHls(encode: Encode): boolean {
 /**
  * The play URLs of a channel: one per (encode × tier). RAW(4) is the stream as the media server relays it, without
  * HLS packaging: RTMP and HTTP-FLV. With several tiers, HLS also gets the master playlist (`rateType: null`), which
- * lists every tier so players adapt; it comes first.
+ * lists every tier so players adapt; it comes first. HTTP URLs name the cluster's public address (any media node, or an
+ * edge, answers them); RTMP ones name the channel's media node, `rtmpAt`, when given (RTMP has no redirect players
+ * follow: README "Scaling out").
  */
 export function playUrls(
   ep: PublicEndpoints,
   channelId: string,
   encode: Encode,
   rateTypes: readonly RateType[],
+  rtmpAt: { host: string; rtmpPort: number } = { host: ep.publicHost, rtmpPort: ep.rtmpPort },
 ): PlayUrl[] {
   const http = `http://${ep.publicHost}:${ep.httpPort}`;
   const streams = channelStreams(channelId, rateTypes);
   const rtmp = streams.map((s): PlayUrl => ({
     type: 5,
     rateType: s.rateType,
-    playUrl: `rtmp://${ep.publicHost}:${ep.rtmpPort}/${LIVE_APP}/${s.streamName}`,
+    playUrl: `rtmp://${rtmpAt.host}:${rtmpAt.rtmpPort}/${LIVE_APP}/${s.streamName}`,
   }));
   const flv = streams.map((s): PlayUrl => ({
     type: 2,
@@ -83,4 +94,14 @@ export function playUrls(
     6: [...hls, ...rtmp],
   };
   return byEncode[encode];
+}
+
+/** A channel placed on the media node of `beat`: the node, and the play URLs with RTMP at the node's public address. */
+export function placedOn(
+  ch: Pick<Channel, 'channelId' | 'option'>,
+  beat: NodeBeat,
+  ep: PublicEndpoints,
+): Pick<Channel, 'mediaNode' | 'urls'> {
+  const at = publicEndpoint(beat, { host: ep.publicHost, rtmpPort: ep.rtmpPort, httpPort: ep.httpPort });
+  return { mediaNode: beat.node, urls: playUrls(ep, ch.channelId, ch.option.encode, ch.option.rateTypes, at) };
 }

@@ -53,6 +53,8 @@ export interface ChannelView {
   tracks: ChannelTracks | null;
   /** The worker running it (hostname:pid). */
   worker: string | null;
+  /** The media node its streams are published into (README "Scaling out"); null: the one media server. */
+  mediaNode: string | null;
   stats: ChannelStats | null;
   /** Push targets with their state; URLs as scheme and host only (the owning app lists them in full: GET …/targets). */
   pushTargets: PushTargetView[];
@@ -92,6 +94,7 @@ export function publicChannel(ch: Channel): ChannelView {
     cost: ch.cost ?? null,
     tracks: ch.tracks ?? null,
     worker: ch.worker ?? null,
+    mediaNode: ch.mediaNode ?? null,
     stats: ch.stats ?? null,
     pushTargets: (ch.pushTargets ?? []).map((t) => targetView(ch, t, false)),
     history: ch.history,

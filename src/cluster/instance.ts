@@ -31,61 +31,6 @@ export function mediaNodeId(rtmpPort: number, env: NodeJS.ProcessEnv = process.e
   return env.RELAY_NODE_ID || `${os.hostname()}:${rtmpPort}`;
 }
 
-/** A media node's heartbeat is this old at most while it lives (it beats every NODE_BEAT_MS). */
-export const NODE_STALE_MS = 15_000;
-export const NODE_BEAT_MS = 5_000;
-
-/** A media node as it announces itself. */
-export interface NodeBeat {
-  node: string;
-  instance: string;
-  seenAt: number;
-}
-
-/**
- * The media nodes of a cluster: a hash node → NodeBeat, refreshed every NODE_BEAT_MS while the node lives and
- * removed when it closes. A node is alive while its beat is younger than NODE_STALE_MS.
- */
-export class MediaNodes {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {}
-
-  /** Announces `node` now and every NODE_BEAT_MS until `stop`. */
-  async beat(node: string, instance: Instance): Promise<void> {
-    const once = () =>
-      this.redis.hset(
-        this.keys.mediaNodes(),
-        node,
-        JSON.stringify({ node, instance: instance.id, seenAt: Date.now() }),
-      );
-    await once();
-    this.timer = setInterval(() => void once().catch(() => undefined), NODE_BEAT_MS);
-    this.timer.unref();
-  }
-
-  /** Stops beating and removes the node's entry. */
-  async stop(node: string): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.redis.hdel(this.keys.mediaNodes(), node).catch(() => undefined);
-  }
-
-  /** The nodes whose beat is fresh at `now`. */
-  async alive(now = Date.now()): Promise<Set<string>> {
-    const all = await this.redis.hvals(this.keys.mediaNodes());
-    return new Set(
-      all
-        .map((raw) => JSON.parse(raw) as NodeBeat)
-        .filter((b) => now - b.seenAt < NODE_STALE_MS)
-        .map((b) => b.node),
-    );
-  }
-}
-
 /** Why an all-in-one relay may not start on this prefix: another one holds it. */
 export class PrefixTaken extends Error {
   constructor(
@@ -165,7 +110,3 @@ function defaultPidAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-/** How many media nodes of the cluster are alive now (for readiness checks). */
-export const liveMediaNodes = (redis: Redis, keys: Keys) => async (): Promise<number> =>
-  (await new MediaNodes(redis, keys).alive()).size;

@@ -3,6 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ALLOW_SETTING, parseEgressAllow, type EgressPolicy } from '../egress/index.js';
 import { locateFfmpeg } from '../media/ffmpeg/locate.js';
+import { clusterConfig, type ClusterConfig } from './cluster.js';
+import type { ChannelCosts } from './costs.js';
+
+export type { ChannelCosts } from './costs.js';
 
 /** Named defaults of every setting; each can be overridden by the environment variable of the same name. */
 export const DEFAULTS = {
@@ -96,8 +100,7 @@ export interface RelayConfig {
   whipIceHosts: readonly string[];
   /** Restarts of a channel's ffmpeg within a minute before it is failed. */
   maxRestarts: number;
-  /** Push targets (RELAY_TARGET_*): failed after maxRetries short attempts in a row; backoff doubled up to 30 s; a live
-   * one silent for stallMs is killed; live once bytes flowed for confirmMs. */
+  /** Push targets (RELAY_TARGET_*): failed after maxRetries attempts in a row, backoff doubled up to 30 s (README). */
   targets: { maxRetries: number; backoffMs: number; stallMs: number; confirmMs: number };
   /** Starts of a channel's run (its job picked up) within 10 minutes, without staying live, before it is failed. */
   maxRunStarts: number;
@@ -128,20 +131,8 @@ export interface RelayConfig {
   costs: ChannelCosts;
   /** Bearer token of the admin API (accounts, apps); the admin API is off without it. */
   adminToken: string | null;
-}
-
-/** CPU cost in cores of each kind of work a channel does. */
-export interface ChannelCosts {
-  /** A tier copied as is (ORIGINAL without watermark). */
-  copy: number;
-  /** The 550 tier (360p encode). */
-  rate550: number;
-  /** The 900 tier (540p encode). */
-  rate900: number;
-  /** ORIGINAL re-encoded at the upstream's size (for a watermark). */
-  originalEncode: number;
-  /** Decoding the upstream and drawing the watermark, once per channel. */
-  watermark: number;
+  /** Media nodes: this node's addresses and share, and `npm run relay`'s node count (README "Scaling out"). */
+  cluster: ClusterConfig;
 }
 
 /** A setting that cannot be used; the message names the variable. */
@@ -159,8 +150,7 @@ type Env = Record<string, string | undefined>;
 
 function str(env: Env, name: keyof typeof DEFAULTS | string, fallback: string): string {
   const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  return v;
+  return v === undefined || v === '' ? fallback : v;
 }
 
 function int(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
@@ -196,7 +186,6 @@ function ingestIdleMs(env: Env): number {
   return ms;
 }
 
-/** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
 function whipIceHosts(env: Env): string[] {
   const hosts = str(env, 'RELAY_WHIP_ICE_HOSTS', DEFAULTS.RELAY_WHIP_ICE_HOSTS)
     .split(',')
@@ -208,6 +197,7 @@ function whipIceHosts(env: Env): string[] {
   return hosts;
 }
 
+/** Reads and validates the configuration once; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): RelayConfig {
   const apiPort = int(env, 'RELAY_API_PORT', 0, 65535);
   const httpPort = int(env, 'RELAY_HTTP_PORT', 0, 65535);
@@ -286,6 +276,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     fileUpstreamDir: path.resolve(str(env, 'RELAY_FILE_UPSTREAM_DIR', path.resolve('fixtures'))),
     logLevel,
     adminToken: adminToken(env),
+    cluster: clusterConfig(env, (name, detail) => new ConfigError(name, detail)),
     workerCapacity: float(env, 'RELAY_WORKER_CAPACITY', os.cpus().length, 0.01, 1024),
     costs: {
       copy: float(env, 'RELAY_COST_COPY', 0.0125, 0, 64),

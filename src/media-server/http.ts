@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore } from '../channels/store.js';
-import { LIVE_APP, parseStreamName } from '../channels/urls.js';
 import { playTokenOf, tokenisePlaylist } from '../channels/password.js';
 import type { Channel } from '../channels/types.js';
 import { servePlayer, servePublisher } from '../web/static.js';
@@ -15,12 +14,13 @@ import { isRedisUnavailable } from '../redis/index.js';
 import { metricsRefusal as METRICS_REFUSAL } from '../auth/index.js';
 import { CredentialThrottle, guardAdmin } from '../auth/throttle.js';
 import { RelayError } from '../errors/index.js';
-import { broadcastsOf, type HttpHandlers, type NmsContext } from './nms.js';
-import { liveEdgeOf } from './session-patch.js';
+import type { HttpHandlers, NmsContext } from './nms.js';
 import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, type MediaRoute } from './routes.js';
 import { PlaylistWait } from './hls-wait.js';
 import { readyzAnswer, type Readiness } from '../health/index.js';
 import { isWhipUrl } from '../whip/http.js';
+import { abortOnClose, proxyUpgrade, redirect, redirectUrl, whereabouts, type ClusterView } from './owner.js';
+import { liveFigures } from './figures.js';
 
 /** Dependencies of the HTTP guard. */
 export interface MediaHttpDeps {
@@ -37,7 +37,16 @@ export interface MediaHttpDeps {
   readiness?: () => Promise<Readiness>;
   /** The WHIP endpoint (`/whip/…`); absent or null: none. */
   whip?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> } | null;
+  /** The cluster's media nodes (FLV and status of a channel on another node are sent there); absent: this one only. */
+  cluster?: ClusterView;
 }
+
+/** The answer to a play of a channel whose media node is gone and that no other node took within MOVE_WAIT_MS. */
+const MOVING = {
+  code: 50006,
+  message: "the channel's media node is gone and the channel is not placed on another one yet",
+  hint: 'retry in a few seconds: the same URL plays once its worker publishes on another node',
+};
 
 /**
  * The media server's HTTP side: only requests the relay understands reach node-media-server (it crashes on some
@@ -137,7 +146,7 @@ export class MediaHttp {
       case 'publisher':
         return servePublisher(req, res, route.file);
       case 'status':
-        return this.sendStatus(res, route.channelId);
+        return this.sendStatus(req, res, route.channelId);
       case 'hls': {
         const { channel, refusal } = await playDecision(
           channels,
@@ -176,6 +185,9 @@ export class MediaHttp {
           res.end();
           return;
         }
+        const where = await whereabouts(channel, this.deps.cluster, channels, abortOnClose(req));
+        if (where.at === 'moving') return sendJson(res, 503, MOVING, { 'Retry-After': '1' });
+        if (where.at === 'node') return redirect(res, redirectUrl(where.beat, this.deps.cluster!, req.url!));
         if (route.rateType === null)
           req.url = withFlvStream(req.url!, unsuffixedStream(channel.channelId, tiersOf(channel)));
         prepareFlvResponse(res);
@@ -192,10 +204,13 @@ export class MediaHttp {
   }
 
   // Public facts of a channel for players (no secrets, no credentials needed): state, URLs, tiers, live figures.
-  private async sendStatus(res: ServerResponse, channelId: string): Promise<void> {
+  private async sendStatus(req: IncomingMessage, res: ServerResponse, channelId: string): Promise<void> {
     const ch = await this.deps.channels.get(channelId);
     if (!ch || ch.state === 'recycled')
       return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
+    // its live figures are those of the node that holds its streams
+    const where = await whereabouts(ch, this.deps.cluster, this.deps.channels, abortOnClose(req));
+    if (where.at === 'node') return redirect(res, redirectUrl(where.beat, this.deps.cluster!, req.url!));
     const figures = liveFigures(this.deps.context, channelId, Date.now());
     // the unsuffixed name of a tiered channel plays its best tier (RTMP and FLV): its edge under that name too
     const served = figures.liveEdge[unsuffixedStream(channelId, tiersOf(ch))];
@@ -232,6 +247,10 @@ export class MediaHttp {
       );
       return;
     }
+    const where = await whereabouts(decision!.channel!, this.deps.cluster, this.deps.channels, abortOnClose(socket));
+    if (where.at === 'node') return proxyUpgrade(req, socket, head, where.beat, this.deps.cluster!);
+    if (where.at === 'moving')
+      return void socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n`);
     if (route.kind === 'flv' && route.rateType === null && decision?.channel)
       req.url = withFlvStream(req.url!, unsuffixedStream(decision.channel.channelId, tiersOf(decision.channel)));
     this.nms.upgrade(req, socket, head);
@@ -254,28 +273,4 @@ export class MediaHttp {
     await this.playlists.until(file, this.deps.config.hlsSegmentSeconds * 3000, gone.signal);
     req.socket.off('close', onClose);
   }
-}
-
-/**
- * Viewers of a channel (all tiers and live protocols), the bitrate published since each stream began (summed), and
- * each stream's live edge: the timestamp its viewers were last sent and how long ago (ms), which a player compares
- * with the frame it shows for its latency (`npm run cli -- play`).
- */
-function liveFigures(
-  context: NmsContext,
-  channelId: string,
-  now: number,
-): { viewers: number; bitrateKbps: number; liveEdge: Record<string, { timestampMs: number; ageMs: number }> } {
-  let viewers = 0;
-  let kbps = 0;
-  const liveEdge: Record<string, { timestampMs: number; ageMs: number }> = {};
-  for (const [name, b] of broadcastsOf(context, LIVE_APP)) {
-    if (parseStreamName(name)?.channelId !== channelId) continue;
-    viewers += b.subscribers.size;
-    const edge = b.publisher ? liveEdgeOf(b) : null;
-    if (edge) liveEdge[name] = { timestampMs: edge.timestampMs, ageMs: Math.max(0, now - edge.at) };
-    const p = b.publisher;
-    if (p?.createTime && now > p.createTime) kbps += (p.inBytes * 8) / (now - p.createTime);
-  }
-  return { viewers, bitrateKbps: Math.round(kbps), liveEdge };
 }

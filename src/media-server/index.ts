@@ -28,6 +28,9 @@ import {
   type NmsContext,
   type NmsInstance,
 } from './nms.js';
+import { NodeLoadMeter } from './load.js';
+import type { ClusterView } from './owner.js';
+import type { NodeLoad } from '../cluster/nodes.js';
 
 /** Dependencies of the media server; it reads channel records and never changes them. */
 export interface MediaServerDeps {
@@ -53,6 +56,8 @@ export interface MediaServerDeps {
   boot?: Pick<BootMarker, 'status'>;
   /** Failed admin tokens at /metrics (shared counts in Redis); in memory when absent. */
   throttle?: CredentialThrottle;
+  /** The cluster's media nodes: FLV plays and status of a channel placed on another node go there; absent: none. */
+  cluster?: ClusterView;
 }
 
 /**
@@ -67,7 +72,13 @@ export class MediaServer {
     private readonly ingest: Ingest,
     private readonly idle: PublisherIdleWatch,
     private readonly whip: WhipServer | null,
+    private readonly meter: NodeLoadMeter,
   ) {}
+
+  /** What this node carries since the previous call (its heartbeat's load). */
+  load(): NodeLoad {
+    return this.meter.read();
+  }
 
   /** Starts the listeners; rejects (instead of exiting the process) when a port is taken. */
   static async start(deps: MediaServerDeps): Promise<MediaServer> {
@@ -105,7 +116,7 @@ export class MediaServer {
       // a reader of a WHIP member (a channel starting) gets a fresh keyframe soon instead of waiting for the next
       if (s.streamApp === INGEST_APP) whip?.requestKeyframe(s.streamName);
     });
-    const server = new MediaServer(nms, context, rtmp, ingest, idle, whip);
+    const server = new MediaServer(nms, context, rtmp, ingest, idle, whip, new NodeLoadMeter(context));
     try {
       await ingest.start();
       await rtmp.start();

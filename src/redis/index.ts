@@ -99,9 +99,13 @@ export class Keys {
   rooms(): string {
     return `${this.prefix}:rooms`;
   }
-  /** Hash of the cluster's media nodes: node → JSON NodeBeat (cluster/instance.ts). */
+  /** Hash of the cluster's media nodes: node → JSON NodeBeat (cluster/nodes.ts). */
   mediaNodes(): string {
     return `${this.prefix}:media-nodes`;
+  }
+  /** Hash channelId → media node, of every channel holding its slots (cluster/placement.ts). */
+  placements(): string {
+    return `${this.prefix}:placements`;
   }
   /** The all-in-one relay's claim on this prefix: JSON Instance, with an expiry (PrefixClaim). */
   allInOne(): string {

@@ -20,6 +20,8 @@ export interface RunTargetsDeps {
   logger: Logger;
   /** How destinations' hosts are resolved for the egress check before each attempt (the system's DNS). */
   resolve?: Resolver;
+  /** The media node the run publishes to (worker/run-node.ts), read there; absent: RELAY_MEDIA_INTERNAL_HOST. */
+  mediaAt?: () => { host: string; rtmpPort: number };
 }
 
 const TICK_MS = 1000;
@@ -157,7 +159,8 @@ export class RunTargets {
     const path = `/${LIVE_APP}/${stream.streamName}`;
     const query = runTokenQuery(this.deps.secret, 'read', path, { channelId: ch.channelId, gen: this.gen });
     const { mediaInternalHost, rtmpPort } = this.deps.config;
-    return `rtmp://${mediaInternalHost}:${rtmpPort}${path}?${query}`;
+    const at = this.deps.mediaAt?.() ?? { host: mediaInternalHost, rtmpPort };
+    return `rtmp://${at.host}:${at.rtmpPort}${path}?${query}`;
   }
 
   private notify(ch: Channel, t: PushTarget, n: TargetNotice): void {

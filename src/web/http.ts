@@ -14,7 +14,12 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 const HLS_FILE = /^(index\.m3u8|seg_\d{1,9}\.ts)$/;
 
 /** Writes a JSON refusal with CORS headers. */
-export function sendJson(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -22,6 +27,7 @@ export function sendJson(res: ServerResponse, status: number, body: Record<strin
   const data = JSON.stringify(body);
   res.writeHead(status, {
     ...CORS_HEADERS,
+    ...headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(data),
   });

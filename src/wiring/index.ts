@@ -32,17 +32,9 @@ import { AccountRegistry, DEFAULT_ACCOUNT_ID } from '../tenants/accounts.js';
 import { WatermarkRegistry } from '../watermarks/registry.js';
 import { RecordStore } from '../records/index.js';
 import { StoragePolicy } from '../records/storage.js';
-import { liveMediaNodes, MediaNodes, mediaNodeId, thisInstance } from '../cluster/instance.js';
-import {
-  ffmpegCheck,
-  listeningCheck,
-  probeHost,
-  readiness,
-  redisCheck,
-  serveHealth,
-  someAlive,
-} from '../health/index.js';
-import { MediaServer } from '../media-server/index.js';
+import { liveMediaNodes, MediaNodes } from '../cluster/nodes.js';
+import { Placement } from '../cluster/placement.js';
+import { ffmpegCheck, readiness, redisCheck, serveHealth, someAlive } from '../health/index.js';
 import { PushWorker } from '../worker/index.js';
 import { PushTargetControl } from '../targets/control.js';
 import { probeFfmpeg } from '../media/ffmpeg/capabilities.js';
@@ -141,6 +133,7 @@ export async function startApi(
     logger,
     rateLimit: redisStartRateLimit(redis, keys),
     workers: () => liveWorkers(redis, keys),
+    placement: new Placement(redis, keys, new MediaNodes(redis, keys), config.cluster.nodeMaxChannels),
   };
   const push = new PushService(pushDeps);
   const targets = new PushTargetControl({ store, redis, keys, lifecycle, bus, egress: config.egress, ffmpeg });
@@ -211,6 +204,7 @@ export async function startWorker(
   // A worker never resumes channels (the control plane does): its lifecycle has no push queue.
   const { bus, lifecycle } = channelPlane(config, redis, subscriber, keys, store, hooksQueue, logger);
   const secret = await internalSecret(redis, keys);
+  const nodes = new MediaNodes(redis, keys);
   const boot = new BootMarker(redis, keys, logger).onLoss(
     'the internal secret',
     keepSecret(redis, keys, secret, logger),
@@ -225,6 +219,7 @@ export async function startWorker(
     bus,
     secret,
     storage: storagePolicy(config, new AppRegistry(redis, keys), new AccountRegistry(redis, keys)),
+    cluster: { nodes, placement: new Placement(redis, keys, nodes, config.cluster.nodeMaxChannels) },
     logger,
   });
   await worker.start();
@@ -252,48 +247,4 @@ export async function startWorker(
   };
 }
 
-/** Starts the media server (node-media-server + HLS files). */
-export async function startMedia(config: RelayConfig, logger: Logger): Promise<Part> {
-  const redis = connectRedis(config.redisUrl, 'relay-media', { failFast: true });
-  await redisReady(redis);
-  const subscriber = connectRedis(config.redisUrl, 'relay-media-sub');
-  const keys = new Keys(config.redisPrefix);
-  const bus = new MessageBus(redis, subscriber, keys);
-  const secret = await internalSecret(redis, keys);
-  const boot = new BootMarker(redis, keys, logger);
-  const node = mediaNodeId(config.rtmpPort);
-  const nodes = new MediaNodes(redis, keys);
-  const media = await MediaServer.start({
-    config,
-    logger,
-    node,
-    aliveNodes: () => nodes.alive(),
-    readiness: () =>
-      readiness({
-        redis: redisCheck(redis),
-        rtmp: listeningCheck(probeHost(config.bind), config.rtmpPort, 'the RTMP listener'),
-      }),
-    bus,
-    channels: new ChannelStore(redis, keys),
-    rooms: new RoomRegistry(redis, keys),
-    apps: new AppRegistry(redis, keys),
-    secret,
-    boot,
-    throttle: new CredentialThrottle({ redis, prefix: config.redisPrefix }),
-  });
-  boot
-    .onLoss('the internal secret', keepSecret(redis, keys, secret, logger))
-    .onLoss('the ingest members', () => media.reregisterMembers());
-  await boot.start();
-  await nodes.beat(node, thisInstance('media'));
-  return {
-    async close() {
-      boot.close();
-      await nodes.stop(node);
-      await media.close();
-      await bus.close();
-      redis.disconnect();
-      subscriber.disconnect();
-    },
-  };
-}
+export { startMedia } from './media.js';

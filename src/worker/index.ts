@@ -24,6 +24,7 @@ import { crashLooping, STEADY_MS } from './crash-loop.js';
 import { keepJobLock, withTimeout } from './job-lock.js';
 import type { Channel } from '../channels/types.js';
 import { RunTargets } from '../targets/manager.js';
+import { RunNode, type RunNodeDeps } from './run-node.js';
 
 const HEARTBEAT_MS = 2000;
 
@@ -42,6 +43,8 @@ export interface PushWorkerDeps {
   secret: string;
   /** Account storage quotas of running recordings; none: not checked. */
   storage?: RunnerDeps['storage'];
+  /** The cluster's media nodes and their placement (a run moves its channel off a gone node); absent: one server. */
+  cluster?: Pick<RunNodeDeps, 'nodes' | 'placement'>;
   logger: Logger;
 }
 
@@ -185,7 +188,9 @@ export class PushWorker {
   ): Promise<PushJobResult> {
     const { channelId } = job.data;
     const { ctl } = entry;
-    const { config, store, lifecycle, rooms, secret } = this.deps;
+    const { config, store, lifecycle, rooms, secret, cluster } = this.deps;
+    const log = this.deps.logger.child({ jobId: job.id });
+    const node = cluster && new RunNode({ ...cluster, config, lifecycle, rooms, log }, channelId, gen);
     const runner = new ChannelRunner(
       {
         config,
@@ -193,9 +198,10 @@ export class PushWorker {
         lifecycle,
         rooms,
         keyframes: this.keyframes,
-        logger: this.deps.logger.child({ jobId: job.id }),
+        logger: log,
         secret,
         workerId: this.id,
+        ...(node ? { node } : {}),
         storage: this.deps.storage,
         beforeEnd: async () => entry.targets?.close(), // a stop, retention or lost record noticed by the run itself
         // the mix's cost (members decoded) counts in this worker's load from the layout applied on
@@ -213,7 +219,7 @@ export class PushWorker {
     const lost = () => this.end(channelId, 'lock-lost', entry);
     const stopKeeping = token ? keepJobLock(job, token, lockDuration, lost) : () => undefined;
     (entry.targets = new RunTargets(
-      { config, store, lifecycle, secret, logger: this.deps.logger },
+      { config, store, lifecycle, secret, logger: this.deps.logger, ...(node ? { mediaAt: () => node.endpoint } : {}) },
       channelId,
       gen,
     )).start();

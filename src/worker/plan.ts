@@ -13,6 +13,7 @@ import { MasterPlaylistWriter, type MasterVariant } from '../media/hls-master.js
 import { channelHlsRoot } from '../channels/layout.js';
 import type { Logger } from '../log.js';
 import { runTokenQuery } from '../auth/run-tokens.js';
+import type { NodeEndpoint } from '../cluster/nodes.js';
 
 /** Who signs the internal URLs of a plan: the internal secret and the run generation (the channel's `runGen`). */
 export interface RunAuth {
@@ -24,7 +25,7 @@ export interface RunAuth {
  * Where the worker reads a channel's member: the ingest (with a single-use read token of this run, minted now) or
  * the registered external URL.
  */
-export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpec {
+export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth, at?: MediaAt['ingest']): SourceSpec {
   const member = `${ch.userId}/${SRC_TYPE_NAMES[ch.srcType]}`;
   if (ch.input.kind === 'mix') throw new Error('a mix has no single source');
   if (ch.input.kind === 'external')
@@ -39,10 +40,21 @@ export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpe
   const query = runTokenQuery(run.secret, 'read', streamPath, { channelId: ch.channelId, gen: run.gen });
   return {
     member,
-    url: `rtmp://${cfg.mediaInternalHost}:${cfg.rtmpPort}${streamPath}?${query}`,
+    url: `rtmp://${at?.host ?? cfg.mediaInternalHost}:${at?.rtmpPort ?? cfg.rtmpPort}${streamPath}?${query}`,
     protocolWhitelist: 'rtmp,tcp',
     fastProbe: true,
   };
+}
+
+/** The media nodes an attempt uses (worker/run-node.ts): where it publishes, where its ingest member is read. */
+export interface MediaAt {
+  publish?: NodeEndpoint;
+  ingest?: NodeEndpoint;
+}
+
+/** `host:port` of the RTMP server an attempt publishes to. */
+export function publishHost(cfg: Pick<RelayConfig, 'mediaInternalHost' | 'rtmpPort'>, at: MediaAt): string {
+  return `${at.publish?.host ?? cfg.mediaInternalHost}:${at.publish?.rtmpPort ?? cfg.rtmpPort}`;
 }
 
 /**
@@ -51,8 +63,8 @@ export function sourceOf(ch: Channel, cfg: RelayConfig, run: RunAuth): SourceSpe
  * stopped: `recordStopped`). Its internal URLs carry run tokens minted by this call (single use, RUN_TOKEN_TTL_MS):
  * make a new plan for each ffmpeg.
  */
-export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan {
-  const host = `${cfg.mediaInternalHost}:${cfg.rtmpPort}`;
+export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth, at: MediaAt = {}): RelayPlan {
+  const host = publishHost(cfg, at);
   const best = bestFirst(ch.option.rateTypes)[0];
   const tiers: TierSpec[] = channelStreams(ch.channelId, ch.option.rateTypes).map((s) => {
     const livePath = `/${LIVE_APP}/${s.streamName}`;
@@ -88,7 +100,7 @@ export function planFor(ch: Channel, cfg: RelayConfig, run: RunAuth): RelayPlan 
   const wm = ch.watermark;
   const place = ch.option.waterMarkPosition;
   return {
-    sources: ch.mix ? mixSources(ch.mix.canvas) : [sourceOf(ch, cfg, run)],
+    sources: ch.mix ? mixSources(ch.mix.canvas) : [sourceOf(ch, cfg, run, at.ingest)],
     tiers,
     ...(ch.mix ? { audioInput: 1 } : {}),
     ...(ch.tracks?.audio?.mode === 'silent' ? { silentAudio: true } : {}),

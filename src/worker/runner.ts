@@ -10,7 +10,8 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import { buildRelayArgs } from '../media/ffmpeg/args.js';
 import { FfmpegProcess, FfmpegStartError } from '../media/ffmpeg/process.js';
 import type { MasterPlaylistWriter } from '../media/hls-master.js';
-import { continuePlaylists, masterWriter, planDirs, planFor } from './plan.js';
+import { continuePlaylists, masterWriter, planDirs, planFor, publishHost, type MediaAt } from './plan.js';
+import type { RunNode } from './run-node.js';
 import { afterStartFailure, mediaServerRefused, RestartPolicy, upstreamPresent, watchStall } from './restart-policy.js';
 import { startFlowing, type KeyframeWatch } from './keyframes.js';
 import type { StoragePolicy } from '../records/storage.js';
@@ -45,6 +46,8 @@ export interface RunnerDeps {
   beforeEnd?: () => Promise<unknown>;
   /** A mix run applied the record's layout (whatever told it: the control message or its 1 s check). */
   onMixApplied?: (ch: Channel) => void;
+  /** The channel's media node, placed again when gone (cluster of media nodes); absent: RELAY_MEDIA_INTERNAL_HOST. */
+  node?: RunNode;
 }
 
 export type { RunOutcome } from './run-moves.js';
@@ -116,7 +119,8 @@ export class ChannelRunner {
     if (ch.mix) this.mix = await MixRun.start({ ...this.deps, logger: this.log }, ch, this.gen, allGone);
     // a plan per ffmpeg (its run tokens are single use) through the run's egress; no recording once it stopped
     const tracks = new RunTracks({ ...this.deps, costs: config.costs, log: this.log, gen: this.gen }, ch);
-    const planOf = (c: Channel) => egress.apply(planFor(tracks.channel(c), config, run));
+    let at: MediaAt = {}; // the media nodes of the attempt
+    const planOf = (c: Channel) => egress.apply(planFor(tracks.channel(c), config, run, at));
     const rec = (this.recording = new RunRecording({ ...this.deps, logger: this.log }, ch, planOf));
     // A brand-new channel refuses its start on the first failure; a channel that has been live retries or waits.
     const newChannel = ch.state === 'starting' && ch.startedAt === undefined;
@@ -126,6 +130,7 @@ export class ChannelRunner {
     let replanned = false; // ffmpeg ended to run again without recording: no failure, no restart counted
     let first = 0; // the attempt that goes live: a start that failed only to convert a track does not count
     for (let attempt = 0; ; attempt++) {
+      at = (await this.deps.node?.attempt(ch)) ?? at;
       const ff = new FfmpegProcess({
         ffmpegPath: config.ffmpegPath,
         args: buildRelayArgs(continuePlaylists(rec.plan)),
@@ -157,7 +162,7 @@ export class ChannelRunner {
         if (first > attempt) continue;
         const { code, message } = startFailureCode(e.kind, e.reason, config.fileUpstreamDir);
         // The media server itself is away (restarting): retry; its members come back with it.
-        const mediaDown = mediaServerRefused(e.stderrTail, `${config.mediaInternalHost}:${config.rtmpPort}`);
+        const mediaDown = mediaServerRefused(e.stderrTail, publishHost(config, at));
         const action = await afterStartFailure(e.kind, {
           firstStartOfNewChannel: newChannel && attempt === first,
           mediaDown,
@@ -244,9 +249,7 @@ export class ChannelRunner {
   }
 
   /** A mix's layout changed (control message): apply it now rather than at the next check. */
-  mixChanged(): void {
-    void this.mix?.refresh();
-  }
+  readonly mixChanged = (): void => void this.mix?.refresh();
 
   /** Why the run was asked to end, if it was. */
   private endReason(): EndReason | null {

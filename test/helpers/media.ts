@@ -87,8 +87,19 @@ export function readFlv(
         else s.aacFrames++;
       }
     });
-    const req = http.get(url, (res) => {
-      s.status = res.statusCode ?? 0;
+    let req: http.ClientRequest;
+    const get = (at: string, hops: number): http.ClientRequest =>
+      (req = http.get(at, (res) => {
+        s.status = res.statusCode ?? 0;
+        // a media node sends a play of a channel on another node there (README "Scaling out"), as players follow
+        if (s.status >= 301 && s.status <= 308 && res.headers.location && hops < 3) {
+          res.resume();
+          get(new URL(res.headers.location, at).toString(), hops + 1).on('error', onError);
+          return;
+        }
+        onResponse(res);
+      }));
+    const onResponse = (res: http.IncomingMessage) => {
       res.on('data', (d: Buffer) => {
         s.bytes += d.length;
         if (s.signature.length < 3) s.signature += d.toString('latin1', 0, 3 - s.signature.length);
@@ -102,14 +113,15 @@ export function readFlv(
       });
       res.on('end', closedResolve);
       res.on('close', closedResolve);
-    });
-    req.on('error', (e) => {
+    };
+    const onError = (e: Error) => {
       closedResolve();
       if (!done) {
         done = true;
         reject(e);
       }
-    });
+    };
+    get(url, 0).on('error', onError);
     const timer = setTimeout(() => {
       if (done) return;
       done = true;

@@ -48,6 +48,8 @@ export interface Stack {
   startWorker(extraEnv?: Record<string, string>): Promise<Proc>;
   /** Starts the media server again (after its process was stopped). */
   restartMedia(): Promise<Proc>;
+  /** Starts one more media node on ports of its own (a cluster of media nodes, README "Scaling out"). */
+  startMediaNode(extraEnv?: Record<string, string>): Promise<{ proc: Proc; httpPort: number; rtmpPort: number }>;
   /** A member publishing a fixture into the ingest, looped; resolves once the registry lists it. */
   publish(key: Omit<IngestKey, 'sdkAppId'>, file: string): Promise<FfmpegProcess>;
   request(
@@ -171,6 +173,18 @@ export async function startStack(
       if (i >= 0) procs[i] = p;
       else procs.push(p);
       return p;
+    },
+    async startMediaNode(extraEnv = {}) {
+      const [nodeHttp, nodeRtmp] = (await freePorts(2)) as [number, number];
+      const ports = { RELAY_HTTP_PORT: String(nodeHttp), RELAY_RTMP_PORT: String(nodeRtmp) };
+      const proc = await spawnProc(
+        `media${procs.length}`,
+        'cmd/media.ts',
+        { ...env, ...ports, ...extraEnv },
+        /MEDIA READY/,
+      );
+      procs.push(proc);
+      return { proc, httpPort: nodeHttp, rtmpPort: nodeRtmp };
     },
     async publish(key, file) {
       const url = ingestPublishUrl('127.0.0.1', rtmpPort, secretKey, { sdkAppId: DEV_SDK_APP_ID, ...key });

@@ -47,6 +47,7 @@ describe('npm run relay', () => {
     const { env, dataDir, ports } = await privateEnv();
     const run = runRelay({ ...env, REDIS_URL });
     let channelId = '';
+    let mediaNodes: { rtmpPort: number; httpPort: number }[] = [];
     try {
       const ready = await run.ready;
       expect(ready, run.output()).toBeTruthy();
@@ -54,6 +55,14 @@ describe('npm run relay', () => {
       expect(ready!.sdkAppId).toBe('1400000001');
       expect(ready!.authorization).toMatch(/^Basic /);
       expect(ready!.ingest).toContain(`rtmp://127.0.0.1:${ports.rtmp}/ingest/`);
+      // one media node per core, on consecutive ports (README "Scaling out")
+      mediaNodes = ready!.mediaNodes;
+      expect(mediaNodes).toEqual(
+        Array.from({ length: os.availableParallelism() }, (_, i) => ({
+          rtmpPort: ports.rtmp + i,
+          httpPort: ports.http + i,
+        })),
+      );
       expect(ready!.upstreams).toEqual([
         { roomId: 1001, userId: 'alice', srcType: 0 },
         { roomId: 1001, userId: 'bob', srcType: 0 },
@@ -79,6 +88,7 @@ describe('npm run relay', () => {
       5000,
     );
     for (const p of Object.values(ports)) expect(await portAccepts(p), `port ${p}`).toBe(false);
+    for (const n of mediaNodes) for (const p of [n.rtmpPort, n.httpPort]) expect(await portAccepts(p)).toBe(false);
     const r = new Redis(REDIS_URL);
     // the whole relay went down: its channels ended rather than waiting for a worker that will not come
     const record = JSON.parse((await r.get(`${env.RELAY_REDIS_PREFIX}:channel:${channelId}`)) ?? '{}') as {
