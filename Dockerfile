@@ -32,6 +32,7 @@ RUN apt-get update \
 ENV NODE_ENV=production \
   RELAY_DATA_DIR=/data \
   RELAY_BIND=0.0.0.0 \
+  RELAY_MEDIA_NODES=1 \
   FFMPEG_PATH=/usr/bin/ffmpeg
 WORKDIR /app
 COPY --from=deps /build/node_modules ./node_modules

@@ -3,13 +3,15 @@
  * image): what the process runs and the settings it reads, printed before anything starts.
  */
 import { DEFAULTS } from '../config/index.js';
+import { CLUSTER_DEFAULTS } from '../config/cluster.js';
 
 /** The entry points of the relay. */
 export type EntryName = 'relay' | 'api' | 'worker' | 'media';
 
 const ABOUT: Record<EntryName, string> = {
   relay:
-    'The whole relay in one process: media server, control-plane API and one worker, with the sample room 1001\n' +
+    'The whole relay: one media node per core (RELAY_MEDIA_NODES; node i on RELAY_RTMP_PORT+i, RELAY_HTTP_PORT+i),\n' +
+    'the control-plane API and one worker, with the sample room 1001\n' +
     '(alice: camera; bob: camera + screen) publishing fixtures into the built-in ingest. Prints READY {json} with\n' +
     "api, sdkAppId, secretKey and authorization (the development app's), ingest, upstreams and adminAuthorization.\n" +
     'Starts a private Redis when none answers at REDIS_URL and redis-server is on PATH. Ctrl-C or SIGTERM stops it all.',
@@ -31,6 +33,10 @@ const OTHERS: [string, string][] = [
   ['RELAY_WORKER_CAPACITY', "the machine's cores"],
   ['RELAY_COST_*', 'core costs of COPY, 550, 900, ORIGINAL_ENCODE, WATERMARK (measured)'],
   ['RELAY_NODE_ID', 'media: host:RELAY_RTMP_PORT (its name in the cluster)'],
+  ['RELAY_NODE_HOST', "media: - (host workers reach this node at; else each worker's RELAY_MEDIA_INTERNAL_HOST)"],
+  ['RELAY_NODE_PUBLIC_HOST', 'media: RELAY_NODE_HOST, else RELAY_PUBLIC_HOST (host players are sent to)'],
+  ['RELAY_NODE_MAX_CHANNELS', `${CLUSTER_DEFAULTS.RELAY_NODE_MAX_CHANNELS} (channels one media node takes)`],
+  ['RELAY_MEDIA_NODES', "relay: the machine's cores (media nodes, on consecutive ports)"],
 ];
 
 /** The help of an entry point: what it runs, how to start it, every setting with its default. */

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
+import type { RunNode } from './run-node.js';
 import type { ChannelRecords } from '../channels/records.js';
 import type { Channel } from '../channels/types.js';
 import type { RoomRegistry } from '../rooms/registry.js';
@@ -24,6 +25,8 @@ export interface MixRunDeps {
   secret: string;
   /** Told of each layout the run applies (the worker's load follows the mix's cost). */
   onMixApplied?: (ch: Channel) => void;
+  /** Where members publish in a cluster of media nodes; absent: RELAY_MEDIA_INTERNAL_HOST. */
+  node?: Pick<RunNode, 'memberAt'>;
 }
 
 const RECORD_CHECK_MS = 1000;
@@ -119,7 +122,8 @@ async function memberRead(deps: MixRunDeps, ch: Channel, gen: number, m: MixMemb
     const streamPath = `/${INGEST_APP}/${ingestStreamName(up)}`;
     const query = runTokenQuery(deps.secret, 'read', streamPath, { channelId: ch.channelId, gen });
     const { mediaInternalHost, rtmpPort } = deps.config;
-    const url = `rtmp://${mediaInternalHost}:${rtmpPort}${streamPath}?${query}`;
+    const at = (await deps.node?.memberAt(up)) ?? { host: mediaInternalHost, rtmpPort };
+    const url = `rtmp://${at.host}:${at.rtmpPort}${streamPath}?${query}`;
     return { source: { member, url, protocolWhitelist: 'rtmp,tcp', fastProbe: true } };
   }
   const input = await checkUpstream(up.url ?? '', deps.config);

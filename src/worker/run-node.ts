@@ -5,6 +5,7 @@ import type { Channel } from '../channels/types.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
 import { placedOn } from '../channels/urls.js';
 import type { RoomRegistry } from '../rooms/registry.js';
+import type { Upstream } from '../rooms/model.js';
 import { internalEndpoint, type MediaNodes, type NodeEndpoint } from '../cluster/nodes.js';
 import type { Placement } from '../cluster/placement.js';
 import type { MediaAt } from './plan.js';
@@ -95,7 +96,11 @@ export class RunNode {
   /** Where the ingest member `ch` reads is published: the node it registered with, else this run's fallback. */
   async ingest(ch: Channel): Promise<NodeEndpoint> {
     if (ch.input.kind !== 'ingest') return this.fallback;
-    const up = await this.d.rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType);
+    return this.memberAt(await this.d.rooms.get(ch.sdkAppId, ch.roomId, ch.userId, ch.srcType));
+  }
+
+  /** Where an ingest member publishes: the node its registration names (while it lives), else the fallback. */
+  async memberAt(up: Pick<Upstream, 'node'> | null): Promise<NodeEndpoint> {
     const beat = up?.node ? await this.d.nodes.get(up.node) : null;
     return internalEndpoint(beat, this.fallback);
   }
