@@ -47,7 +47,9 @@ export async function whereabouts(
     if (!node || node === view.self) return { at: 'here' };
     const beat = await view.nodes.get(node);
     if (beat) return { at: 'node', beat };
-    if (Date.now() >= until || gone?.aborted || cur.state !== 'live') break;
+    // no run moves a channel that is not running: its viewer is held here as on its own node, until it ends or runs
+    if (cur.state !== 'live' && cur.state !== 'starting') return { at: 'here' };
+    if (Date.now() >= until || gone?.aborted) break;
     await sleep(MOVE_POLL_MS);
   }
   return { at: 'moving' };

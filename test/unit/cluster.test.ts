@@ -148,13 +148,13 @@ describe('where a channel is served', () => {
     expect(await whereabouts(ch('b'), view({ b }), none)).toEqual({ at: 'node', beat: b });
   });
 
-  it('a channel whose node is gone: waits for its new placement; moving when it is not live', async () => {
+  it('a channel whose node is gone: waits for its new placement; held here when it is not running', async () => {
     const c = beat('c');
     let reads = 0;
     const records = { get: async () => (++reads >= 2 ? ch('c') : ch('b')) };
     expect(await whereabouts(ch('b'), view({ c }), records)).toEqual({ at: 'node', beat: c });
     expect(await whereabouts(ch('b', 'interrupted'), view({}), { get: async () => ch('b', 'interrupted') })).toEqual({
-      at: 'moving',
+      at: 'here',
     });
   });
 });
