@@ -72,10 +72,10 @@ try {
   parts.push(await startMedia(config, logger));
   // the other media nodes start while the API does (one per core by default: README "Scaling out")
   const children = startMediaChildren(config, config.cluster.mediaNodes, (line) => console.warn(`WARNING: ${line}`));
+  parts.push({ close: async () => (await children).close() }); // stopped on every way out, a failed start too
   const api = await startApi(config, logger);
   parts.push(api);
   const nodes = await children;
-  parts.push(nodes);
   worker = await startWorker(config, logger, 'stop');
   const app = await api.apps.ensure(DEV_SDK_APP_ID, 'development', process.env.RELAY_DEV_APP_SECRET || undefined);
   api.boot.onLoss('the development app', () => api.apps.ensure(app.sdkAppId, app.name, app.secretKey));

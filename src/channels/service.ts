@@ -49,7 +49,7 @@ export interface PushServiceDeps {
   /** Workers that reported recently (CPU-cost admission). */
   workers: () => Promise<WorkerHeartbeat[]>;
   /** Media nodes with room (cluster/placement.ts): a new channel goes to the one with the most; absent: one server. */
-  placement?: Pick<Placement, 'choose' | 'record'>;
+  placement?: Pick<Placement, 'place' | 'release'>;
   accounts: Pick<AccountRegistry, 'get'>;
   watermarks: Pick<WatermarkRegistry, 'get' | 'file'>;
   records: Pick<RecordStore, 'create' | 'remove' | 'root'>;
@@ -168,12 +168,12 @@ export class PushService {
   ): Promise<StartResult> {
     const { config, store } = this.d;
     const { channelId, option, sdkAppId } = ch;
-    const node = await this.d.placement?.choose(); // 50005 when no media node has room
+    const node = await this.d.placement?.place(channelId); // 50005 when every media node is full
     if (node) Object.assign(ch, placedOn(ch, node, config));
     const admission = await store.admit(ch, config.maxChannelsPerRoom, account.channelLimit);
+    if (!admission.ok) await this.d.placement?.release(channelId);
     if (!admission.ok && admission.reason === 'resumable') return this.resume(admission.channelId);
     if (!admission.ok) throw admissionRefusal(admission, { ...req, account, maxPerRoom: config.maxChannelsPerRoom });
-    if (node) await this.d.placement!.record(channelId, node.node);
     if (option.record) {
       const task = await this.d.records.create(sdkAppId, channelId, option.recordFileType).catch(async (e: Error) => {
         await this.discard(ch, ch);

@@ -6,7 +6,7 @@ import {
   type PlayUrl,
   type RateType,
 } from './types.js';
-import { publicEndpoint, type NodeBeat } from '../cluster/nodes.js';
+import type { NodeBeat } from '../cluster/nodes.js';
 
 /** RTMP application (and FLV path prefix) under which channels are served to viewers. */
 export const LIVE_APP = 'live';
@@ -96,12 +96,18 @@ export function playUrls(
   return byEncode[encode];
 }
 
-/** A channel placed on the media node of `beat`: the node, and the play URLs with RTMP at the node's public address. */
+/**
+ * A channel placed on the media node of `beat`: the node, and the play URLs with RTMP at the node's public address
+ * when it announces one (RELAY_NODE_PUBLIC_HOST, with its own RTMP port), else at the cluster's (`ep`, as with one
+ * media server).
+ */
 export function placedOn(
   ch: Pick<Channel, 'channelId' | 'option'>,
   beat: NodeBeat,
   ep: PublicEndpoints,
 ): Pick<Channel, 'mediaNode' | 'urls'> {
-  const at = publicEndpoint(beat, { host: ep.publicHost, rtmpPort: ep.rtmpPort, httpPort: ep.httpPort });
+  const at = beat.publicHost
+    ? { host: beat.publicHost, rtmpPort: beat.rtmpPort ?? ep.rtmpPort }
+    : { host: ep.publicHost, rtmpPort: ep.rtmpPort };
   return { mediaNode: beat.node, urls: playUrls(ep, ch.channelId, ch.option.encode, ch.option.rateTypes, at) };
 }

@@ -13,39 +13,33 @@ import type { MediaNodes, NodeBeat } from './nodes.js';
 export const NODE_CPU_FULL = 0.9;
 
 /**
- * How much room `beat` has, from 1 (idle) down; 0 or less: full. The lower of its channel room (channels placed on
- * it or publishing into it, whichever is more, against its `maxChannels`, else `defaultMax`) and its CPU room (against
- * NODE_CPU_FULL).
+ * Chooses and records a channel's node in one step, so that simultaneous starts (and the moves of every channel of a
+ * lost node) spread instead of all taking the node that had the most room when each looked. The headroom of a node
+ * is the lower of its channel room (channels placed on it or publishing into it, whichever is more, against its
+ * maxChannels) and its CPU room (against NODE_CPU_FULL); the most headroom wins, then fewer placed, then the name.
+ * A move does not count the channel's own entry. KEYS: placements hash; ARGV: channelId, NODE_CPU_FULL, then per
+ * candidate node: name, maxChannels, channels publishing, cpu. Returns the node, or nil when none has room.
  */
-export function headroom(beat: NodeBeat, placed: number, defaultMax: number): number {
-  const max = beat.maxChannels ?? defaultMax;
-  const channels = Math.max(placed, beat.load?.channels ?? 0);
-  const byCpu = (NODE_CPU_FULL - (beat.load?.cpu ?? 0)) / NODE_CPU_FULL;
-  return Math.min(1 - channels / max, byCpu);
-}
+const PLACE = `local counts = {}
+for _, n in ipairs(redis.call('hvals', KEYS[1])) do counts[n] = (counts[n] or 0) + 1 end
+local own = redis.call('hget', KEYS[1], ARGV[1])
+if own then counts[own] = counts[own] - 1 end
+local full = tonumber(ARGV[2])
+local best, bestRoom, bestN = nil, 0, 0
+for i = 3, #ARGV, 4 do
+  local node, max = ARGV[i], tonumber(ARGV[i + 1])
+  local n = counts[node] or 0
+  local room = math.min(1 - math.max(n, tonumber(ARGV[i + 2])) / max, (full - tonumber(ARGV[i + 3])) / full)
+  if room > 0 and (best == nil or room > bestRoom + 1e-9 or
+      (math.abs(room - bestRoom) <= 1e-9 and (n < bestN or (n == bestN and node < best)))) then
+    best, bestRoom, bestN = node, room, n
+  end
+end
+if best then redis.call('hset', KEYS[1], ARGV[1], best) end
+return best`;
 
-/** The node with the most headroom among `beats` not in `exclude` (ties: fewer placed, then by name); null: all full. */
-export function chooseNode(
-  beats: readonly NodeBeat[],
-  placed: ReadonlyMap<string, number>,
-  defaultMax: number,
-  exclude: ReadonlySet<string> = new Set(),
-): NodeBeat | null {
-  let best: { beat: NodeBeat; room: number; n: number } | null = null;
-  for (const beat of beats) {
-    if (exclude.has(beat.node)) continue;
-    const n = placed.get(beat.node) ?? 0;
-    const room = headroom(beat, n, defaultMax);
-    if (room <= 0) continue;
-    if (
-      !best ||
-      room > best.room + 1e-9 ||
-      (Math.abs(room - best.room) <= 1e-9 && (n < best.n || beat.node < best.beat.node))
-    )
-      best = { beat, room, n };
-  }
-  return best?.beat ?? null;
-}
+const RELEASE = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end
+return 0`;
 
 /** Placement over the cluster's live media nodes. */
 export class Placement {
@@ -57,35 +51,42 @@ export class Placement {
     private readonly defaultMax: number,
   ) {}
 
+  /**
+   * Places `channelId` on the live node with the most headroom, not one of `exclude`, and records it (see PLACE).
+   * Resolves null when no media node beats at all — one media server restarting, or Redis that lost the beats a
+   * moment ago: the channel runs unplaced, on RELAY_MEDIA_INTERNAL_HOST, as before there were nodes. Throws 50005
+   * when every node is full.
+   */
+  async place(channelId: string, exclude: ReadonlySet<string> = new Set()): Promise<NodeBeat | null> {
+    const beats = (await this.nodes.list()).filter((b) => !exclude.has(b.node));
+    if (beats.length === 0) return null;
+    const args = beats.flatMap((b) => [
+      b.node,
+      b.maxChannels ?? this.defaultMax,
+      b.load?.channels ?? 0,
+      b.load?.cpu ?? 0,
+    ]);
+    const node = (await this.redis.eval(PLACE, 1, this.keys.placements(), channelId, NODE_CPU_FULL, ...args)) as
+      string | null;
+    if (node === null)
+      throw new RelayError(
+        50005,
+        `no media node has room for this channel: each of the ${beats.length} alive is at its channel or CPU limit`,
+        { hint: 'retry after some channels stop, or add media nodes (RELAY_NODE_MAX_CHANNELS sets a node’s share)' },
+      );
+    return beats.find((b) => b.node === node)!;
+  }
+
+  /** Forgets `channelId`'s placement (on `node` only, when given: a newer placement stays). */
+  async release(channelId: string, node?: string): Promise<void> {
+    if (node === undefined) await this.redis.hdel(this.keys.placements(), channelId);
+    else await this.redis.eval(RELEASE, 1, this.keys.placements(), channelId, node);
+  }
+
   /** Channels placed per node. */
   async placedCounts(): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     for (const node of await this.redis.hvals(this.keys.placements())) counts.set(node, (counts.get(node) ?? 0) + 1);
     return counts;
-  }
-
-  /**
-   * The node a new channel goes to (not yet recorded: `record` does that once it is admitted). Throws 50005 when no
-   * media node is alive or every one is full.
-   */
-  async choose(exclude: ReadonlySet<string> = new Set()): Promise<NodeBeat> {
-    const beats = await this.nodes.list();
-    if (beats.length === 0)
-      throw new RelayError(50005, 'no media node is running', {
-        hint: 'start a media node (npm run media), then retry',
-      });
-    const beat = chooseNode(beats, await this.placedCounts(), this.defaultMax, exclude);
-    if (!beat)
-      throw new RelayError(
-        50005,
-        `no media node has room for this channel: every one of the ${beats.length} alive is at its channel or CPU limit`,
-        { hint: 'retry after some channels stop, or add media nodes (RELAY_NODE_MAX_CHANNELS sets a node’s share)' },
-      );
-    return beat;
-  }
-
-  /** Records that `channelId` is on `node`. */
-  async record(channelId: string, node: string): Promise<void> {
-    await this.redis.hset(this.keys.placements(), channelId, node);
   }
 }

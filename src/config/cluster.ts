@@ -12,7 +12,10 @@ export const CLUSTER_DEFAULTS = {
 export interface ClusterConfig {
   /** Host workers reach this media node at (RELAY_NODE_HOST); null: each worker's RELAY_MEDIA_INTERNAL_HOST. */
   nodeHost: string | null;
-  /** Host players are sent to for this node (RELAY_NODE_PUBLIC_HOST); null: RELAY_NODE_HOST, else RELAY_PUBLIC_HOST. */
+  /**
+   * Host players are sent to for this node (RELAY_NODE_PUBLIC_HOST), with its own ports; null: the cluster's
+   * RELAY_PUBLIC_HOST (RTMP play URLs then carry the API's RELAY_RTMP_PORT, as with one media server).
+   */
   nodePublicHost: string | null;
   /** Channels a media node takes (RELAY_NODE_MAX_CHANNELS); placement refuses (50005) when every node has this many. */
   nodeMaxChannels: number;
@@ -43,7 +46,7 @@ export function clusterConfig(env: Env, fail: Fail): ClusterConfig {
   const nodeHost = host('RELAY_NODE_HOST');
   return {
     nodeHost,
-    nodePublicHost: host('RELAY_NODE_PUBLIC_HOST') ?? nodeHost,
+    nodePublicHost: host('RELAY_NODE_PUBLIC_HOST'),
     nodeMaxChannels: count('RELAY_NODE_MAX_CHANNELS', 100_000),
     mediaNodes: count('RELAY_MEDIA_NODES', 64),
   };

@@ -31,7 +31,16 @@ export async function startMediaChildren(
   const here = fileURLToPath(import.meta.url);
   const script = path.resolve(path.dirname(here), '../../cmd', `media${path.extname(here)}`);
   const started = await Promise.all(
-    Array.from({ length: count - 1 }, (_, k) => startOne(script, config.rtmpPort + k + 1, config.httpPort + k + 1)),
+    Array.from({ length: count - 1 }, (_, k) =>
+      startOne(script, {
+        // the relay's Redis (a private one when it started its own), its public host, a name of the node's own
+        REDIS_URL: config.redisUrl,
+        RELAY_NODE_PUBLIC_HOST: config.publicHost,
+        RELAY_RTMP_PORT: String(config.rtmpPort + k + 1),
+        RELAY_HTTP_PORT: String(config.httpPort + k + 1),
+        ...(process.env.RELAY_NODE_ID ? { RELAY_NODE_ID: `${process.env.RELAY_NODE_ID}-${k + 1}` } : {}),
+      }),
+    ),
   );
   const nodes: MediaChild[] = [];
   for (const s of started) {
@@ -46,11 +55,12 @@ export async function startMediaChildren(
 
 function startOne(
   script: string,
-  rtmpPort: number,
-  httpPort: number,
+  env: Record<string, string>,
 ): Promise<MediaChild | { rtmpPort: number; httpPort: number; why: string }> {
+  const rtmpPort = Number(env.RELAY_RTMP_PORT);
+  const httpPort = Number(env.RELAY_HTTP_PORT);
   const child = spawn(process.execPath, [...process.execArgv, script], {
-    env: { ...process.env, RELAY_RTMP_PORT: String(rtmpPort), RELAY_HTTP_PORT: String(httpPort) },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

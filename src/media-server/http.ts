@@ -19,7 +19,7 @@ import { routeOf, tiersOf, unsuffixedStream, upgradeChannelOf, withFlvStream, ty
 import { PlaylistWait } from './hls-wait.js';
 import { readyzAnswer, type Readiness } from '../health/index.js';
 import { isWhipUrl } from '../whip/http.js';
-import { abortOnClose, proxyUpgrade, redirect, redirectUrl, whereabouts, type ClusterView } from './owner.js';
+import { proxyUpgrade, redirect, redirectUrl, whereabouts, type ClusterView } from './owner.js';
 import { liveFigures } from './figures.js';
 
 /** Dependencies of the HTTP guard. */
@@ -185,7 +185,7 @@ export class MediaHttp {
           res.end();
           return;
         }
-        const where = await whereabouts(channel, this.deps.cluster, channels, abortOnClose(req));
+        const where = await whereabouts(channel, this.deps.cluster, channels, () => req.socket.destroyed);
         if (where.at === 'moving') return sendJson(res, 503, MOVING, { 'Retry-After': '1' });
         if (where.at === 'node') return redirect(res, redirectUrl(where.beat, this.deps.cluster!, req.url!));
         if (route.rateType === null)
@@ -209,7 +209,7 @@ export class MediaHttp {
     if (!ch || ch.state === 'recycled')
       return sendJson(res, 404, { code: 404, message: 'no such channel', hint: 'check the channel id' });
     // its live figures are those of the node that holds its streams
-    const where = await whereabouts(ch, this.deps.cluster, this.deps.channels, abortOnClose(req));
+    const where = await whereabouts(ch, this.deps.cluster, this.deps.channels, () => req.socket.destroyed);
     if (where.at === 'node') return redirect(res, redirectUrl(where.beat, this.deps.cluster!, req.url!));
     const figures = liveFigures(this.deps.context, channelId, Date.now());
     // the unsuffixed name of a tiered channel plays its best tier (RTMP and FLV): its edge under that name too
@@ -232,6 +232,9 @@ export class MediaHttp {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // an upgrade's socket has no error listener of Node's any more: a viewer resetting it while its play is decided
+    // (a Redis read, or a wait for its channel to move) must not end this process
+    socket.on('error', () => socket.destroy());
     const route = routeOf(req.url);
     const channelId = upgradeChannelOf(req.url);
     const decision = channelId
@@ -247,7 +250,8 @@ export class MediaHttp {
       );
       return;
     }
-    const where = await whereabouts(decision!.channel!, this.deps.cluster, this.deps.channels, abortOnClose(socket));
+    const gone = () => socket.destroyed;
+    const where = await whereabouts(decision!.channel!, this.deps.cluster, this.deps.channels, gone);
     if (where.at === 'node') return proxyUpgrade(req, socket, head, where.beat, this.deps.cluster!);
     if (where.at === 'moving')
       return void socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n`);

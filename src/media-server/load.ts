@@ -32,7 +32,8 @@ export class NodeLoadMeter {
       if (id && b.publisher) channels.add(id);
     }
     for (const s of this.context.sessions.values()) {
-      if (s.isPublisher) continue;
+      // viewers of channels; a worker's own reads (ingest members, push targets: a run token's nonce) are not
+      if (s.isPublisher || s.streamApp !== LIVE_APP || (s.streamQuery && 'nonce' in s.streamQuery)) continue;
       viewers++;
       sent.set(s.id, s.outBytes);
       sentBytes += s.outBytes - (prev.sent.get(s.id) ?? 0);

@@ -28,6 +28,8 @@ export type Whereabouts = { at: 'here' } | { at: 'node'; beat: NodeBeat } | { at
 /** How often, and how long at most, a viewer of a channel whose node is gone waits for it to be placed again. */
 const MOVE_POLL_MS = 250;
 export const MOVE_WAIT_MS = 6000;
+/** How long a WS-FLV upgrade carried to another node waits for its TCP connection. */
+const CONNECT_TIMEOUT_MS = 2000;
 
 /**
  * Where `ch`'s streams are served. A channel whose node is gone is being moved by its worker (a new placement, then a
@@ -38,7 +40,8 @@ export async function whereabouts(
   ch: Channel,
   view: ClusterView | undefined,
   channels: Pick<ChannelStore, 'get'>,
-  gone?: AbortSignal,
+  /** Whether the viewer went away meanwhile (the wait ends). */
+  gone: () => boolean = () => false,
 ): Promise<Whereabouts> {
   if (!view) return { at: 'here' };
   const until = Date.now() + MOVE_WAIT_MS;
@@ -49,7 +52,7 @@ export async function whereabouts(
     if (beat) return { at: 'node', beat };
     // no run moves a channel that is not running: its viewer is held here as on its own node, until it ends or runs
     if (cur.state !== 'live' && cur.state !== 'starting') return { at: 'here' };
-    if (Date.now() >= until || gone?.aborted) break;
+    if (Date.now() >= until || gone()) break;
     await sleep(MOVE_POLL_MS);
   }
   return { at: 'moving' };
@@ -68,9 +71,12 @@ export function redirectUrl(beat: NodeBeat, view: ClusterView, path: string): st
 export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, beat: NodeBeat, view: ClusterView) {
   const ep = internalEndpoint(beat, view.fallback.internal);
   const upstream = net.connect(ep.httpPort, ep.host);
+  // a node whose host is gone answers nothing: the viewer is let go to reconnect (and be sent to the new node)
+  upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy());
   const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
   for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
   upstream.once('connect', () => {
+    upstream.setTimeout(0);
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length) upstream.write(head);
     upstream.pipe(socket).pipe(upstream);
@@ -81,13 +87,6 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
   };
   upstream.once('error', end).once('close', end);
   socket.once('error', end).once('close', end);
-}
-
-/** An abort signal that fires when the client of `req` (or `socket`) goes away. */
-export function abortOnClose(from: IncomingMessage | Duplex): AbortSignal {
-  const gone = new AbortController();
-  ('socket' in from ? from.socket : from).once('close', () => gone.abort());
-  return gone.signal;
 }
 
 /** A 302 to where the channel is served (players follow it; the edge passes it on). */

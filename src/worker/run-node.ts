@@ -14,7 +14,7 @@ import type { MediaAt } from './plan.js';
 export interface RunNodeDeps {
   config: Pick<RelayConfig, 'mediaInternalHost' | 'rtmpPort' | 'httpPort' | 'publicHost'>;
   nodes: Pick<MediaNodes, 'get' | 'forget'>;
-  placement: Pick<Placement, 'choose' | 'record'>;
+  placement: Pick<Placement, 'place' | 'release'>;
   lifecycle: Pick<ChannelLifecycle, 'patchRun'>;
   rooms: Pick<RoomRegistry, 'get'>;
   log: Logger;
@@ -67,7 +67,7 @@ export class RunNode {
     }
     if (beat) await this.d.nodes.forget(beat);
     this.gone.add(named);
-    const next = await this.d.placement.choose(this.gone).catch((e: Error) => {
+    const next = await this.d.placement.place(this.channelId, this.gone).catch((e: Error) => {
       this.d.log.warn({ node: named, err: e.message }, 'media node gone and no other has room: trying it again');
       return null;
     });
@@ -75,9 +75,13 @@ export class RunNode {
       this.gone.delete(named);
       return ch;
     }
+    // only a channel still running moves (a stop or a newer run meanwhile: its placement is given back)
     const placed = placedOn(ch, next, this.d.config);
-    const moved = await this.d.lifecycle.patchRun(this.channelId, this.gen, placed);
-    if (moved.ok) await this.d.placement.record(this.channelId, next.node);
+    const moved = await this.d.lifecycle.patchRun(this.channelId, this.gen, placed, ['starting', 'live']);
+    if (!moved.ok) {
+      await this.d.placement.release(this.channelId, next.node);
+      return ch;
+    }
     this.d.log.warn({ from: named, to: next.node }, 'media node gone: channel moved to another node');
     this.node = next.node;
     this.at = internalEndpoint(next, this.fallback);

@@ -1,6 +1,5 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { chooseNode, headroom, NODE_CPU_FULL } from '../../src/cluster/placement.js';
 import { internalEndpoint, publicEndpoint, type NodeBeat } from '../../src/cluster/nodes.js';
 import { clusterConfig } from '../../src/config/cluster.js';
 import { placedOn, playUrls } from '../../src/channels/urls.js';
@@ -22,37 +21,6 @@ const beat = (node: string, load: Partial<NodeBeat['load']> = {}, extra: Partial
 });
 
 describe('placement', () => {
-  it('headroom is the lower of channel room and CPU room', () => {
-    expect(headroom(beat('a'), 0, 100)).toBe(1);
-    expect(headroom(beat('a'), 50, 100)).toBe(0.5);
-    // channels publishing count when more than those placed (a channel of an older placement)
-    expect(headroom(beat('a', { channels: 75 }), 50, 100)).toBe(0.25);
-    expect(headroom(beat('a', { cpu: NODE_CPU_FULL / 2 }), 10, 100)).toBeCloseTo(0.5);
-    expect(headroom(beat('a', {}, { maxChannels: 4 }), 4, 100)).toBe(0);
-  });
-
-  it('chooses the node with the most room, skips full and excluded ones, and says null when none has room', () => {
-    const a = beat('a');
-    const b = beat('b');
-    expect(chooseNode([a, b], new Map([['a', 3]]), 10)?.node).toBe('b');
-    expect(chooseNode([a, b], new Map([['b', 3]]), 10)?.node).toBe('a');
-    // ties: fewer placed, then by name
-    expect(chooseNode([b, a], new Map(), 10)?.node).toBe('a');
-    expect(chooseNode([a, b], new Map(), 10, new Set(['a']))?.node).toBe('b');
-    expect(chooseNode([beat('a', { cpu: 0.95 }), b], new Map([['b', 9]]), 10)?.node).toBe('b');
-    expect(
-      chooseNode(
-        [a, b],
-        new Map([
-          ['a', 10],
-          ['b', 10],
-        ]),
-        10,
-      ),
-    ).toBeNull();
-    expect(chooseNode([], new Map(), 10)).toBeNull();
-  });
-
   it('a channel placed on a node keeps HTTP URLs at the cluster address; its RTMP URLs name the node', () => {
     const ep = { publicHost: 'live.example.com', httpPort: 80, rtmpPort: 1935 };
     const ch = { channelId: 'ch_00000000000000000001', option: { encode: 4 as const, rateTypes: [0 as const] } };
@@ -66,9 +34,9 @@ describe('placement', () => {
       { type: 5, rateType: 0, playUrl: 'rtmp://10.0.0.2:1936/live/ch_00000000000000000001' },
       { type: 2, rateType: 0, playUrl: 'http://live.example.com:80/live/ch_00000000000000000001.flv' },
     ]);
-    // a node without a public host of its own: the cluster's host, its port
+    // a node without a public host of its own: the cluster's host and RTMP port, as with one media server
     const same = placedOn(ch as Pick<Channel, 'channelId' | 'option'>, beat('n1', {}, { rtmpPort: 1937 }), ep);
-    expect(same.urls[0]!.playUrl).toBe('rtmp://live.example.com:1937/live/ch_00000000000000000001');
+    expect(same.urls[0]!.playUrl).toBe('rtmp://live.example.com:1935/live/ch_00000000000000000001');
     expect(playUrls(ep, ch.channelId, 5, [0])[0]!.playUrl).toBe(
       'rtmp://live.example.com:1935/live/ch_00000000000000000001',
     );
@@ -93,7 +61,9 @@ describe('cluster settings', () => {
       { RELAY_NODE_HOST: '10.0.0.2', RELAY_NODE_MAX_CHANNELS: '40', RELAY_MEDIA_NODES: '3' },
       fail,
     );
-    expect(c).toEqual({ nodeHost: '10.0.0.2', nodePublicHost: '10.0.0.2', nodeMaxChannels: 40, mediaNodes: 3 });
+    expect(c).toEqual({ nodeHost: '10.0.0.2', nodePublicHost: null, nodeMaxChannels: 40, mediaNodes: 3 });
+    // a node's public host is never its internal one by default (players would get a private address)
+    expect(clusterConfig({ RELAY_NODE_HOST: '10.0.0.2' }, fail).nodePublicHost).toBeNull();
     expect(clusterConfig({ RELAY_NODE_PUBLIC_HOST: 'edge.example' }, fail).nodePublicHost).toBe('edge.example');
     expect(clusterConfig({}, fail).nodeHost).toBeNull();
     expect(() => clusterConfig({ RELAY_MEDIA_NODES: '0' }, fail)).toThrow(/RELAY_MEDIA_NODES/);
@@ -105,8 +75,11 @@ describe('cluster settings', () => {
 describe('node load', () => {
   it('counts a tiered channel once, viewers, and bytes sent to viewers over at least a second', async () => {
     const session = (id: string, publisher: boolean, outBytes = 0) =>
-      ({ id, isPublisher: publisher, outBytes }) as NmsSession;
+      ({ id, isPublisher: publisher, outBytes, streamApp: 'live', streamQuery: {} }) as NmsSession;
     const viewer = session('v1', false);
+    // a worker's read of its channel (a push target) and of a member: no viewers
+    const runRead = { ...session('r1', false, 10_000_000), streamQuery: { nonce: 'n' } } as NmsSession;
+    const memberRead = { ...session('r2', false, 10_000_000), streamApp: 'ingest' } as NmsSession;
     const context = {
       broadcasts: new Map([
         ['/live/ch_00000000000000000001_r0', { publisher: session('p1', true), subscribers: new Map() }],
@@ -114,7 +87,11 @@ describe('node load', () => {
         ['/live/ch_00000000000000000002', { publisher: null, subscribers: new Map() }],
         ['/ingest/member', { publisher: session('p3', true), subscribers: new Map() }],
       ]),
-      sessions: new Map([['v1', viewer]]),
+      sessions: new Map([
+        ['v1', viewer],
+        ['r1', runRead],
+        ['r2', memberRead],
+      ]),
     } as unknown as NmsContext;
     const meter = new NodeLoadMeter(context);
     // within the first second: no rate yet (a start-up's CPU is no load)
@@ -174,7 +151,11 @@ describe('a run’s media node', () => {
 
   it('keeps a node that accepts connections; moves the channel off one that refuses, and forgets its beat', async () => {
     const server = await listening();
-    const live = beat('b', {}, { internalHost: '127.0.0.1', rtmpPort: (server.address() as net.AddressInfo).port });
+    const live = beat(
+      'b',
+      {},
+      { internalHost: '127.0.0.1', publicHost: 'b.example', rtmpPort: (server.address() as net.AddressInfo).port },
+    );
     const dead = beat('a', {}, { internalHost: '127.0.0.1', rtmpPort: await closedPort() });
     const beats: Record<string, NodeBeat> = { a: dead, b: live };
     const forgotten: string[] = [];
@@ -184,12 +165,13 @@ describe('a run’s media node', () => {
       config: { mediaInternalHost: '127.0.0.1', rtmpPort: 1935, httpPort: 8000, publicHost: 'h' },
       nodes: { get: async (n) => beats[n] ?? null, forget: async (b) => void forgotten.push(b.node) },
       placement: {
-        choose: async (exclude) => {
+        place: async (_id, exclude) => {
           const free = Object.values(beats).find((b) => !exclude?.has(b.node));
           if (!free) throw new Error('no media node has room');
+          recorded.push(free.node);
           return free;
         },
-        record: async (_id, n) => void recorded.push(n),
+        release: async () => undefined,
       },
       lifecycle: { patchRun: async (_id, _gen, fields) => (patches.push(fields), { ok: true, state: 'live' }) },
       rooms: { get: async () => null },
@@ -211,7 +193,7 @@ describe('a run’s media node', () => {
     expect(out.mediaNode).toBe('b');
     expect(recorded).toEqual(['b']);
     expect(patches).toHaveLength(1);
-    expect((patches[0] as Channel).urls[0]!.playUrl).toContain(`:${live.rtmpPort}/live/`);
+    expect((patches[0] as Channel).urls[0]!.playUrl).toContain(`rtmp://b.example:${live.rtmpPort}/live/`);
     await new Promise((r) => server.close(r));
   });
 });

@@ -176,7 +176,11 @@ describe('compose files', () => {
     expect(dependsHealthy(services.worker!, 'media')).toBe(true);
     expect(services.worker!.ports).toBeUndefined(); // --scale worker=N
     expect(services.media!.healthcheck.test).toEqual(['CMD', 'node', 'cmd/healthcheck.js', 'media']);
-    expect(services.worker!.environment.RELAY_MEDIA_INTERNAL_HOST).toBe('media');
+    // one host: workers publish to the service `media`; a host of a cluster sets its own (README "Scaling out")
+    expect(services.worker!.environment.RELAY_MEDIA_INTERNAL_HOST).toBe('${RELAY_MEDIA_INTERNAL_HOST:-media}');
+    expect(services.worker!.environment.REDIS_URL).toBe('${REDIS_URL:-redis://redis:6379}');
+    for (const v of ['RELAY_NODE_ID', 'RELAY_NODE_HOST', 'RELAY_NODE_PUBLIC_HOST'])
+      expect(services.media!.environment[v]).toBe(`\${${v}:-}`);
     expect(services.api!.environment.RELAY_ADMIN_TOKEN).toBe('${RELAY_ADMIN_TOKEN:-}');
     expect(services.api!.environment.RELAY_DEV_APP_SECRET).toBe('${RELAY_DEV_APP_SECRET:-}');
   });
