@@ -6,6 +6,8 @@
  * full to its RELAY_NODE_MAX_CHANNELS refuses more (50005).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { fetchText, flvTags } from '../helpers/media.js';
 import { eventually, fixture, startStack, type Stack } from '../helpers/stack.js';
@@ -75,7 +77,8 @@ describe('media nodes', () => {
         roomId: 1601,
         userId: `u${i}`,
         srcType: 0,
-        option: { encode: 3 },
+        // recorded as HLS (recordFileType 1): the node loss must not break the recording task
+        option: { encode: 3, record: true, recordFileType: 1 },
       });
       expect(r.body.code, JSON.stringify(r.body)).toBe(0);
       started.push(r.body as Started);
@@ -143,6 +146,10 @@ describe('media nodes', () => {
     const seqBefore = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(before)![1]);
     const lastBefore = before.trim().split('\n').pop()!;
 
+    const task = (await nodeOf(c.channelId)).recordTaskId as number;
+    const recorded = path.join(stack.dataDir, 'records', stack.sdkAppId, String(task), 'hls', 'index.m3u8');
+    const breaks = (text: string) => text.split('#EXT-X-DISCONTINUITY').length - 1;
+    const breaksBefore = breaks(await fs.promises.readFile(recorded, 'utf8'));
     const killedAt = Date.now();
     await nodeB.proc.stop('SIGKILL');
     // a viewer reconnecting on the same URL until it gets media again
@@ -159,6 +166,13 @@ describe('media nodes', () => {
       }, 20_000);
       expect(ch.mediaNode).toMatch(new RegExp(`:${stack.rtmpPort}$`));
     }
+    // the recording goes on under the same task: its HLS recording continues behind a discontinuity
+    expect((await nodeOf(c.channelId)).recordTaskId).toBe(task);
+    await eventually(async () => {
+      const text = await fs.promises.readFile(recorded, 'utf8');
+      const after = text.split('#EXT-X-DISCONTINUITY').pop()!;
+      return (breaks(text) > breaksBefore && /#EXTINF/.test(after)) || null;
+    }, 20_000);
     // HLS: the playlist went on (no new numbering), with a discontinuity where the worker published anew
     const after = await eventually(async () => {
       const text = await fetchText(hls);
