@@ -15,8 +15,9 @@ export const NODE_CPU_FULL = 0.9;
 /**
  * Chooses and records a channel's node in one step, so that simultaneous starts (and the moves of every channel of a
  * lost node) spread instead of all taking the node that had the most room when each looked. The headroom of a node
- * is the lower of its channel room (channels placed on it or publishing into it, whichever is more, against its
- * maxChannels) and its CPU room (against NODE_CPU_FULL); the most headroom wins, then fewer placed, then the name.
+ * is its channel room (channels placed on it or publishing into it, whichever is more, against its maxChannels); a
+ * node at NODE_CPU_FULL takes none. The most headroom wins, then fewer placed, then the name. CPU is a gate, not a
+ * score: it is measured a beat (2 s) behind, so ranking by it sends a burst of starts all to the node that was idle.
  * A move does not count the channel's own entry. KEYS: placements hash; ARGV: channelId, NODE_CPU_FULL, then per
  * candidate node: name, maxChannels, channels publishing, cpu. Returns the node, or nil when none has room.
  */
@@ -29,8 +30,8 @@ local best, bestRoom, bestN = nil, 0, 0
 for i = 3, #ARGV, 4 do
   local node, max = ARGV[i], tonumber(ARGV[i + 1])
   local n = counts[node] or 0
-  local room = math.min(1 - math.max(n, tonumber(ARGV[i + 2])) / max, (full - tonumber(ARGV[i + 3])) / full)
-  if room > 0 and (best == nil or room > bestRoom + 1e-9 or
+  local room = 1 - math.max(n, tonumber(ARGV[i + 2])) / max
+  if room > 0 and tonumber(ARGV[i + 3]) < full and (best == nil or room > bestRoom + 1e-9 or
       (math.abs(room - bestRoom) <= 1e-9 and (n < bestN or (n == bestN and node < best)))) then
     best, bestRoom, bestN = node, room, n
   end
