@@ -3,7 +3,7 @@ import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
-import { placedOn } from '../channels/urls.js';
+import { movedTo } from '../channels/urls.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import { internalEndpoint, type MediaNodes, type NodeEndpoint } from '../cluster/nodes.js';
 import type { Placement } from '../cluster/placement.js';
@@ -74,7 +74,7 @@ export class RunNode {
       this.gone.delete(named);
       return ch;
     }
-    const placed = placedOn(ch, next, this.d.config);
+    const placed = movedTo(ch, next, this.d.config);
     const moved = await this.d.lifecycle.patchRun(this.channelId, this.gen, placed);
     if (moved.ok) await this.d.placement.record(this.channelId, next.node);
     this.d.log.warn({ from: named, to: next.node }, 'media node gone: channel moved to another node');
