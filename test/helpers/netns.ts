@@ -10,6 +10,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { sleep } from './stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -208,12 +209,20 @@ export class Hosts {
     name: string,
     cmd: string,
     args: readonly string[],
-    opts: { env?: Record<string, string>; ready: RegExp | null; timeoutMs?: number },
+    opts: {
+      env?: Record<string, string>;
+      ready: RegExp | null;
+      timeoutMs?: number;
+      /** Its stdin a pipe (else none). */
+      stdin?: boolean;
+      /** Called with every line it writes to stdout. */
+      onLine?: (line: string) => void;
+    },
   ): Promise<HostProc> {
     const child = spawn('ip', this.argv(label, cmd, args), {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     const output: string[] = [];
@@ -249,16 +258,17 @@ export class Hosts {
         clearTimeout(timer);
         resolve(proc);
       };
-      const onData = (d: Buffer) => {
-        for (const line of d.toString().split('\n')) {
-          if (!line) continue;
-          output.push(line);
-          if (output.length > 400) output.shift();
-          if (opts.ready?.test(line)) ready();
-        }
+      const onLine = (line: string) => {
+        if (!line) return;
+        output.push(line);
+        if (output.length > 400) output.shift();
+        if (opts.ready?.test(line)) ready();
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+        onLine(line);
+        opts.onLine?.(line);
+      });
+      readline.createInterface({ input: child.stderr! }).on('line', onLine);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`${name} exited (${code ?? signal}) before ready:\n${output.slice(-20).join('\n')}`));
@@ -351,5 +361,88 @@ export class Hosts {
     }
     for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) left.push(p.name);
     return left;
+  }
+}
+
+/** What a request made in a host answered; `error`: it failed (no connection, timeout) and `status` is 0. */
+export interface HostAnswer {
+  status: number;
+  /** The URL of the answer (after redirects, when followed). */
+  url: string;
+  location: string | null;
+  text: string;
+  error?: string;
+}
+
+/** A request for HostFetch; `headOnly`: the status and headers only, the body is not read (a live FLV). */
+export interface HostRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Redirects are not followed: a 302 is answered as such. */
+  manual?: boolean;
+  headOnly?: boolean;
+}
+
+// one Node process in the host: a JSON request a line on stdin, its answer a JSON line on stdout
+const FETCH_AGENT = `import readline from 'node:readline';
+readline.createInterface({ input: process.stdin }).on('line', async (line) => {
+  const r = JSON.parse(line);
+  const ctl = new AbortController();
+  const t = setTimeout(() => ctl.abort(), r.timeoutMs);
+  let answer;
+  try {
+    const init = { method: r.method, headers: r.headers, body: r.body, redirect: r.manual ? 'manual' : 'follow' };
+    const res = await fetch(r.url, { ...init, signal: ctl.signal });
+    const text = r.headOnly ? '' : await res.text();
+    if (r.headOnly) ctl.abort();
+    answer = { status: res.status, url: res.url, location: res.headers.get('location'), text };
+  } catch (e) {
+    answer = { status: 0, url: r.url, location: null, text: '', error: String(e.cause ?? e) };
+  }
+  clearTimeout(t);
+  process.stdout.write(JSON.stringify({ id: r.id, ...answer }) + '\\n');
+}).on('close', () => process.exit(0));
+console.log('FETCH READY');`;
+
+/**
+ * An HTTP client in a host (the machine's own namespace has no route to the hosts): one Node process there, started
+ * once, makes every request (no process started per request).
+ */
+export class HostFetch {
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (a: HostAnswer) => void; reject: (e: Error) => void }>();
+  private proc!: HostProc;
+
+  private constructor() {}
+
+  static async start(hosts: Hosts, label: string): Promise<HostFetch> {
+    const f = new HostFetch();
+    f.proc = await hosts.spawn(label, `fetch${label}`, process.execPath, ['--input-type=module', '-e', FETCH_AGENT], {
+      ready: /^FETCH READY$/,
+      stdin: true,
+      onLine: (line) => {
+        if (!line.startsWith('{')) return;
+        const { id, ...answer } = JSON.parse(line) as HostAnswer & { id: number };
+        f.waiting.get(id)?.resolve(answer);
+        f.waiting.delete(id);
+      },
+    });
+    f.proc.child.once('exit', () => {
+      for (const w of f.waiting.values()) w.reject(new Error(`the HTTP client in host ${label} exited`));
+      f.waiting.clear();
+    });
+    return f;
+  }
+
+  /** Requests `url` from the host; resolves with its answer (`error` set when it failed or `timeoutMs` passed). */
+  request(url: string, req: HostRequest = {}, timeoutMs = 10_000): Promise<HostAnswer> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      if (this.proc.child.exitCode !== null || this.proc.child.signalCode !== null)
+        return reject(new Error(`the HTTP client in host ${this.proc.host.label} is gone`));
+      this.waiting.set(id, { resolve, reject });
+      this.proc.child.stdin!.write(`${JSON.stringify({ ...req, id, url, timeoutMs })}\n`);
+    });
   }
 }

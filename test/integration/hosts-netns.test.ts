@@ -16,7 +16,7 @@ import { authorizationFor } from '../../src/auth/index.js';
 import { DEV_SDK_APP_ID } from '../../src/tenants/apps.js';
 import type { NodeBeat } from '../../src/cluster/nodes.js';
 import { FIXTURE_DIR } from '../../fixtures/make.js';
-import { Hosts, netnsRefused, which, type Host, type HostProc } from '../helpers/netns.js';
+import { HostFetch, Hosts, netnsRefused, which, type Host, type HostProc, type HostRequest } from '../helpers/netns.js';
 import { nginxMissing, writeEdgeConf } from '../helpers/nginx-edge.js';
 import { NGINX } from '../helpers/nginx-rtmp.js';
 import { eventually, FFMPEG, ffmpegsMentioning, fixture } from '../helpers/stack.js';
@@ -42,44 +42,10 @@ let auth: string;
 /** The processes started on B (its media node and its worker). */
 const onHostB: HostProc[] = [];
 let workerC: HostProc;
+let httpA: HostFetch;
 
-/** What a request made from host A answered (`error`: it failed to connect or timed out). */
-interface Answer {
-  status: number;
-  url: string;
-  location: string | null;
-  text: string;
-  error?: string;
-}
-
-// run by Node in host A: one request, its answer as JSON on stdout (headOnly: the body is not read, e.g. a live FLV)
-const FETCH_IN_A = `const r = JSON.parse(process.argv[1]);
-const ctl = new AbortController();
-const t = setTimeout(() => ctl.abort(), r.timeoutMs);
-try {
-  const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body, redirect: r.redirect, signal: ctl.signal });
-  const text = r.headOnly ? '' : await res.text();
-  process.stdout.write(JSON.stringify({ status: res.status, url: res.url, location: res.headers.get('location'), text }));
-} catch (e) {
-  process.stdout.write(JSON.stringify({ status: 0, url: r.url, location: null, text: '', error: String(e) }));
-}
-process.exit(0);`;
-
-async function fromA(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; manual?: boolean; headOnly?: boolean } = {},
-  timeoutMs = 10_000,
-): Promise<Answer> {
-  const req = { ...opts, url, redirect: opts.manual ? 'manual' : 'follow', timeoutMs };
-  const ran = await hosts.exec(
-    'A',
-    process.execPath,
-    ['--input-type=module', '-e', FETCH_IN_A, JSON.stringify(req)],
-    timeoutMs + 5000,
-  );
-  if (ran.code !== 0) throw new Error(`request from A failed (${ran.code}): ${ran.stderr}`);
-  return JSON.parse(ran.stdout) as Answer;
-}
+/** A request made from A (by its HTTP client: the test's own namespace has no route to the hosts). */
+const fromA = (url: string, req: HostRequest = {}, timeoutMs = 10_000) => httpA.request(url, req, timeoutMs);
 
 /** A call of the control-plane API (on A), made from A. */
 async function api(method: string, route: string, body?: unknown): Promise<any> {
@@ -131,6 +97,7 @@ beforeAll(async () => {
     [B.addr, 'media.relay'],
     [C.addr, 'media.relay'],
   ]);
+  httpA = await HostFetch.start(hosts, 'A');
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-hosts-'));
   edgeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-hosts-edge-'));
   const secretKey = crypto.randomBytes(16).toString('hex');
@@ -262,7 +229,7 @@ describe.skipIf(!!missing)('hosts for real: A (Redis, API, edge), B and C (a med
     expect(records.map((r) => r.mediaNode as string).sort()).toEqual(['hostB', 'hostB', 'hostC', 'hostC']);
     channelsOnB.push(...started.filter((_, i) => records[i].mediaNode === 'hostB'));
     await eventually(async () => (await beats()).every((b) => b.load?.channels === 2) || null, 10_000, 250);
-  }, 60_000);
+  }, 90_000);
 
   it('a viewer on A plays a B channel through the edge: the edge spreads over B and C, C redirects to B', async () => {
     const flv = urlOf(channelsOnB[0]!, 2);
