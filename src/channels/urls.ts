@@ -111,3 +111,20 @@ export function placedOn(
     : { host: ep.publicHost, rtmpPort: ep.rtmpPort };
   return { mediaNode: beat.node, urls: playUrls(ep, ch.channelId, ch.option.encode, ch.option.rateTypes, at) };
 }
+
+/**
+ * A channel its worker placed again, on the media node of `beat` (its node was gone): the node, and its RTMP play URLs
+ * at that node's public address when it announces one (else they stay the cluster's). Its HTTP URLs stay the ones
+ * handed out: they name the cluster's front (the API's RELAY_PUBLIC_HOST and RELAY_HTTP_PORT), which any node
+ * answers; a worker's own settings may name another address.
+ */
+export function movedTo(
+  ch: Pick<Channel, 'channelId' | 'option' | 'urls'>,
+  beat: NodeBeat,
+  ep: PublicEndpoints,
+): Pick<Channel, 'mediaNode' | 'urls'> {
+  if (!beat.publicHost) return { mediaNode: beat.node, urls: ch.urls };
+  const rtmp = placedOn(ch, beat, ep).urls.filter((u) => u.type === 5);
+  const urls = ch.urls.map((u) => (u.type === 5 ? (rtmp.find((r) => r.rateType === u.rateType) ?? u) : u));
+  return { mediaNode: beat.node, urls };
+}

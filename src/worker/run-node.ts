@@ -3,7 +3,7 @@ import type { RelayConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Channel } from '../channels/types.js';
 import type { ChannelLifecycle } from '../channels/lifecycle.js';
-import { placedOn } from '../channels/urls.js';
+import { movedTo } from '../channels/urls.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { Upstream } from '../rooms/model.js';
 import { internalEndpoint, type MediaNodes, type NodeEndpoint } from '../cluster/nodes.js';
@@ -76,7 +76,7 @@ export class RunNode {
       return ch;
     }
     // only a channel still running moves (a stop or a newer run meanwhile: its placement is given back)
-    const placed = placedOn(ch, next, this.d.config);
+    const placed = movedTo(ch, next, this.d.config);
     const moved = await this.d.lifecycle.patchRun(this.channelId, this.gen, placed, ['starting', 'live']);
     if (!moved.ok) {
       await this.d.placement.release(this.channelId, next.node);

@@ -17,6 +17,40 @@ export function renderEdge(vars: Record<string, string>): string {
   return fs.readFileSync(EDGE_TEMPLATE, 'utf8').replace(/\$\{([A-Z_]+)\}/g, (m, k: string) => vars[k] ?? m);
 }
 
+/**
+ * Writes `dir/nginx.conf`: a foreground nginx (one process) whose http context includes the shipped edge configuration
+ * rendered for `origin` (host:port; a name resolving to several addresses makes an upstream of several servers),
+ * listening on `listen`, caching in `dir/cache`. Start it with `nginx -p dir -c dir/nginx.conf`.
+ */
+export function writeEdgeConf(dir: string, opts: { origin: string; listen: string }): void {
+  const edge = path.join(dir, 'relay-edge.conf');
+  fs.writeFileSync(
+    edge,
+    renderEdge({
+      RELAY_ORIGIN: opts.origin,
+      EDGE_PORT: opts.listen,
+      EDGE_CACHE_DIR: path.join(dir, 'cache'),
+      EDGE_CACHE_MAX_SIZE: '256m',
+    }),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    [
+      'daemon off;',
+      'master_process off;',
+      'worker_rlimit_nofile 16384;',
+      `error_log ${path.join(dir, 'error.log')} warn;`,
+      `pid ${path.join(dir, 'nginx.pid')};`,
+      'events { worker_connections 8192; }',
+      'http {',
+      '  access_log off;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${path.join(dir, t)};`),
+      `  include ${edge};`,
+      '}',
+    ].join('\n'),
+  );
+}
+
 /** A local nginx running the shipped edge configuration in front of `origin` (host:port), in its own temp folder. */
 export class EdgeNginx {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-edge-'));
@@ -27,34 +61,7 @@ export class EdgeNginx {
     readonly port: number,
     origin: string,
   ) {
-    const edge = path.join(this.dir, 'relay-edge.conf');
-    fs.writeFileSync(
-      edge,
-      renderEdge({
-        RELAY_ORIGIN: origin,
-        EDGE_PORT: `127.0.0.1:${port}`,
-        EDGE_CACHE_DIR: path.join(this.dir, 'cache'),
-        EDGE_CACHE_MAX_SIZE: '256m',
-      }),
-    );
-    fs.writeFileSync(
-      path.join(this.dir, 'nginx.conf'),
-      [
-        'daemon off;',
-        'master_process off;',
-        'worker_rlimit_nofile 16384;',
-        `error_log ${path.join(this.dir, 'error.log')} warn;`,
-        `pid ${path.join(this.dir, 'nginx.pid')};`,
-        'events { worker_connections 8192; }',
-        'http {',
-        '  access_log off;',
-        ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
-          (t) => `  ${t}_temp_path ${path.join(this.dir, t)};`,
-        ),
-        `  include ${edge};`,
-        '}',
-      ].join('\n'),
-    );
+    writeEdgeConf(this.dir, { origin, listen: `127.0.0.1:${port}` });
   }
 
   /** nginx's process id (one process: master_process off), for CPU figures. */
