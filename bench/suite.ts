@@ -17,8 +17,14 @@
  *                    composition (xstack + amix + x264 to FLV)
  *  11. edge          N HLS viewers (1,000) of a two-tier channel through the shipped nginx edge: origin requests per
  *                    segment per variant, edge and media-server CPU, whether every viewer kept up
+ *  12. nodes         density with one media node per core (channels spread by placement): the most copy channels all
+ *                    real time and HLS gap-free; whole-stack CPU ÷ the same work bare (bare ffmpegs into the same media
+ *                    nodes); channels and CPU per node
+ *  13. node-loss     N copy channels over two media nodes, FLV viewers on the stable URL of the second node's channels;
+ *                    SIGKILL of that node: kill → each viewer's first keyframe again, kill → every moved channel live
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
+ *                 [--nodes-from N] [--nodes-to N] [--nodes-step N] [--nodes-seconds S] [--loss-channels N]
  *                 [--into bench/results/suite-<date>.json]   (replace the scenarios run now in an earlier run's results)
  *
  * CPU-heavy scenarios run N times (default 3) and report medians, their ratios measured in the same run. `--short`
@@ -43,6 +49,8 @@ import { conversionCosts, type ConversionResult } from './scenarios/conversion.j
 import { whipMembers, type WhipResult } from './scenarios/whip.js';
 import { mixCost, type MixResult } from './scenarios/mix.js';
 import { edgeFanOut, type EdgeResult } from './scenarios/edge.js';
+import { nodesDensity, SATURATED, type NodesResult } from './scenarios/nodes.js';
+import { nodeLoss, type NodeLossResult } from './scenarios/node-loss.js';
 import { nginxMissing } from '../test/helpers/nginx-edge.js';
 import { writeChart } from './chart.js';
 
@@ -58,6 +66,8 @@ const SCENARIOS = [
   'density',
   'mix',
   'edge',
+  'nodes',
+  'node-loss',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -119,6 +129,8 @@ export interface SuiteResults {
   controlPlane?: ControlPlaneResult;
   mix?: MixResult;
   edge?: EdgeResult;
+  nodes?: NodesResult;
+  nodeLoss?: NodeLossResult;
   targets?: Target[];
 }
 
@@ -162,6 +174,31 @@ function targets(r: SuiteResults): Target[] {
       target: `≥ ${r.density.target}`,
       value: r.density.max ? String(r.density.max) : `< ${r.density.steps[0]?.channels ?? '?'}`,
       met: judge(r.density.max >= r.density.target),
+    });
+  if (r.nodes) {
+    const at = r.nodes.steps.find((s) => s.channels === r.nodes!.judgedAt);
+    const top = r.nodes.steps.find((s) => s.channels === r.nodes!.max);
+    t.push({
+      name: `nodes: copy channels all real time, HLS gap-free, ${r.nodes.nodes} media nodes`,
+      target: `≥ ${r.nodes.target}`,
+      value: r.nodes.max ? String(r.nodes.max) : `< ${r.nodes.steps[0]?.channels ?? '?'}`,
+      met: judge(r.nodes.max >= r.nodes.target),
+    });
+    t.push({
+      name:
+        `nodes: whole-stack CPU ÷ floor at ${at ? at.channels : '–'} channels, the most below saturation` +
+        ` (at ${r.nodes.max}: ${top?.ratio == null ? 'n/a' : top.ratio.toFixed(2)})`,
+      target: `≤ ${r.nodes.cpuTarget}×`,
+      value: at?.ratio == null ? 'n/a' : `${at.ratio.toFixed(2)}×`,
+      met: at?.ratio == null ? null : judge(at.ratio <= r.nodes.cpuTarget),
+    });
+  }
+  if (r.nodeLoss)
+    t.push({
+      name: `node loss: kill → keyframe on the same FLV URL, worst viewer (p50 ${r.nodeLoss.gapP50} ms)`,
+      target: '≤ 5000 ms',
+      value: `${r.nodeLoss.gapMax} ms`,
+      met: judge(r.nodeLoss.gapMax <= 5000),
     });
   for (const x of r.tiers?.filter((x) => x.key !== 'original') ?? [])
     t.push({
@@ -278,6 +315,60 @@ function report(r: SuiteResults): void {
       ),
     );
     console.log(`  most channels in real time: ${r.density.max || `fewer than ${r.density.steps[0]?.channels}`}\n`);
+  }
+  if (r.nodes) {
+    const n = r.nodes;
+    console.log(
+      `nodes: copy channels with ${n.nodes} media nodes, all real time for ${n.seconds} s (speed ≥ 0.98, no HLS gap); ` +
+        `CPU above the idle (stack ${f1(n.idle.stackPct)} %, media nodes ${f1(n.idle.mediaPct)} %, API + worker ` +
+        `${f1(n.idle.controlPct)} %) beside the floor`,
+    );
+    const side = (x: NonNullable<(typeof n.steps)[number]['relay']>) =>
+      `${x.realTime ? 'yes' : 'no'} ${x.minSpeed.toFixed(3)} ${x.hlsGaps}`;
+    const perNode = (x: NonNullable<(typeof n.steps)[number]['relay']>) =>
+      x.nodes.map((d) => `${d.channels}: ${f1(d.procPct)}% (${f1(d.beatCpuPct)}%)`).join(' / ');
+    console.log(
+      table(
+        [
+          'channels',
+          'relay: real time, slowest, gaps',
+          'floor',
+          'stack CPU (API + worker)',
+          'floor CPU',
+          'ratio',
+          'machine (others)',
+          'relay per node: channels: CPU (beats)',
+          'floor per node',
+        ],
+        n.steps.map((s) =>
+          s.relay && s.floor
+            ? [
+                s.channels,
+                side(s.relay),
+                side(s.floor),
+                `${f1(s.relay.cpuPct)}% (${f1(s.relay.controlPct ?? NaN)}%)`,
+                `${f1(s.floor.cpuPct)}%`,
+                s.ratio === null ? 'n/a' : s.ratio.toFixed(2),
+                `${s.relay.machinePct.toFixed(0)}% (${s.relay.othersPct.toFixed(0)}%)`,
+                perNode(s.relay),
+                s.floor.nodes.map((d) => `${f1(d.procPct)}%`).join(' / '),
+              ]
+            : [s.channels, `refused ${s.refused ?? ''}`.slice(0, 60), '', '', '', '', '', '', ''],
+        ),
+      ),
+    );
+    console.log(
+      `  most channels in real time: ${n.max || `fewer than ${n.steps[0]?.channels}`}; CPU ratio judged at ` +
+        `${n.judgedAt ?? 'no step'} (the most below ${SATURATED * 100} % of the machine in both windows)\n`,
+    );
+  }
+  if (r.nodeLoss) {
+    const l = r.nodeLoss;
+    console.log(
+      `node loss: ${l.channels} copy channels on 2 media nodes, SIGKILL of one (${l.runs.length} runs, ` +
+        `${l.runs.map((x) => x.moved).join(' / ')} channels on it): kill → first keyframe on the same FLV URL p50 ${l.gapP50} ms, ` +
+        `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms\n`,
+    );
   }
   if (r.edge)
     console.log(
@@ -407,9 +498,13 @@ async function main(): Promise<void> {
     env: {
       RELAY_LOG_LEVEL: 'warn',
       RELAY_MAX_CHANNELS_PER_ROOM: '4',
-      // the density scenario looks for the point where real time is lost: admission must not stop it first
-      RELAY_WORKER_CONCURRENCY: '400',
+      // the density scenarios look for the point where real time is lost: neither the workers' CPU-cost admission nor a
+      // media node's channel limit (placement) may stop them first. 250 channels a node (150 by default): density's
+      // 240 on one node, nodes' 400 on two; not more, as placement spreads channels by the lower of a node's channel
+      // room and its CPU room (a far higher limit leaves only the CPU room, which lags the starts by a beat)
+      RELAY_WORKER_CONCURRENCY: '600',
       RELAY_WORKER_CAPACITY: '64',
+      RELAY_NODE_MAX_CHANNELS: '250',
     },
   });
   await stack.request(
@@ -468,6 +563,29 @@ async function main(): Promise<void> {
                 target: 80,
               },
         );
+        break;
+      case 'nodes':
+        results.nodes = await nodesDensity(
+          b,
+          SHORT
+            ? { nodes: 2, from: 8, to: 8, step: 8, seconds: 4, settleMs: 2000, target: 300, cpuTarget: 1.1 }
+            : {
+                nodes: Math.max(2, os.availableParallelism()),
+                from: positive('nodes-from', 100),
+                to: positive('nodes-to', 400),
+                step: positive('nodes-step', 20),
+                seconds: positive('nodes-seconds', 60),
+                settleMs: 5000,
+                target: 300,
+                cpuTarget: 1.1,
+              },
+        );
+        break;
+      case 'node-loss':
+        results.nodeLoss = await nodeLoss(b, {
+          channels: SHORT ? 4 : positive('loss-channels', 20),
+          runs: SHORT ? 1 : RUNS,
+        });
         break;
     }
     if (INTO) results.remeasured = { ...results.remeasured, [name]: now };

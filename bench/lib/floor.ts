@@ -124,7 +124,8 @@ export async function replayOf(
 /** A bare ffmpeg and the latest figures of its `-progress pipe:1` output. */
 export interface Bare {
   child: ChildProcess;
-  progress: { frame: number; fps: number; speed: number; outTimeMs: number };
+  /** `at`: when out_time last came (ms since the epoch) */
+  progress: { frame: number; fps: number; speed: number; outTimeMs: number; at: number };
   stderr: string[];
   alive(): boolean;
 }
@@ -140,7 +141,7 @@ export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
     : spawn(ffmpegPath, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
-  const progress = { frame: 0, fps: 0, speed: 0, outTimeMs: 0 };
+  const progress = { frame: 0, fps: 0, speed: 0, outTimeMs: 0, at: 0 };
   const stderr: string[] = [];
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -150,8 +151,10 @@ export function spawnBare(args: readonly string[], ffmpegPath = FFMPEG): Bare {
     for (const l of lines) {
       const m = /^(frame|fps|speed|out_time_us)=\s*([\d.]+)/.exec(l.trim());
       if (!m) continue;
-      if (m[1] === 'out_time_us') progress.outTimeMs = Number(m[2]) / 1000;
-      else progress[m[1] as 'frame' | 'fps' | 'speed'] = Number(m[2]);
+      if (m[1] === 'out_time_us') {
+        progress.outTimeMs = Number(m[2]) / 1000;
+        progress.at = Date.now();
+      } else progress[m[1] as 'frame' | 'fps' | 'speed'] = Number(m[2]);
     }
   });
   child.stderr!.on('data', (d: Buffer) => {
