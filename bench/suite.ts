@@ -22,6 +22,8 @@
  *                    nodes); channels and CPU per node
  *  13. node-loss     N copy channels over two media nodes, FLV viewers on the stable URL of the second node's channels;
  *                    SIGKILL of that node: kill → each viewer's first keyframe again, kill → every moved channel live
+ *  14. stable-urls   a play asked at the node that does not hold the channel: first keyframe direct, redirected
+ *                    (HTTP-FLV 302) and carried (WS-FLV); that node's CPU with N viewers redirected and carried
  *
  *   npm run bench [-- --runs N] [--only latency,tiers,…] [--seconds S] [--density-from N] [--density-to N] [--short]
  *                 [--nodes-from N] [--nodes-to N] [--nodes-step N] [--nodes-seconds S] [--loss-channels N]
@@ -51,6 +53,7 @@ import { mixCost, type MixResult } from './scenarios/mix.js';
 import { edgeFanOut, type EdgeResult } from './scenarios/edge.js';
 import { nodesDensity, SATURATED, type NodesResult } from './scenarios/nodes.js';
 import { nodeLoss, type NodeLossResult } from './scenarios/node-loss.js';
+import { stableUrls, type StableUrlsResult } from './scenarios/stable-urls.js';
 import { nginxMissing } from '../test/helpers/nginx-edge.js';
 import { writeChart } from './chart.js';
 
@@ -68,6 +71,7 @@ const SCENARIOS = [
   'edge',
   'nodes',
   'node-loss',
+  'stable-urls',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -131,6 +135,7 @@ export interface SuiteResults {
   edge?: EdgeResult;
   nodes?: NodesResult;
   nodeLoss?: NodeLossResult;
+  stableUrls?: StableUrlsResult;
   targets?: Target[];
 }
 
@@ -370,6 +375,17 @@ function report(r: SuiteResults): void {
         `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms\n`,
     );
   }
+  if (r.stableUrls) {
+    const u = r.stableUrls;
+    console.log(
+      `stable URLs: first keyframe (median of ${u.trials}) ${u.firstKeyframeMs.direct} ms at the channel's node, ` +
+        `${u.firstKeyframeMs.redirected} ms redirected (HTTP-FLV), WS-FLV ${u.firstKeyframeMs.wsDirect} ms direct / ` +
+        `${u.firstKeyframeMs.wsCarried} ms carried; the asked node with ${u.viewers} viewers for ${u.seconds} s: ` +
+        `${f1(u.askedNodePct.idle)} % idle, ${f1(u.askedNodePct.redirected)} % redirected, ` +
+        `${f1(u.askedNodePct.carried)} % carried (channel's node ${f1(u.channelNodePct.redirected)} / ` +
+        `${f1(u.channelNodePct.carried)} %)\n`,
+    );
+  }
   if (r.edge)
     console.log(
       `edge: ${r.edge.viewers} HLS viewers (two variants) through nginx for ${r.edge.seconds} s: origin ` +
@@ -586,6 +602,9 @@ async function main(): Promise<void> {
           channels: SHORT ? 4 : positive('loss-channels', 20),
           runs: SHORT ? 1 : RUNS,
         });
+        break;
+      case 'stable-urls':
+        results.stableUrls = await stableUrls(b);
         break;
     }
     if (INTO) results.remeasured = { ...results.remeasured, [name]: now };
