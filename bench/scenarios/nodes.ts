@@ -34,7 +34,9 @@ export interface NodeFigures {
 }
 export interface NodesSide extends Omit<RealTime, 'failures'> {
   /** above the idle, % of a core (relay: the whole stack; floor: bare ffmpegs + the media nodes) */ cpuPct: number;
+  /** relay only: the API and worker processes themselves (no ffmpeg), above the idle, % of a core */ controlPct?: number;
   machinePct: number;
+  /** the machine's busy CPU not of this bench (another user's load: noise), % of a core */ othersPct: number;
   nodes: NodeFigures[];
   failures: string[];
 }
@@ -51,7 +53,7 @@ export interface NodesResult {
   /** whole-stack CPU ÷ floor at most */ cpuTarget: number;
   /** most channels all real time, HLS gap-free (relay) */ max: number;
   seconds: number;
-  idle: { stackPct: number; mediaPct: number };
+  idle: { stackPct: number; mediaPct: number; controlPct: number };
   steps: NodesStep[];
 }
 
@@ -99,6 +101,12 @@ async function withBeats<T>(
   return { result, beats };
 }
 
+/** The stack's API and worker processes themselves (their ffmpegs are not). */
+const control = (b: Bench) =>
+  b.stack.procs
+    .filter((p) => /^(api|worker)/.test(p.name) && p.child.exitCode === null && p.child.signalCode === null)
+    .map((p) => p.child.pid!);
+
 /** One side's window: the real-time watch and CPU of `groups` ('all' and one per node). */
 async function side(
   b: Bench,
@@ -107,10 +115,15 @@ async function side(
   all: (s: Parameters<typeof subtree>[0]) => number[],
   counts: Map<number, number>,
   seconds: number,
-  idlePct: number,
+  idle: { all: number; control?: number },
   check: () => void = () => undefined,
 ): Promise<NodesSide> {
-  const groups: Record<string, (s: Parameters<typeof subtree>[0]) => number[]> = { all };
+  const groups: Record<string, (s: Parameters<typeof subtree>[0]) => number[]> = {
+    all,
+    control: () => control(b),
+    // every process of this bench: the stack, feeders, bare ffmpegs are its descendants
+    bench: (s) => subtree(s, [process.pid]),
+  };
   for (const n of nodes) groups[`n${n.rtmpPort}`] = (s) => subtree(s, [n.pid]);
   await watch.start();
   const { result: win, beats } = await withBeats(b, nodes, () => measure(groups, seconds, check));
@@ -118,8 +131,10 @@ async function side(
   return {
     ...rt,
     failures: rt.failures.slice(0, 10),
-    cpuPct: win.percent('all') - idlePct,
+    cpuPct: win.percent('all') - idle.all,
+    ...(idle.control !== undefined ? { controlPct: win.percent('control') - idle.control } : {}),
     machinePct: win.machinePercent(),
+    othersPct: Math.max(0, win.machinePercent() - win.percent('bench')),
     nodes: nodes.map((n) => ({
       rtmpPort: n.rtmpPort,
       channels: counts.get(n.rtmpPort) ?? 0,
@@ -132,7 +147,7 @@ async function side(
 
 const describe = (s: NodesSide) =>
   `${s.realTime ? 'all real time' : `${s.failures.length}+ failures`}, slowest ${s.minSpeed.toFixed(3)}×, ${s.hlsGaps} HLS gaps, ` +
-  `CPU ${s.cpuPct.toFixed(0)} % (machine ${s.machinePct.toFixed(0)} %), nodes ` +
+  `CPU ${s.cpuPct.toFixed(0)} %${s.controlPct !== undefined ? ` (API + worker ${s.controlPct.toFixed(0)} %)` : ''} (machine ${s.machinePct.toFixed(0)} %, others ${s.othersPct.toFixed(0)} %), nodes ` +
   s.nodes.map((n) => `${n.channels} ch ${n.procPct.toFixed(0)} % (beats ${n.beatCpuPct.toFixed(0)} %)`).join(' / ') +
   (s.failures.length ? ` (${s.failures.slice(0, 3).join('; ')})` : '');
 
@@ -166,10 +181,15 @@ export async function nodesDensity(
             s,
             nodes.map((n) => n.pid),
           ),
+        control: () => control(b),
       },
       Math.min(opts.seconds, 20),
     );
-    const idlePct = { stackPct: idle.percent('stack'), mediaPct: idle.percent('media') };
+    const idlePct = {
+      stackPct: idle.percent('stack'),
+      mediaPct: idle.percent('media'),
+      controlPct: idle.percent('control'),
+    };
     b.log(
       `  idle, ${nodes.length} media nodes and ${publishers} sources: stack ${idlePct.stackPct.toFixed(1)} %, media nodes ${idlePct.mediaPct.toFixed(1)} %`,
     );
@@ -198,7 +218,7 @@ async function oneStep(
   nodes: readonly BenchNode[],
   n: number,
   w: Window,
-  idle: { stackPct: number; mediaPct: number },
+  idle: NodesResult['idle'],
 ): Promise<NodesStep> {
   const { stack } = b;
   const { started, refused } = await startCopyChannels(b, n, member);
@@ -225,7 +245,7 @@ async function oneStep(
       progress: recordProgress(b, ids),
     });
     const all = (s: Parameters<typeof subtree>[0]) => subtree(s, stackRoots(stack));
-    relay = await side(b, nodes, watch, all, counts, w.seconds, idle.stackPct);
+    relay = await side(b, nodes, watch, all, counts, w.seconds, { all: idle.stackPct, control: idle.controlPct });
     argvs = relayArgvs(ids);
     b.log(`  ${n} channels, relay: ${describe(relay)}; playlist served in ${relay.playlistP95Ms} ms p95`);
   } finally {
@@ -271,6 +291,8 @@ async function floorSide(
       }
       await sleep(100);
     }
+    // as the relay's channels were live before their settling: every bare ffmpeg has reported output
+    for (let t = 0; t < 600 && bare.some((x) => x.alive() && x.progress.at === 0); t++) await sleep(100);
     await sleep(w.settleMs);
     const bareRoot = path.join(stack.dataDir, 'bare-hls');
     const watch = new RealTimeWatch({
@@ -286,7 +308,7 @@ async function floorSide(
       const gone = bare.find((x) => !x.alive());
       if (gone) throw new Error(`a bare ffmpeg of the floor died: ${gone.stderr.slice(-3).join(' | ')}`);
     };
-    const floor = await side(b, nodes, watch, all, counts, w.seconds, idleMediaPct, dead);
+    const floor = await side(b, nodes, watch, all, counts, w.seconds, { all: idleMediaPct }, dead);
     if (replayed.length < ids.length) floor.failures.unshift(`${ids.length - replayed.length} relay argv not found`);
     return floor;
   } finally {
