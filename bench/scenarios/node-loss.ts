@@ -122,7 +122,7 @@ async function oneLoss(b: Bench, n: number): Promise<NodeLossRun> {
     };
     const got = run.gapsMs.filter((g): g is number => g !== null);
     b.log(
-      `  ${n} channels, ${run.moved} on the killed node: kill → keyframe on the same URL p50 ${median(got)} ms, max ${Math.max(...got)} ms` +
+      `  ${n} channels, ${run.moved} on the killed node: kill → keyframe on the same URL p50 ${Math.round(median(got))} ms, max ${Math.max(...got)} ms` +
         `${got.length < viewers.length ? ` (${viewers.length - got.length} viewers got none in ${WAIT_MS / 1000} s)` : ''}; ` +
         `all moved channels live after ${allLiveMs ?? `> ${WAIT_MS}`} ms`,
     );
@@ -154,9 +154,9 @@ export async function nodeLoss(b: Bench, opts: { channels: number; runs: number 
     return {
       channels: opts.channels,
       runs,
-      gapP50: median(gaps),
+      gapP50: Math.round(median(gaps)),
       gapMax: Math.max(...gaps),
-      allLiveP50: median(live),
+      allLiveP50: Math.round(median(live)),
       allLiveMax: Math.max(...live),
     };
   } finally {

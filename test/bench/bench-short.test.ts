@@ -11,7 +11,7 @@ const run = promisify(execFile);
 describe('npm run bench', () => {
   it('runs every scenario in its short form, prints the relay beside its floor and writes JSON and a chart', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/suite.ts', '--short'], {
-      timeout: 420_000,
+      timeout: 480_000,
       maxBuffer: 4 << 20,
     });
     expect(stdout).toMatch(/start call → first FLV video tag at a viewer\s+\d+ \/ \d+ ms\s+\d+ \/ \d+ ms/);
@@ -39,6 +39,19 @@ describe('npm run bench', () => {
     expect(r.tiers![1]!.barePlusMediaPct).toBeGreaterThan(5); // three encodes: far above noise
     expect(r.fanOut!.map((v) => v.viewers)).toEqual([1, 20]);
     for (const v of r.fanOut!) expect(v.slowest).toBeGreaterThan(0);
+    // one media node per core: 8 channels spread by placement, beside the same work bare into the same nodes
+    expect(r.nodes!.nodes).toBe(2);
+    expect(r.nodes!.steps.map((s) => s.channels)).toEqual([8]);
+    const step = r.nodes!.steps[0]!;
+    expect(step.relay!.nodes.reduce((a, n) => a + n.channels, 0)).toBe(8);
+    expect(step.relay!.minSpeed).toBeGreaterThan(0);
+    expect(step.floor!.minSpeed).toBeGreaterThan(0);
+    // a SIGKILLed media node: its channels' viewers play again on the same URL
+    expect(r.nodeLoss!.runs).toHaveLength(1);
+    expect(r.nodeLoss!.runs[0]!.moved).toBeGreaterThan(0);
+    expect(r.nodeLoss!.gapMax).toBeLessThan(30_000);
+    expect(r.nodeLoss!.allLiveMax).toBeLessThan(30_000);
+    expect(stdout).toMatch(/node loss: 4 copy channels on 2 media nodes.*p50 \d+ ms, max \d+ ms/);
     expect(r.failover!.sigkill.gapsMs).toHaveLength(1);
     expect(r.failover!.sigterm.gapsMs[0]).toBeLessThan(10_000);
     // a short run judges no target
@@ -46,5 +59,5 @@ describe('npm run bench', () => {
     expect(r.targets!.every((t) => t.met === null)).toBe(true);
     const head = fs.readFileSync(path.resolve(png)).subarray(0, 8);
     expect(head.toString('hex')).toBe('89504e470d0a1a0a');
-  }, 480_000);
+  }, 540_000);
 });
