@@ -16,6 +16,7 @@ export interface DensityStep {
   realTime: boolean;
   minSpeed: number;
   hlsGaps: number;
+  /** playlists partly unseen (the bench stalled longer than a playlist window): not gaps */ hlsUnverified: number;
   machinePct: number;
   /** p95 of the time the media server took to serve a playlist during the window */ playlistP95Ms: number;
   failures: string[];
@@ -65,13 +66,14 @@ export async function density(
         realTime: rt.realTime,
         minSpeed: rt.minSpeed,
         hlsGaps: rt.hlsGaps,
+        hlsUnverified: rt.hlsUnverified,
         machinePct: win.machinePercent(),
         playlistP95Ms: rt.playlistP95Ms,
         failures: rt.failures.slice(0, 10),
       };
       steps.push(step);
       b.log(
-        `  ${n} channels: ${step.realTime ? 'all real time' : `${rt.failures.length} failures`}, slowest ${rt.minSpeed.toFixed(3)}×, ${rt.hlsGaps} HLS gaps, machine ${step.machinePct.toFixed(0)} % of a core, playlist served in ${step.playlistP95Ms} ms p95${rt.failures.length ? ` (${rt.failures.slice(0, 3).join('; ')})` : ''}`,
+        `  ${n} channels: ${step.realTime ? 'all real time' : `${rt.failures.length} failures`}, slowest ${rt.minSpeed.toFixed(3)}×, ${rt.hlsGaps} HLS gaps${rt.hlsUnverified ? ` (${rt.hlsUnverified} playlists partly unseen: the bench stalled)` : ''}, machine ${step.machinePct.toFixed(0)} % of a core, playlist served in ${step.playlistP95Ms} ms p95${rt.failures.length ? ` (${rt.failures.slice(0, 3).join('; ')})` : ''}`,
       );
     } finally {
       await stopPush(stack, ids);

@@ -7,6 +7,7 @@
  * channel); per node: its channels (records), its beats' channels and CPU, its process's CPU.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { killBare, replayOf, spawnBare, type Bare } from '../lib/floor.js';
 import { measure, subtree } from '../lib/proc.js';
@@ -23,6 +24,9 @@ import { beatsByPort, portOfNode, relayArgvs, stopExtraNodes, withNodes, type Be
 import { NOISE_PCT } from './copy-cost.js';
 
 const PUBLISHERS = 8;
+/** A window with the machine busier than this (share of all its cores) is saturated. */
+export const SATURATED = 0.9;
+const saturated = (s: NodesSide) => s.machinePct >= SATURATED * os.availableParallelism() * 100;
 
 /** One media node over a window. */
 export interface NodeFigures {
@@ -37,6 +41,8 @@ export interface NodesSide extends Omit<RealTime, 'failures'> {
   /** relay only: the API and worker processes themselves (no ffmpeg), above the idle, % of a core */ controlPct?: number;
   machinePct: number;
   /** the machine's busy CPU not of this bench (another user's load: noise), % of a core */ othersPct: number;
+  /** this bench's processes outside `cpuPct`'s (feeders, the bench's own Node process; floor: also the idle stack) */
+  harnessPct: number;
   nodes: NodeFigures[];
   failures: string[];
 }
@@ -52,6 +58,11 @@ export interface NodesResult {
   target: number;
   /** whole-stack CPU ÷ floor at most */ cpuTarget: number;
   /** most channels all real time, HLS gap-free (relay) */ max: number;
+  /**
+   * The step the CPU ratio is judged at: the most channels all real time with the machine below SATURATED in both
+   * windows (a saturated machine gives each side what it has: their ratio says nothing); null: no such step.
+   */
+  judgedAt: number | null;
   seconds: number;
   idle: { stackPct: number; mediaPct: number; controlPct: number };
   steps: NodesStep[];
@@ -135,6 +146,7 @@ async function side(
     ...(idle.control !== undefined ? { controlPct: win.percent('control') - idle.control } : {}),
     machinePct: win.machinePercent(),
     othersPct: Math.max(0, win.machinePercent() - win.percent('bench')),
+    harnessPct: win.percent('bench') - win.percent('all'),
     nodes: nodes.map((n) => ({
       rtmpPort: n.rtmpPort,
       channels: counts.get(n.rtmpPort) ?? 0,
@@ -146,8 +158,8 @@ async function side(
 }
 
 const describe = (s: NodesSide) =>
-  `${s.realTime ? 'all real time' : `${s.failures.length}+ failures`}, slowest ${s.minSpeed.toFixed(3)}×, ${s.hlsGaps} HLS gaps, ` +
-  `CPU ${s.cpuPct.toFixed(0)} %${s.controlPct !== undefined ? ` (API + worker ${s.controlPct.toFixed(0)} %)` : ''} (machine ${s.machinePct.toFixed(0)} %, others ${s.othersPct.toFixed(0)} %), nodes ` +
+  `${s.realTime ? 'all real time' : `${s.failures.length}+ failures`}, slowest ${s.minSpeed.toFixed(3)}×, ${s.hlsGaps} HLS gaps${s.hlsUnverified ? ` (${s.hlsUnverified} playlists partly unseen: the bench stalled)` : ''}, ` +
+  `CPU ${s.cpuPct.toFixed(0)} %${s.controlPct !== undefined ? ` (API + worker ${s.controlPct.toFixed(0)} %)` : ''} (machine ${s.machinePct.toFixed(0)} %, others ${s.othersPct.toFixed(0)} %, bench harness ${s.harnessPct.toFixed(0)} %), nodes ` +
   s.nodes.map((n) => `${n.channels} ch ${n.procPct.toFixed(0)} % (beats ${n.beatCpuPct.toFixed(0)} %)`).join(' / ') +
   (s.failures.length ? ` (${s.failures.slice(0, 3).join('; ')})` : '');
 
@@ -203,6 +215,9 @@ export async function nodesDensity(
       target: opts.target,
       cpuTarget: opts.cpuTarget,
       max: Math.max(0, ...steps.filter((s) => s.relay?.realTime).map((s) => s.channels)),
+      judgedAt:
+        steps.filter((s) => s.relay?.realTime && s.ratio !== null && !saturated(s.relay) && !saturated(s.floor!)).at(-1)
+          ?.channels ?? null,
       seconds: opts.seconds,
       idle: idlePct,
       steps,
