@@ -367,7 +367,8 @@ function report(r: SuiteResults): void {
     console.log(
       `node loss: ${l.channels} copy channels on 2 media nodes, SIGKILL of one (${l.runs.length} runs, ` +
         `${l.runs.map((x) => x.moved).join(' / ')} channels on it): kill → first keyframe on the same FLV URL p50 ${l.gapP50} ms, ` +
-        `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms\n`,
+        `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms; ` +
+        `the surviving node's channels: largest gap between video tags ${l.survivorMaxGapMs ?? '–'} ms\n`,
     );
   }
   if (r.edge)
