@@ -185,9 +185,7 @@ function targets(r: SuiteResults): Target[] {
       met: judge(r.nodes.max >= r.nodes.target),
     });
     t.push({
-      name:
-        `nodes: whole-stack CPU ÷ floor at ${at ? at.channels : '–'} channels, the most below saturation` +
-        ` (at ${r.nodes.max}: ${top?.ratio == null ? 'n/a' : top.ratio.toFixed(2)})`,
+      name: `nodes: stack CPU ÷ floor at ${at ? at.channels : '–'} channels, most unsaturated (${r.nodes.max}: ${top?.ratio == null ? 'n/a' : `${top.ratio.toFixed(2)}×`})`,
       target: `≤ ${r.nodes.cpuTarget}×`,
       value: at?.ratio == null ? 'n/a' : `${at.ratio.toFixed(2)}×`,
       met: at?.ratio == null ? null : judge(at.ratio <= r.nodes.cpuTarget),
