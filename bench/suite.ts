@@ -190,9 +190,7 @@ function targets(r: SuiteResults): Target[] {
       met: judge(r.nodes.max >= r.nodes.target),
     });
     t.push({
-      name:
-        `nodes: whole-stack CPU ÷ floor at ${at ? at.channels : '–'} channels, the most below saturation` +
-        ` (at ${r.nodes.max}: ${top?.ratio == null ? 'n/a' : top.ratio.toFixed(2)})`,
+      name: `nodes: stack CPU ÷ floor at ${at ? at.channels : '–'} channels, most unsaturated (${r.nodes.max}: ${top?.ratio == null ? 'n/a' : `${top.ratio.toFixed(2)}×`})`,
       target: `≤ ${r.nodes.cpuTarget}×`,
       value: at?.ratio == null ? 'n/a' : `${at.ratio.toFixed(2)}×`,
       met: at?.ratio == null ? null : judge(at.ratio <= r.nodes.cpuTarget),
@@ -372,7 +370,8 @@ function report(r: SuiteResults): void {
     console.log(
       `node loss: ${l.channels} copy channels on 2 media nodes, SIGKILL of one (${l.runs.length} runs, ` +
         `${l.runs.map((x) => x.moved).join(' / ')} channels on it): kill → first keyframe on the same FLV URL p50 ${l.gapP50} ms, ` +
-        `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms\n`,
+        `max ${l.gapMax} ms; kill → every moved channel live elsewhere p50 ${l.allLiveP50} ms, max ${l.allLiveMax} ms; ` +
+        `the surviving node's channels: largest gap between video tags ${l.survivorMaxGapMs ?? '–'} ms\n`,
     );
   }
   if (r.stableUrls) {

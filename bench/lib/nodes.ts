@@ -28,16 +28,16 @@ export const portOfNode = (node: string | undefined): number | null =>
   node ? Number(/:(\d+)$/.exec(node)?.[1] ?? NaN) || null : null;
 
 /**
- * The stack's media node and `count - 1` more started beside it (same settings, ports of their own); resolves once
- * each one beats.
+ * The stack's media node and `count - 1` more started beside it (same settings but `extraEnv`, ports of their own);
+ * resolves once each one beats.
  */
-export async function withNodes(b: Bench, count: number): Promise<BenchNode[]> {
+export async function withNodes(b: Bench, count: number, extraEnv: Record<string, string> = {}): Promise<BenchNode[]> {
   const { stack } = b;
   const nodes: BenchNode[] = [
     { rtmpPort: stack.rtmpPort, httpPort: stack.httpPort, pid: mediaRoot(stack), proc: null },
   ];
   for (let i = 1; i < count; i++) {
-    const n = await stack.startMediaNode();
+    const n = await stack.startMediaNode(extraEnv);
     nodes.push({ rtmpPort: n.rtmpPort, httpPort: n.httpPort, pid: n.proc.child.pid!, proc: n.proc });
   }
   await eventually(async () => {
