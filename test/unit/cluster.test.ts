@@ -142,12 +142,8 @@ describe('a run’s media node', () => {
     new Promise<net.Server>((resolve) => {
       const s = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => resolve(s));
     });
-  const closedPort = async () => {
-    const s = await listening();
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return port;
-  };
+  // a port nothing listens on (a port closed a moment ago may be taken again by a parallel test: it must not be used)
+  const REFUSING_PORT = 1;
 
   it('keeps a node that accepts connections; moves the channel off one that refuses, and forgets its beat', async () => {
     const server = await listening();
@@ -156,7 +152,7 @@ describe('a run’s media node', () => {
       {},
       { internalHost: '127.0.0.1', publicHost: 'b.example', rtmpPort: (server.address() as net.AddressInfo).port },
     );
-    const dead = beat('a', {}, { internalHost: '127.0.0.1', rtmpPort: await closedPort() });
+    const dead = beat('a', {}, { internalHost: '127.0.0.1', rtmpPort: REFUSING_PORT });
     const beats: Record<string, NodeBeat> = { a: dead, b: live };
     const forgotten: string[] = [];
     const patches: unknown[] = [];
@@ -184,6 +180,10 @@ describe('a run’s media node', () => {
       mediaNode: 'b',
       option: { encode: 4, rateTypes: [0] },
       input: { kind: 'external' },
+      urls: [
+        { type: 5, rateType: 0, playUrl: 'rtmp://a.example:1935/live/ch_00000000000000000001' },
+        { type: 2, rateType: 0, playUrl: 'http://edge.example:8080/live/ch_00000000000000000001.flv' },
+      ],
     } as unknown as Channel;
     expect((await node.attempt(channel)).publish.rtmpPort).toBe(live.rtmpPort);
     expect(patches).toEqual([]);
@@ -193,7 +193,10 @@ describe('a run’s media node', () => {
     expect(out.mediaNode).toBe('b');
     expect(recorded).toEqual(['b']);
     expect(patches).toHaveLength(1);
-    expect((patches[0] as Channel).urls[0]!.playUrl).toContain(`rtmp://b.example:${live.rtmpPort}/live/`);
+    expect((patches[0] as Channel).urls.map((u) => u.playUrl)).toEqual([
+      `rtmp://b.example:${live.rtmpPort}/live/ch_00000000000000000001`,
+      'http://edge.example:8080/live/ch_00000000000000000001.flv', // the HTTP URL handed out stays
+    ]);
     await new Promise((r) => server.close(r));
   });
 });
