@@ -83,11 +83,4 @@ export class Placement {
     if (node === undefined) await this.redis.hdel(this.keys.placements(), channelId);
     else await this.redis.eval(RELEASE, 1, this.keys.placements(), channelId, node);
   }
-
-  /** Channels placed per node. */
-  async placedCounts(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const node of await this.redis.hvals(this.keys.placements())) counts.set(node, (counts.get(node) ?? 0) + 1);
-    return counts;
-  }
 }

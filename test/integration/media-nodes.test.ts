@@ -34,6 +34,15 @@ interface Started {
 
 const urlOf = (c: Started, type: number) => c.urls.find((u) => u.type === type)!.playUrl;
 const nodeOf = async (id: string) => (await stack.request('GET', `/v1/push/${id}`)).body.channel;
+/** The media nodes' beats as they are now. */
+const beatsNow = async () =>
+  Object.values(await stack.redis.hgetall(`${stack.prefix}:media-nodes`)).map((raw) => JSON.parse(raw) as NodeBeat);
+/** The channels of `of` whose record names the node on `rtmpPort`. */
+async function placedOn(of: Started[], rtmpPort: number): Promise<Started[]> {
+  const on: Started[] = [];
+  for (const c of of) if ((await nodeOf(c.channelId)).mediaNode.endsWith(`:${rtmpPort}`)) on.push(c);
+  return on;
+}
 
 /** Reads an FLV URL (following redirects) until a video keyframe; resolves with where it was served from. */
 async function keyframeAt(url: string, timeoutMs = 10_000): Promise<{ servedBy: string }> {
@@ -61,9 +70,7 @@ describe('media nodes', () => {
   const started: Started[] = [];
 
   it('places channels on the node with the most headroom and names it in the record and the RTMP URL', async () => {
-    const beats = Object.values(await stack.redis.hgetall(`${stack.prefix}:media-nodes`)).map(
-      (raw) => JSON.parse(raw) as NodeBeat,
-    );
+    const beats = await beatsNow();
     expect(beats.map((b) => b.rtmpPort).sort()).toEqual([stack.rtmpPort, nodeB.rtmpPort].sort());
     for (const b of beats) expect(b.load).toMatchObject({ channels: 0, viewers: 0 });
     for (let i = 1; i <= 4; i++) {
@@ -89,16 +96,13 @@ describe('media nodes', () => {
     expect([...counts.values()]).toEqual([2, 2]);
     // each node reports the channels publishing into it
     await eventually(async () => {
-      const all = Object.values(await stack.redis.hgetall(`${stack.prefix}:media-nodes`)).map(
-        (raw) => JSON.parse(raw) as NodeBeat,
-      );
+      const all = await beatsNow();
       return all.every((b) => b.load?.channels === 2) || null;
     }, 10_000);
   }, 90_000);
 
   it('any node answers any HTTP play: FLV and status redirect to the channel node, WS-FLV is carried there', async () => {
-    const onB: Started[] = [];
-    for (const c of started) if ((await nodeOf(c.channelId)).mediaNode.endsWith(`:${nodeB.rtmpPort}`)) onB.push(c);
+    const onB = await placedOn(started, nodeB.rtmpPort);
     expect(onB).toHaveLength(2);
     const c = onB[0]!;
     // every HTTP URL handed out names the first node (the cluster's public address)
@@ -134,8 +138,7 @@ describe('media nodes', () => {
   }, 60_000);
 
   it('a node killed with SIGKILL: its channels move to the other node on the same URLs, HLS numbering goes on', async () => {
-    const onB: Started[] = [];
-    for (const c of started) if ((await nodeOf(c.channelId)).mediaNode.endsWith(`:${nodeB.rtmpPort}`)) onB.push(c);
+    const onB = await placedOn(started, nodeB.rtmpPort);
     expect(onB).toHaveLength(2);
     const c = onB[0]!;
     const hls = urlOf(c, 1);
